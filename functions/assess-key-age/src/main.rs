@@ -1,0 +1,9 @@
+//! Lambda entry point of `assess-key-age`: wiring only; the handler is in the library target.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    keyrotor_core::runtime::serve(
+        |event, env| async move { assess_key_age::handle(event, &env).await },
+    )
+    .await
+}

@@ -1,0 +1,296 @@
+//! `create-key`: the first half of a rotation. Creates the user's new access key, proves it
+//! authenticates, and stores it as the AWSCURRENT value of the user's secret. The old key is
+//! left Active (invariant 4: nobody loses a working key here).
+//!
+//! Order and compensation:
+//! 1. re-plan on live state; recognise earlier work (the secret already names a newer key
+//!    of the user) and return it instead of creating another key (invariant 7);
+//! 2. delete an Inactive leftover if the plan says so (two-keys limit);
+//! 3. CreateAccessKey, sent once; if its outcome is unknown, keys that appeared and that no
+//!    secret names are deleted again (invariant 2);
+//! 4. STS GetCallerIdentity with the new key, retried while IAM propagates it;
+//! 5. secret: create if missing, resource policy, then the value under a version ID derived
+//!    from the key ID (so a repeated write is a no-op);
+//! 6. if 4 or 5 fail, the new key is deleted again, unless the secret turns out to hold it.
+
+use std::collections::HashSet;
+
+use chrono::{Duration, Utc};
+use keyrotor_core::aws::SecretDescription;
+use keyrotor_core::domain::Decision;
+use keyrotor_core::error::AwsErrorKind;
+use keyrotor_core::payload::{parse, CreateKeyInput, CreateKeyOutput};
+use keyrotor_core::secret::{NewAccessKey, StoredCredential};
+use keyrotor_core::state::{load_user, LiveUser};
+use keyrotor_core::{naming, Env, Error, Result};
+use tracing::{error, info, warn};
+
+/// Keys younger than this that appear after a failed CreateAccessKey, and that no secret
+/// names, are taken to be that call's work.
+const ORPHAN_WINDOW: Duration = Duration::minutes(15);
+
+pub async fn handle(event: serde_json::Value, env: &Env) -> Result<CreateKeyOutput> {
+    let input: CreateKeyInput = parse(event)?;
+    let dry_run = input.dry_run || env.config.dry_run;
+    let user = input.user.as_str();
+    let old = input.old_key_id.as_str();
+
+    let live = load_user(env, user, None).await?;
+    let old_key = live
+        .state
+        .key(old)
+        .ok_or_else(|| Error::NotFound(format!("access key {old} is not a key of user {user}")))?;
+
+    let output = |new_key_id: Option<String>,
+                  secret_arn: Option<String>,
+                  leftover: Option<String>,
+                  resumed: bool| {
+        CreateKeyOutput {
+            user: user.to_owned(),
+            old_key_id: old.to_owned(),
+            new_key_id,
+            secret_name: live.secret_name.clone(),
+            secret_arn,
+            deleted_leftover_key_id: leftover,
+            resumed,
+            dry_run,
+        }
+    };
+
+    // Earlier work of this rotation: the secret already holds a newer key of this user.
+    if let Some(current) = live.state.secret.current_key_id.as_deref() {
+        let newer = live
+            .state
+            .key(current)
+            .is_some_and(|k| current != old && k.created >= old_key.created);
+        if newer {
+            info!(
+                user,
+                new_key_id = current,
+                "new key already created and stored"
+            );
+            let arn = live.secret.as_ref().map(|s| s.arn.clone());
+            return Ok(output(Some(current.to_owned()), arn, None, true));
+        }
+    }
+
+    let plan = live.plan(env, input.force);
+    let Decision::Rotate {
+        old_key_id,
+        delete_first,
+        ..
+    } = &plan.decision
+    else {
+        return Err(Error::Blocked(format!(
+            "live state no longer calls for rotating {old} ({}: {})",
+            plan.decision.name(),
+            plan.reason
+        )));
+    };
+    if old_key_id != old {
+        return Err(Error::Blocked(format!(
+            "the plan now rotates {old_key_id}, not {old}"
+        )));
+    }
+    if dry_run {
+        info!(
+            user,
+            old_key_id = old,
+            "dry run: would create and store a new key"
+        );
+        return Ok(output(None, None, delete_first.clone(), false));
+    }
+
+    if let Some(leftover) = delete_first {
+        env.iam.delete_access_key(user, leftover).await?;
+    }
+    let user_arn = env.iam.user_arn(user).await?;
+    let before: HashSet<&str> = live
+        .state
+        .keys
+        .iter()
+        .map(|k| k.id.as_str())
+        .filter(|id| Some(*id) != delete_first.as_deref())
+        .collect();
+
+    let started = Utc::now();
+    let new_key = match env.iam.create_access_key(user).await {
+        Ok(key) => key,
+        Err(err) => return Err(reconcile_failed_create(env, &live, &before, started, err).await),
+    };
+
+    if let Err(err) = env.verifier.verify(&new_key, &user_arn).await {
+        return Err(discard(env, &new_key, err).await);
+    }
+    let secret_arn = match store(env, &live, &user_arn, &new_key).await {
+        Ok(arn) => arn,
+        Err(err) => match stored_as_current(env, &live.secret_name, &new_key.key_id).await {
+            // The write landed and only its response was lost.
+            Some(arn) => arn,
+            None => return Err(discard(env, &new_key, err).await),
+        },
+    };
+    info!(user, old_key_id = old, new_key_id = %new_key.key_id, "new key created, verified and stored");
+    Ok(output(
+        Some(new_key.key_id.clone()),
+        Some(secret_arn),
+        delete_first.clone(),
+        false,
+    ))
+}
+
+/// Creates the secret if needed, restricts it to the user, and writes the new key.
+async fn store(env: &Env, live: &LiveUser, user_arn: &str, key: &NewAccessKey) -> Result<String> {
+    let arn = match &live.secret {
+        Some(secret) => secret.arn.clone(),
+        None => match env
+            .secrets
+            .create(&live.secret_name, &live.state.user)
+            .await
+        {
+            Ok(arn) => arn,
+            // Created by a concurrent run or a lost response: use it if it is this user's.
+            Err(e) if e.aws_kind() == Some(AwsErrorKind::AlreadyExists) => {
+                owned_secret(env, live).await?.arn
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    env.secrets.restrict_to_user(&arn, user_arn).await?;
+    let value = StoredCredential {
+        key,
+        rotated_at: Utc::now(),
+    }
+    .to_secret_string();
+    env.secrets.put_key(&arn, &key.key_id, &value).await?;
+    Ok(arn)
+}
+
+async fn owned_secret(env: &Env, live: &LiveUser) -> Result<SecretDescription> {
+    let secret = env
+        .secrets
+        .describe(&live.secret_name)
+        .await?
+        .ok_or_else(|| Error::Transient(format!("secret {} vanished", live.secret_name)))?;
+    match secret.tags.get(naming::TAG_USER) {
+        Some(owner) if owner == &live.state.user => Ok(secret),
+        _ => Err(Error::Blocked(format!(
+            "secret {} exists but is not tagged {}={}",
+            live.secret_name,
+            naming::TAG_USER,
+            live.state.user
+        ))),
+    }
+}
+
+/// The secret's ARN if its AWSCURRENT version holds `key_id`.
+async fn stored_as_current(env: &Env, name: &str, key_id: &str) -> Option<String> {
+    match env.secrets.describe(name).await {
+        Ok(Some(s)) if s.state.current_key_id.as_deref() == Some(key_id) => Some(s.arn),
+        _ => None,
+    }
+}
+
+/// Deletes a new key that could not be verified or stored, and returns the error to report.
+async fn discard(env: &Env, key: &NewAccessKey, cause: Error) -> Error {
+    warn!(user = %key.user, key_id = %key.key_id, error = %cause, "deleting the new key again");
+    match env.iam.delete_access_key(&key.user, &key.key_id).await {
+        Ok(_) => cause,
+        Err(delete_err) => {
+            error!(user = %key.user, key_id = %key.key_id, error = %delete_err, "could not delete the new key: it is an orphan");
+            Error::Transient(format!(
+                "{cause}; deleting the new key {} failed too ({delete_err}), it will be removed on the next attempt",
+                key.key_id
+            ))
+        }
+    }
+}
+
+/// After CreateAccessKey failed: if the call may have created a key whose secret we never
+/// saw, delete it, so that no orphan key survives (invariant 2).
+async fn reconcile_failed_create(
+    env: &Env,
+    live: &LiveUser,
+    before: &HashSet<&str>,
+    started: chrono::DateTime<Utc>,
+    err: Error,
+) -> Error {
+    let user = live.state.user.as_str();
+    match err.aws_kind() {
+        Some(AwsErrorKind::LimitExceeded) => {
+            return Error::Conflict(format!(
+                "user {user} already has two access keys: another rotation is in progress"
+            ));
+        }
+        Some(AwsErrorKind::Transient) | None => {}
+        // Refused outright (throttled, denied, ...): nothing was created.
+        Some(_) => return err,
+    }
+    let keys = match env.iam.access_keys(user).await {
+        Ok(keys) => keys,
+        Err(list_err) => {
+            return Error::Transient(format!(
+                "{err}; listing keys to reconcile failed: {list_err}"
+            ));
+        }
+    };
+    let stored = stored_as_current_id(env, &live.secret_name).await;
+    let mut removed = Vec::new();
+    for key in keys {
+        let appeared = !before.contains(key.id.as_str()) && key.created >= started - ORPHAN_WINDOW;
+        if appeared && stored.as_deref() != Some(key.id.as_str()) {
+            match env.iam.delete_access_key(user, &key.id).await {
+                Ok(_) => removed.push(key.id),
+                Err(e) => error!(user, key_id = %key.id, error = %e, "could not delete orphan key"),
+            }
+        }
+    }
+    if !removed.is_empty() {
+        warn!(user, removed = ?removed, "deleted keys left by a CreateAccessKey whose response was lost");
+    }
+    Error::Transient(format!(
+        "{err}; keys whose secret was never received and were deleted again: {}",
+        if removed.is_empty() {
+            "none".to_owned()
+        } else {
+            removed.join(", ")
+        }
+    ))
+}
+
+async fn stored_as_current_id(env: &Env, name: &str) -> Option<String> {
+    env.secrets
+        .describe(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|s| s.state.current_key_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use keyrotor_core::testing::offline_env;
+    use keyrotor_core::ErrorType;
+    use serde_json::json;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn malformed_inputs_are_rejected_before_any_aws_call() {
+        let env = offline_env();
+        for event in [
+            json!({}),
+            json!({"user": "alice"}),
+            json!({"oldKeyId": "AKIAIOSFODNN7EXAMPLE"}),
+            json!({"user": "alice", "oldKeyId": "not-a-key"}),
+            json!({"user": "alice", "oldKeyId": "akiaiosfodnn7example"}),
+            json!({"user": "al ice", "oldKeyId": "AKIAIOSFODNN7EXAMPLE"}),
+            json!({"user": "alice", "oldKeyId": "AKIAIOSFODNN7EXAMPLE", "dryRun": "no"}),
+            json!({"user": "alice", "oldKeyId": "AKIAIOSFODNN7EXAMPLE", "secret": "x"}),
+            json!([1, 2, 3]),
+        ] {
+            let err = handle(event.clone(), &env).await.expect_err("rejected");
+            assert_eq!(err.error_type(), ErrorType::InvalidInput, "{event}: {err}");
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! `deactivate-key`: sets the old key Inactive, but only once its replacement is the
+//! AWSCURRENT value of the user's secret and Active. `create-key` writes the secret only
+//! after the key authenticated, so "stored" implies "verified" (invariant 4). Records the
+//! deactivation on the secret, which is what `delete-key` later checks against.
+
+use chrono::Utc;
+use keyrotor_core::domain::planner::deletion_delay;
+use keyrotor_core::domain::{Decision, KeyStatus};
+use keyrotor_core::payload::{parse, DeactivateKeyOutput, KeyPairInput};
+use keyrotor_core::state::load_user;
+use keyrotor_core::{Env, Error, Result};
+use tracing::info;
+
+pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKeyOutput> {
+    let input: KeyPairInput = parse(event)?;
+    let dry_run = input.dry_run || env.config.dry_run;
+    let user = input.user.as_str();
+    let old = input.old_key_id.as_str();
+    let new = match (&input.new_key_id, dry_run) {
+        (Some(new), _) if new == &input.old_key_id => {
+            return Err(Error::InvalidInput(
+                "newKeyId and oldKeyId are the same key".into(),
+            ));
+        }
+        (Some(new), _) => Some(new.as_str()),
+        (None, true) => None,
+        (None, false) => return Err(Error::InvalidInput("newKeyId is required".into())),
+    };
+    let delay = deletion_delay(&env.config.policy);
+
+    let live = load_user(env, user, None).await?;
+    let old_key = live
+        .state
+        .key(old)
+        .ok_or_else(|| Error::NotFound(format!("access key {old} is not a key of user {user}")))?;
+    let output = |deactivated_at: Option<chrono::DateTime<Utc>>, already_inactive: bool| {
+        DeactivateKeyOutput {
+            user: user.to_owned(),
+            old_key_id: old.to_owned(),
+            deactivated_at,
+            delete_after: deactivated_at.map(|at| at + delay),
+            already_inactive,
+            dry_run,
+        }
+    };
+
+    let Some(new) = new else {
+        info!(
+            user,
+            old_key_id = old,
+            "dry run: would deactivate the old key"
+        );
+        return Ok(output(None, old_key.status == KeyStatus::Inactive));
+    };
+    let new_key = live
+        .state
+        .key(new)
+        .ok_or_else(|| Error::NotFound(format!("access key {new} is not a key of user {user}")))?;
+    if !new_key.is_active() {
+        return Err(Error::Blocked(format!(
+            "new key {new} is not active; keeping {old} active"
+        )));
+    }
+    if live.state.secret.current_key_id.as_deref() != Some(new) {
+        return Err(Error::Blocked(format!(
+            "new key {new} is not the current value of secret {}; keeping {old} active",
+            live.secret_name
+        )));
+    }
+    if new_key.created < old_key.created {
+        return Err(Error::Blocked(format!(
+            "{new} is older than {old}; refusing to deactivate"
+        )));
+    }
+    let secret_arn = live
+        .secret
+        .as_ref()
+        .map(|s| s.arn.clone())
+        .ok_or_else(|| Error::Internal("secret described without ARN".into()))?;
+
+    if old_key.status == KeyStatus::Inactive {
+        // A retry after success, or after the tag write was lost.
+        let recorded = live
+            .state
+            .secret
+            .deactivated
+            .as_ref()
+            .filter(|d| d.key_id == old)
+            .map(|d| d.at);
+        let at = match recorded {
+            Some(at) => at,
+            None => {
+                let now = Utc::now();
+                env.secrets
+                    .record_deactivation(&secret_arn, old, now)
+                    .await?;
+                now
+            }
+        };
+        return Ok(output(Some(at), true));
+    }
+
+    // The plan must still be "resume this rotation": not exempt meanwhile, same pair of keys.
+    let plan = live.plan(env, false);
+    match &plan.decision {
+        Decision::Rotate {
+            old_key_id,
+            resume_with: Some(resume),
+            ..
+        } if old_key_id == old && resume == new => {}
+        _ => {
+            return Err(Error::Blocked(format!(
+                "live state no longer calls for deactivating {old} ({}: {})",
+                plan.decision.name(),
+                plan.reason
+            )))
+        }
+    }
+
+    if dry_run {
+        return Ok(output(None, false));
+    }
+    let now = Utc::now();
+    env.iam
+        .set_key_status(user, old, KeyStatus::Inactive)
+        .await?;
+    env.secrets
+        .record_deactivation(&secret_arn, old, now)
+        .await?;
+    info!(
+        user,
+        old_key_id = old,
+        new_key_id = new,
+        "old key deactivated"
+    );
+    Ok(output(Some(now), false))
+}
+
+#[cfg(test)]
+mod tests {
+    use keyrotor_core::testing::offline_env;
+    use keyrotor_core::ErrorType;
+    use serde_json::json;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn malformed_inputs_are_rejected_before_any_aws_call() {
+        let env = offline_env();
+        let k1 = "AKIAIOSFODNN7EXAMPLE";
+        for event in [
+            json!({}),
+            json!({"user": "alice", "oldKeyId": k1}),
+            json!({"user": "alice", "oldKeyId": k1, "newKeyId": k1}),
+            json!({"user": "alice", "oldKeyId": "x", "newKeyId": k1}),
+            json!({"user": 1, "oldKeyId": k1, "newKeyId": "AKIAIOSFODNN7EXAMPL2"}),
+            json!({"user": "alice", "oldKeyId": k1, "newKeyId": "AKIAIOSFODNN7EXAMPL2", "force": true}),
+        ] {
+            let err = handle(event.clone(), &env).await.expect_err("rejected");
+            assert_eq!(err.error_type(), ErrorType::InvalidInput, "{event}: {err}");
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Lambda entry point of `deactivate-key`: wiring only; the handler is in the library target.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    keyrotor_core::runtime::serve(
+        |event, env| async move { deactivate_key::handle(event, &env).await },
+    )
+    .await
+}

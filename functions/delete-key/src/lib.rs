@@ -1,0 +1,140 @@
+//! `delete-key`: deletes the old key after the deletion delay, and only if that is still
+//! safe (invariant 5): it is Inactive, keyrotor recorded its deactivation, the delay has
+//! passed, it signed nothing since, and its replacement is in place. A key someone
+//! reactivated (a rollback) or used after deactivation is kept, with the reason. A key that
+//! is already gone is success (idempotent).
+
+use chrono::Utc;
+use keyrotor_core::domain::planner::deletion_delay;
+use keyrotor_core::payload::{parse, DeleteKeyOutput, DeleteOutcome, KeyPairInput};
+use keyrotor_core::state::load_user;
+use keyrotor_core::{Env, Error, Result};
+use tracing::{info, warn};
+
+pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeleteKeyOutput> {
+    let input: KeyPairInput = parse(event)?;
+    let dry_run = input.dry_run || env.config.dry_run;
+    let user = input.user.as_str();
+    let old = input.old_key_id.as_str();
+    if input.new_key_id.as_ref() == Some(&input.old_key_id) {
+        return Err(Error::InvalidInput(
+            "newKeyId and oldKeyId are the same key".into(),
+        ));
+    }
+    let output = |outcome: DeleteOutcome, reason: String| DeleteKeyOutput {
+        user: user.to_owned(),
+        old_key_id: old.to_owned(),
+        outcome,
+        reason,
+        dry_run,
+    };
+
+    let live = load_user(env, user, None).await?;
+    let Some(old_key) = live.state.key(old) else {
+        return Ok(output(
+            DeleteOutcome::AlreadyDeleted,
+            format!("{old} no longer exists"),
+        ));
+    };
+    if dry_run && input.new_key_id.is_none() {
+        return Ok(output(
+            DeleteOutcome::WouldDelete,
+            "dry run: no key was rotated".into(),
+        ));
+    }
+    let new = input
+        .new_key_id
+        .as_ref()
+        .map(|k| k.as_str())
+        .ok_or_else(|| Error::InvalidInput("newKeyId is required".into()))?;
+    let replacement_ok = live.state.key(new).is_some_and(|k| k.is_active())
+        && live.state.secret.current_key_id.as_deref() == Some(new);
+    if !replacement_ok {
+        return Err(Error::Blocked(format!(
+            "replacement key {new} is not active and current in {}; keeping {old}",
+            live.secret_name
+        )));
+    }
+    if old_key.is_active() {
+        warn!(
+            user,
+            old_key_id = old,
+            "old key was reactivated; keeping it"
+        );
+        return Ok(output(
+            DeleteOutcome::KeptReactivated,
+            format!("{old} was reactivated after the rotation (a rollback); it is kept"),
+        ));
+    }
+    let deactivated = live
+        .state
+        .secret
+        .deactivated
+        .as_ref()
+        .filter(|d| d.key_id == old)
+        .ok_or_else(|| {
+            Error::Blocked(format!(
+                "keyrotor has no record of deactivating {old}; keeping it"
+            ))
+        })?;
+    let delete_after = deactivated.at + deletion_delay(&env.config.policy);
+    let now = Utc::now();
+    if now < delete_after {
+        return Err(Error::Blocked(format!(
+            "{old} may not be deleted before {delete_after}"
+        )));
+    }
+    if let Some(used) = env.iam.key_last_used(old).await? {
+        if used > deactivated.at {
+            warn!(user, old_key_id = old, %used, "old key used after deactivation; keeping it");
+            return Ok(output(
+                DeleteOutcome::KeptUsedAfterDeactivation,
+                format!(
+                    "{old} was used at {used}, after it was deactivated at {}; it is kept",
+                    deactivated.at
+                ),
+            ));
+        }
+    }
+    if dry_run {
+        return Ok(output(
+            DeleteOutcome::WouldDelete,
+            format!("dry run: {old} would be deleted"),
+        ));
+    }
+    let outcome = if env.iam.delete_access_key(user, old).await? {
+        DeleteOutcome::Deleted
+    } else {
+        DeleteOutcome::AlreadyDeleted
+    };
+    info!(user, old_key_id = old, "old key deleted");
+    Ok(output(
+        outcome,
+        format!("{old} was inactive and unused since {}", deactivated.at),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use keyrotor_core::testing::offline_env;
+    use keyrotor_core::ErrorType;
+    use serde_json::json;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn malformed_inputs_are_rejected_before_any_aws_call() {
+        let env = offline_env();
+        let k1 = "AKIAIOSFODNN7EXAMPLE";
+        for event in [
+            json!({}),
+            json!({"user": "alice"}),
+            json!({"user": "alice", "oldKeyId": k1, "newKeyId": k1}),
+            json!({"user": "alice", "oldKeyId": k1, "newKeyId": "bad"}),
+            json!({"user": "alice", "oldKeyId": k1, "delete": "all"}),
+        ] {
+            let err = handle(event.clone(), &env).await.expect_err("rejected");
+            assert_eq!(err.error_type(), ErrorType::InvalidInput, "{event}: {err}");
+        }
+    }
+}

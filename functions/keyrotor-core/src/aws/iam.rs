@@ -1,0 +1,270 @@
+//! IAM: users, their tags and group membership, and their access keys.
+
+use std::collections::{BTreeMap, HashSet};
+
+use aws_sdk_iam::types::StatusType;
+use aws_sdk_iam::Client;
+use aws_smithy_types::retry::RetryConfig;
+use chrono::{DateTime, Utc};
+use tracing::{info, instrument};
+
+use super::to_utc;
+use crate::domain::{AccessKey, KeyStatus};
+use crate::error::{AwsErrorKind, Error, Result};
+use crate::secret::{NewAccessKey, SecretAccessKey};
+
+/// The IAM calls keyrotor makes.
+#[derive(Clone, Debug)]
+pub struct Iam {
+    client: Client,
+}
+
+/// One page of user names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPage {
+    pub users: Vec<String>,
+    pub next_marker: Option<String>,
+}
+
+fn user_missing(user: &str, err: Error) -> Error {
+    match err.aws_kind() {
+        Some(AwsErrorKind::NotFound) => Error::UserNotFound(user.to_owned()),
+        _ => err,
+    }
+}
+
+impl Iam {
+    pub fn new(client: Client) -> Self {
+        Iam { client }
+    }
+
+    /// One page of ListUsers (at most `max_items`, up to 1,000).
+    #[instrument(skip(self))]
+    pub async fn list_users_page(&self, marker: Option<&str>, max_items: i32) -> Result<UserPage> {
+        let out = self
+            .client
+            .list_users()
+            .set_marker(marker.map(str::to_owned))
+            .max_items(max_items)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("iam:ListUsers", e))?;
+        let next_marker = if out.is_truncated() {
+            let marker = out.marker().map(str::to_owned);
+            if marker.is_none() {
+                return Err(Error::Internal(
+                    "ListUsers is truncated but has no marker".into(),
+                ));
+            }
+            marker
+        } else {
+            None
+        };
+        Ok(UserPage {
+            users: out
+                .users()
+                .iter()
+                .map(|u| u.user_name().to_owned())
+                .collect(),
+            next_marker,
+        })
+    }
+
+    /// The user's ARN (GetUser); `UserNotFound` if there is no such user.
+    #[instrument(skip(self))]
+    pub async fn user_arn(&self, user: &str) -> Result<String> {
+        let out = self
+            .client
+            .get_user()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|e| user_missing(user, Error::from_sdk("iam:GetUser", e)))?;
+        out.user()
+            .map(|u| u.arn().to_owned())
+            .ok_or_else(|| Error::Internal("GetUser returned no user".into()))
+    }
+
+    /// All of the user's access keys (ListAccessKeys, every page).
+    #[instrument(skip(self))]
+    pub async fn access_keys(&self, user: &str) -> Result<Vec<AccessKey>> {
+        let mut keys = Vec::new();
+        let mut marker = None;
+        loop {
+            let out = self
+                .client
+                .list_access_keys()
+                .user_name(user)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| user_missing(user, Error::from_sdk("iam:ListAccessKeys", e)))?;
+            for meta in out.access_key_metadata() {
+                let (Some(id), Some(created)) =
+                    (meta.access_key_id(), meta.create_date().and_then(to_utc))
+                else {
+                    return Err(Error::Internal(
+                        "ListAccessKeys returned a key without ID or date".into(),
+                    ));
+                };
+                let status = match meta.status() {
+                    Some(StatusType::Active) => KeyStatus::Active,
+                    Some(StatusType::Inactive) => KeyStatus::Inactive,
+                    other => {
+                        return Err(Error::Internal(format!(
+                            "access key {id} has status {other:?}"
+                        )));
+                    }
+                };
+                keys.push(AccessKey {
+                    id: id.to_owned(),
+                    status,
+                    created,
+                });
+            }
+            match (out.is_truncated(), out.marker()) {
+                (true, Some(m)) => marker = Some(m.to_owned()),
+                _ => return Ok(keys),
+            }
+        }
+    }
+
+    /// The user's tags (ListUserTags, every page).
+    #[instrument(skip(self))]
+    pub async fn user_tags(&self, user: &str) -> Result<BTreeMap<String, String>> {
+        let mut tags = BTreeMap::new();
+        let mut marker = None;
+        loop {
+            let out = self
+                .client
+                .list_user_tags()
+                .user_name(user)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| user_missing(user, Error::from_sdk("iam:ListUserTags", e)))?;
+            for tag in out.tags() {
+                tags.insert(tag.key().to_owned(), tag.value().to_owned());
+            }
+            match (out.is_truncated(), out.marker()) {
+                (true, Some(m)) => marker = Some(m.to_owned()),
+                _ => return Ok(tags),
+            }
+        }
+    }
+
+    /// The members of `group` (GetGroup, every page). A group that does not exist has no
+    /// members: the exemption is then simply not in effect.
+    #[instrument(skip(self))]
+    pub async fn group_members(&self, group: &str) -> Result<HashSet<String>> {
+        let mut members = HashSet::new();
+        let mut marker = None;
+        loop {
+            let result = self
+                .client
+                .get_group()
+                .group_name(group)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| Error::from_sdk("iam:GetGroup", e));
+            let out = match result {
+                Ok(out) => out,
+                Err(e) if e.aws_kind() == Some(AwsErrorKind::NotFound) => {
+                    tracing::warn!(group, "exemption group does not exist");
+                    return Ok(members);
+                }
+                Err(e) => return Err(e),
+            };
+            members.extend(out.users().iter().map(|u| u.user_name().to_owned()));
+            match (out.is_truncated(), out.marker()) {
+                (true, Some(m)) => marker = Some(m.to_owned()),
+                _ => return Ok(members),
+            }
+        }
+    }
+
+    /// Creates an access key. CreateAccessKey is not idempotent: if the SDK retried it after
+    /// a lost response, a second key would exist whose secret nobody saw. So it is sent
+    /// exactly once, and the caller reconciles the user's keys when the outcome is unknown.
+    #[instrument(skip(self))]
+    pub async fn create_access_key(&self, user: &str) -> Result<NewAccessKey> {
+        let out = self
+            .client
+            .create_access_key()
+            .user_name(user)
+            .customize()
+            .config_override(
+                aws_sdk_iam::config::Builder::default().retry_config(RetryConfig::disabled()),
+            )
+            .send()
+            .await
+            .map_err(|e| user_missing(user, Error::from_sdk("iam:CreateAccessKey", e)))?;
+        let key = out
+            .access_key()
+            .ok_or_else(|| Error::Internal("CreateAccessKey returned no key".into()))?;
+        let new_key = NewAccessKey {
+            user: key.user_name().to_owned(),
+            key_id: key.access_key_id().to_owned(),
+            secret: SecretAccessKey::new(key.secret_access_key().to_owned()),
+        };
+        info!(user, key_id = %new_key.key_id, "created access key");
+        Ok(new_key)
+    }
+
+    /// Sets a key Active or Inactive (UpdateAccessKey; idempotent).
+    #[instrument(skip(self))]
+    pub async fn set_key_status(&self, user: &str, key_id: &str, status: KeyStatus) -> Result<()> {
+        let sdk_status = match status {
+            KeyStatus::Active => StatusType::Active,
+            KeyStatus::Inactive => StatusType::Inactive,
+        };
+        self.client
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(key_id)
+            .status(sdk_status)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("iam:UpdateAccessKey", e))?;
+        info!(user, key_id, ?status, "updated access key status");
+        Ok(())
+    }
+
+    /// Deletes a key. Returns `false` if it was already gone.
+    #[instrument(skip(self))]
+    pub async fn delete_access_key(&self, user: &str, key_id: &str) -> Result<bool> {
+        let result = self
+            .client
+            .delete_access_key()
+            .user_name(user)
+            .access_key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("iam:DeleteAccessKey", e));
+        match result {
+            Ok(_) => {
+                info!(user, key_id, "deleted access key");
+                Ok(true)
+            }
+            Err(e) if e.aws_kind() == Some(AwsErrorKind::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// When the key was last used to sign a request, if ever (GetAccessKeyLastUsed).
+    #[instrument(skip(self))]
+    pub async fn key_last_used(&self, key_id: &str) -> Result<Option<DateTime<Utc>>> {
+        let out = self
+            .client
+            .get_access_key_last_used()
+            .access_key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("iam:GetAccessKeyLastUsed", e))?;
+        Ok(out
+            .access_key_last_used()
+            .and_then(|u| u.last_used_date())
+            .and_then(to_utc))
+    }
+}

@@ -1,0 +1,204 @@
+//! Secrets Manager: one secret per user holding the current access key.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_secretsmanager::types::Tag;
+use aws_sdk_secretsmanager::Client;
+use chrono::{DateTime, SecondsFormat, Utc};
+use tracing::{info, instrument};
+
+use crate::domain::{Deactivation, SecretState};
+use crate::error::{AwsErrorKind, Error, Result};
+use crate::naming::{self, key_from_version_id};
+
+/// What DescribeSecret says about a user's secret (never its value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretDescription {
+    pub arn: String,
+    pub name: String,
+    pub tags: BTreeMap<String, String>,
+    pub state: SecretState,
+}
+
+/// The Secrets Manager calls keyrotor makes.
+#[derive(Clone, Debug)]
+pub struct Secrets {
+    client: Client,
+    kms_key_id: Option<String>,
+}
+
+/// The resource policy of a user's secret: only that IAM user may read the value.
+/// keyrotor itself writes the secret but never reads it back.
+pub fn resource_policy(secret_arn: &str, user_arn: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OwnerReadsOwnKey",
+                "Effect": "Allow",
+                "Principal": { "AWS": user_arn },
+                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                "Resource": secret_arn
+            },
+            {
+                "Sid": "NobodyElseReadsTheKey",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": secret_arn,
+                "Condition": { "StringNotEquals": { "aws:PrincipalArn": user_arn } }
+            }
+        ]
+    })
+    .to_string()
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder().key(key).value(value).build()
+}
+
+impl Secrets {
+    pub fn new(client: Client, kms_key_id: Option<String>) -> Self {
+        Secrets { client, kms_key_id }
+    }
+
+    /// Describes the secret, or `None` if it does not exist. A secret scheduled for
+    /// deletion is a conflict a human must resolve (restore it or let it go).
+    #[instrument(skip(self))]
+    pub async fn describe(&self, name: &str) -> Result<Option<SecretDescription>> {
+        let result = self
+            .client
+            .describe_secret()
+            .secret_id(name)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("secretsmanager:DescribeSecret", e));
+        let out = match result {
+            Ok(out) => out,
+            Err(e) if e.aws_kind() == Some(AwsErrorKind::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if out.deleted_date().is_some() {
+            return Err(Error::Blocked(format!(
+                "secret {name} is scheduled for deletion; restore or remove it first"
+            )));
+        }
+        let tags: BTreeMap<String, String> = out
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+            .collect();
+        let current_key_id = out.version_ids_to_stages().and_then(|versions| {
+            versions
+                .iter()
+                .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+                .and_then(|(version, _)| key_from_version_id(version))
+                .map(str::to_owned)
+        });
+        let deactivated = match (
+            tags.get(naming::TAG_DEACTIVATED_KEY),
+            tags.get(naming::TAG_DEACTIVATED_AT)
+                .and_then(|at| DateTime::parse_from_rfc3339(at).ok()),
+        ) {
+            (Some(key_id), Some(at)) => Some(Deactivation {
+                key_id: key_id.clone(),
+                at: at.with_timezone(&Utc),
+            }),
+            _ => None,
+        };
+        Ok(Some(SecretDescription {
+            arn: out.arn().unwrap_or_default().to_owned(),
+            name: out.name().unwrap_or(name).to_owned(),
+            tags,
+            state: SecretState {
+                current_key_id,
+                deactivated,
+            },
+        }))
+    }
+
+    /// Creates the user's secret without a value (the value is written once the resource
+    /// policy is in place). Returns its ARN; an existing secret is a conflict the caller
+    /// resolves by describing it.
+    #[instrument(skip(self))]
+    pub async fn create(&self, name: &str, user: &str) -> Result<String> {
+        let out = self
+            .client
+            .create_secret()
+            .name(name)
+            .description(format!(
+                "Access key of IAM user {user}, rotated by keyrotor"
+            ))
+            .set_kms_key_id(self.kms_key_id.clone())
+            .tags(tag(naming::TAG_USER, user))
+            .tags(tag(naming::TAG_MANAGED_BY, naming::MANAGED_BY_VALUE))
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("secretsmanager:CreateSecret", e))?;
+        let arn = out
+            .arn()
+            .ok_or_else(|| Error::Internal("CreateSecret returned no ARN".into()))?;
+        info!(secret = name, "created secret");
+        Ok(arn.to_owned())
+    }
+
+    /// Restricts reading the secret to its user.
+    #[instrument(skip(self))]
+    pub async fn restrict_to_user(&self, secret_arn: &str, user_arn: &str) -> Result<()> {
+        self.client
+            .put_resource_policy()
+            .secret_id(secret_arn)
+            .resource_policy(resource_policy(secret_arn, user_arn))
+            .block_public_policy(true)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("secretsmanager:PutResourcePolicy", e))?;
+        Ok(())
+    }
+
+    /// Stores `value` as the AWSCURRENT version with the version ID derived from `key_id`.
+    /// Repeating the call with the same key and value is a no-op, so it is safe to retry.
+    #[instrument(skip(self, value))]
+    pub async fn put_key(&self, secret_arn: &str, key_id: &str, value: &str) -> Result<()> {
+        let version = naming::version_id_for_key(key_id).ok_or_else(|| {
+            Error::Internal(format!(
+                "access key ID {key_id} cannot name a secret version"
+            ))
+        })?;
+        self.client
+            .put_secret_value()
+            .secret_id(secret_arn)
+            .client_request_token(version)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("secretsmanager:PutSecretValue", e))?;
+        info!(
+            secret = secret_arn,
+            key_id, "stored access key as AWSCURRENT"
+        );
+        Ok(())
+    }
+
+    /// Records on the secret which key a rotation deactivated, and when.
+    #[instrument(skip(self))]
+    pub async fn record_deactivation(
+        &self,
+        secret_arn: &str,
+        key_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.client
+            .tag_resource()
+            .secret_id(secret_arn)
+            .tags(tag(naming::TAG_DEACTIVATED_KEY, key_id))
+            .tags(tag(
+                naming::TAG_DEACTIVATED_AT,
+                &at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            ))
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("secretsmanager:TagResource", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,71 @@
+//! SES: sending the owner and admin notifications.
+
+use aws_sdk_ses::types::{Body, Content, Destination, Message};
+use aws_sdk_ses::Client;
+use tracing::{info, instrument};
+
+use crate::email::EmailAddress;
+use crate::error::{Error, Result};
+
+/// A rendered message with a text and an HTML part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub to: Vec<EmailAddress>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Sends mail through SES from one verified identity.
+#[derive(Clone, Debug)]
+pub struct Mailer {
+    client: Client,
+}
+
+fn content(data: &str) -> Result<Content> {
+    Content::builder()
+        .data(data)
+        .charset("UTF-8")
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot build e-mail content: {e}")))
+}
+
+impl Mailer {
+    pub fn new(client: Client) -> Self {
+        Mailer { client }
+    }
+
+    /// Sends `email` from `from`; returns the SES message ID.
+    #[instrument(skip(self, email), fields(subject = %email.subject))]
+    pub async fn send(&self, from: &EmailAddress, email: &Email) -> Result<String> {
+        let destination = Destination::builder()
+            .set_to_addresses(Some(
+                email.to.iter().map(|a| a.as_str().to_owned()).collect(),
+            ))
+            .build();
+        let message = Message::builder()
+            .subject(content(&email.subject)?)
+            .body(
+                Body::builder()
+                    .text(content(&email.text)?)
+                    .html(content(&email.html)?)
+                    .build(),
+            )
+            .build();
+        let out = self
+            .client
+            .send_email()
+            .source(from.as_str())
+            .destination(destination)
+            .message(message)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("ses:SendEmail", e))?;
+        info!(
+            message_id = out.message_id(),
+            recipients = email.to.len(),
+            "sent e-mail"
+        );
+        Ok(out.message_id().to_owned())
+    }
+}

@@ -1,0 +1,78 @@
+//! STS: proving that a new access key authenticates before anything depends on it.
+
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use aws_sdk_sts::config::Builder;
+use tracing::{instrument, warn};
+
+use crate::error::{Error, ErrorType, Result};
+use crate::secret::NewAccessKey;
+
+/// Checks new keys with GetCallerIdentity, retrying while IAM propagates the key.
+#[derive(Clone, Debug)]
+pub struct KeyVerifier {
+    base: Builder,
+    delays: Vec<Duration>,
+}
+
+impl KeyVerifier {
+    /// `base` carries region and endpoint; credentials are replaced per check.
+    pub fn new(base: Builder) -> Self {
+        let delays = [500, 1000, 2000, 3000, 4000, 5000, 5000]
+            .map(Duration::from_millis)
+            .to_vec();
+        KeyVerifier { base, delays }
+    }
+
+    /// Overrides the pauses between attempts (tests).
+    pub fn with_delays(mut self, delays: Vec<Duration>) -> Self {
+        self.delays = delays;
+        self
+    }
+
+    /// Succeeds once the key authenticates as `expected_arn`.
+    #[instrument(skip(self, key), fields(key_id = %key.key_id))]
+    pub async fn verify(&self, key: &NewAccessKey, expected_arn: &str) -> Result<()> {
+        let credentials = Credentials::new(
+            &key.key_id,
+            key.secret.expose(),
+            None,
+            None,
+            "keyrotor-new-key",
+        );
+        let client = aws_sdk_sts::Client::from_conf(
+            self.base.clone().credentials_provider(credentials).build(),
+        );
+        let mut last = String::new();
+        for (attempt, delay) in std::iter::once(Duration::ZERO)
+            .chain(self.delays.iter().copied())
+            .enumerate()
+        {
+            tokio::time::sleep(delay).await;
+            match client.get_caller_identity().send().await {
+                Ok(out) if out.arn() == Some(expected_arn) => return Ok(()),
+                Ok(out) => {
+                    last = format!(
+                        "the key authenticates as {:?}, not {expected_arn}",
+                        out.arn().unwrap_or("")
+                    );
+                }
+                Err(e) => {
+                    let err = Error::from_sdk("sts:GetCallerIdentity", e);
+                    match err.error_type() {
+                        // Not yet propagated (InvalidClientTokenId), throttled or a blip.
+                        ErrorType::AccessDenied | ErrorType::Throttled | ErrorType::Transient => {}
+                        _ => return Err(err),
+                    }
+                    last = err.to_string();
+                }
+            }
+            warn!(attempt, reason = %last, "new key does not authenticate yet");
+        }
+        Err(Error::Transient(format!(
+            "new access key {} did not authenticate: {last}",
+            key.key_id
+        )))
+    }
+}

@@ -1,0 +1,127 @@
+//! The rotation domain: what keyrotor knows about a user's keys, and the rules that decide
+//! what to do with them. Nothing in here talks to AWS or knows an SDK type; adapters in
+//! [`crate::aws`] translate into these types, which keeps the rules pure and testable.
+
+pub mod planner;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use planner::{plan, Decision, Plan};
+
+/// Status of an IAM access key, as IAM reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+}
+
+/// One access key of a user: metadata only, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    pub id: String,
+    pub status: KeyStatus,
+    pub created: DateTime<Utc>,
+}
+
+impl AccessKey {
+    /// Whole days since the key was created (a key created 23 hours ago is 0 days old).
+    pub fn age_days(&self, now: DateTime<Utc>) -> i64 {
+        (now - self.created).num_days()
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status == KeyStatus::Active
+    }
+}
+
+/// What keyrotor's own records (the user's secret in Secrets Manager) say about the user.
+///
+/// The secret's AWSCURRENT version is written with a version ID derived from the key ID it
+/// holds (see [`crate::naming::version_id_for_key`]), so the key that is "ours" can be read
+/// from DescribeSecret without ever decrypting the value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretState {
+    /// The access key ID held by the AWSCURRENT version, if the secret has one.
+    pub current_key_id: Option<String>,
+    /// The key that the last rotation deactivated, and when (from the secret's tags).
+    pub deactivated: Option<Deactivation>,
+}
+
+/// A key that keyrotor deactivated, waiting for deletion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deactivation {
+    pub key_id: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Everything the planner needs to know about one user, read live from the account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserState {
+    pub user: String,
+    pub keys: Vec<AccessKey>,
+    pub tags: BTreeMap<String, String>,
+    pub in_exempt_group: bool,
+    pub secret: SecretState,
+}
+
+impl UserState {
+    pub fn key(&self, id: &str) -> Option<&AccessKey> {
+        self.keys.iter().find(|k| k.id == id)
+    }
+
+    pub fn active_keys(&self) -> impl Iterator<Item = &AccessKey> {
+        self.keys.iter().filter(|k| k.is_active())
+    }
+}
+
+/// The rotation policy: the part of the configuration the planner applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Age in days at which an active key is rotated (R).
+    pub rotate_after_days: u32,
+    /// Ages in days at which the owner is warned (W), each below R, ascending.
+    pub warn_days: Vec<u32>,
+    /// Seconds between deactivating the old key and deleting it.
+    pub deletion_delay_secs: u64,
+    /// User tag that exempts a user: `true`, or a date (YYYY-MM-DD) until which it holds.
+    pub exempt_tag: String,
+}
+
+/// How the exemption tag reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exemption {
+    /// No tag, or a date that has passed.
+    NotExempt,
+    /// `true`, or a date that has not passed yet.
+    Exempt(String),
+    /// A value that is neither `true`/`false` nor a date: treated as a reason to hold back.
+    Invalid(String),
+}
+
+/// Reads the exemption tag value. `true`/`false` (any case) or an ISO date; the user is
+/// exempt up to and including that date.
+pub fn exemption(tag_value: Option<&str>, now: DateTime<Utc>) -> Exemption {
+    let Some(raw) = tag_value else {
+        return Exemption::NotExempt;
+    };
+    let value = raw.trim();
+    if value.eq_ignore_ascii_case("true") {
+        return Exemption::Exempt("exemption tag is true".to_owned());
+    }
+    if value.eq_ignore_ascii_case("false") || value.is_empty() {
+        return Exemption::NotExempt;
+    }
+    match NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        Ok(until) if now.date_naive() <= until => {
+            Exemption::Exempt(format!("exempt until {until}"))
+        }
+        Ok(_) => Exemption::NotExempt,
+        Err(_) => Exemption::Invalid(format!(
+            "exemption tag value {value:?} is neither true, false nor a YYYY-MM-DD date"
+        )),
+    }
+}

@@ -1,0 +1,272 @@
+//! The rotation planner: a pure function from a user's live state to one decision.
+//!
+//! Every mutating step re-runs it on live state before acting, so a rerun, a redrive or a
+//! concurrent execution acts only if the decision still holds. The table it implements is
+//! the one in DESIGN.md ("The planner's decision table").
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{exemption, AccessKey, Exemption, Policy, UserState};
+
+/// How long after its creation a key of ours next to a still-active old key counts as an
+/// interrupted rotation to resume. Retries and redrives of the same rotation happen well
+/// within it; an older pair means someone reactivated the old key on purpose.
+pub const RESUME_WINDOW: Duration = Duration::hours(24);
+
+/// What to do with one user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "action",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Decision {
+    /// Nothing to do today.
+    None,
+    /// The user is exempt from rotation; nothing is changed.
+    Exempt,
+    /// Tell the owner that `key_id` will be rotated on `rotate_on`.
+    Warn {
+        key_id: String,
+        age_days: i64,
+        rotate_on: NaiveDate,
+    },
+    /// Replace `old_key_id` with a new key.
+    Rotate {
+        old_key_id: String,
+        age_days: i64,
+        /// An Inactive leftover key to delete first, so that the new key fits under IAM's
+        /// limit of two keys per user.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        delete_first: Option<String>,
+        /// A key of ours that an interrupted run already created and stored: no new key is
+        /// created, the rotation continues with this one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resume_with: Option<String>,
+        forced: bool,
+    },
+    /// Action is due but cannot be taken safely; report it, change nothing.
+    Blocked {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key_id: Option<String>,
+    },
+}
+
+impl Decision {
+    /// The short name used in payloads, reports and execution names.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Decision::None => "none",
+            Decision::Exempt => "exempt",
+            Decision::Warn { .. } => "warn",
+            Decision::Rotate { .. } => "rotate",
+            Decision::Blocked { .. } => "blocked",
+        }
+    }
+
+    /// Whether a per-user execution has something to do for this decision.
+    pub fn needs_action(&self) -> bool {
+        matches!(
+            self,
+            Decision::Warn { .. } | Decision::Rotate { .. } | Decision::Blocked { .. }
+        )
+    }
+}
+
+/// A decision with the human-readable reason for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    #[serde(flatten)]
+    pub decision: Decision,
+    pub reason: String,
+}
+
+impl Plan {
+    fn new(decision: Decision, reason: impl Into<String>) -> Self {
+        Plan {
+            decision,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Decides what to do with one user. `force` (an ad hoc "rotate now") overrides the key's
+/// age and any exemption, never the two-keys-per-user rules.
+pub fn plan(state: &UserState, policy: &Policy, now: DateTime<Utc>, force: bool) -> Plan {
+    if state.keys.len() > 2 {
+        return Plan::new(
+            Decision::Blocked { key_id: None },
+            format!(
+                "user has {} access keys, more than IAM allows",
+                state.keys.len()
+            ),
+        );
+    }
+
+    let tag = state.tags.get(&policy.exempt_tag).map(String::as_str);
+    let exemption = exemption(tag, now);
+    if !force {
+        if let Exemption::Exempt(reason) = &exemption {
+            return Plan::new(Decision::Exempt, reason.clone());
+        }
+        if state.in_exempt_group {
+            return Plan::new(Decision::Exempt, "member of the exemption group");
+        }
+    }
+
+    let mut active: Vec<&AccessKey> = state.active_keys().collect();
+    active.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+
+    match active.as_slice() {
+        [] => Plan::new(Decision::None, "no active access key"),
+        [only] => plan_single_active(state, policy, now, force, only, &exemption),
+        // At most two keys reach this point, so this arm means exactly two.
+        [.., older, newer] => plan_two_active(state, policy, now, force, older, newer),
+    }
+}
+
+fn plan_single_active(
+    state: &UserState,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    force: bool,
+    key: &AccessKey,
+    exemption: &Exemption,
+) -> Plan {
+    let age = key.age_days(now);
+    let due = age >= i64::from(policy.rotate_after_days);
+    if due || force {
+        if let (Exemption::Invalid(reason), false) = (exemption, force) {
+            return Plan::new(
+                Decision::Blocked {
+                    key_id: Some(key.id.clone()),
+                },
+                reason.clone(),
+            );
+        }
+        let inactive = state.keys.iter().find(|k| !k.is_active());
+        if let Some(waiting) = inactive.filter(|k| awaits_deletion(state, policy, now, &k.id)) {
+            let reason = format!(
+                "the previous rotation's old key {} is still inside its deletion delay",
+                waiting.id
+            );
+            // A forced rotation that cannot proceed must say so; a scheduled one just waits.
+            let decision = if force {
+                Decision::Blocked {
+                    key_id: Some(key.id.clone()),
+                }
+            } else {
+                Decision::None
+            };
+            return Plan::new(decision, reason);
+        }
+        let reason = if force && !due {
+            format!("forced rotation of a key {age} days old")
+        } else {
+            format!(
+                "key is {age} days old, rotation age is {}",
+                policy.rotate_after_days
+            )
+        };
+        return Plan::new(
+            Decision::Rotate {
+                old_key_id: key.id.clone(),
+                age_days: age,
+                delete_first: inactive.map(|k| k.id.clone()),
+                resume_with: None,
+                forced: force && !due,
+            },
+            reason,
+        );
+    }
+    if let Some(warn) = warning(policy, key, age) {
+        return warn;
+    }
+    Plan::new(Decision::None, format!("key is {age} days old"))
+}
+
+fn plan_two_active(
+    state: &UserState,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    force: bool,
+    older: &AccessKey,
+    newer: &AccessKey,
+) -> Plan {
+    let ours = state.secret.current_key_id.as_deref();
+    if ours == Some(newer.id.as_str()) && now - newer.created < RESUME_WINDOW {
+        return Plan::new(
+            Decision::Rotate {
+                old_key_id: older.id.clone(),
+                age_days: older.age_days(now),
+                delete_first: None,
+                resume_with: Some(newer.id.clone()),
+                forced: force,
+            },
+            format!(
+                "resuming a rotation: new key {} is stored, old key {} is still active",
+                newer.id, older.id
+            ),
+        );
+    }
+    let age = older.age_days(now);
+    if age >= i64::from(policy.rotate_after_days) || force {
+        return Plan::new(
+            Decision::Blocked {
+                key_id: Some(older.id.clone()),
+            },
+            format!(
+                "two active access keys ({} is {age} days old); keyrotor cannot add a third \
+                 and will not deactivate a key it did not replace",
+                older.id
+            ),
+        );
+    }
+    if let Some(warn) = warning(policy, older, age) {
+        return warn;
+    }
+    Plan::new(
+        Decision::None,
+        format!("two active keys, the oldest is {age} days old"),
+    )
+}
+
+fn warning(policy: &Policy, key: &AccessKey, age: i64) -> Option<Plan> {
+    let is_warning_day = policy.warn_days.iter().any(|d| i64::from(*d) == age);
+    is_warning_day.then(|| {
+        let rotate_on =
+            (key.created + Duration::days(i64::from(policy.rotate_after_days))).date_naive();
+        Plan::new(
+            Decision::Warn {
+                key_id: key.id.clone(),
+                age_days: age,
+                rotate_on,
+            },
+            format!("key is {age} days old and will be rotated on {rotate_on}"),
+        )
+    })
+}
+
+/// Whether `key_id` is the old key of a rotation that is still inside its deletion delay.
+pub fn awaits_deletion(
+    state: &UserState,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    key_id: &str,
+) -> bool {
+    state
+        .secret
+        .deactivated
+        .as_ref()
+        .is_some_and(|d| d.key_id == key_id && now < d.at + deletion_delay(policy))
+}
+
+/// The deletion delay as a duration (saturating for absurd configured values).
+pub fn deletion_delay(policy: &Policy) -> Duration {
+    i64::try_from(policy.deletion_delay_secs)
+        .ok()
+        .and_then(Duration::try_seconds)
+        .unwrap_or(Duration::MAX)
+}

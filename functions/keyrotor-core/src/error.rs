@@ -1,0 +1,259 @@
+//! Typed errors shared by every function, and their mapping to the stable `errorType`
+//! names that the state machine retries and catches by.
+
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use lambda_runtime::Diagnostic;
+
+use crate::config::ConfigError;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The stable `errorType` names a function can fail with. The ASL refers to these by name,
+/// so renaming one is a breaking change (a test checks the ASL against this list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorType {
+    /// The event does not have the expected shape or values. Not retryable.
+    InvalidInput,
+    /// The function's environment configuration is invalid. Not retryable.
+    ConfigurationError,
+    /// A user, key or secret named in the input does not exist. Not retryable.
+    NotFound,
+    /// Live state no longer calls for this step (the plan changed). Not retryable.
+    Blocked,
+    /// Another change to the same user is in flight. Retryable.
+    Conflict,
+    /// AWS throttled a call. Retryable.
+    Throttled,
+    /// A network error, a 5xx, or an outcome that could not be confirmed. Retryable.
+    Transient,
+    /// The function's role may not do this. Not retryable.
+    AccessDenied,
+    /// AWS rejected a request for another reason. Not retryable.
+    ServiceError,
+    /// A bug or an unexpected response. Not retryable.
+    Internal,
+}
+
+impl ErrorType {
+    pub const ALL: [ErrorType; 10] = [
+        ErrorType::InvalidInput,
+        ErrorType::ConfigurationError,
+        ErrorType::NotFound,
+        ErrorType::Blocked,
+        ErrorType::Conflict,
+        ErrorType::Throttled,
+        ErrorType::Transient,
+        ErrorType::AccessDenied,
+        ErrorType::ServiceError,
+        ErrorType::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::InvalidInput => "InvalidInput",
+            ErrorType::ConfigurationError => "ConfigurationError",
+            ErrorType::NotFound => "NotFound",
+            ErrorType::Blocked => "Blocked",
+            ErrorType::Conflict => "Conflict",
+            ErrorType::Throttled => "Throttled",
+            ErrorType::Transient => "Transient",
+            ErrorType::AccessDenied => "AccessDenied",
+            ErrorType::ServiceError => "ServiceError",
+            ErrorType::Internal => "Internal",
+        }
+    }
+
+    /// Whether repeating the same step later can succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorType::Conflict | ErrorType::Throttled | ErrorType::Transient
+        )
+    }
+}
+
+/// How an AWS call failed, as far as the caller needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsErrorKind {
+    Throttled,
+    Transient,
+    AccessDenied,
+    NotFound,
+    LimitExceeded,
+    AlreadyExists,
+    Rejected,
+}
+
+/// Everything that can go wrong in a keyrotor function.
+///
+/// Messages carry user names, key IDs and AWS error codes, never a secret value.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("IAM user {0:?} does not exist")]
+    UserNotFound(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Blocked(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Transient(String),
+    #[error("{operation} failed ({code}): {message}")]
+    Aws {
+        operation: &'static str,
+        kind: AwsErrorKind,
+        code: String,
+        message: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn error_type(&self) -> ErrorType {
+        match self {
+            Error::InvalidInput(_) => ErrorType::InvalidInput,
+            Error::Config(_) => ErrorType::ConfigurationError,
+            Error::UserNotFound(_) | Error::NotFound(_) => ErrorType::NotFound,
+            Error::Blocked(_) => ErrorType::Blocked,
+            Error::Conflict(_) => ErrorType::Conflict,
+            Error::Transient(_) => ErrorType::Transient,
+            Error::Aws { kind, .. } => match kind {
+                AwsErrorKind::Throttled => ErrorType::Throttled,
+                AwsErrorKind::Transient => ErrorType::Transient,
+                AwsErrorKind::AccessDenied => ErrorType::AccessDenied,
+                AwsErrorKind::NotFound => ErrorType::NotFound,
+                AwsErrorKind::LimitExceeded | AwsErrorKind::AlreadyExists => ErrorType::Conflict,
+                AwsErrorKind::Rejected => ErrorType::ServiceError,
+            },
+            Error::Internal(_) => ErrorType::Internal,
+        }
+    }
+
+    /// The AWS error kind, when this error came from an AWS call.
+    pub fn aws_kind(&self) -> Option<AwsErrorKind> {
+        match self {
+            Error::Aws { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    /// Classifies an SDK error from `operation` (e.g. `"iam:CreateAccessKey"`).
+    pub fn from_sdk<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let (kind, code, message) = match &err {
+            SdkError::ServiceError(ctx) => {
+                let code = ctx.err().code().unwrap_or("Unknown").to_owned();
+                let message = ctx.err().message().unwrap_or("").to_owned();
+                let status = ctx.raw().status().as_u16();
+                (classify(&code, status), code, message)
+            }
+            SdkError::TimeoutError(_) => (AwsErrorKind::Transient, "Timeout".into(), String::new()),
+            SdkError::DispatchFailure(_) => (
+                AwsErrorKind::Transient,
+                "DispatchFailure".into(),
+                "the request could not be sent or its response was lost".into(),
+            ),
+            SdkError::ResponseError(_) => (
+                AwsErrorKind::Transient,
+                "ResponseError".into(),
+                "the response could not be read".into(),
+            ),
+            _ => (
+                AwsErrorKind::Rejected,
+                "ConstructionFailure".into(),
+                String::new(),
+            ),
+        };
+        Error::Aws {
+            operation,
+            kind,
+            code,
+            message,
+            source: Box::new(err),
+        }
+    }
+}
+
+fn classify(code: &str, status: u16) -> AwsErrorKind {
+    match code {
+        "Throttling"
+        | "ThrottlingException"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "SlowDown" => AwsErrorKind::Throttled,
+        "NoSuchEntity"
+        | "ResourceNotFoundException"
+        | "ExecutionDoesNotExist"
+        | "StateMachineDoesNotExist" => AwsErrorKind::NotFound,
+        "LimitExceeded" | "LimitExceededException" => AwsErrorKind::LimitExceeded,
+        "EntityAlreadyExists" | "ResourceExistsException" | "ExecutionAlreadyExists" => {
+            AwsErrorKind::AlreadyExists
+        }
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "UnauthorizedOperation"
+        | "InvalidClientTokenId"
+        | "SignatureDoesNotMatch" => AwsErrorKind::AccessDenied,
+        "ServiceFailure"
+        | "InternalFailure"
+        | "InternalServiceError"
+        | "InternalServiceErrorException"
+        | "ServiceUnavailable"
+        | "RequestTimeout" => AwsErrorKind::Transient,
+        _ if status >= 500 => AwsErrorKind::Transient,
+        _ => AwsErrorKind::Rejected,
+    }
+}
+
+impl From<Error> for Diagnostic {
+    fn from(err: Error) -> Self {
+        Diagnostic {
+            error_type: err.error_type().as_str().to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_types_are_exactly_conflict_throttled_and_transient() {
+        let retryable: Vec<_> = ErrorType::ALL
+            .iter()
+            .filter(|t| t.is_retryable())
+            .map(|t| t.as_str())
+            .collect();
+        assert_eq!(retryable, ["Conflict", "Throttled", "Transient"]);
+    }
+
+    #[test]
+    fn throttling_codes_map_to_throttled_and_5xx_to_transient() {
+        assert_eq!(classify("Throttling", 400), AwsErrorKind::Throttled);
+        assert_eq!(classify("SomethingNew", 503), AwsErrorKind::Transient);
+        assert_eq!(classify("ValidationError", 400), AwsErrorKind::Rejected);
+        assert_eq!(classify("NoSuchEntity", 404), AwsErrorKind::NotFound);
+    }
+
+    #[test]
+    fn diagnostic_carries_stable_type_and_message() {
+        let d = Diagnostic::from(Error::InvalidInput("missing field `user`".into()));
+        assert_eq!(d.error_type, "InvalidInput");
+        assert_eq!(d.error_message, "invalid input: missing field `user`");
+    }
+}

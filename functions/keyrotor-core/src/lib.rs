@@ -1,0 +1,21 @@
+//! keyrotor's shared library: the rotation rules ([`domain`]), the payloads every function
+//! reads and writes ([`payload`]), configuration ([`config`]), errors ([`error`]), secret
+//! handling ([`secret`]) and the AWS adapters ([`aws`]).
+
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod email;
+pub mod error;
+pub mod naming;
+pub mod payload;
+pub mod runtime;
+pub mod secret;
+pub mod state;
+
+pub use config::Config;
+pub use error::{Error, ErrorType, Result};
+pub use runtime::Env;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

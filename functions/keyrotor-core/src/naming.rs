@@ -1,0 +1,141 @@
+//! Names keyrotor derives: secret names, secret version IDs and execution names. They are
+//! deterministic, which is what lets a rerun recognise earlier work.
+
+use chrono::NaiveDate;
+use sha2::{Digest, Sha256};
+
+/// Tag on the secret naming the IAM user it belongs to (guards against name collisions).
+pub const TAG_USER: &str = "keyrotor:user";
+/// Tag on the secret naming the key the last rotation deactivated.
+pub const TAG_DEACTIVATED_KEY: &str = "keyrotor:deactivated-key";
+/// Tag on the secret with the time (RFC 3339) that key was deactivated.
+pub const TAG_DEACTIVATED_AT: &str = "keyrotor:deactivated-at";
+/// Tag marking resources keyrotor manages.
+pub const TAG_MANAGED_BY: &str = "managed-by";
+pub const MANAGED_BY_VALUE: &str = "keyrotor";
+
+const VERSION_PREFIX: &str = "keyrotor-v1-";
+
+fn short_hash(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The name of the user's secret: `<prefix><user>`. IAM user names may contain `,`, which
+/// secret names may not; such names get `,` replaced and a hash suffix so that two users
+/// can never share a secret.
+pub fn secret_name(prefix: &str, user: &str) -> String {
+    if user.contains(',') {
+        format!("{prefix}{}-{}", user.replace(',', "_"), short_hash(user))
+    } else {
+        format!("{prefix}{user}")
+    }
+}
+
+/// The secret version ID under which the value holding `key_id` is stored. Secrets Manager
+/// treats a repeated PutSecretValue with the same token and value as a no-op, so storing is
+/// idempotent, and DescribeSecret tells which key is AWSCURRENT without decrypting anything.
+/// Returns `None` for key IDs that cannot form a token (32–64 characters).
+pub fn version_id_for_key(key_id: &str) -> Option<String> {
+    if key_id.is_empty() || !key_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let mut token = format!("{VERSION_PREFIX}{key_id}");
+    if token.len() > 64 {
+        return None;
+    }
+    while token.len() < 32 {
+        token.push('-');
+    }
+    Some(token)
+}
+
+/// The key ID a version ID made by [`version_id_for_key`] holds.
+pub fn key_from_version_id(version_id: &str) -> Option<&str> {
+    let key = version_id
+        .strip_prefix(VERSION_PREFIX)?
+        .trim_end_matches('-');
+    (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric())).then_some(key)
+}
+
+/// The name of the per-user execution a scan on `date` starts for `user`:
+/// `scheduled-<yyyymmdd>-<safe user>-<hash>` (`dryrun-...` for a dry run, so that a dry run
+/// never takes the name of the real one), at most 80 characters of the set Step Functions
+/// allows. The same scan day and user always give the same name, so a rerun of the scan
+/// gets `ExecutionAlreadyExists` instead of a second execution.
+pub fn execution_name(date: NaiveDate, user: &str, dry_run: bool) -> String {
+    let safe: String = user
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(52)
+        .collect();
+    let kind = if dry_run { "dryrun" } else { "scheduled" };
+    format!(
+        "{kind}-{}-{safe}-{}",
+        date.format("%Y%m%d"),
+        short_hash(user)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_user_names_map_to_themselves() {
+        assert_eq!(
+            secret_name("iam-access-key/", "alice.smith@corp"),
+            "iam-access-key/alice.smith@corp"
+        );
+    }
+
+    #[test]
+    fn commas_are_replaced_and_disambiguated() {
+        let a = secret_name("p/", "a,b");
+        let b = secret_name("p/", "a_b");
+        assert!(a.starts_with("p/a_b-") && !a.contains(','));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn version_ids_round_trip_and_fit_the_token_length() {
+        for key in ["AKIAIOSFODNN7EXAMPLE", "AKIA1234567890AB"] {
+            let token = version_id_for_key(key).expect("valid key id");
+            assert!((32..=64).contains(&token.len()), "{token}");
+            assert_eq!(key_from_version_id(&token), Some(key));
+        }
+        assert_eq!(
+            key_from_version_id("3f2a9c1e-aaaa-bbbb-cccc-000000000000"),
+            None
+        );
+        assert_eq!(version_id_for_key("AKIA/../x"), None);
+    }
+
+    #[test]
+    fn execution_names_are_deterministic_valid_and_distinct() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+        let long = "x".repeat(64);
+        for user in ["alice", "a+b=c,d.e@f-g_h", long.as_str()] {
+            let name = execution_name(day, user, false);
+            assert_eq!(name, execution_name(day, user, false));
+            assert_ne!(name, execution_name(day, user, true));
+            assert!(name.len() <= 80, "{name}");
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                "{name}"
+            );
+            assert!(name.starts_with("scheduled-20261125-"));
+        }
+        assert_ne!(
+            execution_name(day, "a.b", false),
+            execution_name(day, "a_b", false)
+        );
+    }
+}

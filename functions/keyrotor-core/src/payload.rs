@@ -1,0 +1,349 @@
+//! The JSON each function reads and writes (camelCase). None of these types can hold a
+//! secret value: key IDs, names and ARNs only. Inputs reject unknown fields, so a typo in a
+//! hand-written ad hoc input is an `InvalidInput` error rather than a silently ignored flag.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Plan;
+use crate::error::{Error, Result};
+
+/// Parses a function's event into its input type; any mismatch is `InvalidInput`.
+pub fn parse<T: DeserializeOwned>(event: serde_json::Value) -> Result<T> {
+    serde_json::from_value(event).map_err(|e| Error::InvalidInput(e.to_string()))
+}
+
+/// An IAM user name: 1–64 characters of letters, digits and `+=,.@_-`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserName(String);
+
+impl TryFrom<String> for UserName {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        let ok = (1..=64).contains(&value.len())
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+        if ok {
+            Ok(UserName(value))
+        } else {
+            Err(format!(
+                "{:?} is not an IAM user name (1-64 letters, digits or +=,.@_-)",
+                value.chars().take(80).collect::<String>()
+            ))
+        }
+    }
+}
+
+impl From<UserName> for String {
+    fn from(value: UserName) -> Self {
+        value.0
+    }
+}
+
+impl UserName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An access key ID: 16–128 upper-case letters and digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct KeyId(String);
+
+impl TryFrom<String> for KeyId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        let ok = (16..=128).contains(&value.len())
+            && value
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if ok {
+            Ok(KeyId(value))
+        } else {
+            Err(format!(
+                "{:?} is not an access key ID",
+                value.chars().take(80).collect::<String>()
+            ))
+        }
+    }
+}
+
+impl From<KeyId> for String {
+    fn from(value: KeyId) -> Self {
+        value.0
+    }
+}
+
+impl KeyId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+// ---------------------------------------------------------------- list-users
+
+/// `list-users`: one page of users after `marker`, or exactly the named `users`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListUsersInput {
+    #[serde(default)]
+    pub marker: Option<String>,
+    #[serde(default)]
+    pub users: Option<Vec<UserName>>,
+    /// Page size, 1–1000 (default 1000).
+    #[serde(default)]
+    pub page_size: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListUsersOutput {
+    pub users: Vec<String>,
+    /// Where the next page starts; `null` on the last page.
+    pub next_marker: Option<String>,
+}
+
+// ---------------------------------------------------------------- assess-key-age
+
+/// `assess-key-age`: either one user (per-user execution: the execution input itself) or a
+/// batch of users (a page of the scan).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AssessInput {
+    #[serde(default)]
+    pub user: Option<UserName>,
+    #[serde(default)]
+    pub users: Option<Vec<UserName>>,
+    /// Rotate regardless of age or exemption (single user only).
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// One user's assessment: the plan, and the flags the rest of the execution carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Assessment {
+    pub user: String,
+    #[serde(flatten)]
+    pub plan: Plan,
+    pub force: bool,
+    pub dry_run: bool,
+    pub assessed_at: DateTime<Utc>,
+}
+
+/// Counts of decisions over a batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionCounts {
+    pub none: u32,
+    pub exempt: u32,
+    pub warn: u32,
+    pub rotate: u32,
+    pub blocked: u32,
+}
+
+/// A user that needs a per-user execution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionableUser {
+    pub user: String,
+    pub action: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssessBatchOutput {
+    pub seen: u32,
+    pub counts: DecisionCounts,
+    /// Only the users needing action leave the page, which keeps the state small.
+    pub actionable: Vec<ActionableUser>,
+}
+
+// ---------------------------------------------------------------- create-key
+
+/// `create-key`: replace `old_key_id` of `user`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateKeyInput {
+    pub user: UserName,
+    pub old_key_id: KeyId,
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateKeyOutput {
+    pub user: String,
+    pub old_key_id: String,
+    /// The new key (absent in a dry run).
+    pub new_key_id: Option<String>,
+    pub secret_name: String,
+    pub secret_arn: Option<String>,
+    /// An Inactive leftover key deleted to make room.
+    pub deleted_leftover_key_id: Option<String>,
+    /// The key had already been created and stored by an earlier attempt.
+    pub resumed: bool,
+    pub dry_run: bool,
+}
+
+// ---------------------------------------------------------------- deactivate-key / delete-key
+
+/// `deactivate-key` and `delete-key`: the pair of keys of one rotation.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyPairInput {
+    pub user: UserName,
+    pub old_key_id: KeyId,
+    /// The replacement; required unless `dry_run` (a dry run never created one).
+    #[serde(default)]
+    pub new_key_id: Option<KeyId>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeactivateKeyOutput {
+    pub user: String,
+    pub old_key_id: String,
+    /// When the old key was deactivated (absent in a dry run).
+    pub deactivated_at: Option<DateTime<Utc>>,
+    /// When it may be deleted.
+    pub delete_after: Option<DateTime<Utc>>,
+    pub already_inactive: bool,
+    pub dry_run: bool,
+}
+
+/// What `delete-key` did with the old key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DeleteOutcome {
+    Deleted,
+    AlreadyDeleted,
+    /// Dry run: it would have been deleted.
+    WouldDelete,
+    /// Kept: someone reactivated it (a rollback).
+    KeptReactivated,
+    /// Kept: it signed a request after it was deactivated.
+    KeptUsedAfterDeactivation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeleteKeyOutput {
+    pub user: String,
+    pub old_key_id: String,
+    pub outcome: DeleteOutcome,
+    pub reason: String,
+    pub dry_run: bool,
+}
+
+// ---------------------------------------------------------------- notify
+
+/// Which message `notify` sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NotificationKind {
+    /// To the owner: the key will be rotated on a date.
+    Warning,
+    /// To the owner: a new key is in the secret, the old one is deactivated.
+    Rotated,
+    /// To the owner: the old key was deleted.
+    Deleted,
+    /// To the owner and admin: the old key was kept (rollback or use after deactivation).
+    Kept,
+    /// To the owner and admin: action is due but blocked.
+    Blocked,
+    /// To the admin: an execution failed.
+    Failure,
+}
+
+/// The error a Catch recorded (Step Functions' `{"Error", "Cause"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NotifyInput {
+    pub kind: NotificationKind,
+    pub user: UserName,
+    #[serde(default)]
+    pub key_id: Option<KeyId>,
+    #[serde(default)]
+    pub new_key_id: Option<KeyId>,
+    #[serde(default)]
+    pub age_days: Option<i64>,
+    #[serde(default)]
+    pub rotate_on: Option<NaiveDate>,
+    #[serde(default)]
+    pub delete_after: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub error: Option<CaughtError>,
+    #[serde(default)]
+    pub execution: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifyOutput {
+    pub kind: NotificationKind,
+    pub sent: bool,
+    pub recipients: Vec<String>,
+    pub message_id: Option<String>,
+    /// Why nothing was sent, when nothing was.
+    pub skipped: Option<String>,
+    pub dry_run: bool,
+}
+
+// ---------------------------------------------------------------- start-rotations
+
+/// `start-rotations`: start one per-user execution for each actionable user of a scan.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StartRotationsInput {
+    pub users: Vec<ActionableUser>,
+    /// The scan's start time: names the executions, so a rerun the same day starts nothing new.
+    pub scan_started_at: DateTime<Utc>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StartRotationsOutput {
+    pub started: u32,
+    pub already_started: u32,
+    pub dry_run: bool,
+}

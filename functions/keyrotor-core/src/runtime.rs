@@ -1,0 +1,109 @@
+//! What every function's `main` shares: logging, the cold-start environment (configuration
+//! and SDK clients, built once), and the Lambda runtime loop.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde::Serialize;
+use tracing_subscriber::EnvFilter;
+
+use crate::aws::{Executions, Iam, KeyVerifier, Mailer, Secrets};
+use crate::config::Config;
+use crate::error::Error;
+
+/// Configuration and clients, created once per cold start and shared by every invocation.
+#[derive(Clone, Debug)]
+pub struct Env {
+    pub config: Config,
+    pub iam: Iam,
+    pub secrets: Secrets,
+    pub mailer: Mailer,
+    pub verifier: KeyVerifier,
+    pub executions: Executions,
+}
+
+impl Env {
+    /// Builds the clients from an SDK configuration (region, credentials, endpoint).
+    pub fn new(config: Config, sdk: &SdkConfig) -> Self {
+        Env {
+            iam: Iam::new(aws_sdk_iam::Client::new(sdk)),
+            secrets: Secrets::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                config.kms_key_id.clone(),
+            ),
+            mailer: Mailer::new(aws_sdk_ses::Client::new(sdk)),
+            verifier: KeyVerifier::new(aws_sdk_sts::config::Builder::from(sdk)),
+            executions: Executions::new(aws_sdk_sfn::Client::new(sdk)),
+            config,
+        }
+    }
+}
+
+/// Logs as text, or as JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`, at `AWS_LAMBDA_LOG_LEVEL`
+/// (or `RUST_LOG`, default `info`). The SDK's wire-level logging is capped at `warn`
+/// whatever the level, because at `trace` it prints response bodies, and the body of
+/// CreateAccessKey holds a secret.
+pub fn init_logging() {
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into())
+        .to_ascii_lowercase();
+    let mut filter = EnvFilter::builder().parse_lossy(level);
+    for quiet in [
+        "aws_smithy_runtime",
+        "aws_smithy_runtime_api",
+        "aws_smithy_http",
+        "aws_smithy_http_client",
+        "aws_sdk_iam",
+        "aws_sdk_secretsmanager",
+        "aws_sdk_sts",
+        "hyper",
+        "hyper_util",
+        "rustls",
+    ] {
+        if let Ok(directive) = format!("{quiet}=warn").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_target(false)
+        .without_time();
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    // A second initialisation (tests) keeps the first subscriber.
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Runs a function: logging, configuration, clients, then the invocation loop. Invalid
+/// configuration stops the cold start with one clear line.
+pub async fn serve<F, Fut, O>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(serde_json::Value, Arc<Env>) -> Fut,
+    Fut: Future<Output = Result<O, Error>>,
+    O: Serialize,
+{
+    init_logging();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::error!(variable = err.var, "{err}");
+            return Err(err.into());
+        }
+    };
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    let env = Arc::new(Env::new(config, &sdk));
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let env = Arc::clone(&env);
+        // Boxed: handler futures nest deeply (SDK calls inside retries inside steps).
+        async move { Box::pin(handler(event.payload, env)).await }
+    }))
+    .await
+}

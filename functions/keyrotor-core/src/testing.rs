@@ -1,0 +1,41 @@
+//! Helpers for unit tests of the functions (feature `testing`): an [`Env`] whose clients
+//! point at a closed loopback port, so any AWS call fails at once with `Transient`. A test
+//! that expects `InvalidInput` from it therefore also proves no AWS call was needed.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_smithy_types::retry::RetryConfig;
+
+use crate::config::Config;
+use crate::runtime::Env;
+
+/// An SDK configuration that reaches nothing (port 9 on loopback, no retries).
+pub fn unreachable_sdk_config() -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url("http://127.0.0.1:9")
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+            Credentials::for_tests(),
+        ))
+        .retry_config(RetryConfig::disabled())
+        .build()
+}
+
+/// The default configuration with a sender and an admin address.
+pub fn test_config() -> Config {
+    Config::from_lookup(|name| match name {
+        "KEYROTOR_FROM_ADDRESS" => Some("keyrotor@example.com".into()),
+        "KEYROTOR_ADMIN_ADDRESS" => Some("security@example.com".into()),
+        "KEYROTOR_STATE_MACHINE_ARN" => {
+            Some("arn:aws:states:us-east-1:123456789012:stateMachine:keyrotor".into())
+        }
+        _ => None,
+    })
+    .unwrap_or_else(|e| panic!("test configuration is valid: {e}"))
+}
+
+/// An environment whose every AWS call fails immediately.
+pub fn offline_env() -> Env {
+    Env::new(test_config(), &unreachable_sdk_config())
+}

@@ -1,0 +1,89 @@
+//! `list-users`: one page of IAM user names for the scan, or exactly the users named in the
+//! input (checked to exist).
+
+use keyrotor_core::payload::{parse, ListUsersInput, ListUsersOutput};
+use keyrotor_core::{Env, Error, Result};
+
+/// Largest page ListUsers returns.
+pub const MAX_PAGE_SIZE: u16 = 1000;
+
+pub async fn handle(event: serde_json::Value, env: &Env) -> Result<ListUsersOutput> {
+    let input: ListUsersInput = parse(event)?;
+    let page_size = input.page_size.unwrap_or(MAX_PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
+        return Err(Error::InvalidInput(format!(
+            "pageSize must be between 1 and {MAX_PAGE_SIZE}"
+        )));
+    }
+    if let Some(users) = input.users {
+        if input.marker.is_some() {
+            return Err(Error::InvalidInput(
+                "give either users or marker, not both".into(),
+            ));
+        }
+        if users.len() > usize::from(MAX_PAGE_SIZE) {
+            return Err(Error::InvalidInput(format!(
+                "at most {MAX_PAGE_SIZE} users at a time"
+            )));
+        }
+        for user in &users {
+            env.iam.user_arn(user.as_str()).await?;
+        }
+        return Ok(ListUsersOutput {
+            users: users.into_iter().map(String::from).collect(),
+            next_marker: None,
+        });
+    }
+    if input
+        .marker
+        .as_deref()
+        .is_some_and(|m| m.is_empty() || m.len() > 320)
+    {
+        return Err(Error::InvalidInput("marker is empty or too long".into()));
+    }
+    let page = env
+        .iam
+        .list_users_page(input.marker.as_deref(), i32::from(page_size))
+        .await?;
+    Ok(ListUsersOutput {
+        users: page.users,
+        next_marker: page.next_marker,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use keyrotor_core::testing::offline_env;
+    use keyrotor_core::ErrorType;
+    use serde_json::json;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn malformed_inputs_are_rejected_before_any_aws_call() {
+        let env = offline_env();
+        for event in [
+            json!([]),
+            json!("alice"),
+            json!({"marker": 7}),
+            json!({"users": "alice"}),
+            json!({"users": ["bad name!"]}),
+            json!({"pageSize": 0}),
+            json!({"pageSize": 1001}),
+            json!({"users": ["alice"], "marker": "m"}),
+            json!({"marker": ""}),
+            json!({"unexpected": true}),
+        ] {
+            let err = handle(event.clone(), &env).await.expect_err("rejected");
+            assert_eq!(err.error_type(), ErrorType::InvalidInput, "{event}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn aws_failures_surface_as_retryable_errors() {
+        let err = handle(json!({}), &offline_env())
+            .await
+            .expect_err("no endpoint");
+        assert_eq!(err.error_type(), ErrorType::Transient, "{err}");
+    }
+}

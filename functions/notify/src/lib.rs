@@ -1,0 +1,191 @@
+//! `notify`: tells owners and admins what happened, by SES, in text and HTML.
+//!
+//! The owner's address comes from a user tag (`KEYROTOR_EMAIL_TAG`), which anyone allowed
+//! to tag users can write, so it must parse as one address and, if an allow-list is set,
+//! belong to an allowed domain; otherwise the admin gets the message instead. Messages name
+//! key IDs, dates, the secret and the command to read it: never a secret value.
+
+mod message;
+
+use keyrotor_core::email::EmailAddress;
+use keyrotor_core::payload::{parse, NotificationKind, NotifyInput, NotifyOutput};
+use keyrotor_core::{naming, Env, Error, Result};
+use tracing::{info, warn};
+
+pub use message::render;
+
+/// Who gets the message, and why the owner does not, if not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipients {
+    pub to: Vec<EmailAddress>,
+    pub owner_missing: Option<String>,
+}
+
+pub async fn handle(event: serde_json::Value, env: &Env) -> Result<NotifyOutput> {
+    let input: NotifyInput = parse(event)?;
+    let dry_run = input.dry_run || env.config.dry_run;
+    let from = env.config.require_from_address()?;
+    let user = input.user.as_str();
+
+    let tags = match env.iam.user_tags(user).await {
+        Ok(tags) => tags,
+        // A failure report must go out even when the user is the problem.
+        Err(Error::UserNotFound(_)) if input.kind == NotificationKind::Failure => {
+            Default::default()
+        }
+        Err(e) => return Err(e),
+    };
+    let recipients = recipients(
+        env,
+        input.kind,
+        tags.get(&env.config.email_tag).map(String::as_str),
+    );
+    let output = |sent: bool, message_id: Option<String>, skipped: Option<String>| NotifyOutput {
+        kind: input.kind,
+        sent,
+        recipients: recipients.to.iter().map(ToString::to_string).collect(),
+        message_id,
+        skipped,
+        dry_run,
+    };
+    if recipients.to.is_empty() {
+        let why = recipients.owner_missing.clone().unwrap_or_default();
+        warn!(user, kind = ?input.kind, reason = %why, "nobody to notify");
+        return Ok(output(
+            false,
+            None,
+            Some(format!(
+                "no recipient: {why}, and no admin address is configured"
+            )),
+        ));
+    }
+    let secret_name = naming::secret_name(&env.config.secret_prefix, user);
+    let email = render(
+        &input,
+        &secret_name,
+        &env.config.policy,
+        recipients.to.clone(),
+        recipients.owner_missing.as_deref(),
+    );
+    if dry_run {
+        info!(user, kind = ?input.kind, "dry run: e-mail not sent");
+        return Ok(output(false, None, Some("dry run".into())));
+    }
+    let message_id = env.mailer.send(from, &email).await?;
+    Ok(output(true, Some(message_id), None))
+}
+
+/// Chooses recipients: owner messages go to the owner, or to the admin when the owner has
+/// no acceptable address; blocked and kept keys go to both; failures to the admin.
+pub fn recipients(env: &Env, kind: NotificationKind, owner_tag: Option<&str>) -> Recipients {
+    let owner = match owner_tag.map(EmailAddress::parse) {
+        None => Err(format!("the user has no {} tag", env.config.email_tag)),
+        Some(Err(e)) => Err(format!("the {} tag is unusable: {e}", env.config.email_tag)),
+        Some(Ok(address)) if !env.config.allows_recipient(&address) => {
+            Err(format!("{address} is outside the allowed e-mail domains"))
+        }
+        Some(Ok(address)) => Ok(address),
+    };
+    let admin = env.config.admin_address.clone();
+    let (to, owner_missing) = match (kind, owner) {
+        (NotificationKind::Failure, _) => (admin.into_iter().collect(), None),
+        (NotificationKind::Blocked | NotificationKind::Kept, Ok(owner)) => {
+            let mut to = vec![owner];
+            to.extend(admin.filter(|a| !to.contains(a)));
+            (to, None)
+        }
+        (_, Ok(owner)) => (vec![owner], None),
+        (_, Err(why)) => (admin.into_iter().collect(), Some(why)),
+    };
+    Recipients { to, owner_missing }
+}
+
+#[cfg(test)]
+mod tests {
+    use keyrotor_core::testing::{offline_env, test_config, unreachable_sdk_config};
+    use keyrotor_core::{Config, ErrorType};
+    use serde_json::json;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn malformed_inputs_are_rejected_before_any_aws_call() {
+        let env = offline_env();
+        for event in [
+            json!({}),
+            json!({"kind": "warning"}),
+            json!({"kind": "party", "user": "alice"}),
+            json!({"kind": "warning", "user": "alice", "keyId": "nope"}),
+            json!({"kind": "warning", "user": "alice", "rotateOn": "soon"}),
+            json!({"kind": "failure", "user": "alice", "error": "boom"}),
+            json!({"kind": "warning", "user": "alice", "to": "eve@evil.example"}),
+        ] {
+            let err = handle(event.clone(), &env).await.expect_err("rejected");
+            assert_eq!(err.error_type(), ErrorType::InvalidInput, "{event}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_sender_is_a_configuration_error() {
+        let config = Config::from_lookup(|_| None).expect("defaults");
+        let env = Env::new(config, &unreachable_sdk_config());
+        let err = handle(json!({"kind": "warning", "user": "alice"}), &env)
+            .await
+            .expect_err("no sender");
+        assert_eq!(err.error_type(), ErrorType::ConfigurationError);
+    }
+
+    fn env_with_domains(domains: &str) -> Env {
+        let base = test_config();
+        let config = Config::from_lookup(|name| match name {
+            "KEYROTOR_ALLOWED_EMAIL_DOMAINS" => Some(domains.to_owned()),
+            "KEYROTOR_FROM_ADDRESS" => base.from_address.as_ref().map(ToString::to_string),
+            "KEYROTOR_ADMIN_ADDRESS" => base.admin_address.as_ref().map(ToString::to_string),
+            _ => None,
+        })
+        .expect("valid");
+        Env::new(config, &unreachable_sdk_config())
+    }
+
+    #[test]
+    fn owner_messages_go_to_the_owner_and_fall_back_to_the_admin() {
+        let env = env_with_domains("example.com");
+        let to = |kind, tag| {
+            recipients(&env, kind, tag)
+                .to
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            to(NotificationKind::Warning, Some("alice@example.com")),
+            ["alice@example.com"]
+        );
+        assert_eq!(
+            to(NotificationKind::Warning, None),
+            ["security@example.com"]
+        );
+        assert_eq!(
+            to(NotificationKind::Rotated, Some("eve@evil.example")),
+            ["security@example.com"]
+        );
+        assert_eq!(
+            to(
+                NotificationKind::Rotated,
+                Some("a@example.com, eve@evil.example")
+            ),
+            ["security@example.com"]
+        );
+        assert_eq!(
+            to(NotificationKind::Blocked, Some("alice@example.com")),
+            ["alice@example.com", "security@example.com"]
+        );
+        assert_eq!(
+            to(NotificationKind::Failure, Some("alice@example.com")),
+            ["security@example.com"]
+        );
+        let why =
+            recipients(&env, NotificationKind::Warning, Some("eve@evil.example")).owner_missing;
+        assert!(why.is_some_and(|w| w.contains("allowed")));
+    }
+}

@@ -1,0 +1,7 @@
+//! Lambda entry point of `notify`: wiring only; the handler is in the library target.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    keyrotor_core::runtime::serve(|event, env| async move { notify::handle(event, &env).await })
+        .await
+}

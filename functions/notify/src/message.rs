@@ -1,0 +1,198 @@
+//! Message texts. Plain text and HTML say the same; every value placed in HTML is escaped.
+
+use keyrotor_core::aws::Email;
+use keyrotor_core::domain::planner::deletion_delay;
+use keyrotor_core::domain::Policy;
+use keyrotor_core::email::EmailAddress;
+use keyrotor_core::payload::{NotificationKind, NotifyInput};
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Limits free text that came from elsewhere (a caught error's cause) to a sane length.
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(max).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// Builds the e-mail for `input`. `owner_missing` explains, in admin copies of owner
+/// messages, why the owner could not be reached.
+pub fn render(
+    input: &NotifyInput,
+    secret_name: &str,
+    policy: &Policy,
+    to: Vec<EmailAddress>,
+    owner_missing: Option<&str>,
+) -> Email {
+    let user = input.user.as_str();
+    let key = input.key_id.as_ref().map_or("(unknown)", |k| k.as_str());
+    let read_cmd = format!(
+        "aws secretsmanager get-secret-value --secret-id '{secret_name}' --query SecretString --output text"
+    );
+    let delay_days = deletion_delay(policy).num_days();
+    let mut lines: Vec<String> = Vec::new();
+    let subject = match input.kind {
+        NotificationKind::Warning => {
+            let age = input
+                .age_days
+                .map_or_else(String::new, |a| format!(" is {a} days old and"));
+            let when = input
+                .rotate_on
+                .map_or_else(|| "soon".to_owned(), |d| format!("on {d}"));
+            lines.push(format!("The access key {key} of IAM user {user}{age} will be rotated automatically {when}."));
+            lines.push(format!(
+                "The new key will be stored in the Secrets Manager secret {secret_name}."
+            ));
+            lines.push(format!(
+                "The old key is then deactivated, and deleted {delay_days} days later. Prepare the applications that use it to read the new key:"
+            ));
+            lines.push(format!("    {read_cmd}"));
+            format!("[keyrotor] Access key {key} of {user} will be rotated {when}")
+        }
+        NotificationKind::Rotated => {
+            let new = input
+                .new_key_id
+                .as_ref()
+                .map_or("(unknown)", |k| k.as_str());
+            lines.push(format!(
+                "The access key {key} of IAM user {user} has been rotated."
+            ));
+            lines.push(format!(
+                "New key: {new}, stored in the Secrets Manager secret {secret_name}. Read it with:"
+            ));
+            lines.push(format!("    {read_cmd}"));
+            let after = input.delete_after.map_or_else(
+                || format!("in {delay_days} days"),
+                |d| format!("after {}", d.format("%Y-%m-%d %H:%M UTC")),
+            );
+            lines.push(format!(
+                "The old key {key} is now inactive and will be deleted {after}. If something broke, reactivating it stops the deletion."
+            ));
+            format!("[keyrotor] Access key of {user} rotated: new key {new}")
+        }
+        NotificationKind::Deleted => {
+            lines.push(format!("The old access key {key} of IAM user {user} was inactive and unused since its rotation, and has been deleted."));
+            lines.push(format!(
+                "The current key is in the Secrets Manager secret {secret_name}."
+            ));
+            format!("[keyrotor] Old access key {key} of {user} deleted")
+        }
+        NotificationKind::Kept => {
+            lines.push(format!(
+                "The old access key {key} of IAM user {user} was NOT deleted."
+            ));
+            format!("[keyrotor] Old access key {key} of {user} kept: needs attention")
+        }
+        NotificationKind::Blocked => {
+            lines.push(format!("The access key {key} of IAM user {user} is due for rotation, but keyrotor could not rotate it safely and changed nothing."));
+            lines.push("Leave the user with one active key (keyrotor then rotates it on its next run), or exempt the user.".to_owned());
+            format!("[keyrotor] Rotation of {user}'s access key blocked: action needed")
+        }
+        NotificationKind::Failure => {
+            lines.push(format!("A keyrotor execution for IAM user {user} failed."));
+            if let Some(err) = &input.error {
+                lines.push(format!("Error: {}", clip(&err.error, 200)));
+                if let Some(cause) = &err.cause {
+                    lines.push(format!("Cause: {}", clip(cause, 1000)));
+                }
+            }
+            lines.push("Fix the cause, then redrive the execution or start a new one for this user; every step is safe to repeat.".to_owned());
+            format!("[keyrotor] Execution for {user} failed")
+        }
+    };
+    if let Some(reason) = &input.reason {
+        lines.push(format!("Reason: {}", clip(reason, 1000)));
+    }
+    if let Some(execution) = &input.execution {
+        lines.push(format!("Execution: {}", clip(execution, 300)));
+    }
+    if let Some(why) = owner_missing {
+        lines.push(format!(
+            "You receive this as the keyrotor admin because the owner could not be reached: {why}."
+        ));
+    }
+    let text = format!("{}\n\n-- keyrotor\n", lines.join("\n\n"));
+    let html_body: String = lines
+        .iter()
+        .map(|l| match l.strip_prefix("    ") {
+            Some(code) => format!("<pre>{}</pre>", escape(code)),
+            None => format!("<p>{}</p>", escape(l)),
+        })
+        .collect();
+    let html = format!("<html><body>{html_body}<p>-- keyrotor</p></body></html>");
+    Email {
+        to,
+        subject,
+        text,
+        html,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keyrotor_core::payload::parse;
+    use keyrotor_core::testing::test_config;
+    use serde_json::json;
+
+    use super::*;
+
+    fn email(event: serde_json::Value) -> Email {
+        let input: NotifyInput = parse(event).expect("valid input");
+        let to = vec![EmailAddress::parse("alice@example.com").expect("valid")];
+        render(
+            &input,
+            "iam-access-key/alice",
+            &test_config().policy,
+            to,
+            None,
+        )
+    }
+
+    #[test]
+    fn rotated_message_names_keys_secret_and_command() {
+        let e = email(
+            json!({"kind": "rotated", "user": "alice", "keyId": "AKIAOLD0000000000001", "newKeyId": "AKIANEW0000000000002"}),
+        );
+        assert!(e.subject.contains("AKIANEW0000000000002"));
+        for part in [&e.text, &e.html] {
+            assert!(part.contains("AKIAOLD0000000000001"));
+            assert!(part.contains("iam-access-key/alice"));
+            assert!(part.contains("get-secret-value"));
+        }
+    }
+
+    #[test]
+    fn warning_states_age_and_date() {
+        let e = email(
+            json!({"kind": "warning", "user": "alice", "keyId": "AKIAOLD0000000000001", "ageDays": 80, "rotateOn": "2026-12-05"}),
+        );
+        assert!(e.text.contains("80 days old"));
+        assert!(e.subject.contains("2026-12-05"));
+    }
+
+    #[test]
+    fn html_escapes_untrusted_text() {
+        let e = email(
+            json!({"kind": "failure", "user": "alice", "error": {"Error": "X", "Cause": "<script>alert(1)</script>"}}),
+        );
+        assert!(!e.html.contains("<script>"));
+        assert!(e.html.contains("&lt;script&gt;"));
+    }
+}

@@ -1,0 +1,88 @@
+//! `start-rotations`: the scan's fan-out. Starts one per-user execution for each user that
+//! needs action, with a deterministic name per scan day, so a rerun of the scan finds
+//! `ExecutionAlreadyExists` and starts nothing twice. (A function, not the native
+//! `states:startExecution` integration, because the local ASL interpreter lacks that.)
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use keyrotor_core::aws::StartOutcome;
+use keyrotor_core::payload::{parse, StartRotationsInput, StartRotationsOutput, UserName};
+use keyrotor_core::{naming, Env, Error, Result};
+use tracing::info;
+
+/// Executions started at once: Step Functions throttles StartExecution.
+pub const START_CONCURRENCY: usize = 5;
+pub const MAX_USERS: usize = 1000;
+
+pub async fn handle(event: serde_json::Value, env: &Env) -> Result<StartRotationsOutput> {
+    let input: StartRotationsInput = parse(event)?;
+    if input.users.len() > MAX_USERS {
+        return Err(Error::InvalidInput(format!(
+            "at most {MAX_USERS} users at a time"
+        )));
+    }
+    let users = input
+        .users
+        .iter()
+        .map(|u| UserName::try_from(u.user.clone()).map_err(Error::InvalidInput))
+        .collect::<Result<Vec<_>>>()?;
+    let dry_run = input.dry_run || env.config.dry_run;
+    let state_machine = env.config.require_state_machine_arn()?;
+    let day = input.scan_started_at.date_naive();
+
+    let outcomes: Vec<StartOutcome> = stream::iter(&users)
+        .map(|user| {
+            let name = naming::execution_name(day, user.as_str(), dry_run);
+            let body = serde_json::json!({ "user": user.as_str(), "dryRun": dry_run }).to_string();
+            async move { env.executions.start(state_machine, &name, body).await }
+        })
+        .buffer_unordered(START_CONCURRENCY)
+        .try_collect()
+        .await?;
+
+    let started = outcomes
+        .iter()
+        .filter(|o| matches!(o, StartOutcome::Started { .. }))
+        .count();
+    let already = outcomes.len() - started;
+    info!(started, already_started = already, "per-user executions");
+    Ok(StartRotationsOutput {
+        started: u32::try_from(started).unwrap_or(u32::MAX),
+        already_started: u32::try_from(already).unwrap_or(u32::MAX),
+        dry_run,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use keyrotor_core::testing::offline_env;
+    use keyrotor_core::ErrorType;
+    use serde_json::json;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn malformed_inputs_are_rejected_before_any_aws_call() {
+        let env = offline_env();
+        for event in [
+            json!({}),
+            json!({"users": []}),
+            json!({"users": [], "scanStartedAt": "yesterday"}),
+            json!({"users": [{"user": "bad name", "action": "rotate"}], "scanStartedAt": "2026-11-25T00:00:00Z"}),
+            json!({"users": [{"user": "alice"}], "scanStartedAt": "2026-11-25T00:00:00Z"}),
+        ] {
+            let err = handle(event.clone(), &env).await.expect_err("rejected");
+            assert_eq!(err.error_type(), ErrorType::InvalidInput, "{event}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_empty_list_starts_nothing() {
+        let out = handle(
+            json!({"users": [], "scanStartedAt": "2026-11-25T00:00:00Z"}),
+            &offline_env(),
+        )
+        .await
+        .expect("nothing to start");
+        assert_eq!((out.started, out.already_started), (0, 0));
+    }
+}

@@ -11,8 +11,14 @@ use serde::{Deserialize, Serialize};
 use crate::domain::Plan;
 use crate::error::{Error, Result};
 
-/// Parses a function's event into its input type; any mismatch is `InvalidInput`.
+/// Parses a function's event into its input type; any mismatch is `InvalidInput`. Only a
+/// JSON object is accepted (serde would otherwise read a struct from an array too).
 pub fn parse<T: DeserializeOwned>(event: serde_json::Value) -> Result<T> {
+    if !event.is_object() {
+        return Err(Error::InvalidInput(
+            "the event must be a JSON object".into(),
+        ));
+    }
     serde_json::from_value(event).map_err(|e| Error::InvalidInput(e.to_string()))
 }
 

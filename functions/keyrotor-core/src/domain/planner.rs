@@ -95,16 +95,6 @@ impl Plan {
 /// Decides what to do with one user. `force` (an ad hoc "rotate now") overrides the key's
 /// age and any exemption, never the two-keys-per-user rules.
 pub fn plan(state: &UserState, policy: &Policy, now: DateTime<Utc>, force: bool) -> Plan {
-    if state.keys.len() > 2 {
-        return Plan::new(
-            Decision::Blocked { key_id: None },
-            format!(
-                "user has {} access keys, more than IAM allows",
-                state.keys.len()
-            ),
-        );
-    }
-
     let tag = state.tags.get(&policy.exempt_tag).map(String::as_str);
     let exemption = exemption(tag, now);
     if !force {
@@ -114,6 +104,16 @@ pub fn plan(state: &UserState, policy: &Policy, now: DateTime<Utc>, force: bool)
         if state.in_exempt_group {
             return Plan::new(Decision::Exempt, "member of the exemption group");
         }
+    }
+
+    if state.keys.len() > 2 {
+        return Plan::new(
+            Decision::Blocked { key_id: None },
+            format!(
+                "user has {} access keys, more than IAM allows",
+                state.keys.len()
+            ),
+        );
     }
 
     let mut active: Vec<&AccessKey> = state.active_keys().collect();
@@ -270,3 +270,7 @@ pub fn deletion_delay(policy: &Policy) -> Duration {
         .and_then(Duration::try_seconds)
         .unwrap_or(Duration::MAX)
 }
+
+#[cfg(test)]
+#[path = "planner_tests.rs"]
+mod tests;

@@ -1,0 +1,332 @@
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use proptest::prelude::*;
+
+use super::*;
+use crate::domain::{AccessKey, Deactivation, KeyStatus, SecretState, UserState};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+fn policy() -> Policy {
+    Policy {
+        rotate_after_days: 90,
+        warn_days: vec![80, 85, 89],
+        deletion_delay_secs: 7 * 86_400,
+        exempt_tag: "key-rotation:exempt".into(),
+    }
+}
+
+fn key(id: &str, status: KeyStatus, age_days: i64) -> AccessKey {
+    AccessKey {
+        id: id.into(),
+        status,
+        created: now() - Duration::days(age_days) - Duration::minutes(5),
+    }
+}
+
+fn user(keys: Vec<AccessKey>) -> UserState {
+    UserState {
+        user: "alice".into(),
+        keys,
+        ..UserState::default()
+    }
+}
+
+fn decide(state: &UserState) -> Decision {
+    plan(state, &policy(), now(), false).decision
+}
+
+use KeyStatus::{Active, Inactive};
+
+#[test]
+fn rotation_is_due_at_the_rotation_age() {
+    let d = decide(&user(vec![key("AKIAOLD", Active, 90)]));
+    assert_eq!(
+        d,
+        Decision::Rotate {
+            old_key_id: "AKIAOLD".into(),
+            age_days: 90,
+            delete_first: None,
+            resume_with: None,
+            forced: false
+        }
+    );
+}
+
+#[test]
+fn a_young_key_needs_nothing_and_warning_days_warn() {
+    assert_eq!(decide(&user(vec![key("K", Active, 10)])), Decision::None);
+    assert_eq!(decide(&user(vec![key("K", Active, 81)])), Decision::None);
+    for day in [80, 85, 89] {
+        let d = decide(&user(vec![key("K", Active, day)]));
+        assert!(
+            matches!(d, Decision::Warn { age_days, .. } if age_days == day),
+            "{day}: {d:?}"
+        );
+    }
+}
+
+#[test]
+fn warning_names_the_rotation_date() {
+    let state = user(vec![key("K", Active, 80)]);
+    let Decision::Warn { rotate_on, .. } = decide(&state) else {
+        panic!("expected a warning")
+    };
+    assert_eq!(
+        rotate_on,
+        (state.keys[0].created + Duration::days(90)).date_naive()
+    );
+}
+
+#[test]
+fn rotation_is_skipped_when_user_is_exempt() {
+    let mut state = user(vec![key("K", Active, 200)]);
+    state
+        .tags
+        .insert("key-rotation:exempt".into(), "true".into());
+    assert_eq!(decide(&state), Decision::Exempt);
+    state
+        .tags
+        .insert("key-rotation:exempt".into(), "2026-12-31".into());
+    assert_eq!(decide(&state), Decision::Exempt);
+    state
+        .tags
+        .insert("key-rotation:exempt".into(), "2026-11-25".into());
+    assert_eq!(
+        decide(&state),
+        Decision::Exempt,
+        "exempt through the named day"
+    );
+    state
+        .tags
+        .insert("key-rotation:exempt".into(), "2026-11-24".into());
+    assert!(
+        matches!(decide(&state), Decision::Rotate { .. }),
+        "expired exemption"
+    );
+    state
+        .tags
+        .insert("key-rotation:exempt".into(), "false".into());
+    assert!(matches!(decide(&state), Decision::Rotate { .. }));
+}
+
+#[test]
+fn exemption_group_members_are_exempt() {
+    let mut state = user(vec![key("K", Active, 200)]);
+    state.in_exempt_group = true;
+    assert_eq!(decide(&state), Decision::Exempt);
+}
+
+#[test]
+fn an_unreadable_exemption_tag_blocks_rotation_but_not_warnings() {
+    let mut state = user(vec![key("K", Active, 200)]);
+    state
+        .tags
+        .insert("key-rotation:exempt".into(), "until further notice".into());
+    let p = plan(&state, &policy(), now(), false);
+    assert!(matches!(p.decision, Decision::Blocked { .. }));
+    assert!(p.reason.contains("exemption tag"));
+    state.keys = vec![key("K", Active, 85)];
+    assert!(matches!(decide(&state), Decision::Warn { .. }));
+}
+
+#[test]
+fn force_overrides_age_and_exemption() {
+    let mut state = user(vec![key("K", Active, 3)]);
+    state
+        .tags
+        .insert("key-rotation:exempt".into(), "true".into());
+    let d = plan(&state, &policy(), now(), true).decision;
+    assert!(matches!(d, Decision::Rotate { forced: true, .. }), "{d:?}");
+}
+
+#[test]
+fn nobody_without_an_active_key_gets_one() {
+    assert_eq!(decide(&user(vec![])), Decision::None);
+    assert_eq!(decide(&user(vec![key("K", Inactive, 300)])), Decision::None);
+    assert_eq!(
+        plan(&user(vec![key("K", Inactive, 300)]), &policy(), now(), true).decision,
+        Decision::None
+    );
+}
+
+#[test]
+fn an_inactive_leftover_is_deleted_first() {
+    let d = decide(&user(vec![
+        key("OLD", Active, 95),
+        key("LEFT", Inactive, 400),
+    ]));
+    assert!(
+        matches!(d, Decision::Rotate { delete_first: Some(ref k), .. } if k == "LEFT"),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn the_old_key_of_a_rotation_in_its_delay_is_left_alone() {
+    let mut state = user(vec![key("NEW", Active, 95), key("PREV", Inactive, 200)]);
+    state.secret.deactivated = Some(Deactivation {
+        key_id: "PREV".into(),
+        at: now() - Duration::days(2),
+    });
+    assert_eq!(decide(&state), Decision::None);
+    assert!(matches!(
+        plan(&state, &policy(), now(), true).decision,
+        Decision::Blocked { .. }
+    ));
+    // Once the delay is over it is an ordinary leftover.
+    state.secret.deactivated = Some(Deactivation {
+        key_id: "PREV".into(),
+        at: now() - Duration::days(8),
+    });
+    assert!(matches!(
+        decide(&state),
+        Decision::Rotate {
+            delete_first: Some(_),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn two_active_keys_block_rotation() {
+    let d = decide(&user(vec![key("A", Active, 120), key("B", Active, 30)]));
+    assert_eq!(
+        d,
+        Decision::Blocked {
+            key_id: Some("A".into())
+        }
+    );
+    let d = decide(&user(vec![key("A", Active, 85), key("B", Active, 30)]));
+    assert!(matches!(d, Decision::Warn { ref key_id, .. } if key_id == "A"));
+    assert_eq!(
+        decide(&user(vec![key("A", Active, 40), key("B", Active, 30)])),
+        Decision::None
+    );
+}
+
+#[test]
+fn an_interrupted_rotation_resumes_with_the_stored_key() {
+    let mut state = user(vec![
+        key("OLD", Active, 95),
+        AccessKey {
+            id: "NEW".into(),
+            status: Active,
+            created: now() - Duration::minutes(3),
+        },
+    ]);
+    state.secret = SecretState {
+        current_key_id: Some("NEW".into()),
+        deactivated: None,
+    };
+    let d = decide(&state);
+    assert!(
+        matches!(d, Decision::Rotate { ref old_key_id, resume_with: Some(ref n), .. } if old_key_id == "OLD" && n == "NEW"),
+        "{d:?}"
+    );
+    // A day later the pair means a deliberate rollback: blocked, not re-deactivated.
+    state.keys[1].created = now() - Duration::days(2);
+    assert!(matches!(decide(&state), Decision::Blocked { .. }));
+}
+
+// ---------------------------------------------------------------- properties
+
+fn arb_key(index: usize) -> impl Strategy<Value = AccessKey> {
+    (any::<bool>(), 0i64..400, 0i64..86_400).prop_map(move |(active, days, secs)| AccessKey {
+        id: format!("AKIAKEY{index}"),
+        status: if active { Active } else { Inactive },
+        created: now() - Duration::days(days) - Duration::seconds(secs),
+    })
+}
+
+fn arb_state() -> impl Strategy<Value = UserState> {
+    let keys = (0usize..=3).prop_flat_map(|n| (0..n).map(arb_key).collect::<Vec<_>>());
+    let tag = prop_oneof![
+        Just(None),
+        Just(Some("true".to_owned())),
+        Just(Some("2027-01-01".to_owned())),
+        Just(Some("2020-01-01".to_owned())),
+        Just(Some("garbage".to_owned())),
+    ];
+    (keys, tag, any::<bool>(), 0usize..5, 0usize..5, 0i64..20).prop_map(
+        |(keys, tag, group, current, deactivated, deactivated_days)| {
+            let pick = |i: usize| keys.get(i).map(|k| k.id.clone());
+            let mut tags = BTreeMap::new();
+            if let Some(v) = tag {
+                tags.insert("key-rotation:exempt".to_owned(), v);
+            }
+            UserState {
+                user: "alice".into(),
+                secret: SecretState {
+                    current_key_id: pick(current),
+                    deactivated: pick(deactivated).map(|key_id| Deactivation {
+                        key_id,
+                        at: now() - Duration::days(deactivated_days),
+                    }),
+                },
+                keys,
+                tags,
+                in_exempt_group: group,
+            }
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(5_000))]
+
+    #[test]
+    fn plans_never_endanger_a_key(state in arb_state(), force in any::<bool>()) {
+        let p = plan(&state, &policy(), now(), force);
+        prop_assert_eq!(&p, &plan(&state, &policy(), now(), force), "deterministic");
+        if let Decision::Rotate { old_key_id, delete_first, resume_with, .. } = &p.decision {
+            let old = state.key(old_key_id);
+            prop_assert!(old.is_some_and(|k| k.is_active()), "only an active key is replaced");
+            if let Some(leftover) = delete_first {
+                let k = state.key(leftover);
+                prop_assert!(k.is_some_and(|k| !k.is_active()), "never delete an active key");
+                prop_assert_ne!(leftover, old_key_id);
+            }
+            match resume_with {
+                Some(new) => {
+                    prop_assert!(state.key(new).is_some_and(|k| k.is_active()));
+                    prop_assert_eq!(state.secret.current_key_id.as_ref(), Some(new), "resume only with a stored key");
+                }
+                None => {
+                    let remaining = state.keys.len() - usize::from(delete_first.is_some());
+                    prop_assert!(remaining < 2, "never plan a third key");
+                    // The replacement is created before the old key is touched, so the
+                    // user keeps a working key.
+                }
+            }
+        }
+        if p.decision == Decision::None || p.decision == Decision::Exempt {
+            prop_assert!(!p.decision.needs_action());
+        }
+    }
+
+    #[test]
+    fn exempt_users_are_never_rotated_unless_forced(state in arb_state()) {
+        let exempt = state.in_exempt_group
+            || matches!(state.tags.get("key-rotation:exempt").map(String::as_str), Some("true" | "2027-01-01"));
+        let p = plan(&state, &policy(), now(), false);
+        if exempt {
+            prop_assert_eq!(p.decision, Decision::Exempt);
+        }
+    }
+
+    #[test]
+    fn an_overdue_single_key_is_always_acted_on(days in 90i64..2000, leftover in any::<bool>()) {
+        let mut keys = vec![key("AKIAOLD", Active, days)];
+        if leftover {
+            keys.push(key("AKIALEFT", Inactive, days + 10));
+        }
+        let d = decide(&user(keys));
+        prop_assert!(matches!(d, Decision::Rotate { .. }), "{:?}", d);
+    }
+}

@@ -1,0 +1,375 @@
+//! The AWS adapters against mocked SDK responses (aws-smithy-mocks): paging, retries,
+//! and the error codes the functions branch on. Errors are given as real wire responses so
+//! the SDK's own parsing and retry classification run too.
+
+use std::time::Duration;
+
+use aws_sdk_iam::operation::create_access_key::CreateAccessKeyOutput;
+use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
+use aws_sdk_iam::operation::list_user_tags::ListUserTagsOutput;
+use aws_sdk_iam::operation::list_users::ListUsersOutput;
+use aws_sdk_iam::types::{AccessKey as SdkAccessKey, AccessKeyMetadata, StatusType, Tag, User};
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::DateTime;
+use keyrotor_core::aws::{Executions, Iam, Secrets, StartOutcome};
+use keyrotor_core::domain::KeyStatus;
+use keyrotor_core::error::AwsErrorKind;
+use keyrotor_core::{Error, ErrorType};
+
+fn retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(1))
+        .with_max_backoff(Duration::from_millis(5))
+}
+
+/// An IAM (query protocol) error response.
+fn iam_error(status: u16, code: &str) -> HttpResponse {
+    let body = format!(
+        "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{code} happened</Message></Error><RequestId>r</RequestId></ErrorResponse>"
+    );
+    HttpResponse::new(
+        StatusCode::try_from(status).expect("status"),
+        SdkBody::from(body),
+    )
+}
+
+/// A JSON-protocol (Secrets Manager, Step Functions) error response.
+fn json_error(status: u16, code: &str) -> HttpResponse {
+    let body = format!(r#"{{"__type":"{code}","message":"{code} happened"}}"#);
+    let mut response = HttpResponse::new(
+        StatusCode::try_from(status).expect("status"),
+        SdkBody::from(body),
+    );
+    response
+        .headers_mut()
+        .insert("x-amzn-errortype", code.to_owned());
+    response
+}
+
+fn user(name: &str) -> User {
+    User::builder()
+        .user_name(name)
+        .path("/")
+        .user_id(format!("ID{name}"))
+        .arn(format!("arn:aws:iam::123456789012:user/{name}"))
+        .create_date(DateTime::from_secs(1_700_000_000))
+        .build()
+        .expect("valid user")
+}
+
+fn key_meta(id: &str, status: StatusType) -> AccessKeyMetadata {
+    AccessKeyMetadata::builder()
+        .access_key_id(id)
+        .status(status)
+        .user_name("alice")
+        .create_date(DateTime::from_secs(1_700_000_000))
+        .build()
+}
+
+#[tokio::test]
+async fn list_users_pages_through_every_marker() {
+    let pages = mock!(aws_sdk_iam::Client::list_users)
+        .sequence()
+        .output(|| {
+            ListUsersOutput::builder()
+                .users(user("a"))
+                .users(user("b"))
+                .is_truncated(true)
+                .marker("m1")
+                .build()
+                .expect("page")
+        })
+        .output(|| {
+            ListUsersOutput::builder()
+                .users(user("c"))
+                .is_truncated(true)
+                .marker("m2")
+                .build()
+                .expect("page")
+        })
+        .output(|| {
+            ListUsersOutput::builder()
+                .users(user("d"))
+                .is_truncated(false)
+                .build()
+                .expect("page")
+        })
+        .build();
+    let iam = Iam::new(mock_client!(aws_sdk_iam, [&pages]));
+    let mut seen = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = iam
+            .list_users_page(marker.as_deref(), 2)
+            .await
+            .expect("page");
+        seen.extend(page.users);
+        match page.next_marker {
+            Some(m) => marker = Some(m),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["a", "b", "c", "d"]);
+    assert_eq!(pages.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn access_keys_and_tags_are_read_across_pages() {
+    let keys = mock!(aws_sdk_iam::Client::list_access_keys)
+        .sequence()
+        .output(|| {
+            ListAccessKeysOutput::builder()
+                .access_key_metadata(key_meta("AKIAFIRST00000000001", StatusType::Active))
+                .is_truncated(true)
+                .marker("k")
+                .build()
+                .expect("page")
+        })
+        .output(|| {
+            ListAccessKeysOutput::builder()
+                .access_key_metadata(key_meta("AKIASECOND0000000002", StatusType::Inactive))
+                .is_truncated(false)
+                .build()
+                .expect("page")
+        })
+        .build();
+    // IAM allows 50 tags per user; moto allows more. 51 across two pages all arrive.
+    let tags = mock!(aws_sdk_iam::Client::list_user_tags)
+        .sequence()
+        .output(|| {
+            let mut out = ListUserTagsOutput::builder().is_truncated(true).marker("t");
+            for i in 0..50 {
+                out = out.tags(
+                    Tag::builder()
+                        .key(format!("k{i}"))
+                        .value("v")
+                        .build()
+                        .expect("tag"),
+                );
+            }
+            out.build().expect("page")
+        })
+        .output(|| {
+            ListUserTagsOutput::builder()
+                .tags(
+                    Tag::builder()
+                        .key("Email")
+                        .value("a@example.com")
+                        .build()
+                        .expect("tag"),
+                )
+                .build()
+                .expect("page")
+        })
+        .build();
+    let iam = Iam::new(mock_client!(
+        aws_sdk_iam,
+        RuleMode::MatchAny,
+        [&keys, &tags]
+    ));
+    let got = iam.access_keys("alice").await.expect("keys");
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].status, KeyStatus::Inactive);
+    let got = iam.user_tags("alice").await.expect("tags");
+    assert_eq!(got.len(), 51);
+    assert_eq!(got.get("Email").map(String::as_str), Some("a@example.com"));
+}
+
+#[tokio::test]
+async fn throttling_is_retried_until_it_succeeds() {
+    let rule = mock!(aws_sdk_iam::Client::list_access_keys)
+        .sequence()
+        .http_response(|| iam_error(400, "Throttling"))
+        .times(2)
+        .output(|| {
+            ListAccessKeysOutput::builder()
+                .set_access_key_metadata(Some(vec![]))
+                .is_truncated(false)
+                .build()
+                .expect("page")
+        })
+        .build();
+    let iam = Iam::new(mock_client!(
+        aws_sdk_iam,
+        RuleMode::Sequential,
+        [&rule],
+        |c| c.retry_config(retries())
+    ));
+    assert!(iam.access_keys("alice").await.expect("recovers").is_empty());
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn persistent_throttling_surfaces_as_throttled() {
+    let rule = mock!(aws_sdk_iam::Client::list_access_keys)
+        .sequence()
+        .http_response(|| iam_error(400, "Throttling"))
+        .repeatedly()
+        .build();
+    let iam = Iam::new(mock_client!(
+        aws_sdk_iam,
+        RuleMode::Sequential,
+        [&rule],
+        |c| c.retry_config(retries())
+    ));
+    let err = iam.access_keys("alice").await.expect_err("throttled");
+    assert_eq!(err.error_type(), ErrorType::Throttled);
+}
+
+#[tokio::test]
+async fn missing_users_are_reported_as_not_found() {
+    let rule = mock!(aws_sdk_iam::Client::list_access_keys)
+        .then_http_response(|| iam_error(404, "NoSuchEntity"));
+    let iam = Iam::new(mock_client!(aws_sdk_iam, [&rule]));
+    let err = iam.access_keys("ghost").await.expect_err("missing");
+    assert!(
+        matches!(err, Error::UserNotFound(ref u) if u == "ghost"),
+        "{err:?}"
+    );
+    assert_eq!(err.error_type(), ErrorType::NotFound);
+}
+
+#[tokio::test]
+async fn limit_exceeded_on_create_is_a_conflict() {
+    let rule = mock!(aws_sdk_iam::Client::create_access_key)
+        .then_http_response(|| iam_error(409, "LimitExceeded"));
+    let iam = Iam::new(mock_client!(aws_sdk_iam, [&rule]));
+    let err = iam.create_access_key("alice").await.expect_err("limit");
+    assert_eq!(err.aws_kind(), Some(AwsErrorKind::LimitExceeded));
+    assert_eq!(err.error_type(), ErrorType::Conflict);
+}
+
+#[tokio::test]
+async fn create_access_key_is_never_retried_by_the_sdk() {
+    // A 500 may mean the key was created; retrying would create a second one.
+    let rule = mock!(aws_sdk_iam::Client::create_access_key)
+        .sequence()
+        .http_response(|| iam_error(500, "ServiceFailure"))
+        .output(|| {
+            CreateAccessKeyOutput::builder()
+                .access_key(
+                    SdkAccessKey::builder()
+                        .user_name("alice")
+                        .access_key_id("AKIANEW0000000000001")
+                        .status(StatusType::Active)
+                        .secret_access_key("never-seen")
+                        .build()
+                        .expect("key"),
+                )
+                .build()
+        })
+        .build();
+    let iam = Iam::new(mock_client!(
+        aws_sdk_iam,
+        RuleMode::Sequential,
+        [&rule],
+        |c| c.retry_config(retries())
+    ));
+    let err = iam.create_access_key("alice").await.expect_err("500");
+    assert_eq!(err.error_type(), ErrorType::Transient);
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn deleting_a_key_that_is_gone_is_not_an_error() {
+    let rule = mock!(aws_sdk_iam::Client::delete_access_key)
+        .then_http_response(|| iam_error(404, "NoSuchEntity"));
+    let iam = Iam::new(mock_client!(aws_sdk_iam, [&rule]));
+    assert!(!iam
+        .delete_access_key("alice", "AKIAGONE000000000001")
+        .await
+        .expect("idempotent"));
+}
+
+#[tokio::test]
+async fn a_started_execution_name_counts_as_already_started() {
+    let rule = mock!(aws_sdk_sfn::Client::start_execution)
+        .then_http_response(|| json_error(400, "ExecutionAlreadyExists"));
+    let sfn = Executions::new(mock_client!(aws_sdk_sfn, [&rule]));
+    let out = sfn
+        .start(
+            "arn:aws:states:us-east-1:123456789012:stateMachine:k",
+            "scheduled-20261125-alice-1234abcd",
+            "{}".into(),
+        )
+        .await
+        .expect("already exists is fine");
+    assert_eq!(out, StartOutcome::AlreadyStarted);
+}
+
+#[tokio::test]
+async fn secret_description_names_the_current_key_without_reading_the_value() {
+    use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
+    let rule = mock!(aws_sdk_secretsmanager::Client::describe_secret).then_output(|| {
+        DescribeSecretOutput::builder()
+            .arn("arn:aws:secretsmanager:us-east-1:123456789012:secret:iam-access-key/alice-AbCdEf")
+            .name("iam-access-key/alice")
+            .version_ids_to_stages(
+                "keyrotor-v1-AKIAOLD0000000000001",
+                vec!["AWSPREVIOUS".into()],
+            )
+            .version_ids_to_stages(
+                "keyrotor-v1-AKIANEW0000000000002",
+                vec!["AWSCURRENT".into()],
+            )
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key("keyrotor:deactivated-key")
+                    .value("AKIAOLD0000000000001")
+                    .build(),
+            )
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key("keyrotor:deactivated-at")
+                    .value("2026-11-20T10:00:00Z")
+                    .build(),
+            )
+            .build()
+    });
+    let secrets = Secrets::new(mock_client!(aws_sdk_secretsmanager, [&rule]), None);
+    let d = secrets
+        .describe("iam-access-key/alice")
+        .await
+        .expect("ok")
+        .expect("exists");
+    assert_eq!(
+        d.state.current_key_id.as_deref(),
+        Some("AKIANEW0000000000002")
+    );
+    let deactivated = d.state.deactivated.expect("recorded");
+    assert_eq!(deactivated.key_id, "AKIAOLD0000000000001");
+    assert_eq!(deactivated.at.to_rfc3339(), "2026-11-20T10:00:00+00:00");
+}
+
+#[tokio::test]
+async fn a_missing_secret_is_none_and_a_deleted_one_blocks() {
+    use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
+    let missing = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+        .match_requests(|r| r.secret_id() == Some("missing"))
+        .then_http_response(|| json_error(400, "ResourceNotFoundException"));
+    let deleted = mock!(aws_sdk_secretsmanager::Client::describe_secret)
+        .match_requests(|r| r.secret_id() == Some("deleted"))
+        .then_output(|| {
+            DescribeSecretOutput::builder()
+                .arn("arn:x")
+                .name("deleted")
+                .deleted_date(DateTime::from_secs(1))
+                .build()
+        });
+    let secrets = Secrets::new(
+        mock_client!(
+            aws_sdk_secretsmanager,
+            RuleMode::MatchAny,
+            [&missing, &deleted]
+        ),
+        None,
+    );
+    assert!(secrets.describe("missing").await.expect("ok").is_none());
+    let err = secrets.describe("deleted").await.expect_err("blocked");
+    assert_eq!(err.error_type(), ErrorType::Blocked);
+}

@@ -3,7 +3,7 @@
 //! after the key authenticated, so "stored" implies "verified" (invariant 4). Records the
 //! deactivation on the secret, which is what `delete-key` later checks against.
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use keyrotor_core::domain::planner::deletion_delay;
 use keyrotor_core::domain::{Decision, KeyStatus};
 use keyrotor_core::payload::{parse, DeactivateKeyOutput, KeyPairInput};
@@ -90,7 +90,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
         let at = match recorded {
             Some(at) => at,
             None => {
-                let now = Utc::now();
+                let now = whole_second_after(Utc::now());
                 env.secrets
                     .record_deactivation(&secret_arn, old, now)
                     .await?;
@@ -120,7 +120,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
     if dry_run {
         return Ok(output(None, false));
     }
-    let now = Utc::now();
+    let now = whole_second_after(Utc::now());
     env.iam
         .set_key_status(user, old, KeyStatus::Inactive)
         .await?;
@@ -134,6 +134,17 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
         "old key deactivated"
     );
     Ok(output(Some(now), false))
+}
+
+/// The deactivation time as recorded (whole seconds, in the tag and the output alike),
+/// rounded up so that the deletion delay is never cut short.
+fn whole_second_after(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    let floor = t.trunc_subsecs(0);
+    if floor == t {
+        t
+    } else {
+        floor + chrono::Duration::seconds(1)
+    }
 }
 
 #[cfg(test)]

@@ -31,10 +31,16 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeleteKeyOutp
 
     let live = load_user(env, user, None).await?;
     let Some(old_key) = live.state.key(old) else {
-        return Ok(output(
-            DeleteOutcome::AlreadyDeleted,
-            format!("{old} no longer exists"),
-        ));
+        // Gone is success; a key of someone else is a bad request.
+        return match env.iam.key_owner(old).await? {
+            Some(owner) if owner != user => Err(Error::NotFound(format!(
+                "access key {old} is not a key of user {user}"
+            ))),
+            _ => Ok(output(
+                DeleteOutcome::AlreadyDeleted,
+                format!("{old} no longer exists"),
+            )),
+        };
     };
     if dry_run && input.new_key_id.is_none() {
         return Ok(output(

@@ -252,6 +252,24 @@ impl Iam {
         }
     }
 
+    /// The user an access key belongs to, or `None` if no such key exists
+    /// (GetAccessKeyLastUsed names the owner).
+    #[instrument(skip(self))]
+    pub async fn key_owner(&self, key_id: &str) -> Result<Option<String>> {
+        let result = self
+            .client
+            .get_access_key_last_used()
+            .access_key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("iam:GetAccessKeyLastUsed", e));
+        match result {
+            Ok(out) => Ok(out.user_name().map(str::to_owned)),
+            Err(e) if e.aws_kind() == Some(AwsErrorKind::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// When the key was last used to sign a request, if ever (GetAccessKeyLastUsed).
     #[instrument(skip(self))]
     pub async fn key_last_used(&self, key_id: &str) -> Result<Option<DateTime<Utc>>> {

@@ -25,6 +25,9 @@ impl Executions {
         Executions { client }
     }
 
+    /// Starts execution `name`. Step Functions answers a repeated start of a still-running
+    /// execution with the same input by returning that execution; one that began before
+    /// this call (by more than clock jitter) is reported as already started.
     #[instrument(skip(self, input))]
     pub async fn start(
         &self,
@@ -32,6 +35,7 @@ impl Executions {
         name: &str,
         input: String,
     ) -> Result<StartOutcome> {
+        let called_at = chrono::Utc::now();
         let result = self
             .client
             .start_execution()
@@ -42,9 +46,15 @@ impl Executions {
             .await
             .map_err(|e| Error::from_sdk("states:StartExecution", e));
         match result {
-            Ok(out) => Ok(StartOutcome::Started {
-                execution_arn: out.execution_arn().to_owned(),
-            }),
+            Ok(out) => {
+                let began = super::to_utc(out.start_date());
+                if began.is_some_and(|b| b < called_at - chrono::Duration::seconds(1)) {
+                    return Ok(StartOutcome::AlreadyStarted);
+                }
+                Ok(StartOutcome::Started {
+                    execution_arn: out.execution_arn().to_owned(),
+                })
+            }
             Err(e) if e.aws_kind() == Some(AwsErrorKind::AlreadyExists) => {
                 Ok(StartOutcome::AlreadyStarted)
             }

@@ -1,0 +1,40 @@
+# keyrotor — the two commands: `make demo` and `make test`. Each sets up what it needs.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+REQUIREMENTS := tools/requirements.txt
+VENV_STAMP := $(VENV)/.installed-$(shell sha256sum $(REQUIREMENTS) | cut -c1-16)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help venv test lint unit build clean
+
+help:
+	@echo "make demo   run the whole pipeline against the local emulator and print a report"
+	@echo "make test   set up, then run formatting, lints, unit, integration and end-to-end tests"
+
+## Python venv with moto (the local AWS), time-machine and cargo-lambda, pinned.
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): $(REQUIREMENTS)
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV) || { \
+	  echo "python3 -m venv failed; installing python3-venv"; \
+	  apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test: venv lint
+	cargo test --workspace
+
+build:
+	cargo build --workspace
+
+clean:
+	cargo clean
+	rm -rf $(VENV)

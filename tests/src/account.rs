@@ -1,0 +1,307 @@
+//! Seeding an emulated account and reading it back through the SDK, the way the tests
+//! check what the functions really did.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+
+use anyhow::{Context, Result};
+use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
+use aws_sdk_iam::types::{StatusType, Tag};
+use serde_json::{json, Value};
+
+use crate::moto::MotoServer;
+
+/// SDK clients for the test's own view of the account.
+#[derive(Clone, Debug)]
+pub struct Account {
+    sdk: SdkConfig,
+    pub iam: aws_sdk_iam::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub ses: aws_sdk_ses::Client,
+    pub sfn: aws_sdk_sfn::Client,
+}
+
+/// A key as the test created it, secret included (the tests need it to prove a key works
+/// and to scan outputs for leaks).
+#[derive(Debug, Clone)]
+pub struct SeededKey {
+    pub id: String,
+    pub secret: String,
+}
+
+impl Account {
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Account {
+            sdk: sdk.clone(),
+            iam: aws_sdk_iam::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
+            ses: aws_sdk_ses::Client::new(sdk),
+            sfn: aws_sdk_sfn::Client::new(sdk),
+        }
+    }
+
+    pub async fn create_user(&self, name: &str, tags: &[(&str, &str)]) -> Result<()> {
+        let mut req = self.iam.create_user().user_name(name);
+        for (k, v) in tags {
+            req = req.tags(Tag::builder().key(*k).value(*v).build()?);
+        }
+        req.send()
+            .await
+            .with_context(|| format!("CreateUser {name}"))?;
+        Ok(())
+    }
+
+    /// Creates a key now (in moto's clock, which the caller may have shifted).
+    pub async fn create_key(&self, user: &str) -> Result<SeededKey> {
+        let out = self.iam.create_access_key().user_name(user).send().await?;
+        let key = out.access_key().context("no key")?;
+        Ok(SeededKey {
+            id: key.access_key_id().to_owned(),
+            secret: key.secret_access_key().to_owned(),
+        })
+    }
+
+    pub async fn set_key_status(&self, user: &str, key: &str, active: bool) -> Result<()> {
+        let status = if active {
+            StatusType::Active
+        } else {
+            StatusType::Inactive
+        };
+        self.iam
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(key)
+            .status(status)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// The user's keys as `(id, "Active"|"Inactive")`, oldest first.
+    pub async fn keys(&self, user: &str) -> Result<Vec<(String, String)>> {
+        let out = self.iam.list_access_keys().user_name(user).send().await?;
+        let mut keys: Vec<_> = out
+            .access_key_metadata()
+            .iter()
+            .map(|k| {
+                (
+                    k.create_date().map(|d| (d.secs(), d.subsec_nanos())),
+                    k.access_key_id().unwrap_or_default().to_owned(),
+                    k.status()
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        keys.sort();
+        Ok(keys
+            .into_iter()
+            .map(|(_, id, status)| (id, status))
+            .collect())
+    }
+
+    pub async fn add_to_group(&self, group: &str, user: &str) -> Result<()> {
+        let _ = self.iam.create_group().group_name(group).send().await;
+        self.iam
+            .add_user_to_group()
+            .group_name(group)
+            .user_name(user)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// The secret's AWSCURRENT value, parsed.
+    pub async fn secret_value(&self, name: &str) -> Result<Value> {
+        let out = self
+            .secrets
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await?;
+        Ok(serde_json::from_str(
+            out.secret_string().context("no string")?,
+        )?)
+    }
+
+    /// The secret's versions and their stages, sorted.
+    pub async fn secret_versions(&self, name: &str) -> Result<Vec<(String, Vec<String>)>> {
+        let out = self
+            .secrets
+            .list_secret_version_ids()
+            .secret_id(name)
+            .send()
+            .await?;
+        let mut versions: Vec<_> = out
+            .versions()
+            .iter()
+            .map(|v| {
+                let mut stages = v.version_stages().to_vec();
+                stages.sort();
+                (v.version_id().unwrap_or_default().to_owned(), stages)
+            })
+            .collect();
+        versions.sort();
+        Ok(versions)
+    }
+
+    pub async fn secret_exists(&self, name: &str) -> bool {
+        self.secrets
+            .describe_secret()
+            .secret_id(name)
+            .send()
+            .await
+            .is_ok()
+    }
+
+    /// The ARN a key authenticates as (STS GetCallerIdentity with that key).
+    pub async fn caller_arn(&self, key_id: &str, secret: &str) -> Result<String> {
+        let creds = Credentials::new(key_id, secret, None, None, "keyrotor-tests");
+        let conf = aws_sdk_sts::config::Builder::from(&self.sdk)
+            .credentials_provider(creds)
+            .build();
+        let out = aws_sdk_sts::Client::from_conf(conf)
+            .get_caller_identity()
+            .send()
+            .await?;
+        Ok(out.arn().unwrap_or_default().to_owned())
+    }
+
+    pub async fn verify_sender(&self, address: &str) -> Result<()> {
+        self.ses
+            .verify_email_identity()
+            .email_address(address)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Everything keyrotor could change, as one canonical JSON text: users, their tags,
+    /// groups, keys (ID, status, creation), secrets (versions, stages, tags, policy, and a
+    /// hash of each value, so that a failing comparison never prints a secret).
+    pub async fn snapshot(&self) -> Result<String> {
+        let mut users = Vec::new();
+        let listed = self.iam.list_users().send().await?;
+        let mut names: Vec<String> = listed
+            .users()
+            .iter()
+            .map(|u| u.user_name().to_owned())
+            .collect();
+        names.sort();
+        for name in &names {
+            let tags = self.iam.list_user_tags().user_name(name).send().await?;
+            let mut tags: Vec<_> = tags
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect();
+            tags.sort();
+            let keys = self.iam.list_access_keys().user_name(name).send().await?;
+            let mut keys: Vec<_> = keys
+                .access_key_metadata()
+                .iter()
+                .map(|k| {
+                    json!([
+                        k.access_key_id(),
+                        k.status().map(|s| s.as_str()),
+                        k.create_date().map(|d| d.secs())
+                    ])
+                })
+                .collect();
+            keys.sort_by_key(|k| k.to_string());
+            let groups = self
+                .iam
+                .list_groups_for_user()
+                .user_name(name)
+                .send()
+                .await?;
+            let mut groups: Vec<_> = groups
+                .groups()
+                .iter()
+                .map(|g| g.group_name().to_owned())
+                .collect();
+            groups.sort();
+            users.push(json!({ "name": name, "tags": tags, "keys": keys, "groups": groups }));
+        }
+        let mut secrets = Vec::new();
+        let listed = self.secrets.list_secrets().send().await?;
+        let mut names: Vec<String> = listed
+            .secret_list()
+            .iter()
+            .filter_map(|s| s.name().map(str::to_owned))
+            .collect();
+        names.sort();
+        for name in &names {
+            let d = self
+                .secrets
+                .describe_secret()
+                .secret_id(name)
+                .send()
+                .await?;
+            let mut tags: Vec<_> = d
+                .tags()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().unwrap_or_default().to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            tags.sort();
+            let policy = self
+                .secrets
+                .get_resource_policy()
+                .secret_id(name)
+                .send()
+                .await?;
+            let mut values = Vec::new();
+            for (version, stages) in self.secret_versions(name).await? {
+                let v = self
+                    .secrets
+                    .get_secret_value()
+                    .secret_id(name)
+                    .version_id(&version)
+                    .send()
+                    .await;
+                let digest = v.ok().and_then(|v| v.secret_string().map(fingerprint));
+                values.push(json!([version, stages, digest]));
+            }
+            secrets.push(json!({ "name": name, "tags": tags, "policy": policy.resource_policy(), "versions": values }));
+        }
+        Ok(json!({ "users": users, "secrets": secrets }).to_string())
+    }
+}
+
+fn fingerprint(value: &str) -> String {
+    let mut h = DefaultHasher::new();
+    value.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// Creates `user` with one key that is `age_days` old, by moving moto's clock back while
+/// the key is created. Returns the key.
+pub async fn user_with_aged_key(
+    moto: &MotoServer,
+    account: &Account,
+    user: &str,
+    tags: &[(&str, &str)],
+    age_days: i64,
+) -> Result<SeededKey> {
+    account.create_user(user, tags).await?;
+    aged_key(moto, account, user, age_days).await
+}
+
+/// Adds a key of `age_days` to an existing user.
+pub async fn aged_key(
+    moto: &MotoServer,
+    account: &Account,
+    user: &str,
+    age_days: i64,
+) -> Result<SeededKey> {
+    moto.set_clock_offset(-age_days * 86_400)?;
+    let key = account.create_key(user).await;
+    moto.set_clock_offset(0)?;
+    key
+}

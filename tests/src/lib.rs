@@ -1,0 +1,12 @@
+//! keyrotor's test harness: a moto server of its own on a free loopback port, with a clock
+//! that can be moved ([`moto`]), and helpers that seed an account and read it back through
+//! the SDK ([`account`]). Nothing here talks to a real AWS account.
+
+pub mod account;
+pub mod moto;
+
+/// The workspace root (where `.venv/` and `tools/` live).
+pub fn workspace_root() -> std::path::PathBuf {
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().unwrap_or(here).to_path_buf()
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Run moto server on loopback, with a clock that tests can move.
+
+keyrotor's tests need IAM keys that are "91 days old" for real: moto stamps CreateDate
+from the clock, so this launcher runs moto in-process under time-machine and accepts
+`POST /_keyrotor/clock {"offsetSeconds": N}` to shift that clock (0 brings it back). The
+functions themselves have no test switch; they see an ordinary emulator.
+
+Prints `PORT <n>` on stdout once listening (port 0 picks a free port), and exits when the
+process that started it goes away, so a crashed test run leaves nothing behind.
+"""
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+import time_machine
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+CLOCK_PATH = "/_keyrotor/clock"
+
+
+class Clock:
+    """The process-wide shifted clock (time-machine patches every thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._traveller = None
+        self.offset = 0.0
+
+    def set_offset(self, offset: float) -> None:
+        with self._lock:
+            if self._traveller is not None:
+                self._traveller.stop()
+                self._traveller = None
+            if offset:
+                # No traveller is active any more, so this is the real time.
+                self._traveller = time_machine.travel(time.time() + offset, tick=True)
+                self._traveller.start()
+            self.offset = offset
+
+
+def with_clock(app, clock: Clock):
+    def wsgi(environ, start_response):
+        if environ.get("PATH_INFO") != CLOCK_PATH:
+            return app(environ, start_response)
+        status = "200 OK"
+        if environ.get("REQUEST_METHOD") == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                clock.set_offset(float(body["offsetSeconds"]))
+            except (ValueError, KeyError, TypeError) as err:
+                status = "400 Bad Request"
+                payload = json.dumps({"error": str(err)}).encode()
+                start_response(status, [("Content-Type", "application/json")])
+                return [payload]
+        payload = json.dumps({"offsetSeconds": clock.offset}).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    return wsgi
+
+
+def exit_with_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:
+            os._exit(0)
+        time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--no-parent-watch", action="store_true", help="keep running if the parent exits")
+    args = parser.parse_args()
+    if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
+        sys.exit("moto_launcher serves loopback only")
+
+    clock = Clock()
+    app = with_clock(DomainDispatcherApplication(create_backend_app), clock)
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    if not args.no_parent_watch:
+        threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    print(f"PORT {server.server_port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

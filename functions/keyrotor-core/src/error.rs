@@ -88,8 +88,10 @@ pub enum AwsErrorKind {
 
 /// Everything that can go wrong in a keyrotor function.
 ///
-/// Messages carry user names, key IDs and AWS error codes, never a secret value.
-#[derive(Debug, thiserror::Error)]
+/// Messages carry user names, key IDs and AWS error codes, never a secret value. `Debug`
+/// (which the Lambda runtime logs) shows the same, not the SDK error inside: that one can
+/// hold a raw HTTP response, and the response of CreateAccessKey carries a secret.
+#[derive(thiserror::Error)]
 pub enum Error {
     #[error("invalid input: {0}")]
     InvalidInput(String),
@@ -119,6 +121,12 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({self})", self.error_type().as_str())
+    }
+}
 
 impl Error {
     pub fn error_type(&self) -> ErrorType {
@@ -248,6 +256,23 @@ mod tests {
         assert_eq!(classify("SomethingNew", 503), AwsErrorKind::Transient);
         assert_eq!(classify("ValidationError", 400), AwsErrorKind::Rejected);
         assert_eq!(classify("NoSuchEntity", 404), AwsErrorKind::NotFound);
+    }
+
+    #[test]
+    fn debug_output_never_includes_the_raw_sdk_error() {
+        let err = Error::Aws {
+            operation: "iam:CreateAccessKey",
+            kind: AwsErrorKind::Transient,
+            code: "ResponseError".into(),
+            message: "the response could not be read".into(),
+            source: "body: {\"SecretAccessKey\": \"wJalrXUtnFEMI\"}".into(),
+        };
+        let shown = format!("{err:?}");
+        assert!(!shown.contains("wJalrXUtnFEMI"), "{shown}");
+        assert!(
+            shown.starts_with("Transient(iam:CreateAccessKey failed"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -106,10 +106,24 @@ impl fmt::Display for KeyId {
 
 // ---------------------------------------------------------------- list-users
 
+/// The input of a scan execution (`{}` from the schedule, or `{"dryRun": true}`), which
+/// the state machine hands to the scan's first `list-users` call for checking.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScanRequest {
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
 /// `list-users`: one page of users after `marker`, or exactly the named `users`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ListUsersInput {
+    /// The scan execution's input, on the first page.
+    #[serde(default)]
+    pub scan: Option<ScanRequest>,
+    #[serde(default)]
+    pub dry_run: bool,
     #[serde(default)]
     pub marker: Option<String>,
     #[serde(default)]
@@ -125,6 +139,8 @@ pub struct ListUsersOutput {
     pub users: Vec<String>,
     /// Where the next page starts; `null` on the last page.
     pub next_marker: Option<String>,
+    /// Whether this scan is a dry run (input or configuration).
+    pub dry_run: bool,
 }
 
 // ---------------------------------------------------------------- assess-key-age
@@ -300,7 +316,9 @@ pub struct CaughtError {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NotifyInput {
     pub kind: NotificationKind,
-    pub user: UserName,
+    /// The user the message is about; only a failure of a whole scan has none.
+    #[serde(default)]
+    pub user: Option<UserName>,
     #[serde(default)]
     pub key_id: Option<KeyId>,
     #[serde(default)]

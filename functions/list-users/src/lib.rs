@@ -9,6 +9,7 @@ pub const MAX_PAGE_SIZE: u16 = 1000;
 
 pub async fn handle(event: serde_json::Value, env: &Env) -> Result<ListUsersOutput> {
     let input: ListUsersInput = parse(event)?;
+    let dry_run = input.dry_run || input.scan.is_some_and(|s| s.dry_run) || env.config.dry_run;
     let page_size = input.page_size.unwrap_or(MAX_PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
         return Err(Error::InvalidInput(format!(
@@ -32,6 +33,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<ListUsersOutp
         return Ok(ListUsersOutput {
             users: users.into_iter().map(String::from).collect(),
             next_marker: None,
+            dry_run,
         });
     }
     if input
@@ -48,6 +50,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<ListUsersOutp
     Ok(ListUsersOutput {
         users: page.users,
         next_marker: page.next_marker,
+        dry_run,
     })
 }
 
@@ -73,6 +76,8 @@ mod tests {
             json!({"users": ["alice"], "marker": "m"}),
             json!({"marker": ""}),
             json!({"unexpected": true}),
+            json!({"scan": {"user": "alice"}}),
+            json!({"scan": {"dryRun": "yes"}}),
         ] {
             let err = handle(event.clone(), &env).await.expect_err("rejected");
             assert_eq!(err.error_type(), ErrorType::InvalidInput, "{event}: {err}");

@@ -25,9 +25,15 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<NotifyOutput>
     let input: NotifyInput = parse(event)?;
     let dry_run = input.dry_run || env.config.dry_run;
     let from = env.config.require_from_address()?;
-    let user = input.user.as_str();
+    let user = match (&input.user, input.kind) {
+        (Some(user), _) => user.as_str(),
+        // A failure of a whole scan is about no user in particular.
+        (None, NotificationKind::Failure) => "",
+        (None, _) => return Err(Error::InvalidInput("user is required".into())),
+    };
 
     let tags = match env.iam.user_tags(user).await {
+        _ if user.is_empty() => Default::default(),
         Ok(tags) => tags,
         // A failure report must go out even when the user is the problem.
         Err(Error::UserNotFound(_)) if input.kind == NotificationKind::Failure => {

@@ -41,7 +41,7 @@ pub fn render(
     to: Vec<EmailAddress>,
     owner_missing: Option<&str>,
 ) -> Email {
-    let user = input.user.as_str();
+    let user = input.user.as_ref().map_or("", |u| u.as_str());
     let key = input.key_id.as_ref().map_or("(unknown)", |k| k.as_str());
     let read_cmd = format!(
         "aws secretsmanager get-secret-value --secret-id '{secret_name}' --query SecretString --output text"
@@ -106,7 +106,12 @@ pub fn render(
             format!("[keyrotor] Rotation of {user}'s access key blocked: action needed")
         }
         NotificationKind::Failure => {
-            lines.push(format!("A keyrotor execution for IAM user {user} failed."));
+            let what = if user.is_empty() {
+                "A keyrotor scan".to_owned()
+            } else {
+                format!("A keyrotor execution for IAM user {user}")
+            };
+            lines.push(format!("{what} failed."));
             if let Some(err) = &input.error {
                 lines.push(format!("Error: {}", clip(&err.error, 200)));
                 if let Some(cause) = &err.cause {
@@ -114,7 +119,11 @@ pub fn render(
                 }
             }
             lines.push("Fix the cause, then redrive the execution or start a new one for this user; every step is safe to repeat.".to_owned());
-            format!("[keyrotor] Execution for {user} failed")
+            if user.is_empty() {
+                "[keyrotor] Scan failed".to_owned()
+            } else {
+                format!("[keyrotor] Execution for {user} failed")
+            }
         }
     };
     if let Some(reason) = &input.reason {

@@ -38,19 +38,14 @@ pub enum Decision {
         age_days: i64,
         /// An Inactive leftover key to delete first, so that the new key fits under IAM's
         /// limit of two keys per user.
-        #[serde(skip_serializing_if = "Option::is_none")]
         delete_first: Option<String>,
         /// A key of ours that an interrupted run already created and stored: no new key is
         /// created, the rotation continues with this one.
-        #[serde(skip_serializing_if = "Option::is_none")]
         resume_with: Option<String>,
         forced: bool,
     },
     /// Action is due but cannot be taken safely; report it, change nothing.
-    Blocked {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        key_id: Option<String>,
-    },
+    Blocked { key_id: Option<String> },
 }
 
 impl Decision {

@@ -5,6 +5,8 @@ keyrotor's tests need IAM keys that are "91 days old" for real: moto stamps Crea
 from the clock, so this launcher runs moto in-process under time-machine and accepts
 `POST /_keyrotor/clock {"offsetSeconds": N}` to shift that clock (0 brings it back). The
 functions themselves have no test switch; they see an ordinary emulator.
+`POST /_keyrotor/lambda-port {"port": N}` tells moto's Step Functions where Lambda is
+(it sends Task invocations to localhost:$MOTO_PORT).
 
 Prints `PORT <n>` on stdout once listening (port 0 picks a free port), and exits when the
 process that started it goes away, so a crashed test run leaves nothing behind.
@@ -26,6 +28,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 CLOCK_PATH = "/_keyrotor/clock"
+LAMBDA_PATH = "/_keyrotor/lambda-port"
 
 
 class Clock:
@@ -50,6 +53,13 @@ class Clock:
 
 def with_clock(app, clock: Clock):
     def wsgi(environ, start_response):
+        if environ.get("PATH_INFO") == LAMBDA_PATH and environ.get("REQUEST_METHOD") == "POST":
+            # moto's Step Functions invokes Lambda at localhost:$MOTO_PORT, read per call.
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            port = int(json.loads(environ["wsgi.input"].read(length))["port"])
+            os.environ["MOTO_PORT"] = str(port)
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps({"port": port}).encode()]
         if environ.get("PATH_INFO") != CLOCK_PATH:
             return app(environ, start_response)
         status = "200 OK"

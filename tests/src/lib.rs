@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod moto;
+pub mod stack;
 
 /// The workspace root (where `.venv/` and `tools/` live).
 pub fn workspace_root() -> std::path::PathBuf {

@@ -132,7 +132,7 @@ impl MotoServer {
 
     fn post_ok(&self, path: &str, body: &str) -> Result<String> {
         let (status, text) = self.request("POST", path, body)?;
-        if status != 200 {
+        if !(200..300).contains(&status) {
             bail!("POST {path} answered {status}: {text}");
         }
         Ok(text)

@@ -36,7 +36,7 @@ impl Mailer {
     }
 
     /// Sends `email` from `from`; returns the SES message ID.
-    #[instrument(skip(self, email), fields(subject = %email.subject))]
+    #[instrument(skip(self, from, email), fields(subject = %email.subject))]
     pub async fn send(&self, from: &EmailAddress, email: &Email) -> Result<String> {
         let destination = Destination::builder()
             .set_to_addresses(Some(

@@ -1,0 +1,309 @@
+//! The whole local stack: moto (IAM, STS, Secrets Manager, SES, and Step Functions really
+//! executing the ASL), `cargo lambda watch` serving the real function binaries, the thin
+//! Lambda gateway between them, and the state machine created from
+//! `statemachine/key-rotation.asl.json`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
+use aws_sdk_sfn::types::ExecutionStatus;
+
+use crate::account::Account;
+use crate::moto::{python, MotoServer};
+use crate::workspace_root;
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT_ID: &str = "123456789012";
+pub const FROM_ADDRESS: &str = "keyrotor@example.com";
+pub const ADMIN_ADDRESS: &str = "security@example.com";
+
+/// Each function's ASL placeholder and package name.
+pub const FUNCTIONS: [(&str, &str); 7] = [
+    ("ListUsersFunctionArn", "list-users"),
+    ("AssessKeyAgeFunctionArn", "assess-key-age"),
+    ("CreateKeyFunctionArn", "create-key"),
+    ("DeactivateKeyFunctionArn", "deactivate-key"),
+    ("NotifyFunctionArn", "notify"),
+    ("DeleteKeyFunctionArn", "delete-key"),
+    ("StartRotationsFunctionArn", "start-rotations"),
+];
+
+pub fn asl_path() -> PathBuf {
+    workspace_root().join("statemachine/key-rotation.asl.json")
+}
+
+/// The local value of every placeholder: function ARNs in the emulated account, and the
+/// deletion delay in seconds.
+pub fn local_substitutions(deletion_delay_secs: u64) -> BTreeMap<String, String> {
+    let mut subs: BTreeMap<String, String> = FUNCTIONS
+        .iter()
+        .map(|(placeholder, name)| {
+            (
+                (*placeholder).to_owned(),
+                format!("arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"),
+            )
+        })
+        .collect();
+    subs.insert("DeletionDelaySeconds".into(), deletion_delay_secs.to_string());
+    subs
+}
+
+/// Replaces every `${Name}` in `definition`; a placeholder without a value is an error.
+pub fn substitute(definition: &str, subs: &BTreeMap<String, String>) -> Result<String> {
+    let mut out = String::with_capacity(definition.len());
+    let mut rest = definition;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').context("unterminated placeholder")? + start;
+        let name = &rest[start + 2..end];
+        let value = subs.get(name).with_context(|| format!("no value for placeholder ${{{name}}}"))?;
+        out.push_str(value);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// How to configure the stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub state_machine_name: String,
+    /// The Wait before deletion, and the functions' `KEYROTOR_DELETION_DELAY_SECONDS`.
+    pub deletion_delay_secs: u64,
+    /// More `KEYROTOR_*` settings for the functions.
+    pub function_env: Vec<(String, String)>,
+    /// Where `cargo lambda watch` writes the functions' logs.
+    pub log_dir: PathBuf,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            state_machine_name: "keyrotor".into(),
+            deletion_delay_secs: 3,
+            function_env: Vec::new(),
+            log_dir: workspace_root().join("target/keyrotor-local"),
+        }
+    }
+}
+
+/// A running local stack. Dropping it stops everything it started.
+pub struct LocalStack {
+    // Field order is drop order: the gateway (and with it cargo lambda watch) first.
+    gateway: Child,
+    gateway_port: u16,
+    pub moto: MotoServer,
+    pub account: Account,
+    pub state_machine_arn: String,
+    pub functions_log: PathBuf,
+}
+
+impl LocalStack {
+    pub async fn start(options: StackOptions) -> Result<Self> {
+        let moto = MotoServer::start()?;
+        moto.enable_state_machine_execution()?;
+        let state_machine_arn = format!(
+            "arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{}",
+            options.state_machine_name
+        );
+        std::fs::create_dir_all(&options.log_dir)?;
+        let functions_log = options.log_dir.join(format!("functions-{}.log", moto.port()));
+        let (gateway, gateway_port) = start_gateway(&moto, &options, &state_machine_arn, &functions_log)?;
+        let (status, body) = moto.request("POST", "/_keyrotor/lambda-port", &format!("{{\"port\": {gateway_port}}}"))?;
+        if status != 200 {
+            bail!("could not point moto at the Lambda gateway: {status} {body}");
+        }
+        let account = Account::new(&moto.sdk_config());
+        let mut stack = LocalStack {
+            gateway,
+            gateway_port,
+            moto,
+            account,
+            state_machine_arn,
+            functions_log,
+        };
+        stack.prepare_account(&options).await?;
+        Ok(stack)
+    }
+
+    /// After a reset: the verified sender and the state machine again.
+    pub async fn prepare_account(&mut self, options: &StackOptions) -> Result<()> {
+        self.account.verify_sender(FROM_ADDRESS).await?;
+        let asl = std::fs::read_to_string(asl_path())?;
+        let definition = substitute(&asl, &local_substitutions(options.deletion_delay_secs))?;
+        let out = self
+            .account
+            .sfn
+            .create_state_machine()
+            .name(&options.state_machine_name)
+            .definition(definition)
+            .role_arn(format!("arn:aws:iam::{ACCOUNT_ID}:role/keyrotor-state-machine"))
+            .send()
+            .await
+            .context("creating the state machine from the ASL")?;
+        if out.state_machine_arn() != self.state_machine_arn {
+            bail!("state machine ARN {} is not the expected {}", out.state_machine_arn(), self.state_machine_arn);
+        }
+        Ok(())
+    }
+
+    /// Starts an execution; returns its ARN.
+    pub async fn start_execution(&self, name: &str, input: &serde_json::Value) -> Result<String> {
+        let out = self
+            .account
+            .sfn
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(name)
+            .input(input.to_string())
+            .send()
+            .await
+            .with_context(|| format!("starting execution {name}"))?;
+        Ok(out.execution_arn().to_owned())
+    }
+
+    /// Waits until the execution is no longer running.
+    pub async fn wait_for(&self, execution_arn: &str, timeout: Duration) -> Result<DescribeExecutionOutput> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = self.account.sfn.describe_execution().execution_arn(execution_arn).send().await?;
+            if out.status() != &ExecutionStatus::Running {
+                return Ok(out);
+            }
+            if Instant::now() > deadline {
+                bail!("execution {execution_arn} still running after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Every execution of the state machine, newest first.
+    pub async fn executions(&self) -> Result<Vec<aws_sdk_sfn::types::ExecutionListItem>> {
+        let out = self.account.sfn.list_executions().state_machine_arn(&self.state_machine_arn).send().await?;
+        Ok(out.executions().to_vec())
+    }
+
+    /// Waits until no execution is running.
+    pub async fn wait_all(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let running = self.executions().await?.iter().filter(|e| e.status() == &ExecutionStatus::Running).count();
+            if running == 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{running} executions still running after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// The execution's full history as JSON text (for counting and leak scans).
+    pub async fn history(&self, execution_arn: &str) -> Result<Vec<serde_json::Value>> {
+        let mut events = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .account
+                .sfn
+                .get_execution_history()
+                .execution_arn(execution_arn)
+                .set_next_token(token.take())
+                .max_results(1000)
+                .send()
+                .await?;
+            for e in out.events() {
+                events.push(event_json(e));
+            }
+            match out.next_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => return Ok(events),
+            }
+        }
+    }
+
+    /// Invocations per function so far, as the gateway counted them.
+    pub fn invocations(&self) -> Result<BTreeMap<String, u64>> {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.gateway_port))?;
+        use std::io::{Read, Write};
+        write!(stream, "GET /_gateway/stats HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw)?;
+        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(body)?;
+        Ok(serde_json::from_value(v["invocations"].clone())?)
+    }
+}
+
+/// The history event as JSON: type, and every input/output/error/cause text it carries.
+fn event_json(e: &aws_sdk_sfn::types::HistoryEvent) -> serde_json::Value {
+    serde_json::json!({
+        "id": e.id(),
+        "type": e.r#type().as_str(),
+        "detail": format!("{e:?}"),
+    })
+}
+
+fn start_gateway(moto: &MotoServer, options: &StackOptions, state_machine_arn: &str, log: &PathBuf) -> Result<(Child, u16)> {
+    let root = workspace_root();
+    let cargo_lambda = root.join(".venv/bin/cargo-lambda");
+    if !cargo_lambda.exists() {
+        bail!("{} is missing; run `make venv`", cargo_lambda.display());
+    }
+    let mut command = Command::new(python()?);
+    command
+        .current_dir(&root)
+        .arg(root.join("tools/lambda_gateway.py"))
+        .args(["--port", "0", "--upstream-log"])
+        .arg(log)
+        .arg("--")
+        .arg(&cargo_lambda)
+        .args(["lambda", "watch", "--ignore-changes", "--quiet", "--concurrency", "4", "-A", "127.0.0.1", "-P", "{port}"])
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", "AKIAKEYROTORLOCAL000")
+        .env("AWS_SECRET_ACCESS_KEY", "keyrotor-local-function-secret")
+        .env_remove("AWS_PROFILE")
+        .env("KEYROTOR_FROM_ADDRESS", FROM_ADDRESS)
+        .env("KEYROTOR_ADMIN_ADDRESS", ADMIN_ADDRESS)
+        .env("KEYROTOR_DELETION_DELAY_SECONDS", options.deletion_delay_secs.to_string())
+        .env("KEYROTOR_STATE_MACHINE_ARN", state_machine_arn)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in &options.function_env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().context("starting the Lambda gateway")?;
+    let stdout = child.stdout.take().context("gateway stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    match line.trim().strip_prefix("PORT ").map(str::parse::<u16>) {
+        Some(Ok(port)) => Ok((child, port)),
+        _ => {
+            let _ = child.kill();
+            bail!("the Lambda gateway did not start (see {})", log.display())
+        }
+    }
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        // SIGTERM lets the gateway stop cargo lambda watch's whole process group.
+        let _ = Command::new("kill").arg("-TERM").arg(self.gateway.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.gateway.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.gateway.kill();
+        let _ = self.gateway.wait();
+    }
+}

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Thin local Lambda gateway between moto's Step Functions and `cargo lambda watch`.
+
+moto invokes a Task's Lambda at `POST /2015-03-31/functions/<URL-encoded ARN>/invocations`
+on localhost:$MOTO_PORT and recognises a function error by a 200 reply with the
+`X-Amz-Function-Error` header. `cargo lambda watch` knows functions by bare name and answers
+a function error with HTTP 500 and `{"errorType", "errorMessage"}`. This gateway maps the one
+onto the other, so the real binaries' error types reach the state machine's Retry and Catch.
+
+With `-- COMMAND...` it also runs the upstream itself (normally `cargo lambda watch -P
+{port}`, `{port}` replaced by a free port) in a process group of its own, and stops that
+whole group when it exits: when the process that started the gateway goes away, on SIGTERM
+or SIGINT. So nothing is left running after a test run or a demo, even one that crashed.
+
+It also counts invocations per function (`GET /_gateway/stats`) for reports and benchmarks.
+Prints `PORT <n>` once listening and the upstream answers.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
+
+INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
+STATS_LOCK = threading.Lock()
+STATS: dict[str, int] = {}
+
+
+def function_name(raw: str) -> str:
+    """`arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]` or a bare name."""
+    name = unquote(raw)
+    if name.startswith("arn:"):
+        parts = name.split(":")
+        if len(parts) >= 7 and parts[5] == "function":
+            return parts[6]
+    return name
+
+
+class Gateway(BaseHTTPRequestHandler):
+    upstream_port = 9000
+    timeout_seconds = 900
+
+    def log_message(self, format, *args):  # noqa: A002 - quiet by default
+        pass
+
+    def reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):  # noqa: N802
+        if self.path == "/_gateway/stats":
+            with STATS_LOCK:
+                body = json.dumps({"invocations": STATS}).encode()
+            return self.reply(200, body)
+        return self.reply(404, b'{"message": "not found"}')
+
+    def do_POST(self):  # noqa: N802
+        match = INVOKE.match(self.path.split("?")[0])
+        length = int(self.headers.get("Content-Length") or 0)
+        payload = self.rfile.read(length) if length else b"{}"
+        if not match:
+            return self.reply(404, b'{"message": "not an Invoke request"}')
+        name = function_name(match.group(1))
+        with STATS_LOCK:
+            STATS[name] = STATS.get(name, 0) + 1
+        conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=self.timeout_seconds)
+        try:
+            conn.request("POST", f"/2015-03-31/functions/{name}/invocations", body=payload,
+                         headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            body = response.read()
+        except OSError as err:
+            message = json.dumps({"Type": "Service", "message": f"cargo lambda watch unreachable: {err}"})
+            return self.reply(502, message.encode(), {"x-amzn-ErrorType": "ServiceException"})
+        finally:
+            conn.close()
+        if response.status == 200:
+            return self.reply(200, body, {"X-Amz-Executed-Version": "$LATEST"})
+        try:
+            error = json.loads(body)
+        except ValueError:
+            error = None
+        if isinstance(error, dict) and "errorType" in error:
+            return self.reply(200, body, {"X-Amz-Function-Error": "Unhandled", "X-Amz-Executed-Version": "$LATEST"})
+        return self.reply(response.status, body)
+
+
+UPSTREAM: subprocess.Popen | None = None
+
+
+def stop_upstream_and_exit(*_args) -> None:
+    if UPSTREAM is not None and UPSTREAM.poll() is None:
+        try:
+            os.killpg(UPSTREAM.pid, signal.SIGTERM)
+            UPSTREAM.wait(timeout=5)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(UPSTREAM.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    os._exit(0)
+
+
+def exit_with_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:
+            stop_upstream_and_exit()
+        if UPSTREAM is not None and UPSTREAM.poll() is not None:
+            print(f"upstream exited with {UPSTREAM.returncode}", file=sys.stderr, flush=True)
+            os._exit(1)
+        time.sleep(0.5)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if UPSTREAM is not None and UPSTREAM.poll() is not None:
+            sys.exit(f"upstream exited with {UPSTREAM.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit(f"upstream did not listen on port {port} within {seconds} s")
+
+
+def main() -> None:
+    global UPSTREAM
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--upstream-port", type=int, default=0, help="port of the upstream (0: pick one)")
+    parser.add_argument("--upstream-log", help="file for the upstream's output")
+    parser.add_argument("--no-parent-watch", action="store_true")
+    parser.add_argument("command", nargs="*", help="upstream to run; {port} is replaced by its port")
+    args = parser.parse_args()
+    upstream_port = args.upstream_port or free_port()
+    Gateway.upstream_port = upstream_port
+    signal.signal(signal.SIGTERM, stop_upstream_and_exit)
+    signal.signal(signal.SIGINT, stop_upstream_and_exit)
+    if not args.no_parent_watch:
+        threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    if args.command:
+        command = [part.replace("{port}", str(upstream_port)) for part in args.command]
+        log = open(args.upstream_log, "ab") if args.upstream_log else subprocess.DEVNULL
+        UPSTREAM = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+        wait_for_port(upstream_port, 300)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Gateway)
+    server.daemon_threads = True
+    print(f"PORT {server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -8,7 +8,7 @@ REQUIREMENTS := tools/requirements.txt
 VENV_STAMP := $(VENV)/.installed-$(shell sha256sum $(REQUIREMENTS) | cut -c1-16)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv test lint unit build clean
+.PHONY: help venv node-tools test lint unit build clean
 
 help:
 	@echo "make demo   run the whole pipeline against the local emulator and print a report"
@@ -25,11 +25,19 @@ $(VENV_STAMP): $(REQUIREMENTS)
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+## Node tools of the checks (asl-validator), pinned by tools/package-lock.json.
+node-tools: tools/node_modules/.installed
+
+tools/node_modules/.installed: tools/package.json tools/package-lock.json
+	npm ci --prefix tools --no-audit --no-fund --loglevel=error
+	@touch $@
+
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-test: venv lint
+test: venv node-tools lint
+	cargo build --workspace --bins
 	cargo test --workspace
 
 build:

@@ -38,6 +38,17 @@ pub fn python() -> Result<PathBuf> {
     Ok(python)
 }
 
+/// A log file under `target/keyrotor-local/` for a helper process's output.
+pub fn log_file(name: &str) -> Result<std::fs::File> {
+    let dir = workspace_root().join("target/keyrotor-local");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}-{}.log", std::process::id()));
+    Ok(std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?)
+}
+
 /// A running moto server.
 pub struct MotoServer {
     child: Child,
@@ -61,7 +72,7 @@ impl MotoServer {
             .args(["--host", "127.0.0.1", "--port", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(log_file("moto")?);
         for (k, v) in env {
             command.env(k, v);
         }

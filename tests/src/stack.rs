@@ -49,7 +49,10 @@ pub fn local_substitutions(deletion_delay_secs: u64) -> BTreeMap<String, String>
             )
         })
         .collect();
-    subs.insert("DeletionDelaySeconds".into(), deletion_delay_secs.to_string());
+    subs.insert(
+        "DeletionDelaySeconds".into(),
+        deletion_delay_secs.to_string(),
+    );
     subs
 }
 
@@ -59,9 +62,14 @@ pub fn substitute(definition: &str, subs: &BTreeMap<String, String>) -> Result<S
     let mut rest = definition;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
-        let end = rest[start..].find('}').context("unterminated placeholder")? + start;
+        let end = rest[start..]
+            .find('}')
+            .context("unterminated placeholder")?
+            + start;
         let name = &rest[start + 2..end];
-        let value = subs.get(name).with_context(|| format!("no value for placeholder ${{{name}}}"))?;
+        let value = subs
+            .get(name)
+            .with_context(|| format!("no value for placeholder ${{{name}}}"))?;
         out.push_str(value);
         rest = &rest[end + 1..];
     }
@@ -112,14 +120,21 @@ impl LocalStack {
             options.state_machine_name
         );
         std::fs::create_dir_all(&options.log_dir)?;
-        let functions_log = options.log_dir.join(format!("functions-{}.log", moto.port()));
-        let (gateway, gateway_port) = start_gateway(&moto, &options, &state_machine_arn, &functions_log)?;
-        let (status, body) = moto.request("POST", "/_keyrotor/lambda-port", &format!("{{\"port\": {gateway_port}}}"))?;
+        let functions_log = options
+            .log_dir
+            .join(format!("functions-{}.log", moto.port()));
+        let (gateway, gateway_port) =
+            start_gateway(&moto, &options, &state_machine_arn, &functions_log)?;
+        let (status, body) = moto.request(
+            "POST",
+            "/_keyrotor/lambda-port",
+            &format!("{{\"port\": {gateway_port}}}"),
+        )?;
         if status != 200 {
             bail!("could not point moto at the Lambda gateway: {status} {body}");
         }
         let account = Account::new(&moto.sdk_config());
-        let mut stack = LocalStack {
+        let stack = LocalStack {
             gateway,
             gateway_port,
             moto,
@@ -132,7 +147,7 @@ impl LocalStack {
     }
 
     /// After a reset: the verified sender and the state machine again.
-    pub async fn prepare_account(&mut self, options: &StackOptions) -> Result<()> {
+    pub async fn prepare_account(&self, options: &StackOptions) -> Result<()> {
         self.account.verify_sender(FROM_ADDRESS).await?;
         let asl = std::fs::read_to_string(asl_path())?;
         let definition = substitute(&asl, &local_substitutions(options.deletion_delay_secs))?;
@@ -142,12 +157,18 @@ impl LocalStack {
             .create_state_machine()
             .name(&options.state_machine_name)
             .definition(definition)
-            .role_arn(format!("arn:aws:iam::{ACCOUNT_ID}:role/keyrotor-state-machine"))
+            .role_arn(format!(
+                "arn:aws:iam::{ACCOUNT_ID}:role/keyrotor-state-machine"
+            ))
             .send()
             .await
             .context("creating the state machine from the ASL")?;
         if out.state_machine_arn() != self.state_machine_arn {
-            bail!("state machine ARN {} is not the expected {}", out.state_machine_arn(), self.state_machine_arn);
+            bail!(
+                "state machine ARN {} is not the expected {}",
+                out.state_machine_arn(),
+                self.state_machine_arn
+            );
         }
         Ok(())
     }
@@ -168,10 +189,20 @@ impl LocalStack {
     }
 
     /// Waits until the execution is no longer running.
-    pub async fn wait_for(&self, execution_arn: &str, timeout: Duration) -> Result<DescribeExecutionOutput> {
+    pub async fn wait_for(
+        &self,
+        execution_arn: &str,
+        timeout: Duration,
+    ) -> Result<DescribeExecutionOutput> {
         let deadline = Instant::now() + timeout;
         loop {
-            let out = self.account.sfn.describe_execution().execution_arn(execution_arn).send().await?;
+            let out = self
+                .account
+                .sfn
+                .describe_execution()
+                .execution_arn(execution_arn)
+                .send()
+                .await?;
             if out.status() != &ExecutionStatus::Running {
                 return Ok(out);
             }
@@ -184,7 +215,13 @@ impl LocalStack {
 
     /// Every execution of the state machine, newest first.
     pub async fn executions(&self) -> Result<Vec<aws_sdk_sfn::types::ExecutionListItem>> {
-        let out = self.account.sfn.list_executions().state_machine_arn(&self.state_machine_arn).send().await?;
+        let out = self
+            .account
+            .sfn
+            .list_executions()
+            .state_machine_arn(&self.state_machine_arn)
+            .send()
+            .await?;
         Ok(out.executions().to_vec())
     }
 
@@ -192,7 +229,12 @@ impl LocalStack {
     pub async fn wait_all(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
-            let running = self.executions().await?.iter().filter(|e| e.status() == &ExecutionStatus::Running).count();
+            let running = self
+                .executions()
+                .await?
+                .iter()
+                .filter(|e| e.status() == &ExecutionStatus::Running)
+                .count();
             if running == 0 {
                 return Ok(());
             }
@@ -231,10 +273,16 @@ impl LocalStack {
     pub fn invocations(&self) -> Result<BTreeMap<String, u64>> {
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.gateway_port))?;
         use std::io::{Read, Write};
-        write!(stream, "GET /_gateway/stats HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        write!(
+            stream,
+            "GET /_gateway/stats HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
+        )?;
         let mut raw = String::new();
         stream.read_to_string(&mut raw)?;
-        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+        let body = raw
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
         let v: serde_json::Value = serde_json::from_str(body)?;
         Ok(serde_json::from_value(v["invocations"].clone())?)
     }
@@ -249,7 +297,12 @@ fn event_json(e: &aws_sdk_sfn::types::HistoryEvent) -> serde_json::Value {
     })
 }
 
-fn start_gateway(moto: &MotoServer, options: &StackOptions, state_machine_arn: &str, log: &PathBuf) -> Result<(Child, u16)> {
+fn start_gateway(
+    moto: &MotoServer,
+    options: &StackOptions,
+    state_machine_arn: &str,
+    log: &PathBuf,
+) -> Result<(Child, u16)> {
     let root = workspace_root();
     let cargo_lambda = root.join(".venv/bin/cargo-lambda");
     if !cargo_lambda.exists() {
@@ -263,7 +316,18 @@ fn start_gateway(moto: &MotoServer, options: &StackOptions, state_machine_arn: &
         .arg(log)
         .arg("--")
         .arg(&cargo_lambda)
-        .args(["lambda", "watch", "--ignore-changes", "--quiet", "--concurrency", "4", "-A", "127.0.0.1", "-P", "{port}"])
+        .args([
+            "lambda",
+            "watch",
+            "--ignore-changes",
+            "--quiet",
+            "--concurrency",
+            "4",
+            "-A",
+            "127.0.0.1",
+            "-P",
+            "{port}",
+        ])
         .env("AWS_ENDPOINT_URL", moto.endpoint())
         .env("AWS_REGION", REGION)
         .env("AWS_ACCESS_KEY_ID", "AKIAKEYROTORLOCAL000")
@@ -271,11 +335,14 @@ fn start_gateway(moto: &MotoServer, options: &StackOptions, state_machine_arn: &
         .env_remove("AWS_PROFILE")
         .env("KEYROTOR_FROM_ADDRESS", FROM_ADDRESS)
         .env("KEYROTOR_ADMIN_ADDRESS", ADMIN_ADDRESS)
-        .env("KEYROTOR_DELETION_DELAY_SECONDS", options.deletion_delay_secs.to_string())
+        .env(
+            "KEYROTOR_DELETION_DELAY_SECONDS",
+            options.deletion_delay_secs.to_string(),
+        )
         .env("KEYROTOR_STATE_MACHINE_ARN", state_machine_arn)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(crate::moto::log_file("gateway")?);
     for (k, v) in &options.function_env {
         command.env(k, v);
     }
@@ -295,7 +362,10 @@ fn start_gateway(moto: &MotoServer, options: &StackOptions, state_machine_arn: &
 impl Drop for LocalStack {
     fn drop(&mut self) {
         // SIGTERM lets the gateway stop cargo lambda watch's whole process group.
-        let _ = Command::new("kill").arg("-TERM").arg(self.gateway.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.gateway.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.gateway.try_wait() {

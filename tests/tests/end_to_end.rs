@@ -1,27 +1,488 @@
 //! End to end: executions of the real state machine (moto interpreting the ASL) calling the
 //! real function binaries (served by `cargo lambda watch` through the local gateway), with
-//! the account read back afterwards.
+//! the account read back afterwards. One stack per test binary; tests take turns on it and
+//! start from a reset account.
 
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_sdk_sfn::types::ExecutionStatus;
-use keyrotor_tests::account::{aged_key, user_with_aged_key};
-use keyrotor_tests::stack::{LocalStack, StackOptions};
-use serde_json::json;
+use keyrotor_tests::account::{aged_key, user_with_aged_key, SeededKey};
+use keyrotor_tests::stack::{LocalStack, StackOptions, ADMIN_ADDRESS, FROM_ADDRESS};
+use serde_json::{json, Value};
 
-const TIMEOUT: Duration = Duration::from_secs(240);
+/// A user to create: name, tags, age of the one key in days.
+type Seed = (String, Vec<(&'static str, String)>, i64);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_per_user_execution_rotates_waits_and_deletes() {
-    let stack = LocalStack::start(StackOptions::default()).await.expect("stack starts");
-    let old = user_with_aged_key(&stack.moto, &stack.account, "alice", &[("Email", "alice@example.com")], 95)
+const TIMEOUT: Duration = Duration::from_secs(300);
+const EXEMPT_TAG: &str = "key-rotation:exempt";
+
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+});
+static STACK: OnceLock<LocalStack> = OnceLock::new();
+static TURN: Mutex<()> = Mutex::new(());
+
+fn options() -> StackOptions {
+    StackOptions {
+        function_env: vec![("KEYROTOR_EXEMPT_GROUP".into(), "break-glass".into())],
+        ..StackOptions::default()
+    }
+}
+
+/// Runs `test` on the shared stack, after a reset.
+fn on_stack<F, Fut>(test: F)
+where
+    F: FnOnce(&'static LocalStack) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let _turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    RUNTIME.block_on(async {
+        let stack = match STACK.get() {
+            Some(stack) => {
+                stack.moto.reset().expect("reset");
+                stack.prepare_account(&options()).await.expect("prepare");
+                stack
+            }
+            None => {
+                let stack = LocalStack::start(options())
+                    .await
+                    .expect("local stack starts");
+                STACK.get_or_init(|| stack)
+            }
+        };
+        test(stack).await;
+    });
+}
+
+async fn run(
+    stack: &LocalStack,
+    name: &str,
+    input: Value,
+) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+    let arn = stack.start_execution(name, &input).await.expect("start");
+    stack.wait_for(&arn, TIMEOUT).await.expect("execution ends")
+}
+
+fn output(done: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput) -> Value {
+    serde_json::from_str(done.output().unwrap_or("null")).expect("JSON output")
+}
+
+/// Every secret value the account holds, for leak checks.
+async fn secret_values(stack: &LocalStack) -> Vec<String> {
+    let listed = stack
+        .account
+        .secrets
+        .list_secrets()
+        .send()
+        .await
+        .expect("list");
+    let mut values = Vec::new();
+    for s in listed.secret_list() {
+        let name = s.name().unwrap_or_default();
+        if let Ok(v) = stack.account.secret_value(name).await {
+            values.push(v["SecretAccessKey"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    values
+}
+
+/// Checks that no execution history, function log line or e-mail holds a secret; returns
+/// how many history events were searched.
+async fn assert_no_leak(stack: &LocalStack, secrets: &[String]) -> usize {
+    assert!(
+        !secrets.is_empty() && secrets.iter().all(|s| s.len() >= 20),
+        "real secrets to look for"
+    );
+    let mut events = 0;
+    for e in stack.executions().await.expect("executions") {
+        let history = stack.history(e.execution_arn()).await.expect("history");
+        events += history.len();
+        let text = serde_json::to_string(&history).expect("json");
+        let desc = stack
+            .account
+            .sfn
+            .describe_execution()
+            .execution_arn(e.execution_arn())
+            .send()
+            .await
+            .expect("describe");
+        for s in secrets {
+            assert!(
+                !text.contains(s.as_str()),
+                "secret in the history of {}",
+                e.name()
+            );
+            assert!(
+                !format!("{desc:?}").contains(s.as_str()),
+                "secret in the output of {}",
+                e.name()
+            );
+        }
+    }
+    let log = std::fs::read_to_string(&stack.functions_log).expect("function log");
+    let mails = stack.moto.sent_emails().expect("emails");
+    for s in secrets {
+        assert!(!log.contains(s.as_str()), "secret in the function log");
+        assert!(
+            mails
+                .iter()
+                .all(|m| !m.body.contains(s.as_str()) && !m.subject.contains(s.as_str())),
+            "secret in an e-mail"
+        );
+    }
+    events
+}
+
+#[test]
+fn a_scheduled_scan_handles_every_kind_of_user_and_a_rerun_changes_nothing() {
+    on_stack(|stack| async move {
+        let (m, a) = (&stack.moto, &stack.account);
+        let mut seeded: BTreeMap<String, SeededKey> = BTreeMap::new();
+        let mail = |u: &str| format!("{}@example.com", u.replace(['+', '=', ',', '@'], "."));
+        let mut plan: Vec<Seed> = Vec::new();
+        for i in 1..=5 {
+            plan.push((format!("fresh-{i}"), vec![("Email", mail("fresh"))], 10));
+        }
+        for (user, age) in [
+            ("warn80-a", 80),
+            ("warn80-b", 80),
+            ("warn80-c", 80),
+            ("warn85", 85),
+            ("not-a-warning-day", 81),
+        ] {
+            plan.push((user.into(), vec![("Email", mail(user))], age));
+        }
+        let rotate: Vec<String> = (1..=6)
+            .map(|i| format!("rotate-{i}"))
+            .chain(
+                [
+                    "svc+deploy=ci",
+                    "a.b@corp",
+                    "x-y_z",
+                    "comma,user",
+                    "nomail",
+                    "exempt-past",
+                ]
+                .map(String::from),
+            )
+            .collect();
+        for user in &rotate {
+            let mut tags = vec![];
+            if user != "nomail" {
+                tags.push(("Email", mail(user)));
+            }
+            if user == "exempt-past" {
+                tags.push((EXEMPT_TAG, "2020-01-01".into()));
+            }
+            plan.push((user.clone(), tags, 95));
+        }
+        for user in ["two-active-1", "two-active-2"] {
+            plan.push((user.into(), vec![("Email", mail(user))], 120));
+        }
+        plan.push(("exempt-true".into(), vec![(EXEMPT_TAG, "true".into())], 150));
+        plan.push((
+            "exempt-date".into(),
+            vec![(EXEMPT_TAG, "2099-12-31".into())],
+            150,
+        ));
+        plan.push(("exempt-group".into(), vec![], 150));
+        for (user, tags, age) in &plan {
+            let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let key = user_with_aged_key(m, a, user, &tags, *age)
+                .await
+                .expect("seed");
+            seeded.insert(user.clone(), key);
+        }
+        for user in ["leftover-1", "leftover-2"] {
+            let leftover = user_with_aged_key(m, a, user, &[("Email", &mail(user))], 200)
+                .await
+                .expect("seed");
+            a.set_key_status(user, &leftover.id, false)
+                .await
+                .expect("inactive");
+            seeded.insert(
+                user.to_owned(),
+                aged_key(m, a, user, 100).await.expect("seed"),
+            );
+        }
+        for user in ["two-active-1", "two-active-2"] {
+            aged_key(m, a, user, 30).await.expect("second key");
+        }
+        a.add_to_group("break-glass", "exempt-group")
+            .await
+            .expect("group");
+        a.create_user("keyless", &[]).await.expect("seed");
+        let inactive = user_with_aged_key(m, a, "inactive-only", &[], 200)
+            .await
+            .expect("seed");
+        a.set_key_status("inactive-only", &inactive.id, false)
+            .await
+            .expect("inactive");
+        let rotating: Vec<String> = rotate
+            .iter()
+            .cloned()
+            .chain(["leftover-1".into(), "leftover-2".into()])
+            .collect();
+
+        let scan = run(stack, "scan-1", json!({})).await;
+        assert_eq!(
+            scan.status(),
+            &ExecutionStatus::Succeeded,
+            "{:?}",
+            scan.error()
+        );
+        let totals = output(&scan)["totals"].clone();
+        assert_eq!(totals["seen"], 31, "{totals}");
+        assert_eq!(totals["rotate"], rotating.len(), "{totals}");
+        assert_eq!(totals["warn"], 4, "{totals}");
+        assert_eq!(totals["blocked"], 2, "{totals}");
+        assert_eq!(totals["exempt"], 3, "{totals}");
+        assert_eq!(totals["started"], rotating.len() + 4 + 2, "{totals}");
+        stack
+            .wait_all(TIMEOUT)
+            .await
+            .expect("per-user executions finish");
+
+        let executions = stack.executions().await.expect("list");
+        let failed: Vec<_> = executions
+            .iter()
+            .filter(|e| e.status() != &ExecutionStatus::Succeeded)
+            .map(|e| e.name().to_owned())
+            .collect();
+        assert!(failed.is_empty(), "failed executions: {failed:?}");
+
+        for user in &rotating {
+            let keys = a.keys(user).await.expect("keys");
+            assert_eq!(keys.len(), 1, "{user}: {keys:?}");
+            assert_ne!(keys[0].0, seeded[user].id, "{user} has a new key");
+            assert_eq!(keys[0].1, "Active");
+            let secret_name = if user.contains(',') {
+                let listed = a.secrets.list_secrets().send().await.expect("list");
+                listed
+                    .secret_list()
+                    .iter()
+                    .filter_map(|s| s.name())
+                    .find(|n| n.starts_with("iam-access-key/comma_user-"))
+                    .expect("comma secret")
+                    .to_owned()
+            } else {
+                format!("iam-access-key/{user}")
+            };
+            let stored = a.secret_value(&secret_name).await.expect("secret");
+            assert_eq!(stored["AccessKeyId"], keys[0].0.as_str(), "{user}");
+            let arn = a
+                .caller_arn(
+                    &keys[0].0,
+                    stored["SecretAccessKey"].as_str().expect("value"),
+                )
+                .await
+                .expect("sts");
+            assert!(arn.ends_with(&format!(":user/{user}")), "{arn}");
+        }
+        for user in ["two-active-1", "two-active-2"] {
+            assert_eq!(
+                a.keys(user).await.expect("keys").len(),
+                2,
+                "{user} untouched"
+            );
+        }
+        for user in [
+            "exempt-true",
+            "exempt-date",
+            "exempt-group",
+            "fresh-1",
+            "warn80-a",
+            "warn85",
+            "not-a-warning-day",
+        ] {
+            assert_eq!(
+                a.keys(user).await.expect("keys"),
+                [(seeded[user].id.clone(), "Active".to_owned())],
+                "{user} untouched"
+            );
+            assert!(
+                !a.secret_exists(&format!("iam-access-key/{user}")).await,
+                "{user} has no secret"
+            );
+        }
+
+        let mails = m.sent_emails().expect("emails");
+        let count = |to: &str, subject: &str| {
+            mails
+                .iter()
+                .filter(|e| e.to.iter().any(|t| t == to) && e.subject.contains(subject))
+                .count()
+        };
+        for user in ["warn80-a", "warn80-b", "warn80-c", "warn85"] {
+            assert_eq!(
+                count(&mail(user), "will be rotated"),
+                1,
+                "{user} warned once"
+            );
+        }
+        assert_eq!(count(&mail("not-a-warning-day"), "will be rotated"), 0);
+        for user in rotating.iter().filter(|u| *u != "nomail") {
+            assert_eq!(count(&mail(user), "rotated: new key"), 1, "{user}");
+            assert_eq!(count(&mail(user), "deleted"), 1, "{user}");
+        }
+        assert_eq!(
+            count(ADMIN_ADDRESS, "Access key of nomail rotated"),
+            1,
+            "no Email tag: admin told"
+        );
+        for user in ["two-active-1", "two-active-2"] {
+            assert_eq!(count(&mail(user), "blocked"), 1, "{user}");
+            assert_eq!(
+                count(ADMIN_ADDRESS, &format!("{user}'s access key blocked")),
+                1,
+                "{user}"
+            );
+        }
+        assert!(mails.iter().all(|e| e.source == FROM_ADDRESS));
+
+        let secrets = secret_values(stack).await;
+        let events = assert_no_leak(stack, &secrets).await;
+        println!(
+            "scan: {} executions, {events} history events searched for {} secrets: 0 hits",
+            executions.len(),
+            secrets.len()
+        );
+
+        // Rerun: the scan again (a new execution the same day) and a finished per-user run.
+        let before = a.snapshot().await.expect("snapshot");
+        let mails_before = mails.len();
+        let rescan = run(stack, "scan-2", json!({})).await;
+        assert_eq!(rescan.status(), &ExecutionStatus::Succeeded);
+        let totals = output(&rescan)["totals"].clone();
+        assert_eq!(totals["started"], 0, "{totals}");
+        let again = run(stack, "rerun-rotate-1", json!({"user": "rotate-1"})).await;
+        assert_eq!(again.status(), &ExecutionStatus::Succeeded);
+        assert_eq!(output(&again)["assessment"]["action"], "none");
+        stack.wait_all(TIMEOUT).await.expect("all done");
+        assert_eq!(
+            a.snapshot().await.expect("snapshot"),
+            before,
+            "a rerun changes nothing"
+        );
+        assert_eq!(
+            m.sent_emails().expect("emails").len(),
+            mails_before,
+            "and sends nothing"
+        );
+    });
+}
+
+#[test]
+fn a_forced_ad_hoc_execution_rotates_a_fresh_key() {
+    on_stack(|stack| async move {
+        let old = user_with_aged_key(
+            &stack.moto,
+            &stack.account,
+            "leaky",
+            &[("Email", "leaky@example.com")],
+            3,
+        )
         .await
         .expect("seed");
-    let arn = stack.start_execution("adhoc-alice", &json!({"user": "alice"})).await.expect("start");
-    let done = stack.wait_for(&arn, TIMEOUT).await.expect("finishes");
-    assert_eq!(done.status(), &ExecutionStatus::Succeeded, "{:?}", done.output());
-    let keys = stack.account.keys("alice").await.expect("keys");
-    assert_eq!(keys.len(), 1);
-    assert_ne!(keys[0].0, old.id);
-    let _ = aged_key;
+        let plain = run(stack, "leaky-check", json!({"user": "leaky"})).await;
+        assert_eq!(output(&plain)["assessment"]["action"], "none");
+        let forced = run(stack, "leaky-now", json!({"user": "leaky", "force": true})).await;
+        assert_eq!(
+            forced.status(),
+            &ExecutionStatus::Succeeded,
+            "{:?}",
+            forced.error()
+        );
+        let keys = stack.account.keys("leaky").await.expect("keys");
+        assert_eq!(keys.len(), 1);
+        assert_ne!(keys[0].0, old.id);
+        let history = stack
+            .history(forced.execution_arn())
+            .await
+            .expect("history");
+        let transitions = history
+            .iter()
+            .filter(|e| {
+                e["type"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with("StateEntered"))
+            })
+            .count();
+        println!(
+            "forced rotation: {transitions} state transitions, {} history events",
+            history.len()
+        );
+        assert_no_leak(stack, &secret_values(stack).await).await;
+    });
+}
+
+#[test]
+fn a_failed_execution_is_finished_by_a_new_run_without_a_second_key() {
+    on_stack(|stack| async move {
+        let a = &stack.account;
+        let old = user_with_aged_key(
+            &stack.moto,
+            a,
+            "frank",
+            &[("Email", "frank@example.com")],
+            95,
+        )
+        .await
+        .expect("seed");
+        // SES refuses the sender: the rotation stops at the e-mail after deactivation.
+        a.ses
+            .delete_identity()
+            .identity(FROM_ADDRESS)
+            .send()
+            .await
+            .expect("unverify");
+        let failed = run(stack, "frank-1", json!({"user": "frank"})).await;
+        assert_eq!(failed.status(), &ExecutionStatus::Failed);
+        assert_eq!(failed.error(), Some("ServiceError"), "{:?}", failed.cause());
+        let keys = a.keys("frank").await.expect("keys");
+        assert_eq!(keys.len(), 2);
+        assert_eq!(
+            keys[0],
+            (old.id.clone(), "Inactive".to_owned()),
+            "deactivated before the failure"
+        );
+        let new_id = keys[1].0.clone();
+
+        a.verify_sender(FROM_ADDRESS).await.expect("fixed");
+        let finished = run(stack, "frank-2", json!({"user": "frank"})).await;
+        assert_eq!(
+            finished.status(),
+            &ExecutionStatus::Succeeded,
+            "{:?}",
+            finished.error()
+        );
+        let out = output(&finished);
+        assert_eq!(out["assessment"]["action"], "finish", "{out}");
+        assert_eq!(
+            a.keys("frank").await.expect("keys"),
+            [(new_id.clone(), "Active".to_owned())],
+            "no second key"
+        );
+        assert_eq!(
+            a.secret_versions("iam-access-key/frank")
+                .await
+                .expect("versions")
+                .len(),
+            1
+        );
+        let mails = stack.moto.sent_emails().expect("emails");
+        assert!(mails
+            .iter()
+            .any(|e| e.subject.contains("rotated: new key") && e.to == ["frank@example.com"]));
+        assert!(mails
+            .iter()
+            .any(|e| e.subject.contains("deleted") && e.to == ["frank@example.com"]));
+    });
 }

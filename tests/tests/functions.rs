@@ -168,8 +168,9 @@ async fn a_91_day_old_key_is_rotated_stored_deactivated_and_deleted() {
         ]
     );
 
-    // Too early: the deletion delay (1 s here) has not passed.
-    let early = call!(delete_key::handle, &ctx.env, pair.clone()).expect_err("too early");
+    // Too early: with a delay of a minute, the deletion time has not come.
+    let minute = ctx.env_with(&[(vars::DELETION_DELAY_SECONDS, "60")]);
+    let early = call!(delete_key::handle, &minute, pair.clone()).expect_err("too early");
     assert_eq!(early.0, ErrorType::Blocked, "{}", early.1);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let deleted = call!(delete_key::handle, &ctx.env, pair.clone()).expect("delete");
@@ -625,7 +626,7 @@ async fn the_scan_lists_assesses_and_starts_one_execution_per_actionable_user() 
     assert_eq!(batch["seen"], 4);
     assert_eq!(
         batch["counts"],
-        json!({"none": 2, "exempt": 0, "warn": 1, "rotate": 1, "blocked": 0})
+        json!({"none": 2, "exempt": 0, "warn": 1, "rotate": 1, "blocked": 0, "finish": 0})
     );
     let actionable = batch["actionable"].clone();
     assert_eq!(

@@ -87,18 +87,23 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
         .try_collect()
         .await?;
 
+    let now = chrono::Utc::now();
     let mut counts = DecisionCounts::default();
     let mut actionable = Vec::new();
     for (user, plan) in &plans {
         let Some(plan) = plan else { continue };
+        let needs_action = plan.decision.needs_action(now);
         match plan.decision {
             Decision::None => counts.none += 1,
             Decision::Exempt => counts.exempt += 1,
             Decision::Warn { .. } => counts.warn += 1,
             Decision::Rotate { .. } => counts.rotate += 1,
             Decision::Blocked { .. } => counts.blocked += 1,
+            // Waiting for its deletion time: its own execution is on it.
+            Decision::Finish { .. } if !needs_action => counts.none += 1,
+            Decision::Finish { .. } => counts.finish += 1,
         }
-        if plan.decision.needs_action() {
+        if needs_action {
             actionable.push(ActionableUser {
                 user: user.clone(),
                 action: plan.decision.name().to_owned(),

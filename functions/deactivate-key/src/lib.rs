@@ -89,8 +89,9 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
             .map(|d| d.at);
         let at = match recorded {
             Some(at) => at,
+            None if dry_run => return Ok(output(None, true)),
             None => {
-                let now = whole_second_after(Utc::now());
+                let now = whole_seconds(Utc::now());
                 env.secrets
                     .record_deactivation(&secret_arn, old, now)
                     .await?;
@@ -120,7 +121,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
     if dry_run {
         return Ok(output(None, false));
     }
-    let now = whole_second_after(Utc::now());
+    let now = whole_seconds(Utc::now());
     env.iam
         .set_key_status(user, old, KeyStatus::Inactive)
         .await?;
@@ -136,15 +137,11 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
     Ok(output(Some(now), false))
 }
 
-/// The deactivation time as recorded (whole seconds, in the tag and the output alike),
-/// rounded up so that the deletion delay is never cut short.
-fn whole_second_after(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
-    let floor = t.trunc_subsecs(0);
-    if floor == t {
-        t
-    } else {
-        floor + chrono::Duration::seconds(1)
-    }
+/// The deactivation time as recorded: whole seconds (the tag and the output agree), taken
+/// down, so that a Wait that starts after the deactivation never ends before it plus the
+/// delay (which `delete-key` checks against the recorded time).
+fn whole_seconds(t: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    t.trunc_subsecs(0)
 }
 
 #[cfg(test)]

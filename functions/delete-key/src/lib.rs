@@ -11,6 +11,9 @@ use keyrotor_core::state::load_user;
 use keyrotor_core::{Env, Error, Result};
 use tracing::{info, warn};
 
+/// How early a deletion may arrive and still be waited out rather than refused.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(5);
+
 pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeleteKeyOutput> {
     let input: KeyPairInput = parse(event)?;
     let dry_run = input.dry_run || env.config.dry_run;
@@ -29,7 +32,21 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeleteKeyOutp
         dry_run,
     };
 
-    let live = load_user(env, user, None).await?;
+    let mut live = load_user(env, user, None).await?;
+    // A Wait that ended a moment before the deletion time (clock skew between Step Functions
+    // and Lambda, or whole-second rounding) is waited out here, then the state re-read.
+    if let Some(early) = live
+        .state
+        .secret
+        .deactivated
+        .as_ref()
+        .filter(|d| d.key_id == old)
+        .map(|d| d.at + deletion_delay(&env.config.policy) - Utc::now())
+        .filter(|early| *early > chrono::Duration::zero() && *early <= CLOCK_SKEW)
+    {
+        tokio::time::sleep(early.to_std().unwrap_or_default()).await;
+        live = load_user(env, user, None).await?;
+    }
     let Some(old_key) = live.state.key(old) else {
         // Gone is success; a key of someone else is a bad request.
         return match env.iam.key_owner(old).await? {

@@ -141,6 +141,9 @@ pub struct ListUsersOutput {
     pub next_marker: Option<String>,
     /// Whether this scan is a dry run (input or configuration).
     pub dry_run: bool,
+    /// When this page was listed. The first page's time names the scan's per-user
+    /// executions (the state machine keeps it as the scan's start).
+    pub listed_at: DateTime<Utc>,
 }
 
 // ---------------------------------------------------------------- assess-key-age
@@ -182,6 +185,8 @@ pub struct DecisionCounts {
     pub warn: u32,
     pub rotate: u32,
     pub blocked: u32,
+    /// Rotations whose old key is past its deletion time but still there.
+    pub finish: u32,
 }
 
 /// A user that needs a per-user execution.

@@ -34,6 +34,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<ListUsersOutp
             users: users.into_iter().map(String::from).collect(),
             next_marker: None,
             dry_run,
+            listed_at: chrono::Utc::now(),
         });
     }
     if input
@@ -51,6 +52,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<ListUsersOutp
         users: page.users,
         next_marker: page.next_marker,
         dry_run,
+        listed_at: chrono::Utc::now(),
     })
 }
 

@@ -46,6 +46,15 @@ pub enum Decision {
     },
     /// Action is due but cannot be taken safely; report it, change nothing.
     Blocked { key_id: Option<String> },
+    /// A rotation got as far as deactivating `old_key_id` (recorded on the secret) and its
+    /// replacement `new_key_id` is the secret's current key: what is left is to delete the
+    /// old key at `delete_after`. An execution that failed after the deactivation is
+    /// finished this way by a new run.
+    Finish {
+        old_key_id: String,
+        new_key_id: String,
+        delete_after: DateTime<Utc>,
+    },
 }
 
 impl Decision {
@@ -57,15 +66,19 @@ impl Decision {
             Decision::Warn { .. } => "warn",
             Decision::Rotate { .. } => "rotate",
             Decision::Blocked { .. } => "blocked",
+            Decision::Finish { .. } => "finish",
         }
     }
 
-    /// Whether a per-user execution has something to do for this decision.
-    pub fn needs_action(&self) -> bool {
-        matches!(
-            self,
-            Decision::Warn { .. } | Decision::Rotate { .. } | Decision::Blocked { .. }
-        )
+    /// Whether the scan should start a per-user execution for this decision at `now`. A
+    /// rotation waiting for its deletion time is left to the execution that is waiting;
+    /// once that time has passed, a leftover rotation is finished.
+    pub fn needs_action(&self, now: DateTime<Utc>) -> bool {
+        match self {
+            Decision::Warn { .. } | Decision::Rotate { .. } | Decision::Blocked { .. } => true,
+            Decision::Finish { delete_after, .. } => *delete_after <= now,
+            Decision::None | Decision::Exempt => false,
+        }
     }
 }
 
@@ -131,6 +144,10 @@ fn plan_single_active(
     exemption: &Exemption,
 ) -> Plan {
     let age = key.age_days(now);
+    let inactive = state.keys.iter().find(|k| !k.is_active());
+    if let Some(finish) = inactive.and_then(|old| unfinished_rotation(state, policy, key, old)) {
+        return finish;
+    }
     let due = age >= i64::from(policy.rotate_after_days);
     if due || force {
         if let (Exemption::Invalid(reason), false) = (exemption, force) {
@@ -141,7 +158,6 @@ fn plan_single_active(
                 reason.clone(),
             );
         }
-        let inactive = state.keys.iter().find(|k| !k.is_active());
         if let Some(waiting) = inactive.filter(|k| awaits_deletion(state, policy, now, &k.id)) {
             let reason = format!(
                 "the previous rotation's old key {} is still inside its deletion delay",
@@ -226,6 +242,33 @@ fn plan_two_active(
         Decision::None,
         format!("two active keys, the oldest is {age} days old"),
     )
+}
+
+/// `old` is the key keyrotor deactivated (recorded on the secret) and `active` is the
+/// secret's current key: a rotation that still has to delete `old`.
+fn unfinished_rotation(
+    state: &UserState,
+    policy: &Policy,
+    active: &AccessKey,
+    old: &AccessKey,
+) -> Option<Plan> {
+    let deactivation = state.secret.deactivated.as_ref()?;
+    let ours = state.secret.current_key_id.as_deref() == Some(active.id.as_str());
+    if !ours || deactivation.key_id != old.id {
+        return None;
+    }
+    let delete_after = deactivation.at + deletion_delay(policy);
+    Some(Plan::new(
+        Decision::Finish {
+            old_key_id: old.id.clone(),
+            new_key_id: active.id.clone(),
+            delete_after,
+        },
+        format!(
+            "rotated to {}; the old key {} may be deleted after {delete_after}",
+            active.id, old.id
+        ),
+    ))
 }
 
 fn warning(policy: &Policy, key: &AccessKey, age: i64) -> Option<Plan> {

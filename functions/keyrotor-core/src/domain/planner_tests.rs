@@ -234,6 +234,34 @@ fn an_interrupted_rotation_resumes_with_the_stored_key() {
     assert!(matches!(decide(&state), Decision::Blocked { .. }));
 }
 
+#[test]
+fn a_rotation_that_stopped_after_deactivation_is_finished() {
+    let mut state = user(vec![key("NEW", Active, 2), key("OLD", Inactive, 100)]);
+    state.secret = SecretState {
+        current_key_id: Some("NEW".into()),
+        deactivated: Some(Deactivation {
+            key_id: "OLD".into(),
+            at: now() - Duration::days(2),
+        }),
+    };
+    let d = decide(&state);
+    let Decision::Finish {
+        old_key_id,
+        new_key_id,
+        delete_after,
+    } = &d
+    else {
+        panic!("expected finish, got {d:?}")
+    };
+    assert_eq!((old_key_id.as_str(), new_key_id.as_str()), ("OLD", "NEW"));
+    assert_eq!(*delete_after, now() - Duration::days(2) + Duration::days(7));
+    assert!(!d.needs_action(now()), "the waiting execution deletes it");
+    assert!(
+        d.needs_action(now() + Duration::days(6)),
+        "a stuck rotation is picked up"
+    );
+}
+
 // ---------------------------------------------------------------- properties
 
 fn arb_key(index: usize) -> impl Strategy<Value = AccessKey> {
@@ -305,8 +333,14 @@ proptest! {
                 }
             }
         }
+        if let Decision::Finish { old_key_id, new_key_id, .. } = &p.decision {
+            prop_assert!(state.key(old_key_id).is_some_and(|k| !k.is_active()), "only an inactive key is deleted");
+            prop_assert!(state.key(new_key_id).is_some_and(|k| k.is_active()), "its replacement works");
+            prop_assert_eq!(state.secret.current_key_id.as_ref(), Some(new_key_id));
+            prop_assert_eq!(state.secret.deactivated.as_ref().map(|d| &d.key_id), Some(old_key_id));
+        }
         if p.decision == Decision::None || p.decision == Decision::Exempt {
-            prop_assert!(!p.decision.needs_action());
+            prop_assert!(!p.decision.needs_action(now()));
         }
     }
 

@@ -8,7 +8,7 @@ REQUIREMENTS := tools/requirements.txt
 VENV_STAMP := $(VENV)/.installed-$(shell sha256sum $(REQUIREMENTS) | cut -c1-16)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv node-tools test lint unit build clean
+.PHONY: help venv node-tools demo test lint unit build clean
 
 help:
 	@echo "make demo   run the whole pipeline against the local emulator and print a report"
@@ -31,6 +31,10 @@ node-tools: tools/node_modules/.installed
 tools/node_modules/.installed: tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund --loglevel=error
 	@touch $@
+
+demo: venv
+	cargo build --quiet --workspace --bins
+	cargo run --quiet -p keyrotor-tests --bin keyrotor-demo
 
 lint:
 	cargo fmt --all -- --check

@@ -1,0 +1,461 @@
+//! `make demo`: the whole keyrotor pipeline on this machine. Starts the local stack (moto
+//! executing the real ASL, the real function binaries under `cargo lambda watch`), seeds an
+//! account with users of every kind (keys aged by moving moto's clock), runs a scheduled
+//! scan, follows the per-user executions, and prints what was found and done. Stops
+//! everything it started, also on Ctrl-C.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_sfn::types::ExecutionStatus;
+use keyrotor_tests::account::{aged_key, user_with_aged_key, Account};
+use keyrotor_tests::stack::{LocalStack, StackOptions, ADMIN_ADDRESS};
+use serde_json::{json, Value};
+
+const DELETION_DELAY_SECS: u64 = 6;
+const EXEMPT_TAG: &str = "key-rotation:exempt";
+
+struct DemoUser {
+    name: &'static str,
+    story: &'static str,
+    keys: &'static [(i64, bool)],
+    tags: &'static [(&'static str, &'static str)],
+    group: bool,
+}
+
+const USERS: &[DemoUser] = &[
+    DemoUser {
+        name: "alice",
+        story: "one key, 95 days old",
+        keys: &[(95, true)],
+        tags: &[("Email", "alice@example.com")],
+        group: false,
+    },
+    DemoUser {
+        name: "bob",
+        story: "one key, 80 days old (a warning day)",
+        keys: &[(80, true)],
+        tags: &[("Email", "bob@example.com")],
+        group: false,
+    },
+    DemoUser {
+        name: "carol",
+        story: "two active keys, the older 120 days",
+        keys: &[(120, true), (30, true)],
+        tags: &[("Email", "carol@example.com")],
+        group: false,
+    },
+    DemoUser {
+        name: "dave",
+        story: "100-day key plus an inactive leftover",
+        keys: &[(200, false), (100, true)],
+        tags: &[("Email", "dave@example.com")],
+        group: false,
+    },
+    DemoUser {
+        name: "erin",
+        story: "one key, 10 days old",
+        keys: &[(10, true)],
+        tags: &[("Email", "erin@example.com")],
+        group: false,
+    },
+    DemoUser {
+        name: "frank",
+        story: "150 days old, tagged exempt",
+        keys: &[(150, true)],
+        tags: &[("Email", "frank@example.com"), (EXEMPT_TAG, "true")],
+        group: false,
+    },
+    DemoUser {
+        name: "grace",
+        story: "150 days old, exempt until 2099-12-31",
+        keys: &[(150, true)],
+        tags: &[("Email", "grace@example.com"), (EXEMPT_TAG, "2099-12-31")],
+        group: false,
+    },
+    DemoUser {
+        name: "heidi",
+        story: "150 days old, in the break-glass group",
+        keys: &[(150, true)],
+        tags: &[("Email", "heidi@example.com")],
+        group: true,
+    },
+    DemoUser {
+        name: "ivan",
+        story: "91 days old, no Email tag",
+        keys: &[(91, true)],
+        tags: &[],
+        group: false,
+    },
+    DemoUser {
+        name: "judy",
+        story: "no access keys at all",
+        keys: &[],
+        tags: &[("Email", "judy@example.com")],
+        group: false,
+    },
+    DemoUser {
+        name: "svc+deploy=ci",
+        story: "service user, 120 days old",
+        keys: &[(120, true)],
+        tags: &[("Email", "platform@example.com")],
+        group: false,
+    },
+];
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let started = Instant::now();
+    println!("keyrotor demo: the whole pipeline against a local AWS emulator\n");
+    println!("Starting the local stack: moto (IAM, STS, Secrets Manager, SES, Step Functions),");
+    println!("cargo lambda watch serving the seven function binaries, and the state machine...");
+    let stack = match LocalStack::start(StackOptions {
+        deletion_delay_secs: DELETION_DELAY_SECS,
+        function_env: vec![("KEYROTOR_EXEMPT_GROUP".into(), "break-glass".into())],
+        ..StackOptions::default()
+    })
+    .await
+    {
+        Ok(stack) => stack,
+        Err(e) => {
+            eprintln!("could not start the local stack: {e:#}");
+            std::process::exit(1);
+        }
+    };
+    let outcome = tokio::select! {
+        result = demo(&stack, started) => result,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\ninterrupted: stopping the local stack");
+            drop(stack);
+            std::process::exit(130);
+        }
+    };
+    drop(stack);
+    match outcome {
+        Ok(()) => println!(
+            "\nLocal stack stopped. Demo finished in {:.0?}.",
+            started.elapsed()
+        ),
+        Err(e) => {
+            eprintln!("\ndemo failed: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn demo(stack: &LocalStack, started: Instant) -> Result<()> {
+    let a = &stack.account;
+    println!(
+        "  ready in {:.0?}: state machine {}\n",
+        started.elapsed(),
+        stack.state_machine_arn
+    );
+
+    println!("Seeding the demo account (keys are aged by moving the emulator's clock):");
+    let mut before: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
+    for user in USERS {
+        let tags: Vec<(&str, &str)> = user.tags.to_vec();
+        a.create_user(user.name, &tags).await?;
+        for (age, active) in user.keys {
+            let key = aged_key(&stack.moto, a, user.name, *age).await?;
+            if !active {
+                a.set_key_status(user.name, &key.id, false).await?;
+            }
+        }
+        if user.group {
+            a.add_to_group("break-glass", user.name).await?;
+        }
+        before.insert(user.name, a.keys(user.name).await?);
+        println!("  {:<14} {}", user.name, user.story);
+    }
+    let _ = user_with_aged_key; // seeding above goes key by key
+
+    let scan_name = format!(
+        "scheduled-scan-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S")
+    );
+    println!("\nStarting the daily scan as the EventBridge schedule would: input {{}}");
+    println!("  $ keyrotor scan   (execution {scan_name})\n");
+    let scan_arn = stack.start_execution(&scan_name, &json!({})).await?;
+    follow(stack, Duration::from_secs(300)).await?;
+
+    let scan = a
+        .sfn
+        .describe_execution()
+        .execution_arn(&scan_arn)
+        .send()
+        .await?;
+    if scan.status() != &ExecutionStatus::Succeeded {
+        bail!("the scan ended {:?}: {:?}", scan.status(), scan.cause());
+    }
+    let totals: Value = serde_json::from_str(scan.output().unwrap_or("{}"))?;
+    report(stack, a, &before, &totals["totals"]).await
+}
+
+/// Prints each execution's progress until none is running.
+async fn follow(stack: &LocalStack, timeout: Duration) -> Result<()> {
+    let t0 = Instant::now();
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    loop {
+        let executions = stack.executions().await?;
+        let mut running = 0;
+        for e in &executions {
+            if e.status() == &ExecutionStatus::Running {
+                running += 1;
+            }
+            let state = current_state(stack, e.execution_arn(), e.status()).await?;
+            let name = e.name().to_owned();
+            if last.get(&name) != Some(&state) {
+                println!(
+                    "  [{:>5.1}s] {:<44} {}",
+                    t0.elapsed().as_secs_f64(),
+                    short(&name),
+                    state
+                );
+                last.insert(name, state);
+            }
+        }
+        if running == 0 && !executions.is_empty() {
+            println!(
+                "  all {} executions finished in {:.1?}",
+                executions.len(),
+                t0.elapsed()
+            );
+            return Ok(());
+        }
+        if t0.elapsed() > timeout {
+            bail!("{running} executions still running after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn short(name: &str) -> String {
+    name.chars().take(44).collect()
+}
+
+async fn current_state(stack: &LocalStack, arn: &str, status: &ExecutionStatus) -> Result<String> {
+    if status != &ExecutionStatus::Running {
+        return Ok(status.as_str().to_owned());
+    }
+    let history = stack.history(arn).await?;
+    let entered = history
+        .iter()
+        .rev()
+        .find(|e| {
+            e["type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("StateEntered"))
+        })
+        .and_then(|e| e["detail"].as_str().and_then(state_name));
+    Ok(entered.map_or_else(|| "starting".to_owned(), |s| format!("→ {s}")))
+}
+
+/// The state name inside a history event's debug text (`name: "CreateKey"`).
+fn state_name(detail: &str) -> Option<String> {
+    let start = detail.find("name: \"")? + 7;
+    let end = detail[start..].find('"')? + start;
+    Some(detail[start..end].to_owned())
+}
+
+async fn report(
+    stack: &LocalStack,
+    a: &Account,
+    before: &BTreeMap<&str, Vec<(String, String)>>,
+    totals: &Value,
+) -> Result<()> {
+    let executions = stack.executions().await?;
+    let mut per_user: BTreeMap<String, (Value, usize, String)> = BTreeMap::new();
+    for e in &executions {
+        let desc = a
+            .sfn
+            .describe_execution()
+            .execution_arn(e.execution_arn())
+            .send()
+            .await?;
+        let input: Value = serde_json::from_str(desc.input().unwrap_or("{}")).unwrap_or_default();
+        let output: Value =
+            serde_json::from_str(desc.output().unwrap_or("null")).unwrap_or_default();
+        let history = stack.history(e.execution_arn()).await?;
+        let transitions = history
+            .iter()
+            .filter(|h| {
+                h["type"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with("StateEntered"))
+            })
+            .count();
+        if let Some(user) = input["user"].as_str() {
+            per_user.insert(
+                user.to_owned(),
+                (output, transitions, e.status().as_str().to_owned()),
+            );
+        }
+    }
+    let mails = stack.moto.sent_emails()?;
+
+    println!("\nScan summary: {totals}");
+    println!("\nWhat keyrotor found and did:");
+    println!(
+        "  {:<14} {:<9} {:<46} {}",
+        "user", "decision", "outcome", "e-mails"
+    );
+    let mut transitions = BTreeSet::new();
+    for user in USERS {
+        let (decision, outcome) = match per_user.get(user.name) {
+            None if user.tags.iter().any(|(k, _)| *k == EXEMPT_TAG) || user.group => {
+                ("exempt".to_owned(), "untouched".to_owned())
+            }
+            None => ("none".to_owned(), "untouched: nothing due".to_owned()),
+            Some((output, count, status)) => {
+                transitions.insert((*count, user.name));
+                let action = output["assessment"]["action"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_owned();
+                let outcome = match action.as_str() {
+                    "rotate" => format!(
+                        "rotated, old key {}{}",
+                        output["deleted"]["outcome"].as_str().unwrap_or("?"),
+                        if output["created"]["deletedLeftoverKeyId"].is_string() {
+                            " (leftover removed first)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    "warn" => format!(
+                        "warned: rotation on {}",
+                        output["assessment"]["rotateOn"].as_str().unwrap_or("?")
+                    ),
+                    "blocked" => "reported to owner and admin, nothing changed".to_owned(),
+                    _ => format!(
+                        "{status}: {}",
+                        output["assessment"]["reason"].as_str().unwrap_or("")
+                    ),
+                };
+                (action, outcome)
+            }
+        };
+        let address = user
+            .tags
+            .iter()
+            .find(|(k, _)| *k == "Email")
+            .map(|(_, v)| *v);
+        let subjects: Vec<&str> = mails
+            .iter()
+            .filter(|m| {
+                m.subject.contains(user.name)
+                    || address.is_some_and(|ad| {
+                        m.to.iter().any(|t| t == ad) && m.subject.contains(user.name)
+                    })
+            })
+            .map(|m| kind_of(&m.subject))
+            .collect();
+        println!(
+            "  {:<14} {:<9} {:<46} {}",
+            user.name,
+            decision,
+            outcome,
+            if subjects.is_empty() {
+                "-".to_owned()
+            } else {
+                subjects.join(", ")
+            }
+        );
+    }
+
+    println!("\nAccess keys before → after:");
+    for user in USERS {
+        let after = a.keys(user.name).await?;
+        let show = |keys: &[(String, String)]| -> String {
+            if keys.is_empty() {
+                "(none)".into()
+            } else {
+                keys.iter()
+                    .map(|(id, st)| format!("{id} {}", st.to_lowercase()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        let changed = before.get(user.name).map(Vec::as_slice) != Some(after.as_slice());
+        println!(
+            "  {:<14} {:<52} → {}{}",
+            user.name,
+            show(&before[user.name]),
+            show(&after),
+            if changed { "" } else { "  (unchanged)" }
+        );
+    }
+
+    println!("\nE-mails sent ({}):", mails.len());
+    for m in &mails {
+        println!("  to {:<36} {}", m.to.join(", "), m.subject);
+    }
+    let admin = mails
+        .iter()
+        .filter(|m| m.to.iter().any(|t| t == ADMIN_ADDRESS))
+        .count();
+    println!("  ({admin} of them to the admin, {ADMIN_ADDRESS})");
+
+    println!("\nState transitions per per-user execution:");
+    for (count, user) in &transitions {
+        println!("  {user:<14} {count}");
+    }
+    println!("\nLambda invocations (through the local gateway):");
+    for (function, count) in stack.invocations()? {
+        println!("  {function:<16} {count}");
+    }
+
+    // The secrets are in Secrets Manager and nowhere else.
+    let mut secrets = Vec::new();
+    for s in a.secrets.list_secrets().send().await?.secret_list() {
+        let value = a.secret_value(s.name().unwrap_or_default()).await?;
+        secrets.push(
+            value["SecretAccessKey"]
+                .as_str()
+                .context("secret value")?
+                .to_owned(),
+        );
+    }
+    let mut haystack = std::fs::read_to_string(&stack.functions_log).unwrap_or_default();
+    for e in &executions {
+        haystack.push_str(&serde_json::to_string(
+            &stack.history(e.execution_arn()).await?,
+        )?);
+    }
+    for m in &mails {
+        haystack.push_str(&m.body);
+    }
+    let hits = secrets
+        .iter()
+        .filter(|s| haystack.contains(s.as_str()))
+        .count();
+    println!(
+        "\nLeak check: {} new secret access keys searched for in {} execution histories, the function logs and every e-mail: {hits} found.",
+        secrets.len(),
+        executions.len()
+    );
+    if hits > 0 {
+        bail!("a secret value leaked");
+    }
+    Ok(())
+}
+
+fn kind_of(subject: &str) -> &'static str {
+    if subject.contains("will be rotated") {
+        "warning"
+    } else if subject.contains("rotated: new key") {
+        "rotated"
+    } else if subject.contains("deleted") {
+        "deleted"
+    } else if subject.contains("blocked") {
+        "blocked"
+    } else if subject.contains("kept") {
+        "kept"
+    } else if subject.contains("failed") {
+        "failure"
+    } else {
+        "other"
+    }
+}

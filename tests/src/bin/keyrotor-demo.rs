@@ -298,8 +298,8 @@ async fn report(
     println!("\nScan summary: {totals}");
     println!("\nWhat keyrotor found and did:");
     println!(
-        "  {:<14} {:<9} {:<46} {}",
-        "user", "decision", "outcome", "e-mails"
+        "  {:<14} {:<9} {:<46} e-mails",
+        "user", "decision", "outcome"
     );
     let mut transitions = BTreeSet::new();
     for user in USERS {

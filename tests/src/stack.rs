@@ -377,3 +377,50 @@ impl Drop for LocalStack {
         let _ = self.gateway.wait();
     }
 }
+
+static RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("tokio runtime: {e}"))
+});
+static SHARED: std::sync::OnceLock<LocalStack> = std::sync::OnceLock::new();
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `test` on the test binary's one local stack (started on first use with
+/// `options`), after resetting the account. Tests take turns; the stack lives as long as
+/// the test process and its helpers exit with it.
+pub fn on_shared_stack<F, Fut>(options: fn() -> StackOptions, test: F)
+where
+    F: FnOnce(&'static LocalStack) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let _turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    RUNTIME.block_on(async {
+        let stack = match SHARED.get() {
+            Some(stack) => {
+                stack
+                    .moto
+                    .reset()
+                    .unwrap_or_else(|e| panic!("reset: {e:#}"));
+                stack
+                    .moto
+                    .set_clock_offset(0)
+                    .unwrap_or_else(|e| panic!("clock: {e:#}"));
+                stack
+                    .prepare_account(&options())
+                    .await
+                    .unwrap_or_else(|e| panic!("prepare: {e:#}"));
+                stack
+            }
+            None => {
+                let stack = LocalStack::start(options())
+                    .await
+                    .unwrap_or_else(|e| panic!("local stack: {e:#}"));
+                SHARED.get_or_init(|| stack)
+            }
+        };
+        test(stack).await;
+    });
+}

@@ -5,12 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{LazyLock, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use keyrotor_tests::account::{aged_key, user_with_aged_key, SeededKey};
-use keyrotor_tests::stack::{LocalStack, StackOptions, ADMIN_ADDRESS, FROM_ADDRESS};
+use keyrotor_tests::stack::{
+    on_shared_stack, LocalStack, StackOptions, ADMIN_ADDRESS, FROM_ADDRESS,
+};
 use serde_json::{json, Value};
 
 /// A user to create: name, tags, age of the one key in days.
@@ -19,16 +20,6 @@ type Seed = (String, Vec<(&'static str, String)>, i64);
 const TIMEOUT: Duration = Duration::from_secs(300);
 const EXEMPT_TAG: &str = "key-rotation:exempt";
 
-static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-});
-static STACK: OnceLock<LocalStack> = OnceLock::new();
-static TURN: Mutex<()> = Mutex::new(());
-
 fn options() -> StackOptions {
     StackOptions {
         function_env: vec![("KEYROTOR_EXEMPT_GROUP".into(), "break-glass".into())],
@@ -36,29 +27,12 @@ fn options() -> StackOptions {
     }
 }
 
-/// Runs `test` on the shared stack, after a reset.
 fn on_stack<F, Fut>(test: F)
 where
     F: FnOnce(&'static LocalStack) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let _turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    RUNTIME.block_on(async {
-        let stack = match STACK.get() {
-            Some(stack) => {
-                stack.moto.reset().expect("reset");
-                stack.prepare_account(&options()).await.expect("prepare");
-                stack
-            }
-            None => {
-                let stack = LocalStack::start(options())
-                    .await
-                    .expect("local stack starts");
-                STACK.get_or_init(|| stack)
-            }
-        };
-        test(stack).await;
-    });
+    on_shared_stack(options, test);
 }
 
 async fn run(

@@ -5,13 +5,14 @@
 //! everything it started, also on Ctrl-C.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use aws_sdk_sfn::types::ExecutionStatus;
 use keyrotor_tests::account::{aged_key, user_with_aged_key, Account};
 use keyrotor_tests::stack::{LocalStack, StackOptions, ADMIN_ADDRESS};
-use serde_json::{json, Value};
+use keyrotor_tests::workspace_root;
+use serde_json::Value;
 
 const DELETION_DELAY_SECS: u64 = 6;
 const EXEMPT_TAG: &str = "key-rotation:exempt";
@@ -171,92 +172,57 @@ async fn demo(stack: &LocalStack, started: Instant) -> Result<()> {
     }
     let _ = user_with_aged_key; // seeding above goes key by key
 
-    let scan_name = format!(
-        "scheduled-scan-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%S")
-    );
-    println!("\nStarting the daily scan as the EventBridge schedule would: input {{}}");
-    println!("  $ keyrotor scan   (execution {scan_name})\n");
-    let scan_arn = stack.start_execution(&scan_name, &json!({})).await?;
-    follow(stack, Duration::from_secs(300)).await?;
-
+    println!("\nRunning the daily scan now, as the EventBridge schedule would, with the operator's command:");
+    cli(stack, &["scan", "--wait"])?;
+    let executions = stack.executions().await?;
+    let scan = executions
+        .iter()
+        .find(|e| e.name().contains("-scan-"))
+        .context("the scan execution")?;
     let scan = a
         .sfn
         .describe_execution()
-        .execution_arn(&scan_arn)
+        .execution_arn(scan.execution_arn())
         .send()
         .await?;
     if scan.status() != &ExecutionStatus::Succeeded {
         bail!("the scan ended {:?}: {:?}", scan.status(), scan.cause());
     }
     let totals: Value = serde_json::from_str(scan.output().unwrap_or("{}"))?;
+    cli(stack, &["status"])?;
+    cli(stack, &["report"])?;
     report(stack, a, &before, &totals["totals"]).await
 }
 
-/// Prints each execution's progress until none is running.
-async fn follow(stack: &LocalStack, timeout: Duration) -> Result<()> {
-    let t0 = Instant::now();
-    let mut last: BTreeMap<String, String> = BTreeMap::new();
-    loop {
-        let executions = stack.executions().await?;
-        let mut running = 0;
-        for e in &executions {
-            if e.status() == &ExecutionStatus::Running {
-                running += 1;
-            }
-            let state = current_state(stack, e.execution_arn(), e.status()).await?;
-            let name = e.name().to_owned();
-            if last.get(&name) != Some(&state) {
-                println!(
-                    "  [{:>5.1}s] {:<44} {}",
-                    t0.elapsed().as_secs_f64(),
-                    short(&name),
-                    state
-                );
-                last.insert(name, state);
-            }
-        }
-        if running == 0 && !executions.is_empty() {
-            println!(
-                "  all {} executions finished in {:.1?}",
-                executions.len(),
-                t0.elapsed()
-            );
-            return Ok(());
-        }
-        if t0.elapsed() > timeout {
-            bail!("{running} executions still running after {timeout:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+/// Runs `keyrotor ARGS` against the local stack, showing the command and its output.
+fn cli(stack: &LocalStack, args: &[&str]) -> Result<()> {
+    let binary = workspace_root().join("target/debug/keyrotor");
+    if !binary.exists() {
+        bail!(
+            "{} is missing: run `cargo build --workspace --bins`",
+            binary.display()
+        );
     }
-}
-
-fn short(name: &str) -> String {
-    name.chars().take(44).collect()
-}
-
-async fn current_state(stack: &LocalStack, arn: &str, status: &ExecutionStatus) -> Result<String> {
-    if status != &ExecutionStatus::Running {
-        return Ok(status.as_str().to_owned());
+    println!("\n  $ keyrotor {}", args.join(" "));
+    let status = std::process::Command::new(binary)
+        .args(args)
+        .env("AWS_ENDPOINT_URL", stack.moto.endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIAKEYROTOROPERATOR")
+        .env("AWS_SECRET_ACCESS_KEY", "operator-secret")
+        .env("KEYROTOR_EXEMPT_GROUP", "break-glass")
+        .env("KEYROTOR_STATE_MACHINE_ARN", &stack.state_machine_arn)
+        .env_remove("AWS_PROFILE")
+        .status()
+        .context("running keyrotor")?;
+    match status.code() {
+        Some(0) => {}
+        Some(3) if args[0] == "report" => {
+            println!("  (exit code 3: a key past the rotation age remains, here the blocked one)")
+        }
+        other => bail!("keyrotor {} exited with {other:?}", args.join(" ")),
     }
-    let history = stack.history(arn).await?;
-    let entered = history
-        .iter()
-        .rev()
-        .find(|e| {
-            e["type"]
-                .as_str()
-                .is_some_and(|t| t.ends_with("StateEntered"))
-        })
-        .and_then(|e| e["detail"].as_str().and_then(state_name));
-    Ok(entered.map_or_else(|| "starting".to_owned(), |s| format!("→ {s}")))
-}
-
-/// The state name inside a history event's debug text (`name: "CreateKey"`).
-fn state_name(detail: &str) -> Option<String> {
-    let start = detail.find("name: \"")? + 7;
-    let end = detail[start..].find('"')? + start;
-    Some(detail[start..end].to_owned())
+    Ok(())
 }
 
 async fn report(

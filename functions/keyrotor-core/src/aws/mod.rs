@@ -17,6 +17,6 @@ pub use sfn::{Executions, StartOutcome};
 pub use sts::KeyVerifier;
 
 /// Converts an SDK timestamp; out-of-range values (which AWS never sends) become `None`.
-pub(crate) fn to_utc(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+pub fn to_utc(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }

@@ -1,0 +1,575 @@
+//! The `keyrotor` command: start scans and ad hoc rotations, follow them, see their status,
+//! rerun or redrive them, and report on every key straight from IAM. Built on the standard
+//! AWS configuration (profile, region, `AWS_ENDPOINT_URL`), so the same commands work against
+//! a real account and the local stack.
+
+mod follow;
+mod report;
+mod status;
+
+use std::io::IsTerminal;
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_sfn::Client as Sfn;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use clap::{Parser, Subcommand, ValueEnum};
+use keyrotor_core::payload::UserName;
+use serde_json::{json, Value};
+
+/// Exit code of `report` when a key that is not exempt is past the rotation age.
+pub const EXIT_NON_COMPLIANT: i32 = 3;
+/// Exit code of any failure.
+pub const EXIT_ERROR: i32 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyrotor",
+    version,
+    about = "Start, follow, rerun and audit keyrotor's IAM access key rotations.",
+    long_about = "Start, follow, rerun and audit keyrotor's IAM access key rotations.\n\n\
+        Uses the standard AWS configuration: AWS_PROFILE, AWS_REGION, credentials, and \
+        AWS_ENDPOINT_URL (the local stack sets this). Commands that start or inspect \
+        executions need the state machine: --state-machine, KEYROTOR_STATE_MACHINE_ARN, or \
+        the one state machine in the account whose name contains \"keyrotor\"."
+)]
+pub struct Cli {
+    /// ARN of keyrotor's state machine (default: discovered by name).
+    #[arg(
+        long,
+        global = true,
+        env = "KEYROTOR_STATE_MACHINE_ARN",
+        value_name = "ARN"
+    )]
+    pub state_machine: Option<String>,
+    /// Output for people (aligned text, colour on a terminal) or scripts (JSON).
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a scan of every user now, as the daily schedule would.
+    Scan {
+        /// Report what would be done; change nothing, send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Follow the scan and the per-user executions it starts until they finish.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Start a per-user execution for each USER now (for example after a leak).
+    Rotate {
+        /// IAM user names.
+        #[arg(required = true, value_name = "USER")]
+        users: Vec<String>,
+        /// Rotate whatever the key's age or exemption (never beyond two keys).
+        #[arg(long)]
+        force: bool,
+        /// Report what would be done; change nothing, send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Follow the executions until they finish (a rotation waits out the deletion delay).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Recent executions: per user, the stage reached, with the execution ARN.
+    Status {
+        /// Only executions for this user.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// How many days back to look.
+        #[arg(long, default_value_t = 7, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=90))]
+        since: u32,
+    },
+    /// Start a new execution with the same input as execution ARN.
+    Rerun {
+        #[arg(value_name = "ARN")]
+        arn: String,
+        /// Follow the new execution until it finishes.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Redrive a failed execution from the step that failed (Step Functions redrive).
+    Redrive {
+        #[arg(value_name = "ARN")]
+        arn: String,
+    },
+    /// Every user's keys straight from IAM (read-only): status, age, last use, what the
+    /// policy does next and when. Exits 3 when a key that is not exempt is past the
+    /// rotation age, so it can gate a compliance check.
+    Report {
+        /// A table for people, JSON or CSV for tools (`--output json` implies json).
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+    },
+}
+
+/// The command's context: SDK configuration and how to print.
+pub struct Ctx {
+    pub sdk: SdkConfig,
+    pub sfn: Sfn,
+    pub output: Output,
+    pub colour: bool,
+    state_machine: Option<String>,
+}
+
+impl Ctx {
+    pub fn new(
+        sdk: SdkConfig,
+        output: Output,
+        colour: bool,
+        state_machine: Option<String>,
+    ) -> Self {
+        Ctx {
+            sfn: Sfn::new(&sdk),
+            sdk,
+            output,
+            colour,
+            state_machine,
+        }
+    }
+
+    /// The same context with another Step Functions client (tests).
+    pub fn with_sfn(mut self, sfn: Sfn) -> Self {
+        self.sfn = sfn;
+        self
+    }
+
+    /// The state machine: as given, or the single one named like keyrotor's.
+    pub async fn state_machine(&self) -> Result<String> {
+        if let Some(arn) = &self.state_machine {
+            if !(arn.starts_with("arn:") && arn.contains(":stateMachine:")) {
+                bail!("{arn:?} is not a state machine ARN");
+            }
+            return Ok(arn.clone());
+        }
+        let mut found = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .sfn
+                .list_state_machines()
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| aws_error("listing state machines", e))?;
+            found.extend(
+                out.state_machines()
+                    .iter()
+                    .filter(|m| m.name().to_ascii_lowercase().contains("keyrotor"))
+                    .map(|m| m.state_machine_arn().to_owned()),
+            );
+            match out.next_token() {
+                Some(t) => token = Some(t.to_owned()),
+                None => break,
+            }
+        }
+        match found.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => bail!("no keyrotor state machine found: pass --state-machine ARN or set KEYROTOR_STATE_MACHINE_ARN"),
+            many => bail!("several state machines look like keyrotor's ({}): pass --state-machine ARN", many.join(", ")),
+        }
+    }
+
+    pub fn paint(&self, text: &str, colour: Colour) -> String {
+        if self.colour {
+            format!("\x1b[{}m{text}\x1b[0m", colour as u8)
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// Prints `value` as JSON (for `--output json`), or `text` for people.
+    pub fn emit(&self, value: &Value, text: impl FnOnce() -> String) {
+        match self.output {
+            Output::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(value).unwrap_or_default()
+            ),
+            Output::Text => print!("{}", text()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+#[repr(u8)]
+pub enum Colour {
+    Red = 31,
+    Green = 32,
+    Yellow = 33,
+    Dim = 2,
+}
+
+/// Runs a parsed command; returns the process exit code.
+pub async fn run(cli: Cli) -> Result<i32> {
+    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    if sdk.region().is_none() {
+        bail!("no AWS region configured: set AWS_REGION or a profile with a region");
+    }
+    let colour = cli.output == Output::Text
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none();
+    let ctx = Ctx::new(sdk, cli.output, colour, cli.state_machine);
+    match cli.command {
+        Command::Scan { dry_run, wait } => scan(&ctx, dry_run, wait).await,
+        Command::Rotate {
+            users,
+            force,
+            dry_run,
+            wait,
+        } => rotate(&ctx, &users, force, dry_run, wait).await,
+        Command::Status { user, since } => status::status(&ctx, user.as_deref(), since).await,
+        Command::Rerun { arn, wait } => rerun(&ctx, &arn, wait).await,
+        Command::Redrive { arn } => redrive(&ctx, &arn).await,
+        Command::Report { format } => {
+            let format = if ctx.output == Output::Json {
+                ReportFormat::Json
+            } else {
+                format
+            };
+            report::report(&ctx, format).await
+        }
+    }
+}
+
+fn stamp() -> String {
+    chrono::Utc::now().format("%Y%m%dT%H%M%S").to_string()
+}
+
+/// Only the characters Step Functions allows in names.
+fn safe(s: &str, max: usize) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(max)
+        .collect()
+}
+
+async fn start(ctx: &Ctx, machine: &str, name: &str, input: &Value) -> Result<String> {
+    let out = ctx
+        .sfn
+        .start_execution()
+        .state_machine_arn(machine)
+        .name(name)
+        .input(input.to_string())
+        .send()
+        .await
+        .map_err(|e| aws_error("starting an execution", e))?;
+    Ok(out.execution_arn().to_owned())
+}
+
+async fn scan(ctx: &Ctx, dry_run: bool, wait: bool) -> Result<i32> {
+    let machine = ctx.state_machine().await?;
+    let input = if dry_run {
+        json!({"dryRun": true})
+    } else {
+        json!({})
+    };
+    let name = format!(
+        "{}-scan-{}",
+        if dry_run { "dryrun" } else { "manual" },
+        stamp()
+    );
+    let arn = start(ctx, &machine, &name, &input).await?;
+    if !wait {
+        ctx.emit(
+            &json!({"executionArn": arn, "name": name, "input": input}),
+            || {
+                format!(
+                    "started scan {name}\n  {arn}\n  follow it with: keyrotor status --since 1\n"
+                )
+            },
+        );
+        return Ok(0);
+    }
+    let scan = follow::follow(ctx, std::slice::from_ref(&arn)).await?;
+    let started = follow::started_by_scan(ctx, &machine, &scan[0]).await?;
+    let users = if started.is_empty() {
+        Vec::new()
+    } else {
+        follow::follow(ctx, &started).await?
+    };
+    let mut all = scan;
+    all.extend(users);
+    follow::summarise(ctx, &all);
+    Ok(if all.iter().all(|e| e.succeeded()) {
+        0
+    } else {
+        EXIT_ERROR
+    })
+}
+
+async fn rotate(
+    ctx: &Ctx,
+    users: &[String],
+    force: bool,
+    dry_run: bool,
+    wait: bool,
+) -> Result<i32> {
+    let names = users
+        .iter()
+        .map(|u| UserName::try_from(u.clone()).map_err(|e| anyhow!(e)))
+        .collect::<Result<Vec<_>>>()?;
+    let iam = aws_sdk_iam::Client::new(&ctx.sdk);
+    for user in &names {
+        match iam.get_user().user_name(user.as_str()).send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_no_such_entity_exception()) =>
+            {
+                bail!("unknown user {user}: no IAM user of that name")
+            }
+            Err(e) => return Err(aws_error("looking up the user", e)),
+        }
+    }
+    let machine = ctx.state_machine().await?;
+    let mut started = Vec::new();
+    for user in &names {
+        let mut input = json!({"user": user.as_str()});
+        if force {
+            input["force"] = json!(true);
+        }
+        if dry_run {
+            input["dryRun"] = json!(true);
+        }
+        let name = format!(
+            "adhoc-{}-{}-{}",
+            safe(user.as_str(), 40),
+            stamp(),
+            &short_hash(user.as_str())
+        );
+        let arn = start(ctx, &machine, &name, &input).await?;
+        started.push((user.to_string(), name, arn));
+    }
+    if !wait {
+        let value = json!(started
+            .iter()
+            .map(|(u, n, a)| json!({"user": u, "name": n, "executionArn": a}))
+            .collect::<Vec<_>>());
+        ctx.emit(&value, || {
+            let mut s = String::new();
+            for (user, _, arn) in &started {
+                s.push_str(&format!("started rotation of {user}\n  {arn}\n"));
+            }
+            s
+        });
+        return Ok(0);
+    }
+    let arns: Vec<String> = started.iter().map(|(_, _, a)| a.clone()).collect();
+    let done = follow::follow(ctx, &arns).await?;
+    follow::summarise(ctx, &done);
+    Ok(if done.iter().all(|e| e.succeeded()) {
+        0
+    } else {
+        EXIT_ERROR
+    })
+}
+
+fn short_hash(s: &str) -> String {
+    // FNV-1a: a stable tag that keeps names of different users apart after `safe()`.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in s.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
+}
+
+async fn rerun(ctx: &Ctx, arn: &str, wait: bool) -> Result<i32> {
+    let old = describe(ctx, arn).await?;
+    let input = old.input().unwrap_or("{}");
+    let value: Value = serde_json::from_str(input).context("the execution's input is not JSON")?;
+    let name = format!("rerun-{}-{}", safe(old.name().unwrap_or("x"), 50), stamp());
+    let new_arn = start(ctx, old.state_machine_arn(), &name, &value).await?;
+    if !wait {
+        ctx.emit(
+            &json!({"executionArn": new_arn, "name": name, "input": value, "rerunOf": arn}),
+            || {
+                format!(
+                    "started {name} with the input of {}\n  {new_arn}\n",
+                    old.name().unwrap_or(arn)
+                )
+            },
+        );
+        return Ok(0);
+    }
+    let done = follow::follow(ctx, &[new_arn]).await?;
+    follow::summarise(ctx, &done);
+    Ok(if done.iter().all(|e| e.succeeded()) {
+        0
+    } else {
+        EXIT_ERROR
+    })
+}
+
+/// `keyrotor redrive ARN`.
+pub async fn redrive(ctx: &Ctx, arn: &str) -> Result<i32> {
+    let out = ctx
+        .sfn
+        .redrive_execution()
+        .execution_arn(require_execution_arn(arn)?)
+        .send()
+        .await
+        .map_err(|e| aws_error("redriving the execution", e))?;
+    let at = keyrotor_core::aws::to_utc(out.redrive_date());
+    ctx.emit(&json!({"executionArn": arn, "redriveDate": at}), || {
+        format!("redriven from the failed step: {arn}\n")
+    });
+    Ok(0)
+}
+
+fn require_execution_arn(arn: &str) -> Result<&str> {
+    if arn.starts_with("arn:") && arn.contains(":execution:") {
+        Ok(arn)
+    } else {
+        bail!("{arn:?} is not an execution ARN")
+    }
+}
+
+pub(crate) async fn describe(
+    ctx: &Ctx,
+    arn: &str,
+) -> Result<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput> {
+    ctx.sfn
+        .describe_execution()
+        .execution_arn(require_execution_arn(arn)?)
+        .send()
+        .await
+        .map_err(|e| aws_error("describing the execution", e))
+}
+
+/// One line for an SDK error: what failed and why, without debug dumps.
+pub fn aws_error<E>(what: &str, err: SdkError<E, HttpResponse>) -> anyhow::Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    if let SdkError::ServiceError(ctx) = &err {
+        let code = ctx.err().code().unwrap_or("Unknown");
+        let message = ctx.err().message().unwrap_or("");
+        return match code {
+            "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
+                anyhow!("access denied while {what}: {message}")
+            }
+            "ExecutionDoesNotExist" => anyhow!("unknown execution: {message}"),
+            "StateMachineDoesNotExist" => anyhow!("unknown state machine: {message}"),
+            "ExpiredToken"
+            | "ExpiredTokenException"
+            | "InvalidClientTokenId"
+            | "UnrecognizedClientException" => {
+                anyhow!("the AWS credentials were rejected ({code}): {message}")
+            }
+            _ => anyhow!("{what} failed: {code}: {message}"),
+        };
+    }
+    let chain = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
+    if chain.contains("credentials") || chain.contains("Credentials") {
+        return anyhow!("no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+    }
+    anyhow!(
+        "{what} failed: could not reach AWS ({})",
+        chain.lines().last().unwrap_or("no detail")
+    )
+}
+
+/// The error as one line: the message and its causes.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sfn::operation::redrive_execution::RedriveExecutionOutput;
+    use aws_smithy_mocks::{mock, mock_client};
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    const ARN: &str = "arn:aws:states:us-east-1:123456789012:execution:keyrotor:adhoc-alice";
+
+    fn ctx(sfn: Sfn) -> Ctx {
+        let sdk = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        Ctx::new(sdk, Output::Json, false, None).with_sfn(sfn)
+    }
+
+    // moto has no RedriveExecution: the call is checked against mocked responses.
+    #[tokio::test]
+    async fn redrive_sends_the_execution_arn() {
+        let rule = mock!(Sfn::redrive_execution)
+            .match_requests(|r| r.execution_arn() == Some(ARN))
+            .then_output(|| {
+                RedriveExecutionOutput::builder()
+                    .redrive_date(aws_smithy_types::DateTime::from_secs(1_764_000_000))
+                    .build()
+                    .expect("output")
+            });
+        let code = redrive(&ctx(mock_client!(aws_sdk_sfn, [&rule])), ARN)
+            .await
+            .expect("redriven");
+        assert_eq!(code, 0);
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn redrive_of_a_running_execution_is_one_clear_line() {
+        let rule = mock!(Sfn::redrive_execution).then_http_response(|| {
+            let body = r#"{"__type":"ExecutionNotRedrivable","message":"Execution is RUNNING and cannot be redriven"}"#;
+            let mut r = HttpResponse::new(StatusCode::try_from(400).expect("status"), SdkBody::from(body));
+            r.headers_mut().insert("x-amzn-errortype", "ExecutionNotRedrivable");
+            r
+        });
+        let err = redrive(&ctx(mock_client!(aws_sdk_sfn, [&rule])), ARN)
+            .await
+            .expect_err("not redrivable");
+        let line = one_line(&err);
+        assert_eq!(line, "redriving the execution failed: ExecutionNotRedrivable: Execution is RUNNING and cannot be redriven");
+    }
+
+    #[tokio::test]
+    async fn redrive_rejects_what_is_not_an_execution_arn() {
+        let rule = mock!(Sfn::redrive_execution).then_output(|| {
+            RedriveExecutionOutput::builder()
+                .redrive_date(aws_smithy_types::DateTime::from_secs(1))
+                .build()
+                .expect("output")
+        });
+        let err = redrive(&ctx(mock_client!(aws_sdk_sfn, [&rule])), "adhoc-alice")
+            .await
+            .expect_err("not an ARN");
+        assert!(one_line(&err).contains("is not an execution ARN"));
+        assert_eq!(rule.num_calls(), 0);
+    }
+}

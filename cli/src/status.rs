@@ -1,0 +1,221 @@
+//! `keyrotor status`, and the "stage reached" of one execution, read from its output (when
+//! finished) or its latest state (when running).
+
+use anyhow::{anyhow, Result};
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
+use aws_sdk_sfn::types::ExecutionStatus;
+use chrono::{Duration, Utc};
+use keyrotor_core::payload::UserName;
+use serde_json::{json, Value};
+
+use crate::{aws_error, safe, Colour, Ctx, Output};
+
+/// Where an execution got to.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    pub user: Option<String>,
+    pub status: ExecutionStatus,
+    pub dry_run: bool,
+    what: String,
+}
+
+impl Stage {
+    pub fn describe(&self) -> String {
+        self.what.clone()
+    }
+
+    pub fn colour(&self) -> Colour {
+        match self.status {
+            ExecutionStatus::Succeeded
+                if self.what.starts_with("blocked") || self.what.contains("kept") =>
+            {
+                Colour::Yellow
+            }
+            ExecutionStatus::Succeeded => Colour::Green,
+            ExecutionStatus::Running => Colour::Dim,
+            _ => Colour::Red,
+        }
+    }
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("?")
+}
+
+/// The stage of an execution.
+pub async fn stage(ctx: &Ctx, desc: &DescribeExecutionOutput) -> Result<Stage> {
+    let input: Value = serde_json::from_str(desc.input().unwrap_or("{}")).unwrap_or_default();
+    let user = input["user"].as_str().map(str::to_owned);
+    let status = desc.status().clone();
+    let output: Value = serde_json::from_str(desc.output().unwrap_or("null")).unwrap_or_default();
+    let dry_run = input["dryRun"] == json!(true)
+        || output["dryRun"] == json!(true)
+        || output["assessment"]["dryRun"] == json!(true);
+    let what = match &status {
+        ExecutionStatus::Running => running_stage(ctx, desc.execution_arn()).await?,
+        ExecutionStatus::Succeeded => finished_stage(&output),
+        ExecutionStatus::Failed => {
+            let cause: Value =
+                serde_json::from_str(desc.cause().unwrap_or("{}")).unwrap_or_default();
+            let detail = cause["errorMessage"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| desc.cause().unwrap_or("").chars().take(160).collect());
+            format!("failed: {}: {detail}", desc.error().unwrap_or("error"))
+        }
+        other => other.as_str().to_lowercase(),
+    };
+    Ok(Stage {
+        user,
+        status,
+        dry_run,
+        what,
+    })
+}
+
+fn finished_stage(out: &Value) -> String {
+    if out["kind"] == "scan" {
+        let t = &out["totals"];
+        return format!(
+            "scan{}: {} users, {} to rotate, {} warned, {} blocked, {} exempt; {} executions started",
+            if out["dryRun"] == json!(true) { " (dry run)" } else { "" },
+            t["seen"], t["rotate"], t["warn"], t["blocked"], t["exempt"], t["started"]
+        );
+    }
+    let a = &out["assessment"];
+    let dry = a["dryRun"] == json!(true);
+    match text(&a["action"]) {
+        "none" => format!("nothing to do: {}", text(&a["reason"])),
+        "exempt" => format!("exempt: {}", text(&a["reason"])),
+        "warn" if dry => format!("dry run: would warn (rotation on {})", text(&a["rotateOn"])),
+        "warn" => format!("warned (rotation on {})", text(&a["rotateOn"])),
+        "blocked" => format!("blocked: {}", text(&a["reason"])),
+        "rotate" | "finish" if dry => format!("dry run: would rotate {}", text(&a["oldKeyId"])),
+        "rotate" | "finish" => {
+            let new = text(&out["created"]["newKeyId"]);
+            match text(&out["deleted"]["outcome"]) {
+                "deleted" => format!("rotated to {new}, old key deleted"),
+                "alreadyDeleted" => format!("rotated to {new}, old key already gone"),
+                "keptReactivated" => format!("rotated to {new}, old key kept: it was reactivated"),
+                "keptUsedAfterDeactivation" => {
+                    format!("rotated to {new}, old key kept: used after deactivation")
+                }
+                other => format!("rotated to {new} ({other})"),
+            }
+        }
+        other => format!("finished ({other})"),
+    }
+}
+
+async fn running_stage(ctx: &Ctx, arn: &str) -> Result<String> {
+    let out = ctx
+        .sfn
+        .get_execution_history()
+        .execution_arn(arn)
+        .max_results(1000)
+        .send()
+        .await
+        .map_err(|e| aws_error("reading the execution history", e))?;
+    // Oldest first (moto ignores reverseOrder); a per-user history is a few dozen events.
+    let entered = out
+        .events()
+        .iter()
+        .rev()
+        .find_map(|e| e.state_entered_event_details());
+    let Some(entered) = entered else {
+        return Ok("starting".into());
+    };
+    let state = entered.name();
+    if state.starts_with("Wait") {
+        let input: Value =
+            serde_json::from_str(entered.input().unwrap_or("{}")).unwrap_or_default();
+        return Ok(format!(
+            "waiting for deletion until {}",
+            text(&input["deactivated"]["deleteAfter"])
+        ));
+    }
+    Ok(format!("running: {state}"))
+}
+
+pub async fn status(ctx: &Ctx, user: Option<&str>, since_days: u32) -> Result<i32> {
+    let user = user
+        .map(|u| UserName::try_from(u.to_owned()).map_err(|e| anyhow!(e)))
+        .transpose()?;
+    let machine = ctx.state_machine().await?;
+    let since = Utc::now() - Duration::days(i64::from(since_days));
+    let mut rows = Vec::new();
+    let mut token = None;
+    'pages: loop {
+        let out = ctx
+            .sfn
+            .list_executions()
+            .state_machine_arn(&machine)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| aws_error("listing executions", e))?;
+        for e in out.executions() {
+            let started = keyrotor_core::aws::to_utc(e.start_date());
+            if started.is_some_and(|s| s < since) {
+                // Newest first: everything after this is older.
+                break 'pages;
+            }
+            if let Some(user) = &user {
+                if !e.name().contains(&safe(user.as_str(), 40)) && !e.name().starts_with("rerun-") {
+                    continue;
+                }
+            }
+            let desc = crate::describe(ctx, e.execution_arn()).await?;
+            let stage = stage(ctx, &desc).await?;
+            if user
+                .as_ref()
+                .is_some_and(|u| stage.user.as_deref() != Some(u.as_str()))
+            {
+                continue;
+            }
+            rows.push((started, stage, e.execution_arn().to_owned()));
+        }
+        match out.next_token() {
+            Some(t) => token = Some(t.to_owned()),
+            None => break,
+        }
+    }
+    let value = json!(rows
+        .iter()
+        .map(|(started, stage, arn)| json!({
+            "started": started,
+            "user": stage.user,
+            "status": stage.status.as_str(),
+            "stage": stage.describe(),
+            "executionArn": arn,
+        }))
+        .collect::<Vec<_>>());
+    if ctx.output == Output::Json {
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        println!(
+            "no executions in the last {since_days} day(s){}",
+            user.map(|u| format!(" for {u}")).unwrap_or_default()
+        );
+        return Ok(0);
+    }
+    println!(
+        "{:<20} {:<16} {:<10} {:<60} EXECUTION",
+        "STARTED", "USER", "STATUS", "STAGE"
+    );
+    for (started, stage, arn) in &rows {
+        let when = started
+            .map(|s| s.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default();
+        let who = stage.user.clone().unwrap_or_else(|| "(scan)".into());
+        let status = format!("{:<10}", stage.status.as_str());
+        println!(
+            "{when:<20} {who:<16} {} {:<60} {arn}",
+            ctx.paint(&status, stage.colour()),
+            stage.describe()
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,280 @@
+//! Every `keyrotor` subcommand against the local stack (moto executing the real state
+//! machine, the real function binaries), run as a process the way an operator runs it.
+
+use std::future::Future;
+use std::process::{Command, Output};
+
+use keyrotor_tests::account::user_with_aged_key;
+use keyrotor_tests::stack::{on_shared_stack, LocalStack, StackOptions};
+use serde_json::Value;
+
+fn options() -> StackOptions {
+    StackOptions {
+        function_env: vec![("KEYROTOR_EXEMPT_GROUP".into(), "break-glass".into())],
+        ..StackOptions::default()
+    }
+}
+
+fn on_stack<F, Fut>(test: F)
+where
+    F: FnOnce(&'static LocalStack) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    on_shared_stack(options, test);
+}
+
+/// Runs `keyrotor ARGS` against the stack, with the state machine found by discovery.
+fn keyrotor(stack: &LocalStack, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keyrotor"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", stack.moto.endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIAKEYROTOROPERATOR")
+        .env("AWS_SECRET_ACCESS_KEY", "operator-secret")
+        .env("KEYROTOR_EXEMPT_GROUP", "break-glass")
+        .env_remove("KEYROTOR_STATE_MACHINE_ARN")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("keyrotor runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("JSON output ({e}): {}", stdout(out)))
+}
+
+#[test]
+fn report_passes_a_compliant_account_and_fails_an_overdue_key() {
+    on_stack(|stack| async move {
+        let (m, a) = (&stack.moto, &stack.account);
+        user_with_aged_key(m, a, "fresh", &[], 10)
+            .await
+            .expect("seed");
+        user_with_aged_key(m, a, "warned", &[], 85)
+            .await
+            .expect("seed");
+        user_with_aged_key(m, a, "exempt", &[("key-rotation:exempt", "true")], 200)
+            .await
+            .expect("seed");
+        a.create_user("keyless", &[]).await.expect("seed");
+
+        let out = keyrotor(stack, &["report"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let table = stdout(&out);
+        assert!(
+            table.contains("compliant: no active key past the rotation age"),
+            "{table}"
+        );
+        assert!(
+            table.contains("exempt: never rotated") && table.contains("no access keys"),
+            "{table}"
+        );
+
+        user_with_aged_key(m, a, "overdue", &[], 120)
+            .await
+            .expect("seed");
+        let out = keyrotor(stack, &["report"]);
+        assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+        assert!(stdout(&out).contains("NOT compliant: 1 active key(s) past 90 days"));
+
+        let out = keyrotor(stack, &["report", "--format", "json"]);
+        assert_eq!(out.status.code(), Some(3));
+        let report = json(&out);
+        assert_eq!(report["overdueKeys"], 1);
+        let keys = report["keys"].as_array().expect("keys");
+        let overdue: Vec<&Value> = keys.iter().filter(|k| k["overdue"] == true).collect();
+        assert_eq!(overdue.len(), 1);
+        assert_eq!(overdue[0]["user"], "overdue");
+        assert_eq!(overdue[0]["ageDays"], 120);
+
+        let out = keyrotor(stack, &["report", "--format", "csv"]);
+        let csv = stdout(&out);
+        assert!(
+            csv.starts_with("user,key_id,status,age_days,last_used,next,overdue\n"),
+            "{csv}"
+        );
+        assert_eq!(csv.lines().count(), 1 + 5, "{csv}");
+    });
+}
+
+#[test]
+fn rotate_status_and_rerun_follow_a_rotation_through() {
+    on_stack(|stack| async move {
+        let old = user_with_aged_key(
+            &stack.moto,
+            &stack.account,
+            "alice",
+            &[("Email", "alice@example.com")],
+            95,
+        )
+        .await
+        .expect("seed");
+
+        let out = keyrotor(stack, &["rotate", "alice", "--wait"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert!(stdout(&out).contains("rotated to"), "{}", stdout(&out));
+        assert!(
+            stderr(&out).contains("waiting for deletion until"),
+            "progress shows the wait: {}",
+            stderr(&out)
+        );
+        let keys = stack.account.keys("alice").await.expect("keys");
+        assert_eq!(keys.len(), 1);
+        assert_ne!(keys[0].0, old.id);
+
+        let out = keyrotor(stack, &["status", "--user", "alice", "--output", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let rows = json(&out);
+        let rows = rows.as_array().expect("rows");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0]["status"], "SUCCEEDED");
+        assert!(
+            rows[0]["stage"]
+                .as_str()
+                .is_some_and(|s| s.contains("old key deleted")),
+            "{rows:?}"
+        );
+        let arn = rows[0]["executionArn"].as_str().expect("arn").to_owned();
+
+        let out = keyrotor(stack, &["status"]);
+        assert!(
+            stdout(&out).contains("alice") && stdout(&out).contains(&arn),
+            "{}",
+            stdout(&out)
+        );
+
+        let out = keyrotor(stack, &["rerun", &arn, "--wait", "--output", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let rerun = json(&out);
+        assert!(
+            rerun[0]["stage"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("nothing to do")),
+            "{rerun}"
+        );
+        assert_eq!(
+            stack.account.keys("alice").await.expect("keys").len(),
+            1,
+            "a rerun changes nothing"
+        );
+    });
+}
+
+#[test]
+fn scan_wait_follows_the_per_user_executions_it_starts() {
+    on_stack(|stack| async move {
+        let (m, a) = (&stack.moto, &stack.account);
+        user_with_aged_key(m, a, "bob", &[("Email", "bob@example.com")], 80)
+            .await
+            .expect("seed");
+        user_with_aged_key(m, a, "erin", &[], 10)
+            .await
+            .expect("seed");
+
+        let out = keyrotor(stack, &["scan", "--dry-run", "--wait", "--output", "json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let rows = json(&out);
+        let bob = rows
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["user"] == "bob")
+            .expect("bob followed")
+            .clone();
+        assert!(
+            bob["stage"]
+                .as_str()
+                .is_some_and(|s| s.contains("dry run: would warn")),
+            "{bob}"
+        );
+        assert!(
+            stack.moto.sent_emails().expect("mails").is_empty(),
+            "a dry run sends nothing"
+        );
+
+        let out = keyrotor(stack, &["scan", "--wait"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(
+            stdout(&out).contains("warned (rotation on"),
+            "{}",
+            stdout(&out)
+        );
+        assert_eq!(stack.moto.sent_emails().expect("mails").len(), 1);
+    });
+}
+
+#[test]
+fn bad_arguments_and_unknown_things_are_one_clear_line() {
+    on_stack(|stack| async move {
+        stack.account.create_user("carol", &[]).await.expect("seed");
+        let machine = stack.state_machine_arn.replace(":keyrotor", ":missing");
+        let unknown_execution = stack
+            .state_machine_arn
+            .replace(":stateMachine:", ":execution:")
+            + ":nope";
+        let cases: [(&[&str], i32, &str); 7] = [
+            (&["rotate", "bad name!"], 1, "is not an IAM user name"),
+            (&["rotate", "ghost"], 1, "unknown user ghost"),
+            (&["rerun", "not-an-arn"], 1, "is not an execution ARN"),
+            (&["rerun", &unknown_execution], 1, "unknown execution"),
+            (
+                &["status", "--state-machine", &machine],
+                1,
+                "unknown state machine",
+            ),
+            (&["status", "--since", "0"], 2, "--since"),
+            (&["rotate"], 2, "USER"),
+        ];
+        for (args, code, needle) in cases {
+            let out = keyrotor(stack, args);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+            assert!(err.contains(needle), "{args:?}: {err}");
+            if code == 1 {
+                assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+                assert!(err.starts_with("error: "), "{err}");
+            }
+        }
+        // Discovery refuses to guess between two keyrotor-like state machines.
+        stack
+            .account
+            .sfn
+            .create_state_machine()
+            .name("keyrotor-staging")
+            .definition(r#"{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}"#)
+            .role_arn("arn:aws:iam::123456789012:role/x")
+            .send()
+            .await
+            .expect("second machine");
+        let out = keyrotor(stack, &["status"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains("several state machines"),
+            "{}",
+            stderr(&out)
+        );
+        // Nothing was started by any of it.
+        let executions = stack.executions().await.expect("list");
+        assert!(executions.is_empty(), "{executions:?}");
+    });
+}

@@ -8,7 +8,12 @@ REQUIREMENTS := tools/requirements.txt
 VENV_STAMP := $(VENV)/.installed-$(shell sha256sum $(REQUIREMENTS) | cut -c1-16)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv node-tools demo test lint unit build clean
+CHECKS_VENV := .venv-checks
+CHECKS_REQUIREMENTS := tools/requirements-checks.txt
+CHECKS_STAMP := $(CHECKS_VENV)/.installed-$(shell sha256sum $(CHECKS_REQUIREMENTS) | cut -c1-16)
+LAMBDA_FUNCTIONS := list-users assess-key-age start-rotations create-key deactivate-key notify delete-key
+
+.PHONY: help venv venv-checks node-tools demo test lint check-infra package build clean
 
 help:
 	@echo "make demo   run the whole pipeline against the local emulator and print a report"
@@ -25,6 +30,32 @@ $(VENV_STAMP): $(REQUIREMENTS)
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+## cfn-lint and checkov, in a venv of their own.
+venv-checks: $(CHECKS_STAMP)
+
+$(CHECKS_STAMP): $(CHECKS_REQUIREMENTS)
+	@test -x $(CHECKS_VENV)/bin/python || $(PYTHON) -m venv $(CHECKS_VENV)
+	$(CHECKS_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(CHECKS_REQUIREMENTS)
+	@rm -f $(CHECKS_VENV)/.installed-*
+	@touch $@
+
+## The SAM template: cfn-lint, checkov (each skip justified in the template), and the
+## cross-checks against the code (least privilege, placeholders, variables).
+check-infra: venv-checks
+	$(CHECKS_VENV)/bin/cfn-lint infra/template.yaml
+	$(CHECKS_VENV)/bin/checkov -f infra/template.yaml --framework cloudformation --compact --quiet --skip-download
+	$(CHECKS_VENV)/bin/python tools/check_infra.py
+
+## Release zips of the functions for infra/template.yaml (target/lambda/<name>/bootstrap.zip):
+## arm64 where the aarch64-unknown-linux-gnu Rust target is installed, else x86_64 (deploy
+## with Architecture=x86_64 then).
+package: venv
+	@if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$$'; then \
+	  arch=--arm64; echo "building for arm64"; else \
+	  arch=--x86-64; echo "aarch64-unknown-linux-gnu is not installed: building for x86_64 (deploy with Architecture=x86_64)"; fi; \
+	cargo lambda build --release $$arch --output-format zip $(addprefix -p ,$(LAMBDA_FUNCTIONS))
+	@ls -l $(foreach f,$(LAMBDA_FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
+
 ## Node tools of the checks (asl-validator), pinned by tools/package-lock.json.
 node-tools: tools/node_modules/.installed
 
@@ -40,7 +71,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-test: venv node-tools lint
+test: venv node-tools lint check-infra
 	cargo build --workspace --bins
 	cargo test --workspace
 
@@ -49,4 +80,4 @@ build:
 
 clean:
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(CHECKS_VENV) tools/node_modules

@@ -13,7 +13,7 @@ CHECKS_REQUIREMENTS := tools/requirements-checks.txt
 CHECKS_STAMP := $(CHECKS_VENV)/.installed-$(shell sha256sum $(CHECKS_REQUIREMENTS) | cut -c1-16)
 LAMBDA_FUNCTIONS := list-users assess-key-age start-rotations create-key deactivate-key notify delete-key
 
-.PHONY: help venv venv-checks node-tools demo test lint check-infra package build clean
+.PHONY: help venv venv-checks node-tools demo test fuzz lint check-infra package build clean
 
 help:
 	@echo "make demo   run the whole pipeline against the local emulator and print a report"
@@ -66,6 +66,11 @@ tools/node_modules/.installed: tools/package.json tools/package-lock.json
 demo: venv
 	cargo build --quiet --workspace --bins
 	cargo run --quiet -p keyrotor-tests --bin keyrotor-demo
+
+## Longer fuzzing of every function's input and the configuration (make test runs 10,000
+## cases of each).
+fuzz:
+	KEYROTOR_FUZZ_CASES=$${KEYROTOR_FUZZ_CASES:-200000} cargo test --release -p keyrotor-tests --test fuzz
 
 lint:
 	cargo fmt --all -- --check

@@ -211,10 +211,10 @@ fn next_step(
             old_key_id,
             delete_after,
             ..
-        } if old_key_id == key_id => format!(
-            "deleted after {}",
-            delete_after.format("%Y-%m-%d %H:%M UTC")
-        ),
+        } if old_key_id == key_id => match delete_after {
+            Some(at) => format!("deleted after {}", at.format("%Y-%m-%d %H:%M UTC")),
+            None => "deleted after the delay, counted from the next run".into(),
+        },
         Decision::Blocked { key_id: Some(k) } if k == key_id => {
             "blocked: two active keys; reported to owner and admin".into()
         }

@@ -3,6 +3,7 @@
 //! the SDK ([`account`]). Nothing here talks to a real AWS account.
 
 pub mod account;
+pub mod invariants;
 pub mod moto;
 pub mod stack;
 

@@ -49,6 +49,62 @@ pub fn log_file(name: &str) -> Result<std::fs::File> {
         .open(path)?)
 }
 
+/// A command running one of the project's Python helpers (`tools/<script>`) with the venv's
+/// interpreter, its stderr going to `target/keyrotor-local/<log>-<pid>.log`.
+pub fn helper_command(script: &str, log: &str) -> Result<Command> {
+    let mut command = Command::new(python()?);
+    command
+        .current_dir(workspace_root())
+        .arg(workspace_root().join("tools").join(script))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log_file(log)?);
+    Ok(command)
+}
+
+/// Spawns a helper that prints `PORT <n>` once it listens; returns it and the port.
+pub fn spawn_with_port(mut command: Command, what: &str) -> Result<(Child, u16)> {
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("starting {what}"))?;
+    let stdout = child.stdout.take().context("helper stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .with_context(|| format!("reading the port of {what}"))?;
+    match line.trim().strip_prefix("PORT ").map(str::parse::<u16>) {
+        Some(Ok(port)) => Ok((child, port)),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{what} did not start (it printed {line:?}); see target/keyrotor-local/")
+        }
+    }
+}
+
+/// One HTTP/1.0 request to a helper on loopback; returns status and body.
+pub fn http(port: u16, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .context("malformed HTTP response")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no HTTP status")?;
+    Ok((status, body.to_owned()))
+}
+
 /// A running moto server.
 pub struct MotoServer {
     child: Child,
@@ -64,31 +120,12 @@ impl MotoServer {
     /// Like [`MotoServer::start`], with extra environment variables for moto (e.g.
     /// `MOTO_PORT`, where moto's Step Functions sends Lambda invocations).
     pub fn start_with_env(env: &[(&str, String)]) -> Result<Self> {
-        let python = python()?;
-        let script = workspace_root().join("tools/moto_launcher.py");
-        let mut command = Command::new(python);
-        command
-            .arg(script)
-            .args(["--host", "127.0.0.1", "--port", "0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log_file("moto")?);
+        let mut command = helper_command("moto_launcher.py", "moto")?;
+        command.args(["--host", "127.0.0.1", "--port", "0"]);
         for (k, v) in env {
             command.env(k, v);
         }
-        let mut child = command.spawn().context("starting moto_launcher.py")?;
-        let stdout = child.stdout.take().context("moto stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .context("reading moto's port")?;
-        let port = match line.trim().strip_prefix("PORT ").map(str::parse::<u16>) {
-            Some(Ok(port)) => port,
-            _ => {
-                let _ = child.kill();
-                bail!("moto_launcher.py did not report a port (got {line:?})");
-            }
-        };
+        let (child, port) = spawn_with_port(command, "moto_launcher.py")?;
         let server = MotoServer { child, port };
         server.wait_ready(Duration::from_secs(60))?;
         Ok(server)
@@ -120,25 +157,7 @@ impl MotoServer {
 
     /// One HTTP/1.0 request to the server (moto's management API); returns status and body.
     pub fn request(&self, method: &str, path: &str, body: &str) -> Result<(u16, String)> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
-        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-        write!(
-            stream,
-            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw)?;
-        let text = String::from_utf8_lossy(&raw);
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .context("malformed HTTP response")?;
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .context("no HTTP status")?;
-        Ok((status, body.to_owned()))
+        http(self.port, method, path, body)
     }
 
     fn post_ok(&self, path: &str, body: &str) -> Result<String> {

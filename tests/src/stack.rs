@@ -4,9 +4,8 @@
 //! `statemachine/key-rotation.asl.json`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -14,7 +13,7 @@ use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::types::ExecutionStatus;
 
 use crate::account::Account;
-use crate::moto::{python, MotoServer};
+use crate::moto::{helper_command, http, spawn_with_port, MotoServer};
 use crate::workspace_root;
 
 pub const REGION: &str = "us-east-1";
@@ -105,6 +104,8 @@ pub struct LocalStack {
     // Field order is drop order: the gateway (and with it cargo lambda watch) first.
     gateway: Child,
     gateway_port: u16,
+    proxy: Child,
+    proxy_port: u16,
     pub moto: MotoServer,
     pub account: Account,
     pub state_machine_arn: String,
@@ -123,8 +124,13 @@ impl LocalStack {
         let functions_log = options
             .log_dir
             .join(format!("functions-{}.log", moto.port()));
+        // The functions reach moto through the fault proxy, which also counts their calls.
+        let mut proxy_command = helper_command("fault_proxy.py", "fault-proxy")?;
+        proxy_command.args(["--port", "0", "--upstream-port", &moto.port().to_string()]);
+        let (proxy, proxy_port) = spawn_with_port(proxy_command, "the fault proxy")?;
+        let endpoint = format!("http://127.0.0.1:{proxy_port}");
         let (gateway, gateway_port) =
-            start_gateway(&moto, &options, &state_machine_arn, &functions_log)?;
+            start_gateway(&endpoint, &options, &state_machine_arn, &functions_log)?;
         let (status, body) = moto.request(
             "POST",
             "/_keyrotor/lambda-port",
@@ -137,6 +143,8 @@ impl LocalStack {
         let stack = LocalStack {
             gateway,
             gateway_port,
+            proxy,
+            proxy_port,
             moto,
             account,
             state_machine_arn,
@@ -269,21 +277,34 @@ impl LocalStack {
         }
     }
 
+    /// Replaces the fault proxy's rules (see `tools/fault_proxy.py`); `[]` removes all.
+    pub fn set_faults(&self, rules: serde_json::Value) -> Result<()> {
+        let body = serde_json::json!({ "rules": rules }).to_string();
+        self.proxy_request("POST", "/_faults", &body).map(drop)
+    }
+
+    /// The functions' AWS calls per operation, and the faults injected, since the last reset.
+    pub fn proxy_stats(&self) -> Result<serde_json::Value> {
+        self.proxy_request("GET", "/_faults/stats", "")
+    }
+
+    /// Clears the fault proxy's rules and counts.
+    pub fn reset_proxy(&self) -> Result<()> {
+        self.proxy_request("POST", "/_faults/reset", "").map(drop)
+    }
+
+    fn proxy_request(&self, method: &str, path: &str, body: &str) -> Result<serde_json::Value> {
+        let (status, text) = http(self.proxy_port, method, path, body)?;
+        if status != 200 {
+            bail!("{method} {path} on the fault proxy answered {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text)?)
+    }
+
     /// Invocations per function so far, as the gateway counted them.
     pub fn invocations(&self) -> Result<BTreeMap<String, u64>> {
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.gateway_port))?;
-        use std::io::{Read, Write};
-        write!(
-            stream,
-            "GET /_gateway/stats HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
-        )?;
-        let mut raw = String::new();
-        stream.read_to_string(&mut raw)?;
-        let body = raw
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b)
-            .unwrap_or_default();
-        let v: serde_json::Value = serde_json::from_str(body)?;
+        let (_, body) = http(self.gateway_port, "GET", "/_gateway/stats", "")?;
+        let v: serde_json::Value = serde_json::from_str(&body)?;
         Ok(serde_json::from_value(v["invocations"].clone())?)
     }
 }
@@ -298,7 +319,7 @@ fn event_json(e: &aws_sdk_sfn::types::HistoryEvent) -> serde_json::Value {
 }
 
 fn start_gateway(
-    moto: &MotoServer,
+    endpoint: &str,
     options: &StackOptions,
     state_machine_arn: &str,
     log: &PathBuf,
@@ -308,10 +329,8 @@ fn start_gateway(
     if !cargo_lambda.exists() {
         bail!("{} is missing; run `make venv`", cargo_lambda.display());
     }
-    let mut command = Command::new(python()?);
+    let mut command = helper_command("lambda_gateway.py", "gateway")?;
     command
-        .current_dir(&root)
-        .arg(root.join("tools/lambda_gateway.py"))
         .args(["--port", "0", "--upstream-log"])
         .arg(log)
         .arg("--")
@@ -323,12 +342,9 @@ fn start_gateway(
             "--quiet",
             "--concurrency",
             "4",
-            "-A",
-            "127.0.0.1",
-            "-P",
-            "{port}",
         ])
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .args(["-A", "127.0.0.1", "-P", "{port}"])
+        .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_REGION", REGION)
         .env("AWS_ACCESS_KEY_ID", "AKIAKEYROTORLOCAL000")
         .env("AWS_SECRET_ACCESS_KEY", "keyrotor-local-function-secret")
@@ -340,23 +356,12 @@ fn start_gateway(
             options.deletion_delay_secs.to_string(),
         )
         .env("KEYROTOR_STATE_MACHINE_ARN", state_machine_arn)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(crate::moto::log_file("gateway")?);
+        // moto knows every key at once; a short budget keeps failing-STS scenarios quick.
+        .env("KEYROTOR_VERIFY_TIMEOUT_SECONDS", "3");
     for (k, v) in &options.function_env {
         command.env(k, v);
     }
-    let mut child = command.spawn().context("starting the Lambda gateway")?;
-    let stdout = child.stdout.take().context("gateway stdout")?;
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    match line.trim().strip_prefix("PORT ").map(str::parse::<u16>) {
-        Some(Ok(port)) => Ok((child, port)),
-        _ => {
-            let _ = child.kill();
-            bail!("the Lambda gateway did not start (see {})", log.display())
-        }
-    }
+    spawn_with_port(command, "the Lambda gateway")
 }
 
 impl Drop for LocalStack {
@@ -369,12 +374,14 @@ impl Drop for LocalStack {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.gateway.try_wait() {
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         let _ = self.gateway.kill();
         let _ = self.gateway.wait();
+        let _ = self.proxy.kill();
+        let _ = self.proxy.wait();
     }
 }
 

@@ -75,6 +75,23 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<CreateKeyOutp
     }
 
     let plan = live.plan(env, input.force);
+    if let Decision::Blocked { .. } = plan.decision {
+        // Two active keys, the newer minutes old and in no secret: most likely another
+        // execution for this user between creating its key and storing it. Try again soon
+        // rather than give up; if that key is still unclaimed later, Blocked stands.
+        let unclaimed = live.state.active_keys().find(|k| {
+            Some(k.id.as_str()) != live.state.secret.current_key_id.as_deref()
+                && k.id != old
+                && Utc::now() - k.created < ORPHAN_WINDOW
+        });
+        if let Some(key) = unclaimed {
+            return Err(Error::Conflict(format!(
+                "key {} of user {user} was created moments ago and is in no secret yet: \
+                 another rotation is in progress",
+                key.id
+            )));
+        }
+    }
     let Decision::Rotate {
         old_key_id,
         delete_first,

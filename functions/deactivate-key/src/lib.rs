@@ -121,10 +121,11 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
     if dry_run {
         return Ok(output(None, false));
     }
-    let now = whole_seconds(Utc::now());
+    env.secrets.mark_deactivating(&secret_arn, old).await?;
     env.iam
         .set_key_status(user, old, KeyStatus::Inactive)
         .await?;
+    let now = whole_seconds(Utc::now());
     env.secrets
         .record_deactivation(&secret_arn, old, now)
         .await?;

@@ -6,6 +6,7 @@
 
 use chrono::Utc;
 use keyrotor_core::domain::planner::deletion_delay;
+use keyrotor_core::error::AwsErrorKind;
 use keyrotor_core::payload::{parse, DeleteKeyOutput, DeleteOutcome, KeyPairInput};
 use keyrotor_core::state::load_user;
 use keyrotor_core::{Env, Error, Result};
@@ -107,7 +108,18 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeleteKeyOutp
             "{old} may not be deleted before {delete_after}"
         )));
     }
-    if let Some(used) = env.iam.key_last_used(old).await? {
+    let last_used = match env.iam.key_last_used(old).await {
+        Ok(used) => used,
+        // Deleted since we looked, by a concurrent run of the same rotation.
+        Err(e) if e.aws_kind() == Some(AwsErrorKind::NotFound) => {
+            return Ok(output(
+                DeleteOutcome::AlreadyDeleted,
+                format!("{old} no longer exists"),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(used) = last_used {
         if used > deactivated.at {
             warn!(user, old_key_id = old, %used, "old key used after deactivation; keeping it");
             return Ok(output(

@@ -38,6 +38,8 @@ pub struct Config {
     pub allowed_email_domains: Vec<String>,
     pub dry_run: bool,
     pub state_machine_arn: Option<String>,
+    /// How long `create-key` keeps trying a new key against STS (IAM propagation).
+    pub verify_timeout_secs: u64,
 }
 
 impl fmt::Debug for Config {
@@ -71,6 +73,7 @@ pub mod vars {
     pub const ALLOWED_EMAIL_DOMAINS: &str = "KEYROTOR_ALLOWED_EMAIL_DOMAINS";
     pub const DRY_RUN: &str = "KEYROTOR_DRY_RUN";
     pub const STATE_MACHINE_ARN: &str = "KEYROTOR_STATE_MACHINE_ARN";
+    pub const VERIFY_TIMEOUT_SECONDS: &str = "KEYROTOR_VERIFY_TIMEOUT_SECONDS";
 }
 
 /// IAM tag keys: 1–128 characters of letters, digits, spaces and `_.:/=+-@`.
@@ -110,7 +113,12 @@ impl Config {
         }
 
         let mut warn_days = match get(vars::WARN_DAYS) {
-            None => vec![80, 85, 89],
+            // 10, 5 and 1 days before the rotation age: 80, 85 and 89 for the default 90.
+            None => [10, 5, 1]
+                .iter()
+                .filter_map(|before| rotate_after_days.checked_sub(*before))
+                .filter(|d| *d > 0)
+                .collect(),
             Some(v) if v.eq_ignore_ascii_case("none") => Vec::new(),
             Some(v) => v
                 .split(',')
@@ -237,7 +245,22 @@ impl Config {
             }
         }
 
+        let verify_timeout_secs = match get(vars::VERIFY_TIMEOUT_SECONDS) {
+            None => 30,
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (1..=600).contains(s))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        vars::VERIFY_TIMEOUT_SECONDS,
+                        format!("{v:?} is not a number of seconds between 1 and 600"),
+                    )
+                })?,
+        };
+
         Ok(Config {
+            verify_timeout_secs,
             policy: Policy {
                 rotate_after_days,
                 warn_days,
@@ -343,6 +366,7 @@ mod tests {
                 vars::STATE_MACHINE_ARN,
                 "arn:aws:states:us-east-1:123456789012:stateMachine:keyrotor",
             ),
+            (vars::VERIFY_TIMEOUT_SECONDS, "45"),
         ])
         .expect("valid");
         assert_eq!(c.policy.rotate_after_days, 30);
@@ -364,6 +388,7 @@ mod tests {
         assert_eq!(c.allowed_email_domains, ["example.com", "corp.example.org"]);
         assert!(c.dry_run);
         assert!(c.require_state_machine_arn().is_ok());
+        assert_eq!(c.verify_timeout_secs, 45);
     }
 
     #[test]
@@ -384,6 +409,8 @@ mod tests {
             (vars::ALLOWED_EMAIL_DOMAINS, "example.com,bad domain"),
             (vars::DRY_RUN, "maybe"),
             (vars::STATE_MACHINE_ARN, "keyrotor"),
+            (vars::VERIFY_TIMEOUT_SECONDS, "0"),
+            (vars::VERIFY_TIMEOUT_SECONDS, "forever"),
         ];
         for (var, value) in cases {
             let err =
@@ -391,6 +418,16 @@ mod tests {
             assert_eq!(err.var, *var);
             assert!(err.to_string().contains(var), "{err}");
         }
+    }
+
+    #[test]
+    fn default_warning_days_follow_the_rotation_age() {
+        let c = config(&[(vars::ROTATE_AFTER_DAYS, "30")]).expect("valid");
+        assert_eq!(c.policy.warn_days, [20, 25, 29]);
+        let c = config(&[(vars::ROTATE_AFTER_DAYS, "3")]).expect("valid");
+        assert_eq!(c.policy.warn_days, [2]);
+        let c = config(&[(vars::ROTATE_AFTER_DAYS, "1")]).expect("valid");
+        assert!(c.policy.warn_days.is_empty());
     }
 
     #[test]

@@ -8,6 +8,8 @@ use sha2::{Digest, Sha256};
 pub const TAG_USER: &str = "keyrotor:user";
 /// Tag on the secret naming the key the last rotation deactivated.
 pub const TAG_DEACTIVATED_KEY: &str = "keyrotor:deactivated-key";
+/// Tag on the secret naming the key a rotation is deactivating (written before the change).
+pub const TAG_DEACTIVATING_KEY: &str = "keyrotor:deactivating-key";
 /// Tag on the secret with the time (RFC 3339) that key was deactivated.
 pub const TAG_DEACTIVATED_AT: &str = "keyrotor:deactivated-at";
 /// Tag marking resources keyrotor manages.

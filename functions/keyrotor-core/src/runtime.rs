@@ -34,7 +34,10 @@ impl Env {
                 config.kms_key_id.clone(),
             ),
             mailer: Mailer::new(aws_sdk_ses::Client::new(sdk)),
-            verifier: KeyVerifier::new(aws_sdk_sts::config::Builder::from(sdk)),
+            verifier: KeyVerifier::new(
+                aws_sdk_sts::config::Builder::from(sdk),
+                std::time::Duration::from_secs(config.verify_timeout_secs),
+            ),
             executions: Executions::new(aws_sdk_sfn::Client::new(sdk)),
             config,
         }

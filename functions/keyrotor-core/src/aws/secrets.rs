@@ -106,6 +106,7 @@ impl Secrets {
             }),
             _ => None,
         };
+        let deactivating = tags.get(naming::TAG_DEACTIVATING_KEY).cloned();
         Ok(Some(SecretDescription {
             arn: out.arn().unwrap_or_default().to_owned(),
             name: out.name().unwrap_or(name).to_owned(),
@@ -113,6 +114,7 @@ impl Secrets {
             state: SecretState {
                 current_key_id,
                 deactivated,
+                deactivating,
             },
         }))
     }
@@ -177,6 +179,20 @@ impl Secrets {
             secret = secret_arn,
             key_id, "stored access key as AWSCURRENT"
         );
+        Ok(())
+    }
+
+    /// Marks on the secret the key a rotation is about to deactivate, so that a failure
+    /// between deactivating it and recording the time is recognised by a new run.
+    #[instrument(skip(self))]
+    pub async fn mark_deactivating(&self, secret_arn: &str, key_id: &str) -> Result<()> {
+        self.client
+            .tag_resource()
+            .secret_id(secret_arn)
+            .tags(tag(naming::TAG_DEACTIVATING_KEY, key_id))
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("secretsmanager:TagResource", e))?;
         Ok(())
     }
 

@@ -17,11 +17,22 @@ pub struct KeyVerifier {
 }
 
 impl KeyVerifier {
-    /// `base` carries region and endpoint; credentials are replaced per check.
-    pub fn new(base: Builder) -> Self {
-        let delays = [500, 1000, 2000, 3000, 4000, 5000, 5000]
-            .map(Duration::from_millis)
-            .to_vec();
+    /// `base` carries region and endpoint; credentials are replaced per check. Attempts back
+    /// off (0.5 s, 1 s, 2 s, then 3-5 s) until `budget` is spent.
+    pub fn new(base: Builder, budget: Duration) -> Self {
+        let mut delays = Vec::new();
+        let mut spent = Duration::ZERO;
+        for ms in [500u64, 1000, 2000, 3000, 4000]
+            .into_iter()
+            .chain(std::iter::repeat(5000))
+        {
+            let delay = Duration::from_millis(ms);
+            if spent + delay > budget {
+                break;
+            }
+            spent += delay;
+            delays.push(delay);
+        }
         KeyVerifier { base, delays }
     }
 

@@ -48,6 +48,9 @@ pub struct SecretState {
     pub current_key_id: Option<String>,
     /// The key that the last rotation deactivated, and when (from the secret's tags).
     pub deactivated: Option<Deactivation>,
+    /// The key a rotation was about to deactivate (tagged before UpdateAccessKey, so that a
+    /// failure between the two writes is recognised).
+    pub deactivating: Option<String>,
 }
 
 /// A key that keyrotor deactivated, waiting for deletion.

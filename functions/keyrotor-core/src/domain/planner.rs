@@ -46,14 +46,15 @@ pub enum Decision {
     },
     /// Action is due but cannot be taken safely; report it, change nothing.
     Blocked { key_id: Option<String> },
-    /// A rotation got as far as deactivating `old_key_id` (recorded on the secret) and its
-    /// replacement `new_key_id` is the secret's current key: what is left is to delete the
-    /// old key at `delete_after`. An execution that failed after the deactivation is
+    /// A rotation got as far as deactivating `old_key_id` and its replacement `new_key_id`
+    /// is the secret's current key: what is left is to delete the old key at `delete_after`
+    /// (`None` when the deactivation time was never recorded: the resumed run records it
+    /// and waits the whole delay). An execution that failed after the deactivation is
     /// finished this way by a new run.
     Finish {
         old_key_id: String,
         new_key_id: String,
-        delete_after: DateTime<Utc>,
+        delete_after: Option<DateTime<Utc>>,
     },
 }
 
@@ -76,7 +77,7 @@ impl Decision {
     pub fn needs_action(&self, now: DateTime<Utc>) -> bool {
         match self {
             Decision::Warn { .. } | Decision::Rotate { .. } | Decision::Blocked { .. } => true,
-            Decision::Finish { delete_after, .. } => *delete_after <= now,
+            Decision::Finish { delete_after, .. } => delete_after.is_none_or(|at| at <= now),
             Decision::None | Decision::Exempt => false,
         }
     }
@@ -244,20 +245,33 @@ fn plan_two_active(
     )
 }
 
-/// `old` is the key keyrotor deactivated (recorded on the secret) and `active` is the
-/// secret's current key: a rotation that still has to delete `old`.
+/// `old` is the key keyrotor deactivated (or marked on the secret as the one it was
+/// deactivating) and `active` is the secret's current key: a rotation that still has to
+/// delete `old`.
 fn unfinished_rotation(
     state: &UserState,
     policy: &Policy,
     active: &AccessKey,
     old: &AccessKey,
 ) -> Option<Plan> {
-    let deactivation = state.secret.deactivated.as_ref()?;
     let ours = state.secret.current_key_id.as_deref() == Some(active.id.as_str());
-    if !ours || deactivation.key_id != old.id {
+    if !ours {
         return None;
     }
-    let delete_after = deactivation.at + deletion_delay(policy);
+    let recorded = state
+        .secret
+        .deactivated
+        .as_ref()
+        .filter(|d| d.key_id == old.id);
+    let marked = state.secret.deactivating.as_deref() == Some(old.id.as_str());
+    if recorded.is_none() && !marked {
+        return None;
+    }
+    let delete_after = recorded.map(|d| d.at + deletion_delay(policy));
+    let when = delete_after.map_or_else(
+        || "once its deactivation is recorded and the delay has passed".to_owned(),
+        |at| format!("after {at}"),
+    );
     Some(Plan::new(
         Decision::Finish {
             old_key_id: old.id.clone(),
@@ -265,7 +279,7 @@ fn unfinished_rotation(
             delete_after,
         },
         format!(
-            "rotated to {}; the old key {} may be deleted after {delete_after}",
+            "rotated to {}; the old key {} may be deleted {when}",
             active.id, old.id
         ),
     ))

@@ -223,6 +223,7 @@ fn an_interrupted_rotation_resumes_with_the_stored_key() {
     state.secret = SecretState {
         current_key_id: Some("NEW".into()),
         deactivated: None,
+        deactivating: None,
     };
     let d = decide(&state);
     assert!(
@@ -243,6 +244,7 @@ fn a_rotation_that_stopped_after_deactivation_is_finished() {
             key_id: "OLD".into(),
             at: now() - Duration::days(2),
         }),
+        deactivating: None,
     };
     let d = decide(&state);
     let Decision::Finish {
@@ -254,12 +256,37 @@ fn a_rotation_that_stopped_after_deactivation_is_finished() {
         panic!("expected finish, got {d:?}")
     };
     assert_eq!((old_key_id.as_str(), new_key_id.as_str()), ("OLD", "NEW"));
-    assert_eq!(*delete_after, now() - Duration::days(2) + Duration::days(7));
+    assert_eq!(
+        *delete_after,
+        Some(now() - Duration::days(2) + Duration::days(7))
+    );
     assert!(!d.needs_action(now()), "the waiting execution deletes it");
     assert!(
         d.needs_action(now() + Duration::days(6)),
         "a stuck rotation is picked up"
     );
+}
+
+#[test]
+fn a_rotation_that_stopped_between_deactivating_and_recording_is_finished() {
+    let mut state = user(vec![key("NEW", Active, 0), key("OLD", Inactive, 100)]);
+    state.secret = SecretState {
+        current_key_id: Some("NEW".into()),
+        deactivated: None,
+        deactivating: Some("OLD".into()),
+    };
+    let d = decide(&state);
+    assert!(
+        matches!(d, Decision::Finish { ref old_key_id, delete_after: None, .. } if old_key_id == "OLD"),
+        "{d:?}"
+    );
+    assert!(
+        d.needs_action(now()),
+        "the resumed run records the time and waits the whole delay"
+    );
+    // Without the mark, an inactive key next to ours is not taken for keyrotor's.
+    state.secret.deactivating = None;
+    assert_eq!(decide(&state), Decision::None);
 }
 
 // ---------------------------------------------------------------- properties
@@ -292,6 +319,7 @@ fn arb_state() -> impl Strategy<Value = UserState> {
                 user: "alice".into(),
                 secret: SecretState {
                     current_key_id: pick(current),
+                    deactivating: pick(deactivated),
                     deactivated: pick(deactivated).map(|key_id| Deactivation {
                         key_id,
                         at: now() - Duration::days(deactivated_days),

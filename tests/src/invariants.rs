@@ -1,0 +1,116 @@
+//! The invariants of DESIGN.md, checked by reading the account back through the SDK. Used by
+//! the fault, race and end-to-end tests after every scenario.
+
+use std::collections::BTreeSet;
+
+use anyhow::{bail, Context, Result};
+
+use crate::account::{Account, SeededKey};
+
+/// What a user looked like before the scenario, and what it should end as.
+#[derive(Debug, Clone)]
+pub struct UserCase<'a> {
+    pub user: &'a str,
+    /// The keys the test created (with their secrets).
+    pub seeded: &'a [SeededKey],
+    pub secret_name: String,
+    /// The rotation should have completed: the old key gone, one new key.
+    pub expect_rotated: bool,
+}
+
+/// The user's state as checked, for reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub keys: usize,
+    pub secret_versions: usize,
+    pub current_key: Option<String>,
+}
+
+/// Checks invariants 1-4 and 7 for one user:
+/// - at most two keys;
+/// - no orphan: every key is either one the test seeded or the secret's AWSCURRENT key;
+/// - the secret, if any, names an existing active key of the user that authenticates as
+///   the user (and holds exactly that key);
+/// - the user still has a working key;
+/// - one rotation stored exactly one version, and a completed rotation left only the new key.
+pub async fn check_user(account: &Account, case: &UserCase<'_>) -> Result<Checked> {
+    let user = case.user;
+    let keys = account.keys(user).await?;
+    if keys.len() > 2 {
+        bail!("{user}: {} keys", keys.len());
+    }
+    let seeded: BTreeSet<&str> = case.seeded.iter().map(|k| k.id.as_str()).collect();
+    let mut current = None;
+    let mut versions = 0;
+    if account.secret_exists(&case.secret_name).await {
+        let stored = account
+            .secret_value(&case.secret_name)
+            .await
+            .context("secret value")?;
+        let id = stored["AccessKeyId"]
+            .as_str()
+            .context("AccessKeyId")?
+            .to_owned();
+        let secret = stored["SecretAccessKey"]
+            .as_str()
+            .context("SecretAccessKey")?;
+        if stored["UserName"] != user {
+            bail!("{user}: the secret names user {}", stored["UserName"]);
+        }
+        if !keys
+            .iter()
+            .any(|(k, status)| k == &id && status == "Active")
+        {
+            bail!(
+                "{user}: the secret holds {id}, which is not an active key of the user ({keys:?})"
+            );
+        }
+        let arn = account.caller_arn(&id, secret).await?;
+        if !arn.ends_with(&format!(":user/{user}")) {
+            bail!("{user}: the stored key authenticates as {arn}");
+        }
+        versions = account.secret_versions(&case.secret_name).await?.len();
+        current = Some(id);
+    }
+    for (id, _) in &keys {
+        if !seeded.contains(id.as_str()) && current.as_deref() != Some(id.as_str()) {
+            bail!("{user}: orphan key {id}: neither seeded nor in the secret");
+        }
+    }
+    let mut working = current.is_some();
+    for key in case.seeded {
+        if keys.iter().any(|(k, s)| k == &key.id && s == "Active") {
+            let arn = account.caller_arn(&key.id, &key.secret).await?;
+            working |= arn.ends_with(&format!(":user/{user}"));
+        }
+    }
+    if !working && case.seeded.iter().any(|_| true) {
+        bail!("{user}: no working key left ({keys:?})");
+    }
+    if case.expect_rotated {
+        if keys.len() != 1
+            || current.is_none()
+            || keys.iter().any(|(k, _)| seeded.contains(k.as_str()))
+        {
+            bail!("{user}: rotation not completed: keys {keys:?}, secret holds {current:?}");
+        }
+        if versions != 1 {
+            bail!("{user}: {versions} secret versions for one rotation");
+        }
+    }
+    Ok(Checked {
+        keys: keys.len(),
+        secret_versions: versions,
+        current_key: current,
+    })
+}
+
+/// Checks that none of `secrets` appears in any of `texts` (invariant 6); returns the
+/// number of hits.
+pub fn leak_hits(secrets: &[String], texts: &[&str]) -> usize {
+    secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| texts.iter().filter(|t| t.contains(s.as_str())).count())
+        .sum()
+}

@@ -1,0 +1,377 @@
+//! Reliability under faults and races, end to end through the real state machine and
+//! binaries: the fault proxy in front of moto fails chosen AWS operations before they are
+//! applied, or applies them and loses the response; the invariant checker reads the account
+//! back after every scenario.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use futures_util::future::join_all;
+use keyrotor_tests::account::{user_with_aged_key, SeededKey};
+use keyrotor_tests::invariants::{check_user, leak_hits, UserCase};
+use keyrotor_tests::stack::{on_shared_stack, LocalStack, StackOptions};
+use serde_json::{json, Value};
+
+const TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Every mutating call of a rotation (and the STS check), as the proxy names them.
+const OPERATIONS: [(&str, &str); 9] = [
+    ("iam:CreateAccessKey", "createkey"),
+    ("secretsmanager:CreateSecret", "createsecret"),
+    ("secretsmanager:PutResourcePolicy", "policy"),
+    ("secretsmanager:PutSecretValue", "putvalue"),
+    ("sts:GetCallerIdentity", "sts"),
+    ("iam:UpdateAccessKey", "deactivate"),
+    ("secretsmanager:TagResource", "tag"),
+    ("iam:DeleteAccessKey", "deletekey"),
+    ("ses:SendEmail", "email"),
+];
+
+fn on_stack<F, Fut>(test: F)
+where
+    F: FnOnce(&'static LocalStack) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    on_shared_stack(StackOptions::default, test);
+}
+
+#[derive(Debug, Clone)]
+struct Cell {
+    operation: &'static str,
+    user: String,
+    mode: &'static str,
+    kind: &'static str,
+    persistent: bool,
+}
+
+impl Cell {
+    fn rule(&self) -> Value {
+        let mut rule = json!({
+            "operation": self.operation,
+            "mode": self.mode,
+            "kind": self.kind,
+            "times": if self.persistent { -1 } else { 1 },
+        });
+        // STS requests name no user: those rules apply to whatever verification comes.
+        if !self.operation.starts_with("sts:") {
+            rule["match"] = json!(self.user);
+        }
+        rule
+    }
+}
+
+fn cells() -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for (operation, short) in OPERATIONS {
+        for (mode, m) in [("fail_before", "before"), ("lose_response", "lost")] {
+            for persistent in [false, true] {
+                let kind = match (mode, persistent) {
+                    ("fail_before", false) => "throttle",
+                    ("fail_before", true) => "503",
+                    (_, false) => "500",
+                    (_, true) => "drop",
+                };
+                let user = format!(
+                    "f-{short}-{m}-{}",
+                    if persistent { "persistent" } else { "once" }
+                );
+                cells.push(Cell {
+                    operation,
+                    user,
+                    mode,
+                    kind,
+                    persistent,
+                });
+            }
+        }
+    }
+    cells
+}
+
+async fn wait(stack: &LocalStack, arn: &str) -> ExecutionStatus {
+    stack
+        .wait_for(arn, TIMEOUT)
+        .await
+        .expect("execution ends")
+        .status()
+        .clone()
+}
+
+/// Runs one cell: a rotation under the fault; if it fails, the fault is removed and a new
+/// run must finish it. Returns the outcome for the matrix.
+async fn run_cell(stack: &LocalStack, cell: &Cell, seeded: &SeededKey) -> Result<String, String> {
+    let first = stack
+        .start_execution(&format!("{}-1", cell.user), &json!({"user": cell.user}))
+        .await
+        .map_err(|e| e.to_string())?;
+    let outcome = match wait(stack, &first).await {
+        ExecutionStatus::Succeeded => "recovered by retries".to_owned(),
+        ExecutionStatus::Failed => {
+            // The operator fixes the cause, then reruns (moto has no redrive).
+            clear_rule(stack, cell);
+            let second = stack
+                .start_execution(&format!("{}-2", cell.user), &json!({"user": cell.user}))
+                .await
+                .map_err(|e| e.to_string())?;
+            match wait(stack, &second).await {
+                ExecutionStatus::Succeeded => "failed, rerun finished".to_owned(),
+                other => return Err(format!("rerun ended {other:?}")),
+            }
+        }
+        other => return Err(format!("ended {other:?}")),
+    };
+    let case = UserCase {
+        user: &cell.user,
+        seeded: std::slice::from_ref(seeded),
+        secret_name: format!("iam-access-key/{}", cell.user),
+        expect_rotated: true,
+    };
+    check_user(&stack.account, &case)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    Ok(outcome)
+}
+
+fn clear_rule(stack: &LocalStack, cell: &Cell) {
+    let stats = stack.proxy_stats().expect("stats");
+    let rules: Vec<Value> = stats["rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| {
+            r["operation"] != cell.operation
+                || r.get("match")
+                    .and_then(Value::as_str)
+                    .is_some_and(|m| m != cell.user)
+        })
+        .collect();
+    stack.set_faults(json!(rules)).expect("rules");
+}
+
+#[test]
+fn every_rotation_call_failing_before_or_after_it_applies_keeps_every_invariant() {
+    on_stack(|stack| async move {
+        let t0 = Instant::now();
+        stack.reset_proxy().expect("reset");
+        let all = cells();
+        // STS calls carry no user name, so a persistent STS fault would hit every rotation
+        // running at the time: those cells run on their own, after the others.
+        let (alone, together): (Vec<Cell>, Vec<Cell>) = all
+            .iter()
+            .cloned()
+            .partition(|c| c.operation.starts_with("sts:") && c.persistent);
+        let mut results: Vec<(Cell, Result<String, String>)> = Vec::new();
+        let batches = std::iter::once(together).chain(alone.into_iter().map(|cell| vec![cell]));
+        for batch in batches {
+            let mut seeded = Vec::new();
+            for cell in &batch {
+                let key = user_with_aged_key(
+                    &stack.moto,
+                    &stack.account,
+                    &cell.user,
+                    &[("Email", &format!("{}@example.com", cell.user))],
+                    95,
+                )
+                .await
+                .expect("seed");
+                seeded.push(key);
+            }
+            stack
+                .set_faults(json!(batch.iter().map(Cell::rule).collect::<Vec<_>>()))
+                .expect("rules");
+            let runs = batch
+                .iter()
+                .zip(&seeded)
+                .map(|(cell, key)| run_cell(stack, cell, key));
+            let outcomes = join_all(runs).await;
+            stack.set_faults(json!([])).expect("clear");
+            results.extend(batch.into_iter().zip(outcomes));
+        }
+
+        let injected = stack.proxy_stats().expect("stats")["injected"]
+            .as_array()
+            .map_or(0, Vec::len);
+        println!(
+            "\nfault matrix ({} cells, {injected} faults injected, {:.0?}):",
+            results.len(),
+            t0.elapsed()
+        );
+        println!(
+            "  {:<34} {:<14} {:<10} {:<11} outcome",
+            "operation", "mode", "kind", "duration"
+        );
+        for (cell, result) in &results {
+            let outcome = match result {
+                Ok(o) => format!("ok: {o}"),
+                Err(e) => format!("FAILED: {e}"),
+            };
+            println!(
+                "  {:<34} {:<14} {:<10} {:<11} {outcome}",
+                cell.operation,
+                cell.mode,
+                cell.kind,
+                if cell.persistent {
+                    "persistent"
+                } else {
+                    "once"
+                }
+            );
+        }
+        let failed: Vec<_> = results
+            .iter()
+            .filter(|(_, r)| r.is_err())
+            .map(|(c, r)| format!("{}: {:?}", c.user, r))
+            .collect();
+        let passed = results.len() - failed.len();
+        println!("fault matrix: {passed} passed, {} failed", failed.len());
+        assert!(failed.is_empty(), "{failed:#?}");
+        assert!(
+            injected >= results.len(),
+            "every cell injected at least one fault ({injected})"
+        );
+
+        // Invariant 6 over everything this produced.
+        let mut secrets = Vec::new();
+        for (cell, _) in &results {
+            let v = stack
+                .account
+                .secret_value(&format!("iam-access-key/{}", cell.user))
+                .await
+                .expect("secret");
+            secrets.push(v["SecretAccessKey"].as_str().unwrap_or_default().to_owned());
+        }
+        let log = std::fs::read_to_string(&stack.functions_log).unwrap_or_default();
+        let mut histories = Vec::new();
+        for e in stack.executions().await.expect("list") {
+            histories.push(
+                serde_json::to_string(&stack.history(e.execution_arn()).await.expect("history"))
+                    .expect("json"),
+            );
+        }
+        let mails: Vec<String> = stack
+            .moto
+            .sent_emails()
+            .expect("mails")
+            .into_iter()
+            .map(|m| m.subject + &m.body)
+            .collect();
+        let mut texts: Vec<&str> = vec![log.as_str()];
+        texts.extend(histories.iter().map(String::as_str));
+        texts.extend(mails.iter().map(String::as_str));
+        assert_eq!(leak_hits(&secrets, &texts), 0, "a secret value leaked");
+    });
+}
+
+#[test]
+fn concurrent_executions_for_one_user_make_exactly_one_new_key() {
+    on_stack(|stack| async move {
+        const TRIALS: usize = 10;
+        let mut seeded = Vec::new();
+        for i in 0..TRIALS {
+            let user = format!("race-{i}");
+            seeded.push(
+                user_with_aged_key(&stack.moto, &stack.account, &user, &[], 95)
+                    .await
+                    .expect("seed"),
+            );
+        }
+        // A scheduled per-user execution and an ad hoc one for the same user, started together.
+        let starts = (0..TRIALS).map(|i| async move {
+            let user = format!("race-{i}");
+            let input = json!({ "user": user });
+            let forced = json!({ "user": user, "force": true });
+            let (scheduled, adhoc) = (
+                format!("scheduled-20261125-{user}"),
+                format!("adhoc-{user}"),
+            );
+            let (a, b) = tokio::join!(
+                stack.start_execution(&scheduled, &input),
+                stack.start_execution(&adhoc, &forced),
+            );
+            (a.expect("scheduled"), b.expect("ad hoc"))
+        });
+        let started = join_all(starts).await;
+        // Two scans started together over three more users.
+        let mut scanned = Vec::new();
+        for i in 0..3 {
+            let user = format!("scanned-{i}");
+            scanned.push((
+                user.clone(),
+                user_with_aged_key(&stack.moto, &stack.account, &user, &[], 100)
+                    .await
+                    .expect("seed"),
+            ));
+        }
+        let scan_input = json!({});
+        let (s1, s2) = tokio::join!(
+            stack.start_execution("scan-a", &scan_input),
+            stack.start_execution("scan-b", &scan_input)
+        );
+        s1.expect("scan a");
+        s2.expect("scan b");
+        for (a, b) in &started {
+            wait(stack, a).await;
+            wait(stack, b).await;
+        }
+        stack.wait_all(TIMEOUT).await.expect("all finish");
+
+        let mut failures = Vec::new();
+        for (i, key) in seeded.iter().enumerate() {
+            let user = format!("race-{i}");
+            let case = UserCase {
+                user: &user,
+                seeded: std::slice::from_ref(key),
+                secret_name: format!("iam-access-key/{user}"),
+                expect_rotated: true,
+            };
+            if let Err(e) = check_user(&stack.account, &case).await {
+                failures.push(format!("{e:#}"));
+            }
+        }
+        for (user, key) in &scanned {
+            let case = UserCase {
+                user,
+                seeded: std::slice::from_ref(key),
+                secret_name: format!("iam-access-key/{user}"),
+                expect_rotated: true,
+            };
+            if let Err(e) = check_user(&stack.account, &case).await {
+                failures.push(format!("{e:#}"));
+            }
+        }
+        let executions = stack.executions().await.expect("list");
+        let per_user_scan_runs = executions
+            .iter()
+            .filter(|e| e.name().contains("-scanned-"))
+            .count();
+        let mut failed = Vec::new();
+        for e in executions
+            .iter()
+            .filter(|e| e.status() != &ExecutionStatus::Succeeded)
+        {
+            let d = stack
+                .wait_for(e.execution_arn(), TIMEOUT)
+                .await
+                .expect("describe");
+            failed.push(format!("{}: {:?} {:?}", e.name(), d.error(), d.cause()));
+        }
+        println!(
+            "races: {TRIALS} trials of a scheduled and an ad hoc execution together, and 2 scans together over 3 users: \
+             {} executions, {} not succeeded, {} invariant failures; {per_user_scan_runs} per-user executions from the two scans",
+            executions.len(),
+            failed.len(),
+            failures.len()
+        );
+        assert!(failures.is_empty(), "{failures:#?}");
+        assert_eq!(
+            per_user_scan_runs, 3,
+            "two scans together start one execution per user"
+        );
+        assert!(
+            failed.is_empty(),
+            "executions that did not succeed: {failed:?}"
+        );
+    });
+}

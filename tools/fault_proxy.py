@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Fault-injecting and counting proxy in front of moto, for keyrotor's tests and benchmarks.
+
+Functions reach AWS through it (AWS_ENDPOINT_URL). Every request is attributed to an AWS
+operation ("iam:CreateAccessKey", "secretsmanager:PutSecretValue", ...) from its
+X-Amz-Target header or its Action parameter and its SigV4 credential scope, and counted.
+
+Rules (POST /_faults {"rules": [...]}, replacing the current ones) inject faults:
+  {"operation": "iam:CreateAccessKey",   # which calls
+   "match": "some-user",                 # optional: only requests whose body contains this
+   "mode": "fail_before" | "lose_response",
+   "kind": "500" | "503" | "throttle" | "drop",
+   "times": 1}                            # how many matching calls; -1 for every one
+"fail_before" answers without forwarding; "lose_response" forwards (the change is applied)
+and then answers with the error instead of moto's reply, the hardest case for a caller.
+
+GET /_faults/stats returns {"calls": {operation: n}, "injected": [{operation, match, mode}]};
+POST /_faults/reset clears rules and counts. Prints "PORT <n>"; exits with its parent.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote_plus
+
+LOCK = threading.Lock()
+RULES: list[dict] = []
+CALLS: dict[str, int] = {}
+INJECTED: list[dict] = []
+SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate"}
+
+
+def operation_of(headers, body: bytes) -> tuple[str, str]:
+    """Returns ("service:Operation", searchable text of the request)."""
+    target = headers.get("X-Amz-Target")
+    text = body.decode("utf-8", "replace")
+    if target and "." in target:
+        prefix, op = target.rsplit(".", 1)
+        service = {"AWSStepFunctions": "states"}.get(prefix, prefix.lower())
+        return f"{service}:{op}", text
+    form = parse_qs(text)
+    action = (form.get("Action") or ["?"])[0]
+    scope = SCOPE.search(headers.get("Authorization", ""))
+    service = scope.group(1) if scope else "?"
+    service = {"email": "ses"}.get(service, service)
+    return f"{service}:{action}", unquote_plus(text)
+
+
+def take_rule(operation: str, text: str) -> dict | None:
+    with LOCK:
+        CALLS[operation] = CALLS.get(operation, 0) + 1
+        for rule in RULES:
+            if rule["operation"] != operation or rule.get("times", 1) == 0:
+                continue
+            if rule.get("match") and rule["match"] not in text:
+                continue
+            if rule.get("times", 1) > 0:
+                rule["times"] -= 1
+            INJECTED.append({"operation": operation, "match": rule.get("match"), "mode": rule["mode"]})
+            return dict(rule)
+    return None
+
+
+def error_reply(operation: str, kind: str) -> tuple[int, bytes, dict]:
+    json_protocol = operation.split(":")[0] in ("secretsmanager", "states")
+    if kind == "throttle":
+        status, code = 400, "ThrottlingException" if json_protocol else "Throttling"
+    elif kind == "503":
+        status, code = 503, "ServiceUnavailable"
+    else:
+        status, code = 500, "InternalFailure" if json_protocol else "ServiceFailure"
+    message = f"injected fault ({kind})"
+    if json_protocol:
+        body = json.dumps({"__type": code, "message": message}).encode()
+        return status, body, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code}
+    body = (f"<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+            f"<RequestId>fault</RequestId></ErrorResponse>").encode()
+    return status, body, {"Content-Type": "text/xml"}
+
+
+class Proxy(BaseHTTPRequestHandler):
+    upstream = ("127.0.0.1", 5000)
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002
+        pass
+
+    def reply(self, status: int, body: bytes, headers: dict) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def control(self) -> bool:
+        path = self.path.split("?")[0]
+        if not path.startswith("/_faults"):
+            return False
+        length = int(self.headers.get("Content-Length") or 0)
+        payload = json.loads(self.rfile.read(length) or b"{}") if length else {}
+        with LOCK:
+            if path == "/_faults" and self.command == "POST":
+                RULES[:] = [dict(r) for r in payload.get("rules", [])]
+            elif path == "/_faults/reset":
+                RULES.clear()
+                CALLS.clear()
+                INJECTED.clear()
+            body = json.dumps({"calls": CALLS, "injected": INJECTED, "rules": RULES}).encode()
+        self.reply(200, body, {"Content-Type": "application/json"})
+        return True
+
+    def handle_any(self):
+        if self.control():
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        operation, text = operation_of(self.headers, body)
+        rule = take_rule(operation, text)
+        if rule and rule["mode"] == "fail_before":
+            return self.fail(operation, rule)
+        conn = http.client.HTTPConnection(*self.upstream, timeout=120)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            conn.request(self.command, self.path, body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        if rule:  # lose_response: applied upstream, but the caller sees a failure
+            return self.fail(operation, rule)
+        headers = {k: v for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"}
+        self.reply(response.status, data, headers)
+
+    def fail(self, operation: str, rule: dict):
+        if rule.get("kind") == "drop":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)
+            except OSError:
+                pass
+            return
+        status, body, headers = error_reply(operation, rule.get("kind", "500"))
+        self.reply(status, body, headers)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
+
+
+def exit_with_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:
+            os._exit(0)
+        time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--upstream-port", type=int, required=True)
+    args = parser.parse_args()
+    Proxy.upstream = ("127.0.0.1", args.upstream_port)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Proxy)
+    server.daemon_threads = True
+    threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    print(f"PORT {server.server_address[1]}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -124,7 +124,9 @@ fn rotate_status_and_rerun_follow_a_rotation_through() {
         .await
         .expect("seed");
 
+        let mut outputs = Vec::new();
         let out = keyrotor(stack, &["rotate", "alice", "--wait"]);
+        outputs.push(out.clone());
         assert_eq!(
             out.status.code(),
             Some(0),
@@ -143,6 +145,7 @@ fn rotate_status_and_rerun_follow_a_rotation_through() {
         assert_ne!(keys[0].0, old.id);
 
         let out = keyrotor(stack, &["status", "--user", "alice", "--output", "json"]);
+        outputs.push(out.clone());
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let rows = json(&out);
         let rows = rows.as_array().expect("rows");
@@ -157,6 +160,7 @@ fn rotate_status_and_rerun_follow_a_rotation_through() {
         let arn = rows[0]["executionArn"].as_str().expect("arn").to_owned();
 
         let out = keyrotor(stack, &["status"]);
+        outputs.push(out.clone());
         assert!(
             stdout(&out).contains("alice") && stdout(&out).contains(&arn),
             "{}",
@@ -164,6 +168,7 @@ fn rotate_status_and_rerun_follow_a_rotation_through() {
         );
 
         let out = keyrotor(stack, &["rerun", &arn, "--wait", "--output", "json"]);
+        outputs.push(out.clone());
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let rerun = json(&out);
         assert!(
@@ -177,6 +182,20 @@ fn rotate_status_and_rerun_follow_a_rotation_through() {
             1,
             "a rerun changes nothing"
         );
+        outputs.push(keyrotor(stack, &["report", "--format", "json"]));
+        // Whatever the commands show, they never show the new secret.
+        let stored = stack
+            .account
+            .secret_value("iam-access-key/alice")
+            .await
+            .expect("secret");
+        let secret = stored["SecretAccessKey"].as_str().expect("value");
+        for out in &outputs {
+            assert!(
+                !stdout(out).contains(secret) && !stderr(out).contains(secret),
+                "secret in CLI output"
+            );
+        }
     });
 }
 

@@ -21,12 +21,12 @@ POST /_faults/reset clears rules and counts. Prints "PORT <n>"; exits with its p
 import argparse
 import http.client
 import json
-import os
 import re
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote_plus
+
+from parent_watch import exit_with_parent
 
 LOCK = threading.Lock()
 RULES: list[dict] = []
@@ -152,12 +152,6 @@ class Proxy(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
 
 
-def exit_with_parent(parent: int) -> None:
-    while True:
-        if os.getppid() != parent:
-            os._exit(0)
-        time.sleep(0.5)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -167,7 +161,7 @@ def main() -> None:
     Proxy.upstream = ("127.0.0.1", args.upstream_port)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Proxy)
     server.daemon_threads = True
-    threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    exit_with_parent()
     print(f"PORT {server.server_address[1]}", flush=True)
     server.serve_forever()
 

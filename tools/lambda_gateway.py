@@ -30,6 +30,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
+from parent_watch import exit_with_parent
+
 INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 STATS_LOCK = threading.Lock()
 STATS: dict[str, int] = {}
@@ -102,7 +104,7 @@ class Gateway(BaseHTTPRequestHandler):
 UPSTREAM: subprocess.Popen | None = None
 
 
-def stop_upstream_and_exit(*_args) -> None:
+def stop_upstream() -> None:
     if UPSTREAM is not None and UPSTREAM.poll() is None:
         try:
             os.killpg(UPSTREAM.pid, signal.SIGTERM)
@@ -112,13 +114,16 @@ def stop_upstream_and_exit(*_args) -> None:
                 os.killpg(UPSTREAM.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def stop_upstream_and_exit(*_args) -> None:
+    stop_upstream()
     os._exit(0)
 
 
-def exit_with_parent(parent: int) -> None:
+def watch_upstream() -> None:
+    """Exits (with the upstream's failure) if the upstream dies on its own."""
     while True:
-        if os.getppid() != parent:
-            stop_upstream_and_exit()
         if UPSTREAM is not None and UPSTREAM.poll() is not None:
             print(f"upstream exited with {UPSTREAM.returncode}", file=sys.stderr, flush=True)
             os._exit(1)
@@ -158,7 +163,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop_upstream_and_exit)
     signal.signal(signal.SIGINT, stop_upstream_and_exit)
     if not args.no_parent_watch:
-        threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
+        exit_with_parent(stop_upstream)
+    threading.Thread(target=watch_upstream, daemon=True).start()
     if args.command:
         command = [part.replace("{port}", str(upstream_port)) for part in args.command]
         log = open(args.upstream_log, "ab") if args.upstream_log else subprocess.DEVNULL

@@ -20,6 +20,7 @@ import threading
 import time
 
 import time_machine
+from parent_watch import exit_with_parent
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -80,12 +81,6 @@ def with_clock(app, clock: Clock):
     return wsgi
 
 
-def exit_with_parent(parent: int) -> None:
-    while True:
-        if os.getppid() != parent:
-            os._exit(0)
-        time.sleep(0.5)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -100,7 +95,7 @@ def main() -> None:
     app = with_clock(DomainDispatcherApplication(create_backend_app), clock)
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     if not args.no_parent_watch:
-        threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
+        exit_with_parent()
     print(f"PORT {server.server_port}", flush=True)
     server.serve_forever()
 

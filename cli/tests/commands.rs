@@ -2,38 +2,25 @@
 //! machine, the real function binaries), run as a process the way an operator runs it.
 
 use std::future::Future;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use keyrotor_tests::account::user_with_aged_key;
 use keyrotor_tests::stack::{on_shared_stack, LocalStack, StackOptions};
 use serde_json::Value;
-
-fn options() -> StackOptions {
-    StackOptions {
-        function_env: vec![("KEYROTOR_EXEMPT_GROUP".into(), "break-glass".into())],
-        ..StackOptions::default()
-    }
-}
 
 fn on_stack<F, Fut>(test: F)
 where
     F: FnOnce(&'static LocalStack) -> Fut,
     Fut: Future<Output = ()>,
 {
-    on_shared_stack(options, test);
+    on_shared_stack(StackOptions::default, test);
 }
 
 /// Runs `keyrotor ARGS` against the stack, with the state machine found by discovery.
 fn keyrotor(stack: &LocalStack, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keyrotor"))
+    stack
+        .operator_command(std::path::Path::new(env!("CARGO_BIN_EXE_keyrotor")))
         .args(args)
-        .env("AWS_ENDPOINT_URL", stack.moto.endpoint())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "AKIAKEYROTOROPERATOR")
-        .env("AWS_SECRET_ACCESS_KEY", "operator-secret")
-        .env("KEYROTOR_EXEMPT_GROUP", "break-glass")
-        .env_remove("KEYROTOR_STATE_MACHINE_ARN")
-        .env_remove("AWS_PROFILE")
         .output()
         .expect("keyrotor runs")
 }

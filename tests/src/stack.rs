@@ -20,6 +20,8 @@ pub const REGION: &str = "us-east-1";
 pub const ACCOUNT_ID: &str = "123456789012";
 pub const FROM_ADDRESS: &str = "keyrotor@example.com";
 pub const ADMIN_ADDRESS: &str = "security@example.com";
+/// The exemption group the functions are configured with by default.
+pub const EXEMPT_GROUP: &str = "break-glass";
 
 /// Each function's ASL placeholder and package name.
 pub const FUNCTIONS: [(&str, &str); 7] = [
@@ -93,7 +95,7 @@ impl Default for StackOptions {
         StackOptions {
             state_machine_name: "keyrotor".into(),
             deletion_delay_secs: 3,
-            function_env: Vec::new(),
+            function_env: vec![("KEYROTOR_EXEMPT_GROUP".into(), EXEMPT_GROUP.into())],
             log_dir: workspace_root().join("target/keyrotor-local"),
         }
     }
@@ -275,6 +277,22 @@ impl LocalStack {
                 None => return Ok(events),
             }
         }
+    }
+
+    /// A `keyrotor` command (the operator's CLI at `binary`) pointed at this stack, as an
+    /// operator's shell would be: endpoint, region, credentials, and the same policy
+    /// settings as the functions.
+    pub fn operator_command(&self, binary: &std::path::Path) -> Command {
+        let mut command = Command::new(binary);
+        command
+            .env("AWS_ENDPOINT_URL", self.moto.endpoint())
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "AKIAKEYROTOROPERATOR")
+            .env("AWS_SECRET_ACCESS_KEY", "operator-secret")
+            .env("KEYROTOR_EXEMPT_GROUP", EXEMPT_GROUP)
+            .env_remove("KEYROTOR_STATE_MACHINE_ARN")
+            .env_remove("AWS_PROFILE");
+        command
     }
 
     /// Replaces the fault proxy's rules (see `tools/fault_proxy.py`); `[]` removes all.

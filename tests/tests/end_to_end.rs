@@ -20,19 +20,12 @@ type Seed = (String, Vec<(&'static str, String)>, i64);
 const TIMEOUT: Duration = Duration::from_secs(300);
 const EXEMPT_TAG: &str = "key-rotation:exempt";
 
-fn options() -> StackOptions {
-    StackOptions {
-        function_env: vec![("KEYROTOR_EXEMPT_GROUP".into(), "break-glass".into())],
-        ..StackOptions::default()
-    }
-}
-
 fn on_stack<F, Fut>(test: F)
 where
     F: FnOnce(&'static LocalStack) -> Fut,
     Fut: Future<Output = ()>,
 {
-    on_shared_stack(options, test);
+    on_shared_stack(StackOptions::default, test);
 }
 
 async fn run(

@@ -127,22 +127,21 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_inputs_are_rejected_before_any_aws_call() {
-        let env = offline_env();
-        for event in [
-            json!({}),
-            json!(null),
-            json!({"user": ""}),
-            json!({"user": 42}),
-            json!({"user": "a b"}),
-            json!({"user": "x".repeat(65)}),
-            json!({"user": "alice", "users": ["bob"]}),
-            json!({"users": ["bob"], "force": true}),
-            json!({"user": "alice", "force": "yes"}),
-            json!({"user": "alice", "rotate": true}),
-        ] {
-            let err = handle(event.clone(), &env).await.expect_err("rejected");
-            assert_eq!(err.error_type(), ErrorType::InvalidInput, "{event}: {err}");
-        }
+        keyrotor_core::assert_rejected!(
+            handle,
+            [
+                json!({}),
+                json!(null),
+                json!({"user": ""}),
+                json!({"user": 42}),
+                json!({"user": "a b"}),
+                json!({"user": "x".repeat(65)}),
+                json!({"user": "alice", "users": ["bob"]}),
+                json!({"users": ["bob"], "force": true}),
+                json!({"user": "alice", "force": "yes"}),
+                json!({"user": "alice", "rotate": true}),
+            ]
+        );
     }
 
     #[tokio::test]

@@ -286,28 +286,25 @@ async fn stored_as_current_id(env: &Env, name: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use keyrotor_core::testing::offline_env;
-    use keyrotor_core::ErrorType;
     use serde_json::json;
 
     use super::*;
 
     #[tokio::test]
     async fn malformed_inputs_are_rejected_before_any_aws_call() {
-        let env = offline_env();
-        for event in [
-            json!({}),
-            json!({"user": "alice"}),
-            json!({"oldKeyId": "AKIAIOSFODNN7EXAMPLE"}),
-            json!({"user": "alice", "oldKeyId": "not-a-key"}),
-            json!({"user": "alice", "oldKeyId": "akiaiosfodnn7example"}),
-            json!({"user": "al ice", "oldKeyId": "AKIAIOSFODNN7EXAMPLE"}),
-            json!({"user": "alice", "oldKeyId": "AKIAIOSFODNN7EXAMPLE", "dryRun": "no"}),
-            json!({"user": "alice", "oldKeyId": "AKIAIOSFODNN7EXAMPLE", "secret": "x"}),
-            json!([1, 2, 3]),
-        ] {
-            let err = handle(event.clone(), &env).await.expect_err("rejected");
-            assert_eq!(err.error_type(), ErrorType::InvalidInput, "{event}: {err}");
-        }
+        keyrotor_core::assert_rejected!(
+            handle,
+            [
+                json!({}),
+                json!({"user": "alice"}),
+                json!({"oldKeyId": "AKIAIOSFODNN7EXAMPLE"}),
+                json!({"user": "alice", "oldKeyId": "not-a-key"}),
+                json!({"user": "alice", "oldKeyId": "akiaiosfodnn7example"}),
+                json!({"user": "al ice", "oldKeyId": "AKIAIOSFODNN7EXAMPLE"}),
+                json!({"user": "alice", "oldKeyId": "AKIAIOSFODNN7EXAMPLE", "dryRun": "no"}),
+                json!({"user": "alice", "oldKeyId": "AKIAIOSFODNN7EXAMPLE", "secret": "x"}),
+                json!([1, 2, 3]),
+            ]
+        );
     }
 }

@@ -151,25 +151,22 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeleteKeyOutp
 
 #[cfg(test)]
 mod tests {
-    use keyrotor_core::testing::offline_env;
-    use keyrotor_core::ErrorType;
     use serde_json::json;
 
     use super::*;
 
     #[tokio::test]
     async fn malformed_inputs_are_rejected_before_any_aws_call() {
-        let env = offline_env();
         let k1 = "AKIAIOSFODNN7EXAMPLE";
-        for event in [
-            json!({}),
-            json!({"user": "alice"}),
-            json!({"user": "alice", "oldKeyId": k1, "newKeyId": k1}),
-            json!({"user": "alice", "oldKeyId": k1, "newKeyId": "bad"}),
-            json!({"user": "alice", "oldKeyId": k1, "delete": "all"}),
-        ] {
-            let err = handle(event.clone(), &env).await.expect_err("rejected");
-            assert_eq!(err.error_type(), ErrorType::InvalidInput, "{event}: {err}");
-        }
+        keyrotor_core::assert_rejected!(
+            handle,
+            [
+                json!({}),
+                json!({"user": "alice"}),
+                json!({"user": "alice", "oldKeyId": k1, "newKeyId": k1}),
+                json!({"user": "alice", "oldKeyId": k1, "newKeyId": "bad"}),
+                json!({"user": "alice", "oldKeyId": k1, "delete": "all"}),
+            ]
+        );
     }
 }

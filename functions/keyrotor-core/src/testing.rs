@@ -39,3 +39,22 @@ pub fn test_config() -> Config {
 pub fn offline_env() -> Env {
     Env::new(test_config(), &unreachable_sdk_config())
 }
+
+/// Asserts that `handler` answers every event with `InvalidInput`, on [`offline_env`]: an
+/// input that got as far as an AWS call would fail `Transient` instead.
+#[macro_export]
+macro_rules! assert_rejected {
+    ($handler:path, [$($event:expr),* $(,)?]) => {{
+        let env = $crate::testing::offline_env();
+        for event in [$($event),*] {
+            match $handler(event.clone(), &env).await {
+                Ok(_) => panic!("{event} was accepted"),
+                Err(err) => assert_eq!(
+                    err.error_type(),
+                    $crate::ErrorType::InvalidInput,
+                    "{event}: {err}"
+                ),
+            }
+        }
+    }};
+}

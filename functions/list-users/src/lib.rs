@@ -66,24 +66,23 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_inputs_are_rejected_before_any_aws_call() {
-        let env = offline_env();
-        for event in [
-            json!([]),
-            json!("alice"),
-            json!({"marker": 7}),
-            json!({"users": "alice"}),
-            json!({"users": ["bad name!"]}),
-            json!({"pageSize": 0}),
-            json!({"pageSize": 1001}),
-            json!({"users": ["alice"], "marker": "m"}),
-            json!({"marker": ""}),
-            json!({"unexpected": true}),
-            json!({"scan": {"user": "alice"}}),
-            json!({"scan": {"dryRun": "yes"}}),
-        ] {
-            let err = handle(event.clone(), &env).await.expect_err("rejected");
-            assert_eq!(err.error_type(), ErrorType::InvalidInput, "{event}: {err}");
-        }
+        keyrotor_core::assert_rejected!(
+            handle,
+            [
+                json!([]),
+                json!("alice"),
+                json!({"marker": 7}),
+                json!({"users": "alice"}),
+                json!({"users": ["bad name!"]}),
+                json!({"pageSize": 0}),
+                json!({"pageSize": 1001}),
+                json!({"users": ["alice"], "marker": "m"}),
+                json!({"marker": ""}),
+                json!({"unexpected": true}),
+                json!({"scan": {"user": "alice"}}),
+                json!({"scan": {"dryRun": "yes"}}),
+            ]
+        );
     }
 
     #[tokio::test]

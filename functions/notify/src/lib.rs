@@ -108,7 +108,7 @@ pub fn recipients(env: &Env, kind: NotificationKind, owner_tag: Option<&str>) ->
 
 #[cfg(test)]
 mod tests {
-    use keyrotor_core::testing::{offline_env, test_config, unreachable_sdk_config};
+    use keyrotor_core::testing::{test_config, unreachable_sdk_config};
     use keyrotor_core::{Config, ErrorType};
     use serde_json::json;
 
@@ -116,19 +116,18 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_inputs_are_rejected_before_any_aws_call() {
-        let env = offline_env();
-        for event in [
-            json!({}),
-            json!({"kind": "warning"}),
-            json!({"kind": "party", "user": "alice"}),
-            json!({"kind": "warning", "user": "alice", "keyId": "nope"}),
-            json!({"kind": "warning", "user": "alice", "rotateOn": "soon"}),
-            json!({"kind": "failure", "user": "alice", "error": "boom"}),
-            json!({"kind": "warning", "user": "alice", "to": "eve@evil.example"}),
-        ] {
-            let err = handle(event.clone(), &env).await.expect_err("rejected");
-            assert_eq!(err.error_type(), ErrorType::InvalidInput, "{event}: {err}");
-        }
+        keyrotor_core::assert_rejected!(
+            handle,
+            [
+                json!({}),
+                json!({"kind": "warning"}),
+                json!({"kind": "party", "user": "alice"}),
+                json!({"kind": "warning", "user": "alice", "keyId": "nope"}),
+                json!({"kind": "warning", "user": "alice", "rotateOn": "soon"}),
+                json!({"kind": "failure", "user": "alice", "error": "boom"}),
+                json!({"kind": "warning", "user": "alice", "to": "eve@evil.example"}),
+            ]
+        );
     }
 
     #[tokio::test]

@@ -55,24 +55,22 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<StartRotation
 #[cfg(test)]
 mod tests {
     use keyrotor_core::testing::offline_env;
-    use keyrotor_core::ErrorType;
     use serde_json::json;
 
     use super::*;
 
     #[tokio::test]
     async fn malformed_inputs_are_rejected_before_any_aws_call() {
-        let env = offline_env();
-        for event in [
-            json!({}),
-            json!({"users": []}),
-            json!({"users": [], "scanStartedAt": "yesterday"}),
-            json!({"users": [{"user": "bad name", "action": "rotate"}], "scanStartedAt": "2026-11-25T00:00:00Z"}),
-            json!({"users": [{"user": "alice"}], "scanStartedAt": "2026-11-25T00:00:00Z"}),
-        ] {
-            let err = handle(event.clone(), &env).await.expect_err("rejected");
-            assert_eq!(err.error_type(), ErrorType::InvalidInput, "{event}: {err}");
-        }
+        keyrotor_core::assert_rejected!(
+            handle,
+            [
+                json!({}),
+                json!({"users": []}),
+                json!({"users": [], "scanStartedAt": "yesterday"}),
+                json!({"users": [{"user": "bad name", "action": "rotate"}], "scanStartedAt": "2026-11-25T00:00:00Z"}),
+                json!({"users": [{"user": "alice"}], "scanStartedAt": "2026-11-25T00:00:00Z"}),
+            ]
+        );
     }
 
     #[tokio::test]

@@ -113,7 +113,6 @@ async fn main() {
     println!("cargo lambda watch serving the seven function binaries, and the state machine...");
     let stack = match LocalStack::start(StackOptions {
         deletion_delay_secs: DELETION_DELAY_SECS,
-        function_env: vec![("KEYROTOR_EXEMPT_GROUP".into(), "break-glass".into())],
         ..StackOptions::default()
     })
     .await
@@ -204,15 +203,10 @@ fn cli(stack: &LocalStack, args: &[&str]) -> Result<()> {
         );
     }
     println!("\n  $ keyrotor {}", args.join(" "));
-    let status = std::process::Command::new(binary)
+    let status = stack
+        .operator_command(&binary)
         .args(args)
-        .env("AWS_ENDPOINT_URL", stack.moto.endpoint())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "AKIAKEYROTOROPERATOR")
-        .env("AWS_SECRET_ACCESS_KEY", "operator-secret")
-        .env("KEYROTOR_EXEMPT_GROUP", "break-glass")
         .env("KEYROTOR_STATE_MACHINE_ARN", &stack.state_machine_arn)
-        .env_remove("AWS_PROFILE")
         .status()
         .context("running keyrotor")?;
     match status.code() {

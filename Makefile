@@ -78,7 +78,7 @@ lint:
 
 test: venv node-tools lint check-infra
 	cargo build --workspace --bins
-	cargo test --workspace
+	cargo test --workspace --no-fail-fast
 
 build:
 	cargo build --workspace

@@ -628,6 +628,13 @@ async fn the_scan_lists_assesses_and_starts_one_execution_per_actionable_user() 
         batch["counts"],
         json!({"none": 2, "exempt": 0, "warn": 1, "rotate": 1, "blocked": 0, "finish": 0})
     );
+    let listed = ctx.env_with(&[(vars::ASSESS_STRATEGY, "list-access-keys")]);
+    let by_listing =
+        call!(assess_key_age::handle, &listed, json!({"users": users})).expect("assess");
+    assert_eq!(
+        batch, by_listing,
+        "the credential report and per-user listing agree"
+    );
     let actionable = batch["actionable"].clone();
     assert_eq!(
         actionable,

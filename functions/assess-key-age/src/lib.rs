@@ -8,13 +8,17 @@
 use std::collections::HashSet;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
+use keyrotor_core::config::AssessStrategy;
 use keyrotor_core::domain::{Decision, Plan};
 use keyrotor_core::payload::{
     parse, ActionableUser, AssessBatchOutput, AssessInput, Assessment, DecisionCounts, UserName,
 };
 use keyrotor_core::state::load_user;
-use keyrotor_core::{Env, Error, Result};
+use keyrotor_core::{Env, Error, ErrorType, Result};
 use serde::Serialize;
+
+/// A credential report younger than this is reused rather than generated again.
+pub const REPORT_MAX_AGE: chrono::Duration = chrono::Duration::hours(4);
 
 /// Users assessed at once in batch mode: low, because IAM throttles.
 pub const BATCH_CONCURRENCY: usize = 4;
@@ -74,7 +78,31 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
         None => None,
     };
     let members: Option<&HashSet<String>> = members.as_ref();
-    let plans: Vec<(String, Option<Plan>)> = stream::iter(users)
+    let now = chrono::Utc::now();
+    // With the credential report, users whose keys certainly need nothing are counted
+    // without a single call of their own.
+    let (live, skipped): (Vec<&UserName>, usize) = match env.config.assess_strategy {
+        AssessStrategy::ListAccessKeys => (users.iter().collect(), 0),
+        AssessStrategy::CredentialReport => match env.iam.credential_report(REPORT_MAX_AGE).await {
+            Ok(report) => {
+                let (look, skip): (Vec<&UserName>, Vec<&UserName>) = users
+                    .iter()
+                    .partition(|u| report.may_need_action(u.as_str(), &env.config.policy, now));
+                (look, skip.len())
+            }
+            Err(e)
+                if matches!(
+                    e.error_type(),
+                    ErrorType::AccessDenied | ErrorType::ServiceError
+                ) =>
+            {
+                tracing::warn!(error = %e, "credential report unavailable; listing each user's keys");
+                (users.iter().collect(), 0)
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    let plans: Vec<(String, Option<Plan>)> = stream::iter(live)
         .map(|user| async move {
             match load_user(env, user.as_str(), members).await {
                 Ok(live) => Ok((user.to_string(), Some(live.plan(env, false)))),
@@ -87,8 +115,10 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
         .try_collect()
         .await?;
 
-    let now = chrono::Utc::now();
-    let mut counts = DecisionCounts::default();
+    let mut counts = DecisionCounts {
+        none: u32::try_from(skipped).unwrap_or(u32::MAX),
+        ..DecisionCounts::default()
+    };
     let mut actionable = Vec::new();
     for (user, plan) in &plans {
         let Some(plan) = plan else { continue };
@@ -111,7 +141,7 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
         }
     }
     Ok(AssessBatchOutput {
-        seen: u32::try_from(plans.len()).unwrap_or(u32::MAX),
+        seen: u32::try_from(plans.len() + skipped).unwrap_or(u32::MAX),
         counts,
         actionable,
     })

@@ -36,11 +36,6 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<CreateKeyOutp
     let old = input.old_key_id.as_str();
 
     let live = load_user(env, user, None).await?;
-    let old_key = live
-        .state
-        .key(old)
-        .ok_or_else(|| Error::NotFound(format!("access key {old} is not a key of user {user}")))?;
-
     let output = |new_key_id: Option<String>,
                   secret_arn: Option<String>,
                   leftover: Option<String>,
@@ -55,6 +50,31 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<CreateKeyOutp
             resumed,
             dry_run,
         }
+    };
+
+    let Some(old_key) = live.state.key(old) else {
+        // Gone. If it exists nowhere and the secret holds another active key of this user,
+        // a concurrent run of this rotation has finished it (and deleted the old key).
+        let current = live
+            .state
+            .secret
+            .current_key_id
+            .as_deref()
+            .filter(|c| *c != old && live.state.key(c).is_some_and(|k| k.is_active()));
+        if let Some(current) = current {
+            if env.iam.key_owner(old).await?.is_none() {
+                info!(
+                    user,
+                    new_key_id = current,
+                    "rotation already finished by another run"
+                );
+                let arn = live.secret.as_ref().map(|s| s.arn.clone());
+                return Ok(output(Some(current.to_owned()), arn, None, true));
+            }
+        }
+        return Err(Error::NotFound(format!(
+            "access key {old} is not a key of user {user}"
+        )));
     };
 
     // Earlier work of this rotation: the secret already holds a newer key of this user.

@@ -29,10 +29,6 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
     let delay = deletion_delay(&env.config.policy);
 
     let live = load_user(env, user, None).await?;
-    let old_key = live
-        .state
-        .key(old)
-        .ok_or_else(|| Error::NotFound(format!("access key {old} is not a key of user {user}")))?;
     let output = |deactivated_at: Option<chrono::DateTime<Utc>>, already_inactive: bool| {
         DeactivateKeyOutput {
             user: user.to_owned(),
@@ -42,6 +38,31 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
             already_inactive,
             dry_run,
         }
+    };
+
+    let Some(old_key) = live.state.key(old) else {
+        // Gone. If it exists nowhere and its replacement is the secret's active current key,
+        // a concurrent run of this rotation has already deactivated and deleted it.
+        let replaced = new.is_some_and(|n| {
+            live.state.secret.current_key_id.as_deref() == Some(n)
+                && live.state.key(n).is_some_and(|k| k.is_active())
+        });
+        if replaced && env.iam.key_owner(old).await?.is_none() {
+            let recorded = live
+                .state
+                .secret
+                .deactivated
+                .as_ref()
+                .filter(|d| d.key_id == old)
+                .map(|d| d.at);
+            return Ok(DeactivateKeyOutput {
+                delete_after: Some(recorded.map_or_else(Utc::now, |at| at + delay)),
+                ..output(recorded, true)
+            });
+        }
+        return Err(Error::NotFound(format!(
+            "access key {old} is not a key of user {user}"
+        )));
     };
 
     let Some(new) = new else {

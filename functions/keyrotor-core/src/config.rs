@@ -40,6 +40,17 @@ pub struct Config {
     pub state_machine_arn: Option<String>,
     /// How long `create-key` keeps trying a new key against STS (IAM propagation).
     pub verify_timeout_secs: u64,
+    pub assess_strategy: AssessStrategy,
+}
+
+/// How the scan assesses a page of users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssessStrategy {
+    /// From the account's credential report (one call), looking live only at users whose
+    /// keys may need action; falls back to ListAccessKeys if the report is unavailable.
+    CredentialReport,
+    /// ListAccessKeys (and the rest of the live state) for every user.
+    ListAccessKeys,
 }
 
 impl fmt::Debug for Config {
@@ -74,6 +85,7 @@ pub mod vars {
     pub const DRY_RUN: &str = "KEYROTOR_DRY_RUN";
     pub const STATE_MACHINE_ARN: &str = "KEYROTOR_STATE_MACHINE_ARN";
     pub const VERIFY_TIMEOUT_SECONDS: &str = "KEYROTOR_VERIFY_TIMEOUT_SECONDS";
+    pub const ASSESS_STRATEGY: &str = "KEYROTOR_ASSESS_STRATEGY";
 }
 
 /// IAM tag keys: 1–128 characters of letters, digits, spaces and `_.:/=+-@`.
@@ -259,8 +271,20 @@ impl Config {
                 })?,
         };
 
+        let assess_strategy = match get(vars::ASSESS_STRATEGY).as_deref() {
+            None | Some("credential-report") => AssessStrategy::CredentialReport,
+            Some("list-access-keys") => AssessStrategy::ListAccessKeys,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    vars::ASSESS_STRATEGY,
+                    format!("{other:?} is neither credential-report nor list-access-keys"),
+                ))
+            }
+        };
+
         Ok(Config {
             verify_timeout_secs,
+            assess_strategy,
             policy: Policy {
                 rotate_after_days,
                 warn_days,
@@ -411,6 +435,7 @@ mod tests {
             (vars::STATE_MACHINE_ARN, "keyrotor"),
             (vars::VERIFY_TIMEOUT_SECONDS, "0"),
             (vars::VERIFY_TIMEOUT_SECONDS, "forever"),
+            (vars::ASSESS_STRATEGY, "guess"),
         ];
         for (var, value) in cases {
             let err =

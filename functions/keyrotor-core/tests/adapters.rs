@@ -373,3 +373,64 @@ async fn a_missing_secret_is_none_and_a_deleted_one_blocks() {
     let err = secrets.describe("deleted").await.expect_err("blocked");
     assert_eq!(err.error_type(), ErrorType::Blocked);
 }
+
+const REPORT: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated\nalice,arn:aws:iam::123456789012:user/alice,2024-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2026-01-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n";
+
+fn report_output(
+    generated: DateTime,
+) -> aws_sdk_iam::operation::get_credential_report::GetCredentialReportOutput {
+    aws_sdk_iam::operation::get_credential_report::GetCredentialReportOutput::builder()
+        .content(aws_smithy_types::Blob::new(REPORT))
+        .generated_time(generated)
+        .build()
+}
+
+#[tokio::test]
+async fn a_recent_credential_report_is_reused_without_generating_one() {
+    let now = DateTime::from_secs(chrono::Utc::now().timestamp() - 3600);
+    let get =
+        mock!(aws_sdk_iam::Client::get_credential_report).then_output(move || report_output(now));
+    let generate = mock!(aws_sdk_iam::Client::generate_credential_report).then_output(|| {
+        aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportOutput::builder(
+        )
+        .build()
+    });
+    let iam = Iam::new(mock_client!(
+        aws_sdk_iam,
+        RuleMode::MatchAny,
+        [&get, &generate]
+    ));
+    let report = iam
+        .credential_report(chrono::Duration::hours(4))
+        .await
+        .expect("report");
+    assert_eq!(report.users.len(), 1);
+    assert_eq!((get.num_calls(), generate.num_calls()), (1, 0));
+}
+
+#[tokio::test]
+async fn a_missing_credential_report_is_generated_and_awaited() {
+    let now = DateTime::from_secs(chrono::Utc::now().timestamp());
+    let get = mock!(aws_sdk_iam::Client::get_credential_report)
+        .sequence()
+        .http_response(|| iam_error(410, "ReportNotPresent"))
+        .http_response(|| iam_error(404, "ReportInProgress"))
+        .output(move || report_output(now))
+        .build();
+    let generate = mock!(aws_sdk_iam::Client::generate_credential_report).then_output(|| {
+        aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportOutput::builder(
+        )
+        .build()
+    });
+    let iam = Iam::new(mock_client!(
+        aws_sdk_iam,
+        RuleMode::MatchAny,
+        [&get, &generate]
+    ));
+    let report = iam
+        .credential_report(chrono::Duration::hours(4))
+        .await
+        .expect("report");
+    assert!(report.users.contains_key("alice"));
+    assert_eq!((get.num_calls(), generate.num_calls()), (3, 1));
+}

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, instrument};
 
 use super::to_utc;
+use crate::domain::credential_report::CredentialReport;
 use crate::domain::{AccessKey, KeyStatus};
 use crate::error::{AwsErrorKind, Error, Result};
 use crate::secret::{NewAccessKey, SecretAccessKey};
@@ -268,6 +269,64 @@ impl Iam {
             Err(e) if e.aws_kind() == Some(AwsErrorKind::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The account's credential report: the current one if it is younger than `max_age`,
+    /// else a new one (GenerateCredentialReport, polled until it is ready).
+    #[instrument(skip(self))]
+    pub async fn credential_report(&self, max_age: chrono::Duration) -> Result<CredentialReport> {
+        let mut generated = false;
+        for attempt in 0..30 {
+            let result = self
+                .client
+                .get_credential_report()
+                .send()
+                .await
+                .map_err(|e| Error::from_sdk("iam:GetCredentialReport", e));
+            let stale_or_missing = match &result {
+                Ok(out) => {
+                    let at = out.generated_time().and_then(to_utc);
+                    at.is_none_or(|at| Utc::now() - at > max_age)
+                }
+                Err(Error::Aws { code, .. }) => {
+                    matches!(
+                        code.as_str(),
+                        "ReportNotPresent" | "ReportExpired" | "ReportInProgress"
+                    )
+                }
+                Err(_) => false,
+            };
+            match result {
+                // One we asked for is taken as it comes (it is the newest there is).
+                Ok(out) if !stale_or_missing || generated => {
+                    let csv = out
+                        .content()
+                        .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
+                        .unwrap_or_default();
+                    return CredentialReport::parse(&csv)
+                        .map_err(|e| Error::Internal(e.to_string()));
+                }
+                Err(e) if !stale_or_missing => return Err(e),
+                _ => {}
+            }
+            if !generated {
+                self.client
+                    .generate_credential_report()
+                    .send()
+                    .await
+                    .map_err(|e| Error::from_sdk("iam:GenerateCredentialReport", e))?;
+                generated = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(if attempt == 0 {
+                200
+            } else {
+                2000
+            }))
+            .await;
+        }
+        Err(Error::Transient(
+            "the credential report was not ready within a minute".into(),
+        ))
     }
 
     /// When the key was last used to sign a request, if ever (GetAccessKeyLastUsed).

@@ -2,6 +2,7 @@
 //! what to do with them. Nothing in here talks to AWS or knows an SDK type; adapters in
 //! [`crate::aws`] translate into these types, which keeps the rules pure and testable.
 
+pub mod credential_report;
 pub mod planner;
 
 use std::collections::BTreeMap;

@@ -14,7 +14,9 @@ Rules (POST /_faults {"rules": [...]}, replacing the current ones) inject faults
 "fail_before" answers without forwarding; "lose_response" forwards (the change is applied)
 and then answers with the error instead of moto's reply, the hardest case for a caller.
 
-GET /_faults/stats returns {"calls": {operation: n}, "injected": [{operation, match, mode}]};
+GET /_faults/stats returns {"calls": {operation: n}, "injected": [{operation, match, mode}],
+"issuedSecrets": [...]}: the secret of every key CreateAccessKey returned through the proxy,
+delivered or lost, so that leak scans can look for all of them (loopback, tests only);
 POST /_faults/reset clears rules and counts. Prints "PORT <n>"; exits with its parent.
 """
 
@@ -32,6 +34,8 @@ LOCK = threading.Lock()
 RULES: list[dict] = []
 CALLS: dict[str, int] = {}
 INJECTED: list[dict] = []
+ISSUED: list[str] = []
+SECRET = re.compile(rb"<SecretAccessKey>([^<]+)</SecretAccessKey>")
 SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate"}
 
@@ -112,7 +116,8 @@ class Proxy(BaseHTTPRequestHandler):
                 RULES.clear()
                 CALLS.clear()
                 INJECTED.clear()
-            body = json.dumps({"calls": CALLS, "injected": INJECTED, "rules": RULES}).encode()
+                ISSUED.clear()
+            body = json.dumps({"calls": CALLS, "injected": INJECTED, "rules": RULES, "issuedSecrets": ISSUED}).encode()
         self.reply(200, body, {"Content-Type": "application/json"})
         return True
 
@@ -133,6 +138,9 @@ class Proxy(BaseHTTPRequestHandler):
             data = response.read()
         finally:
             conn.close()
+        if operation == "iam:CreateAccessKey":
+            with LOCK:
+                ISSUED.extend(m.decode() for m in SECRET.findall(data))
         if rule:  # lose_response: applied upstream, but the caller sees a failure
             return self.fail(operation, rule)
         headers = {k: v for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP and k.lower() != "content-length"}

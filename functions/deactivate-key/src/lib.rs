@@ -43,18 +43,9 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
     let Some(old_key) = live.state.key(old) else {
         // Gone. If it exists nowhere and its replacement is the secret's active current key,
         // a concurrent run of this rotation has already deactivated and deleted it.
-        let replaced = new.is_some_and(|n| {
-            live.state.secret.current_key_id.as_deref() == Some(n)
-                && live.state.key(n).is_some_and(|k| k.is_active())
-        });
+        let replaced = new.is_some_and(|n| live.state.is_current_and_active(n));
         if replaced && env.iam.key_owner(old).await?.is_none() {
-            let recorded = live
-                .state
-                .secret
-                .deactivated
-                .as_ref()
-                .filter(|d| d.key_id == old)
-                .map(|d| d.at);
+            let recorded = live.state.secret.deactivation_of(old).map(|d| d.at);
             return Ok(DeactivateKeyOutput {
                 delete_after: Some(recorded.map_or_else(Utc::now, |at| at + delay)),
                 ..output(recorded, true)
@@ -101,13 +92,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
 
     if old_key.status == KeyStatus::Inactive {
         // A retry after success, or after the tag write was lost.
-        let recorded = live
-            .state
-            .secret
-            .deactivated
-            .as_ref()
-            .filter(|d| d.key_id == old)
-            .map(|d| d.at);
+        let recorded = live.state.secret.deactivation_of(old).map(|d| d.at);
         let at = match recorded {
             Some(at) => at,
             None if dry_run => return Ok(output(None, true)),

@@ -39,9 +39,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeleteKeyOutp
     if let Some(early) = live
         .state
         .secret
-        .deactivated
-        .as_ref()
-        .filter(|d| d.key_id == old)
+        .deactivation_of(old)
         .map(|d| d.at + deletion_delay(&env.config.policy) - Utc::now())
         .filter(|early| *early > chrono::Duration::zero() && *early <= CLOCK_SKEW)
     {
@@ -71,9 +69,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeleteKeyOutp
         .as_ref()
         .map(|k| k.as_str())
         .ok_or_else(|| Error::InvalidInput("newKeyId is required".into()))?;
-    let replacement_ok = live.state.key(new).is_some_and(|k| k.is_active())
-        && live.state.secret.current_key_id.as_deref() == Some(new);
-    if !replacement_ok {
+    if !live.state.is_current_and_active(new) {
         return Err(Error::Blocked(format!(
             "replacement key {new} is not active and current in {}; keeping {old}",
             live.secret_name
@@ -90,17 +86,11 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeleteKeyOutp
             format!("{old} was reactivated after the rotation (a rollback); it is kept"),
         ));
     }
-    let deactivated = live
-        .state
-        .secret
-        .deactivated
-        .as_ref()
-        .filter(|d| d.key_id == old)
-        .ok_or_else(|| {
-            Error::Blocked(format!(
-                "keyrotor has no record of deactivating {old}; keeping it"
-            ))
-        })?;
+    let deactivated = live.state.secret.deactivation_of(old).ok_or_else(|| {
+        Error::Blocked(format!(
+            "keyrotor has no record of deactivating {old}; keeping it"
+        ))
+    })?;
     let delete_after = deactivated.at + deletion_delay(&env.config.policy);
     let now = Utc::now();
     if now < delete_after {

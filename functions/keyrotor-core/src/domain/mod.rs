@@ -54,6 +54,13 @@ pub struct SecretState {
     pub deactivating: Option<String>,
 }
 
+impl SecretState {
+    /// keyrotor's record of deactivating `key_id`, if that is the key it last deactivated.
+    pub fn deactivation_of(&self, key_id: &str) -> Option<&Deactivation> {
+        self.deactivated.as_ref().filter(|d| d.key_id == key_id)
+    }
+}
+
 /// A key that keyrotor deactivated, waiting for deletion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -79,6 +86,13 @@ impl UserState {
 
     pub fn active_keys(&self) -> impl Iterator<Item = &AccessKey> {
         self.keys.iter().filter(|k| k.is_active())
+    }
+
+    /// Whether `key_id` is an active key of the user and the secret's current value: a
+    /// replacement that is in place.
+    pub fn is_current_and_active(&self, key_id: &str) -> bool {
+        self.secret.current_key_id.as_deref() == Some(key_id)
+            && self.key(key_id).is_some_and(AccessKey::is_active)
     }
 }
 

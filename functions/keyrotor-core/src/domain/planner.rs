@@ -258,11 +258,7 @@ fn unfinished_rotation(
     if !ours {
         return None;
     }
-    let recorded = state
-        .secret
-        .deactivated
-        .as_ref()
-        .filter(|d| d.key_id == old.id);
+    let recorded = state.secret.deactivation_of(&old.id);
     let marked = state.secret.deactivating.as_deref() == Some(old.id.as_str());
     if recorded.is_none() && !marked {
         return None;
@@ -310,9 +306,8 @@ pub fn awaits_deletion(
 ) -> bool {
     state
         .secret
-        .deactivated
-        .as_ref()
-        .is_some_and(|d| d.key_id == key_id && now < d.at + deletion_delay(policy))
+        .deactivation_of(key_id)
+        .is_some_and(|d| now < d.at + deletion_delay(policy))
 }
 
 /// The deletion delay as a duration (saturating for absurd configured values).

@@ -161,10 +161,10 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<CreateKeyOutp
     }
     let secret_arn = match store(env, &live, &user_arn, &new_key).await {
         Ok(arn) => arn,
-        Err(err) => match stored_as_current(env, &live.secret_name, &new_key.key_id).await {
+        Err(err) => match secret_now(env, &live.secret_name).await {
             // The write landed and only its response was lost.
-            Some(arn) => arn,
-            None => return Err(discard(env, &new_key, err).await),
+            Some(s) if s.state.current_key_id.as_deref() == Some(new_key.key_id.as_str()) => s.arn,
+            _ => return Err(discard(env, &new_key, err).await),
         },
     };
     info!(user, old_key_id = old, new_key_id = %new_key.key_id, "new key created, verified and stored");
@@ -220,12 +220,10 @@ async fn owned_secret(env: &Env, live: &LiveUser) -> Result<SecretDescription> {
     }
 }
 
-/// The secret's ARN if its AWSCURRENT version holds `key_id`.
-async fn stored_as_current(env: &Env, name: &str, key_id: &str) -> Option<String> {
-    match env.secrets.describe(name).await {
-        Ok(Some(s)) if s.state.current_key_id.as_deref() == Some(key_id) => Some(s.arn),
-        _ => None,
-    }
+/// The secret as it is now, if it can be read: after a failed or unconfirmed call, what
+/// landed is what counts.
+async fn secret_now(env: &Env, name: &str) -> Option<SecretDescription> {
+    env.secrets.describe(name).await.ok().flatten()
 }
 
 /// Deletes a new key that could not be verified or stored, and returns the error to report.
@@ -271,7 +269,9 @@ async fn reconcile_failed_create(
             ));
         }
     };
-    let stored = stored_as_current_id(env, &live.secret_name).await;
+    let stored = secret_now(env, &live.secret_name)
+        .await
+        .and_then(|s| s.state.current_key_id);
     let mut removed = Vec::new();
     for key in keys {
         let appeared = !before.contains(key.id.as_str()) && key.created >= started - ORPHAN_WINDOW;
@@ -293,15 +293,6 @@ async fn reconcile_failed_create(
             removed.join(", ")
         }
     ))
-}
-
-async fn stored_as_current_id(env: &Env, name: &str) -> Option<String> {
-    env.secrets
-        .describe(name)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|s| s.state.current_key_id)
 }
 
 #[cfg(test)]

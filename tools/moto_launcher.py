@@ -8,6 +8,12 @@ functions themselves have no test switch; they see an ordinary emulator.
 `POST /_keyrotor/lambda-port {"port": N}` tells moto's Step Functions where Lambda is
 (it sends Task invocations to localhost:$MOTO_PORT).
 
+Two IAM answers are made faithful to AWS, because the scan's call counts depend on them
+(moto 5.2.5 gets both wrong): ListUsers honours MaxItems and Marker (moto returns every
+user in one untruncated page), and GetCredentialReport gives the time the report was
+generated (moto says 2015-02-02 always), with GenerateCredentialReport making a new one
+only when the last is over four hours old, as IAM does.
+
 Prints `PORT <n>` on stdout once listening (port 0 picks a free port), and exits when the
 process that started it goes away, so a crashed test run leaves nothing behind.
 """
@@ -18,6 +24,7 @@ import os
 import sys
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 
 import time_machine
 from parent_watch import exit_with_parent
@@ -26,6 +33,8 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.core.responses import ActionResult
+from moto.iam.responses import IamResponse
 from werkzeug.serving import make_server
 
 CLOCK_PATH = "/_keyrotor/clock"
@@ -81,6 +90,49 @@ def with_clock(app, clock: Clock):
     return wsgi
 
 
+REPORT_LIFETIME = timedelta(hours=4)
+
+
+def list_users_in_pages(self) -> ActionResult:
+    """ListUsers as IAM pages it: at most MaxItems (default 100) users, then a Marker."""
+    max_items = int(self._get_param("MaxItems") or 100)
+    marker = self._get_param("Marker")
+    users = list(self.backend.list_users(self._get_param("PathPrefix"), None, None))
+    start = int(marker) if marker and marker.isdigit() else 0
+    page = users[start : start + max_items]
+    result = {"Users": page, "IsTruncated": start + max_items < len(users)}
+    if result["IsTruncated"]:
+        result["Marker"] = str(start + max_items)
+    return ActionResult(result)
+
+
+def generate_credential_report(self) -> ActionResult:
+    now = datetime.now(timezone.utc)
+    generated = getattr(self.backend, "keyrotor_report_time", None)
+    if generated is not None and now - generated < REPORT_LIFETIME:
+        return ActionResult({"State": "COMPLETE"})
+    self.backend.generate_report()
+    self.backend.keyrotor_report_time = now
+    return ActionResult({"State": "STARTED", "Description": "Starting a new report"})
+
+
+def get_credential_report(self) -> ActionResult:
+    content = self.backend.get_credential_report()
+    generated = getattr(self.backend, "keyrotor_report_time", None) or datetime.now(timezone.utc)
+    return ActionResult(
+        {
+            "Content": content,
+            "ReportFormat": "text/csv",
+            "GeneratedTime": generated.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    )
+
+
+def make_iam_faithful() -> None:
+    IamResponse.list_users = list_users_in_pages
+    IamResponse.generate_credential_report = generate_credential_report
+    IamResponse.get_credential_report = get_credential_report
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -91,6 +143,7 @@ def main() -> None:
     if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
         sys.exit("moto_launcher serves loopback only")
 
+    make_iam_faithful()
     clock = Clock()
     app = with_clock(DomainDispatcherApplication(create_backend_app), clock)
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)

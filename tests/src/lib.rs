@@ -5,6 +5,7 @@
 pub mod account;
 pub mod invariants;
 pub mod moto;
+pub mod proxy;
 pub mod stack;
 
 /// The workspace root (where `.venv/` and `tools/` live).

@@ -14,6 +14,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 
 use crate::account::Account;
 use crate::moto::{helper_command, http, spawn_with_port, MotoServer};
+use crate::proxy::FaultProxy;
 use crate::workspace_root;
 
 pub const REGION: &str = "us-east-1";
@@ -106,8 +107,7 @@ pub struct LocalStack {
     // Field order is drop order: the gateway (and with it cargo lambda watch) first.
     gateway: Child,
     gateway_port: u16,
-    proxy: Child,
-    proxy_port: u16,
+    pub proxy: FaultProxy,
     pub moto: MotoServer,
     pub account: Account,
     pub state_machine_arn: String,
@@ -127,12 +127,13 @@ impl LocalStack {
             .log_dir
             .join(format!("functions-{}.log", moto.port()));
         // The functions reach moto through the fault proxy, which also counts their calls.
-        let mut proxy_command = helper_command("fault_proxy.py", "fault-proxy")?;
-        proxy_command.args(["--port", "0", "--upstream-port", &moto.port().to_string()]);
-        let (proxy, proxy_port) = spawn_with_port(proxy_command, "the fault proxy")?;
-        let endpoint = format!("http://127.0.0.1:{proxy_port}");
-        let (gateway, gateway_port) =
-            start_gateway(&endpoint, &options, &state_machine_arn, &functions_log)?;
+        let proxy = FaultProxy::start(moto.port())?;
+        let (gateway, gateway_port) = start_gateway(
+            &proxy.endpoint(),
+            &options,
+            &state_machine_arn,
+            &functions_log,
+        )?;
         let (status, body) = moto.request(
             "POST",
             "/_keyrotor/lambda-port",
@@ -146,7 +147,6 @@ impl LocalStack {
             gateway,
             gateway_port,
             proxy,
-            proxy_port,
             moto,
             account,
             state_machine_arn,
@@ -297,26 +297,17 @@ impl LocalStack {
 
     /// Replaces the fault proxy's rules (see `tools/fault_proxy.py`); `[]` removes all.
     pub fn set_faults(&self, rules: serde_json::Value) -> Result<()> {
-        let body = serde_json::json!({ "rules": rules }).to_string();
-        self.proxy_request("POST", "/_faults", &body).map(drop)
+        self.proxy.set_faults(rules)
     }
 
     /// The functions' AWS calls per operation, and the faults injected, since the last reset.
     pub fn proxy_stats(&self) -> Result<serde_json::Value> {
-        self.proxy_request("GET", "/_faults/stats", "")
+        self.proxy.stats()
     }
 
     /// Clears the fault proxy's rules and counts.
     pub fn reset_proxy(&self) -> Result<()> {
-        self.proxy_request("POST", "/_faults/reset", "").map(drop)
-    }
-
-    fn proxy_request(&self, method: &str, path: &str, body: &str) -> Result<serde_json::Value> {
-        let (status, text) = http(self.proxy_port, method, path, body)?;
-        if status != 200 {
-            bail!("{method} {path} on the fault proxy answered {status}: {text}");
-        }
-        Ok(serde_json::from_str(&text)?)
+        self.proxy.reset()
     }
 
     /// Invocations per function so far, as the gateway counted them.
@@ -398,8 +389,6 @@ impl Drop for LocalStack {
         }
         let _ = self.gateway.kill();
         let _ = self.gateway.wait();
-        let _ = self.proxy.kill();
-        let _ = self.proxy.wait();
     }
 }
 

@@ -9,6 +9,7 @@ use keyrotor_core::config::vars;
 use keyrotor_core::{Config, Env, ErrorType};
 use keyrotor_tests::account::{aged_key, user_with_aged_key, Account};
 use keyrotor_tests::moto::MotoServer;
+use keyrotor_tests::proxy::FaultProxy;
 use serde_json::{json, Value};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -37,6 +38,10 @@ impl Ctx {
 }
 
 fn env_with(moto: &MotoServer, extra: &[(&'static str, &str)]) -> Env {
+    env_at(&moto.sdk_config(), extra)
+}
+
+fn env_at(sdk: &aws_config::SdkConfig, extra: &[(&'static str, &str)]) -> Env {
     let config = Config::from_lookup(|name| {
         extra
             .iter()
@@ -50,7 +55,7 @@ fn env_with(moto: &MotoServer, extra: &[(&'static str, &str)]) -> Env {
             })
     })
     .expect("test configuration is valid");
-    let mut env = Env::new(config, &moto.sdk_config());
+    let mut env = Env::new(config, sdk);
     env.verifier = env
         .verifier
         .clone()
@@ -682,4 +687,60 @@ async fn the_scan_lists_assesses_and_starts_one_execution_per_actionable_user() 
         names.iter().all(|n| n.starts_with("scheduled-20261125-")),
         "{names:?}"
     );
+}
+
+#[tokio::test]
+async fn a_scan_page_calls_nothing_per_user_whose_keys_need_nothing() {
+    let ctx = setup().await;
+    let mut users = vec!["due".to_owned(), "warned".to_owned()];
+    user_with_aged_key(ctx.moto, &ctx.account, "due", &[], 95)
+        .await
+        .expect("seed");
+    user_with_aged_key(ctx.moto, &ctx.account, "warned", &[], 85)
+        .await
+        .expect("seed");
+    for i in 0..30 {
+        let name = format!("fresh{i}");
+        ctx.account.create_user(&name, &[]).await.expect("seed");
+        ctx.account.create_key(&name).await.expect("seed");
+        users.push(name);
+    }
+    let proxy = FaultProxy::start(ctx.moto.port()).expect("proxy");
+    let sdk = ctx
+        .moto
+        .sdk_config()
+        .to_builder()
+        .endpoint_url(proxy.endpoint())
+        .build();
+    let mut outputs = Vec::new();
+    for strategy in ["credential-report", "list-access-keys"] {
+        proxy.reset().expect("reset");
+        let env = env_at(&sdk, &[(vars::ASSESS_STRATEGY, strategy)]);
+        let out = call!(assess_key_age::handle, &env, json!({"users": users})).expect("assess");
+        assert_eq!(out["seen"], 32, "{strategy}");
+        assert_eq!(out["counts"]["none"], 30, "{strategy}");
+        let calls = proxy.calls().expect("calls");
+        let count = |op: &str| calls.get(op).copied().unwrap_or(0);
+        // The two users due something get the full live look; nobody else gets any.
+        assert_eq!(count("iam:ListUserTags"), 2, "{strategy}: {calls:?}");
+        assert_eq!(
+            count("secretsmanager:DescribeSecret"),
+            2,
+            "{strategy}: {calls:?}"
+        );
+        match strategy {
+            "credential-report" => {
+                assert_eq!(count("iam:ListAccessKeys"), 2, "{calls:?}");
+                let report_calls =
+                    count("iam:GetCredentialReport") + count("iam:GenerateCredentialReport");
+                assert!((1..=3).contains(&report_calls), "{calls:?}");
+            }
+            _ => {
+                assert_eq!(count("iam:ListAccessKeys"), 32 + 2, "{calls:?}");
+                assert_eq!(count("iam:GetCredentialReport"), 0, "{calls:?}");
+            }
+        }
+        outputs.push(out);
+    }
+    assert_eq!(outputs[0], outputs[1], "both strategies agree");
 }

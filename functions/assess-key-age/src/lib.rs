@@ -9,6 +9,7 @@ use std::collections::HashSet;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use keyrotor_core::config::AssessStrategy;
+use keyrotor_core::domain::credential_report::{keys_may_need_action, ReportKey};
 use keyrotor_core::domain::{Decision, Plan};
 use keyrotor_core::payload::{
     parse, ActionableUser, AssessBatchOutput, AssessInput, Assessment, DecisionCounts, UserName,
@@ -79,17 +80,14 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
     };
     let members: Option<&HashSet<String>> = members.as_ref();
     let now = chrono::Utc::now();
-    // With the credential report, users whose keys certainly need nothing are counted
-    // without a single call of their own.
-    let (live, skipped): (Vec<&UserName>, usize) = match env.config.assess_strategy {
-        AssessStrategy::ListAccessKeys => (users.iter().collect(), 0),
+    // Users whose keys certainly need nothing are counted from their key ages alone: with
+    // the credential report without a single call of their own, else with one
+    // ListAccessKeys each. Only the rest get a full live look (tags, group, secret).
+    let policy = &env.config.policy;
+    let report = match env.config.assess_strategy {
+        AssessStrategy::ListAccessKeys => None,
         AssessStrategy::CredentialReport => match env.iam.credential_report(REPORT_MAX_AGE).await {
-            Ok(report) => {
-                let (look, skip): (Vec<&UserName>, Vec<&UserName>) = users
-                    .iter()
-                    .partition(|u| report.may_need_action(u.as_str(), &env.config.policy, now));
-                (look, skip.len())
-            }
+            Ok(report) => Some(report),
             Err(e)
                 if matches!(
                     e.error_type(),
@@ -97,11 +95,40 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
                 ) =>
             {
                 tracing::warn!(error = %e, "credential report unavailable; listing each user's keys");
-                (users.iter().collect(), 0)
+                None
             }
             Err(e) => return Err(e),
         },
     };
+    let look: Vec<bool> = match &report {
+        Some(report) => users
+            .iter()
+            .map(|u| report.may_need_action(u.as_str(), policy, now))
+            .collect(),
+        None => {
+            stream::iter(users)
+                .map(|user| async move {
+                    match env.iam.access_keys(user.as_str()).await {
+                        Ok(keys) => {
+                            let keys: Vec<ReportKey> = keys.iter().map(ReportKey::from).collect();
+                            Ok(keys_may_need_action(&keys, policy, now))
+                        }
+                        // Gone since ListUsers: the live look says so.
+                        Err(Error::UserNotFound(_)) => Ok(true),
+                        Err(e) => Err(e),
+                    }
+                })
+                .buffered(BATCH_CONCURRENCY)
+                .try_collect()
+                .await?
+        }
+    };
+    let live: Vec<&UserName> = users
+        .iter()
+        .zip(&look)
+        .filter_map(|(user, look)| look.then_some(user))
+        .collect();
+    let skipped = users.len() - live.len();
     let plans: Vec<(String, Option<Plan>)> = stream::iter(live)
         .map(|user| async move {
             match load_user(env, user.as_str(), members).await {

@@ -78,31 +78,46 @@ impl CredentialReport {
     }
 
     /// Whether `user` needs a live look: not in the report (new since it was generated), or
-    /// a key that may be due for a warning or rotation, or a pair of keys that may be a
-    /// rotation in progress. Everyone else certainly needs nothing today.
+    /// keys that [`keys_may_need_action`]. Everyone else certainly needs nothing today.
     pub fn may_need_action(&self, user: &str, policy: &Policy, now: DateTime<Utc>) -> bool {
-        let Some(keys) = self.users.get(user) else {
-            return true;
-        };
-        let first_due = policy
-            .warn_days
-            .iter()
-            .copied()
-            .chain(std::iter::once(policy.rotate_after_days))
-            .min()
-            .unwrap_or(policy.rotate_after_days);
-        let active: Vec<&ReportKey> = keys.iter().filter(|k| k.active).collect();
-        let ageing = active
-            .iter()
-            .any(|k| (now - k.created).num_days() >= i64::from(first_due));
-        let recent_pair =
-            active.len() == 2 && active.iter().any(|k| now - k.created < Duration::days(1));
-        // A rotation waiting for, or stuck before, the deletion of its old key.
-        let window = super::planner::deletion_delay(policy) + Duration::days(7);
-        let rotated_lately =
-            keys.iter().any(|k| !k.active) && active.iter().any(|k| now - k.created < window);
-        ageing || recent_pair || rotated_lately
+        self.users
+            .get(user)
+            .is_none_or(|keys| keys_may_need_action(keys, policy, now))
     }
+}
+
+impl From<&super::AccessKey> for ReportKey {
+    fn from(key: &super::AccessKey) -> Self {
+        ReportKey {
+            active: key.is_active(),
+            created: key.created,
+        }
+    }
+}
+
+/// Whether a user with these keys may need action today: a key that may be due for a
+/// warning or rotation, or a pair of keys that may be a rotation in progress. Only key
+/// status and age go in, which both the credential report and ListAccessKeys give, so a
+/// scan looks no closer (tags, group, secret) at anyone for whom this is false.
+pub fn keys_may_need_action(keys: &[ReportKey], policy: &Policy, now: DateTime<Utc>) -> bool {
+    let first_due = policy
+        .warn_days
+        .iter()
+        .copied()
+        .chain(std::iter::once(policy.rotate_after_days))
+        .min()
+        .unwrap_or(policy.rotate_after_days);
+    let active: Vec<&ReportKey> = keys.iter().filter(|k| k.active).collect();
+    let ageing = active
+        .iter()
+        .any(|k| (now - k.created).num_days() >= i64::from(first_due));
+    let recent_pair =
+        active.len() == 2 && active.iter().any(|k| now - k.created < Duration::days(1));
+    // A rotation waiting for, or stuck before, the deletion of its old key.
+    let window = super::planner::deletion_delay(policy) + Duration::days(7);
+    let rotated_lately =
+        keys.iter().any(|k| !k.active) && active.iter().any(|k| now - k.created < window);
+    ageing || recent_pair || rotated_lately
 }
 
 #[cfg(test)]

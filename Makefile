@@ -13,11 +13,12 @@ CHECKS_REQUIREMENTS := tools/requirements-checks.txt
 CHECKS_STAMP := $(CHECKS_VENV)/.installed-$(shell sha256sum $(CHECKS_REQUIREMENTS) | cut -c1-16)
 LAMBDA_FUNCTIONS := list-users assess-key-age start-rotations create-key deactivate-key notify delete-key
 
-.PHONY: help venv venv-checks node-tools demo test fuzz lint check-infra package build clean
+.PHONY: help venv venv-checks node-tools demo test bench fuzz lint check-infra package build clean
 
 help:
 	@echo "make demo   run the whole pipeline against the local emulator and print a report"
 	@echo "make test   set up, then run formatting, lints, unit, integration and end-to-end tests"
+	@echo "make bench  measure scans at 1,000 and 5,000 users, the functions, and the monthly cost"
 
 ## Python venv with moto (the local AWS), time-machine and cargo-lambda, pinned.
 venv: $(VENV_STAMP)
@@ -51,10 +52,19 @@ check-infra: venv-checks
 ## with Architecture=x86_64 then).
 package: venv
 	@if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$$'; then \
-	  arch=--arm64; echo "building for arm64"; else \
-	  arch=--x86-64; echo "aarch64-unknown-linux-gnu is not installed: building for x86_64 (deploy with Architecture=x86_64)"; fi; \
-	cargo lambda build --release $$arch --output-format zip $(addprefix -p ,$(LAMBDA_FUNCTIONS))
+	  arch=arm64; echo "building for arm64"; else \
+	  arch=x86_64; echo "aarch64-unknown-linux-gnu is not installed: building for x86_64 (deploy with Architecture=x86_64)"; fi; \
+	cargo lambda build --release --$${arch/_/-} --output-format zip $(addprefix -p ,$(LAMBDA_FUNCTIONS)) && \
+	echo $$arch > target/lambda/ARCHITECTURE
 	@ls -l $(foreach f,$(LAMBDA_FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
+
+## The benchmark (not a test): scans of 1,000 and 5,000 users with each assessment strategy,
+## one real day, and each function's release binary (ready time, peak RSS); prints tables
+## and writes them to target/bench/latest.md (the README shows the latest). The local stack
+## serves release builds; the zip sizes are those `make package` builds.
+bench: venv package
+	cargo build --quiet --release --workspace $(addprefix --bin ,$(LAMBDA_FUNCTIONS) keyrotor-bench)
+	target/release/keyrotor-bench
 
 ## Node tools of the checks (asl-validator), pinned by tools/package-lock.json.
 node-tools: tools/node_modules/.installed

@@ -89,6 +89,9 @@ pub struct StackOptions {
     pub function_env: Vec<(String, String)>,
     /// Where `cargo lambda watch` writes the functions' logs.
     pub log_dir: PathBuf,
+    /// Serve release builds of the functions (`cargo lambda watch --release`; build them
+    /// first with `cargo build --release --workspace --bins`).
+    pub release: bool,
 }
 
 impl Default for StackOptions {
@@ -98,6 +101,7 @@ impl Default for StackOptions {
             deletion_delay_secs: 3,
             function_env: vec![("KEYROTOR_EXEMPT_GROUP".into(), EXEMPT_GROUP.into())],
             log_dir: workspace_root().join("target/keyrotor-local"),
+            release: false,
         }
     }
 }
@@ -134,14 +138,7 @@ impl LocalStack {
             &state_machine_arn,
             &functions_log,
         )?;
-        let (status, body) = moto.request(
-            "POST",
-            "/_keyrotor/lambda-port",
-            &format!("{{\"port\": {gateway_port}}}"),
-        )?;
-        if status != 200 {
-            bail!("could not point moto at the Lambda gateway: {status} {body}");
-        }
+        point_moto_at_gateway(&moto, gateway_port)?;
         let account = Account::new(&moto.sdk_config());
         let stack = LocalStack {
             gateway,
@@ -310,6 +307,49 @@ impl LocalStack {
         self.proxy.reset()
     }
 
+    /// Restarts the functions with `options`' settings (their environment; the state
+    /// machine stays as it is).
+    pub fn restart_functions(&mut self, options: &StackOptions) -> Result<()> {
+        self.stop_gateway();
+        let (gateway, port) = start_gateway(
+            &self.proxy.endpoint(),
+            options,
+            &self.state_machine_arn,
+            &self.functions_log,
+        )?;
+        self.gateway = gateway;
+        self.gateway_port = port;
+        point_moto_at_gateway(&self.moto, port)
+    }
+
+    /// Invokes `function` through the gateway, as the state machine would; returns the
+    /// HTTP status and the body (a function error carries its `errorType`).
+    pub fn invoke(&self, function: &str, payload: &serde_json::Value) -> Result<(u16, String)> {
+        http(
+            self.gateway_port,
+            "POST",
+            &format!("/2015-03-31/functions/{function}/invocations"),
+            &payload.to_string(),
+        )
+    }
+
+    fn stop_gateway(&mut self) {
+        // SIGTERM lets the gateway stop cargo lambda watch's whole process group.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.gateway.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.gateway.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.gateway.kill();
+        let _ = self.gateway.wait();
+    }
+
     /// Invocations per function so far, as the gateway counted them.
     pub fn invocations(&self) -> Result<BTreeMap<String, u64>> {
         let (_, body) = http(self.gateway_port, "GET", "/_gateway/stats", "")?;
@@ -318,13 +358,49 @@ impl LocalStack {
     }
 }
 
-/// The history event as JSON: type, and every input/output/error/cause text it carries.
+/// The history event as JSON: type, time (seconds), the state it enters or leaves, and
+/// every input/output/error/cause text it carries.
 fn event_json(e: &aws_sdk_sfn::types::HistoryEvent) -> serde_json::Value {
+    let state = e
+        .state_entered_event_details()
+        .map(|d| d.name())
+        .or_else(|| e.state_exited_event_details().map(|d| d.name()));
     serde_json::json!({
         "id": e.id(),
         "type": e.r#type().as_str(),
+        "at": e.timestamp().as_secs_f64(),
+        "state": state,
         "detail": format!("{e:?}"),
     })
+}
+
+/// The functions' environment in the local stack: the AWS endpoint (the fault proxy),
+/// region, credentials, and the `KEYROTOR_*` settings of `options`.
+pub fn function_environment(
+    endpoint: &str,
+    options: &StackOptions,
+    state_machine_arn: &str,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_REGION", REGION),
+        ("AWS_ACCESS_KEY_ID", "AKIAKEYROTORLOCAL000"),
+        ("AWS_SECRET_ACCESS_KEY", "keyrotor-local-function-secret"),
+        ("KEYROTOR_FROM_ADDRESS", FROM_ADDRESS),
+        ("KEYROTOR_ADMIN_ADDRESS", ADMIN_ADDRESS),
+        ("KEYROTOR_STATE_MACHINE_ARN", state_machine_arn),
+        // moto knows every key at once; a short budget keeps failing-STS scenarios quick.
+        ("KEYROTOR_VERIFY_TIMEOUT_SECONDS", "3"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    env.push((
+        "KEYROTOR_DELETION_DELAY_SECONDS".into(),
+        options.deletion_delay_secs.to_string(),
+    ));
+    env.extend(options.function_env.iter().cloned());
+    env
 }
 
 fn start_gateway(
@@ -353,43 +429,29 @@ fn start_gateway(
             "4",
         ])
         .args(["-A", "127.0.0.1", "-P", "{port}"])
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", "AKIAKEYROTORLOCAL000")
-        .env("AWS_SECRET_ACCESS_KEY", "keyrotor-local-function-secret")
+        .args(options.release.then_some("--release"))
         .env_remove("AWS_PROFILE")
-        .env("KEYROTOR_FROM_ADDRESS", FROM_ADDRESS)
-        .env("KEYROTOR_ADMIN_ADDRESS", ADMIN_ADDRESS)
-        .env(
-            "KEYROTOR_DELETION_DELAY_SECONDS",
-            options.deletion_delay_secs.to_string(),
-        )
-        .env("KEYROTOR_STATE_MACHINE_ARN", state_machine_arn)
-        // moto knows every key at once; a short budget keeps failing-STS scenarios quick.
-        .env("KEYROTOR_VERIFY_TIMEOUT_SECONDS", "3");
-    for (k, v) in &options.function_env {
-        command.env(k, v);
-    }
+        .envs(function_environment(endpoint, options, state_machine_arn));
     spawn_with_port(command, "the Lambda gateway")
 }
 
 impl Drop for LocalStack {
     fn drop(&mut self) {
-        // SIGTERM lets the gateway stop cargo lambda watch's whole process group.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.gateway.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.gateway.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.gateway.kill();
-        let _ = self.gateway.wait();
+        self.stop_gateway();
     }
+}
+
+/// Tells moto's Step Functions to invoke Lambda at the gateway.
+fn point_moto_at_gateway(moto: &MotoServer, gateway_port: u16) -> Result<()> {
+    let (status, body) = moto.request(
+        "POST",
+        "/_keyrotor/lambda-port",
+        &format!("{{\"port\": {gateway_port}}}"),
+    )?;
+    if status != 200 {
+        bail!("could not point moto at the Lambda gateway: {status} {body}");
+    }
+    Ok(())
 }
 
 static RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {

@@ -692,13 +692,22 @@ async fn the_scan_lists_assesses_and_starts_one_execution_per_actionable_user() 
 #[tokio::test]
 async fn a_scan_page_calls_nothing_per_user_whose_keys_need_nothing() {
     let ctx = setup().await;
-    let mut users = vec!["due".to_owned(), "warned".to_owned()];
+    let mut users = vec!["due".to_owned(), "warned".to_owned(), "rotated".to_owned()];
     user_with_aged_key(ctx.moto, &ctx.account, "due", &[], 95)
         .await
         .expect("seed");
     user_with_aged_key(ctx.moto, &ctx.account, "warned", &[], 85)
         .await
         .expect("seed");
+    // An old key deactivated beside a new one: maybe a rotation to finish.
+    let old = user_with_aged_key(ctx.moto, &ctx.account, "rotated", &[], 100)
+        .await
+        .expect("seed");
+    ctx.account
+        .set_key_status("rotated", &old.id, false)
+        .await
+        .expect("seed");
+    ctx.account.create_key("rotated").await.expect("seed");
     for i in 0..30 {
         let name = format!("fresh{i}");
         ctx.account.create_user(&name, &[]).await.expect("seed");
@@ -717,26 +726,27 @@ async fn a_scan_page_calls_nothing_per_user_whose_keys_need_nothing() {
         proxy.reset().expect("reset");
         let env = env_at(&sdk, &[(vars::ASSESS_STRATEGY, strategy)]);
         let out = call!(assess_key_age::handle, &env, json!({"users": users})).expect("assess");
-        assert_eq!(out["seen"], 32, "{strategy}");
-        assert_eq!(out["counts"]["none"], 30, "{strategy}");
+        assert_eq!(out["seen"], 33, "{strategy}");
+        assert_eq!(out["counts"]["none"], 31, "{strategy}");
         let calls = proxy.calls().expect("calls");
         let count = |op: &str| calls.get(op).copied().unwrap_or(0);
-        // The two users due something get the full live look; nobody else gets any.
-        assert_eq!(count("iam:ListUserTags"), 2, "{strategy}: {calls:?}");
+        // Users due something are planned from key ages and tags; only the one whose
+        // keys may be a rotation under way gets the whole live look; nobody else gets any.
+        assert_eq!(count("iam:ListUserTags"), 3, "{strategy}: {calls:?}");
         assert_eq!(
             count("secretsmanager:DescribeSecret"),
-            2,
+            1,
             "{strategy}: {calls:?}"
         );
         match strategy {
             "credential-report" => {
-                assert_eq!(count("iam:ListAccessKeys"), 2, "{calls:?}");
+                assert_eq!(count("iam:ListAccessKeys"), 1, "{calls:?}");
                 let report_calls =
                     count("iam:GetCredentialReport") + count("iam:GenerateCredentialReport");
                 assert!((1..=3).contains(&report_calls), "{calls:?}");
             }
             _ => {
-                assert_eq!(count("iam:ListAccessKeys"), 32 + 2, "{calls:?}");
+                assert_eq!(count("iam:ListAccessKeys"), 33 + 1, "{calls:?}");
                 assert_eq!(count("iam:GetCredentialReport"), 0, "{calls:?}");
             }
         }

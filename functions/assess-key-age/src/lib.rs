@@ -10,7 +10,8 @@ use std::collections::HashSet;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use keyrotor_core::config::AssessStrategy;
 use keyrotor_core::domain::credential_report::{keys_may_need_action, ReportKey};
-use keyrotor_core::domain::{Decision, Plan};
+use keyrotor_core::domain::planner::depends_on_records;
+use keyrotor_core::domain::{plan, AccessKey, Decision, KeyStatus, Plan, SecretState, UserState};
 use keyrotor_core::payload::{
     parse, ActionableUser, AssessBatchOutput, AssessInput, Assessment, DecisionCounts, UserName,
 };
@@ -21,7 +22,7 @@ use serde::Serialize;
 /// A credential report younger than this is reused rather than generated again.
 pub const REPORT_MAX_AGE: chrono::Duration = chrono::Duration::hours(4);
 
-/// Users assessed at once in batch mode: low, because IAM throttles.
+/// Users read at once in batch mode: low, because IAM throttles.
 pub const BATCH_CONCURRENCY: usize = 4;
 /// Largest batch accepted (one ListUsers page).
 pub const MAX_BATCH: usize = 1000;
@@ -73,6 +74,17 @@ async fn assess_one(env: &Env, user: &UserName, force: bool, dry_run: bool) -> R
     })
 }
 
+/// How closely the scan looks at one user.
+enum Look {
+    /// Key ages known and needing nothing today: no call at all.
+    Nothing,
+    /// One active key of known age: the plan needs only the user's tags (and the group,
+    /// read once per page), never the secret or the key's ID.
+    Tags(Vec<AccessKey>),
+    /// Anything else: the user's whole live state, as a per-user execution reads it.
+    Full,
+}
+
 async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput> {
     let members = match &env.config.exempt_group {
         Some(group) => Some(env.iam.group_members(group).await?),
@@ -80,9 +92,6 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
     };
     let members: Option<&HashSet<String>> = members.as_ref();
     let now = chrono::Utc::now();
-    // Users whose keys certainly need nothing are counted from their key ages alone: with
-    // the credential report without a single call of their own, else with one
-    // ListAccessKeys each. Only the rest get a full live look (tags, group, secret).
     let policy = &env.config.policy;
     let report = match env.config.assess_strategy {
         AssessStrategy::ListAccessKeys => None,
@@ -100,21 +109,24 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
             Err(e) => return Err(e),
         },
     };
-    let look: Vec<bool> = match &report {
+    // Each user's keys: from the credential report without a call of their own, else
+    // from one ListAccessKeys each. `None`: not known (not in the report, or gone).
+    let known: Vec<Option<Vec<AccessKey>>> = match &report {
         Some(report) => users
             .iter()
-            .map(|u| report.may_need_action(u.as_str(), policy, now))
+            .map(|user| {
+                report
+                    .users
+                    .get(user.as_str())
+                    .map(|keys| from_report(keys))
+            })
             .collect(),
         None => {
             stream::iter(users)
                 .map(|user| async move {
                     match env.iam.access_keys(user.as_str()).await {
-                        Ok(keys) => {
-                            let keys: Vec<ReportKey> = keys.iter().map(ReportKey::from).collect();
-                            Ok(keys_may_need_action(&keys, policy, now))
-                        }
-                        // Gone since ListUsers: the live look says so.
-                        Err(Error::UserNotFound(_)) => Ok(true),
+                        Ok(keys) => Ok(Some(keys)),
+                        Err(Error::UserNotFound(_)) => Ok(None),
                         Err(e) => Err(e),
                     }
                 })
@@ -123,20 +135,50 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
                 .await?
         }
     };
-    let live: Vec<&UserName> = users
-        .iter()
-        .zip(&look)
-        .filter_map(|(user, look)| look.then_some(user))
-        .collect();
-    let skipped = users.len() - live.len();
-    let plans: Vec<(String, Option<Plan>)> = stream::iter(live)
-        .map(|user| async move {
-            match load_user(env, user.as_str(), members).await {
-                Ok(live) => Ok((user.to_string(), Some(live.plan(env, false)))),
-                // Deleted between ListUsers and now: nothing to do.
-                Err(Error::UserNotFound(_)) => Ok((user.to_string(), None)),
-                Err(e) => Err(e),
+    let looks = known.into_iter().map(|keys| match keys {
+        None => Look::Full,
+        Some(keys) => {
+            let ages: Vec<ReportKey> = keys.iter().map(ReportKey::from).collect();
+            if !keys_may_need_action(&ages, policy, now) {
+                Look::Nothing
+            } else if depends_on_records(&keys) {
+                Look::Full
+            } else {
+                Look::Tags(keys)
             }
+        }
+    });
+    let (to_look, quiet): (Vec<_>, Vec<_>) = users
+        .iter()
+        .zip(looks)
+        .partition(|(_, look)| !matches!(look, Look::Nothing));
+    let skipped = quiet.len();
+    let plans: Vec<(String, Option<Plan>)> = stream::iter(to_look)
+        .map(|(user, look)| async move {
+            let plan = match look {
+                Look::Nothing => None,
+                Look::Tags(keys) => match env.iam.user_tags(user.as_str()).await {
+                    Ok(tags) => {
+                        let state = UserState {
+                            user: user.to_string(),
+                            keys,
+                            tags,
+                            in_exempt_group: members.is_some_and(|m| m.contains(user.as_str())),
+                            secret: SecretState::default(),
+                        };
+                        Some(plan(&state, policy, now, false))
+                    }
+                    Err(Error::UserNotFound(_)) => None,
+                    Err(e) => return Err(e),
+                },
+                Look::Full => match load_user(env, user.as_str(), members).await {
+                    Ok(live) => Some(live.plan(env, false)),
+                    // Deleted between ListUsers and now: nothing to do.
+                    Err(Error::UserNotFound(_)) => None,
+                    Err(e) => return Err(e),
+                },
+            };
+            Ok((user.to_string(), plan))
         })
         .buffered(BATCH_CONCURRENCY)
         .try_collect()
@@ -172,6 +214,22 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
         counts,
         actionable,
     })
+}
+
+/// The report's keys as the planner takes them. The report names no key IDs; a plan made
+/// from these is only ever used where the IDs cannot matter (see [`depends_on_records`]).
+fn from_report(keys: &[ReportKey]) -> Vec<AccessKey> {
+    keys.iter()
+        .map(|k| AccessKey {
+            id: "(from the credential report)".into(),
+            status: if k.active {
+                KeyStatus::Active
+            } else {
+                KeyStatus::Inactive
+            },
+            created: k.created,
+        })
+        .collect()
 }
 
 #[cfg(test)]

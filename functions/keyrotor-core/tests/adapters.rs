@@ -406,6 +406,21 @@ async fn a_recent_credential_report_is_reused_without_generating_one() {
         .expect("report");
     assert_eq!(report.users.len(), 1);
     assert_eq!((get.num_calls(), generate.num_calls()), (1, 0));
+
+    // The scan's next page: the report this instance read is still young enough.
+    let again = iam
+        .credential_report(chrono::Duration::hours(4))
+        .await
+        .expect("report");
+    assert_eq!(again, report);
+    assert_eq!((get.num_calls(), generate.num_calls()), (1, 0));
+
+    // Asked for one under 30 minutes old, the hour-old report is neither reused from
+    // memory nor from IAM: a new one is generated (the mock keeps answering the same).
+    iam.credential_report(chrono::Duration::minutes(30))
+        .await
+        .expect("report");
+    assert_eq!((get.num_calls(), generate.num_calls()), (3, 1));
 }
 
 #[tokio::test]

@@ -9,8 +9,9 @@ use keyrotor_core::payload::{parse, StartRotationsInput, StartRotationsOutput, U
 use keyrotor_core::{naming, Env, Error, Result};
 use tracing::info;
 
-/// Executions started at once: Step Functions throttles StartExecution.
-pub const START_CONCURRENCY: usize = 5;
+/// Executions started at once: far below what Step Functions allows for StartExecution
+/// (its token bucket holds hundreds), and the SDK retries a throttled call.
+pub const START_CONCURRENCY: usize = 10;
 pub const MAX_USERS: usize = 1000;
 
 pub async fn handle(event: serde_json::Value, env: &Env) -> Result<StartRotationsOutput> {

@@ -1,6 +1,7 @@
 //! IAM: users, their tags and group membership, and their access keys.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_iam::types::StatusType;
 use aws_sdk_iam::Client;
@@ -18,7 +19,14 @@ use crate::secret::{NewAccessKey, SecretAccessKey};
 #[derive(Clone, Debug)]
 pub struct Iam {
     client: Client,
+    /// The last credential report read, with the time it was generated: a scan's pages
+    /// come to one warm instance one after another, and each would otherwise download and
+    /// parse the same report again.
+    last_report: Arc<Mutex<Option<ReadReport>>>,
 }
+
+/// A credential report as read, with the time IAM generated it.
+type ReadReport = (DateTime<Utc>, Arc<CredentialReport>);
 
 /// One page of user names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +44,10 @@ fn user_missing(user: &str, err: Error) -> Error {
 
 impl Iam {
     pub fn new(client: Client) -> Self {
-        Iam { client }
+        Iam {
+            client,
+            last_report: Arc::default(),
+        }
     }
 
     /// One page of ListUsers (at most `max_items`, up to 1,000).
@@ -271,10 +282,19 @@ impl Iam {
         }
     }
 
-    /// The account's credential report: the current one if it is younger than `max_age`,
-    /// else a new one (GenerateCredentialReport, polled until it is ready).
+    /// The account's credential report: the one this instance last read, or the account's
+    /// current one, if younger than `max_age`; else a new one (GenerateCredentialReport,
+    /// polled until it is ready).
     #[instrument(skip(self))]
-    pub async fn credential_report(&self, max_age: chrono::Duration) -> Result<CredentialReport> {
+    pub async fn credential_report(
+        &self,
+        max_age: chrono::Duration,
+    ) -> Result<Arc<CredentialReport>> {
+        if let Some((at, report)) = self.cached_report() {
+            if Utc::now() - at <= max_age {
+                return Ok(report);
+            }
+        }
         let mut generated = false;
         for attempt in 0..30 {
             let result = self
@@ -303,8 +323,18 @@ impl Iam {
                         .content()
                         .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
                         .unwrap_or_default();
-                    return CredentialReport::parse(&csv)
-                        .map_err(|e| Error::Internal(e.to_string()));
+                    let report = Arc::new(
+                        CredentialReport::parse(&csv)
+                            .map_err(|e| Error::Internal(e.to_string()))?,
+                    );
+                    let at = out
+                        .generated_time()
+                        .and_then(to_utc)
+                        .unwrap_or_else(Utc::now);
+                    if let Ok(mut last) = self.last_report.lock() {
+                        *last = Some((at, Arc::clone(&report)));
+                    }
+                    return Ok(report);
                 }
                 Err(e) if !stale_or_missing => return Err(e),
                 _ => {}
@@ -327,6 +357,10 @@ impl Iam {
         Err(Error::Transient(
             "the credential report was not ready within a minute".into(),
         ))
+    }
+
+    fn cached_report(&self) -> Option<ReadReport> {
+        self.last_report.lock().ok().and_then(|last| last.clone())
     }
 
     /// When the key was last used to sign a request, if ever (GetAccessKeyLastUsed).

@@ -136,6 +136,14 @@ pub fn plan(state: &UserState, policy: &Policy, now: DateTime<Utc>, force: bool)
     }
 }
 
+/// Whether a plan for a user with these keys may depend on keyrotor's records (the
+/// secret) or on the keys' IDs. It cannot when the user has at most one key and no
+/// inactive one: such a user is planned from the key's age, the tags and the exemption
+/// group alone, so the scan can plan them from the credential report's key ages.
+pub fn depends_on_records(keys: &[AccessKey]) -> bool {
+    !(keys.len() <= 1 && keys.iter().all(AccessKey::is_active))
+}
+
 fn plan_single_active(
     state: &UserState,
     policy: &Policy,

@@ -383,6 +383,27 @@ proptest! {
     }
 
     #[test]
+    fn a_plan_that_needs_no_records_follows_from_ages_tags_and_group(
+        state in arb_state(),
+        key in proptest::option::of(arb_key(0)),
+        force in any::<bool>(),
+    ) {
+        let mut state = state;
+        state.keys = key.into_iter().filter(AccessKey::is_active).collect();
+        prop_assert!(!depends_on_records(&state.keys));
+        // What the scan knows from the credential report: no secret, no key IDs.
+        let mut summary = state.clone();
+        summary.secret = SecretState::default();
+        for key in &mut summary.keys {
+            key.id = "from-the-credential-report".into();
+        }
+        let live = plan(&state, &policy(), now(), force);
+        let known = plan(&summary, &policy(), now(), force);
+        prop_assert_eq!(live.decision.name(), known.decision.name());
+        prop_assert_eq!(live.decision.needs_action(now()), known.decision.needs_action(now()));
+    }
+
+    #[test]
     fn an_overdue_single_key_is_always_acted_on(days in 90i64..2000, leftover in any::<bool>()) {
         let mut keys = vec![key("AKIAOLD", Active, days)];
         if leftover {

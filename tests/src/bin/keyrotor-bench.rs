@@ -42,7 +42,8 @@ const SEED_CONCURRENCY: usize = 16;
 const COLD_STARTS: usize = 5;
 const PROBE_USER: &str = "bench-probe";
 
-/// Public prices, us-east-1, checked 2026-11-25 (without free tiers).
+/// Public list prices, us-east-1, without free tiers (Step Functions read off its pricing
+/// page on 2026-11-25; the others as AWS publishes them).
 mod price {
     pub const SFN_PER_TRANSITION: f64 = 0.025 / 1000.0;
     pub const LAMBDA_PER_REQUEST: f64 = 0.20 / 1_000_000.0;
@@ -52,10 +53,6 @@ mod price {
     pub const SES_PER_EMAIL: f64 = 0.10 / 1000.0;
     pub const KMS_KEY_PER_MONTH: f64 = 1.0;
 }
-/// `MemorySize` in infra/template.yaml, in GB.
-const LAMBDA_MEMORY_GB: f64 = 0.125;
-/// Customer-managed KMS keys in infra/template.yaml.
-const KMS_KEYS: f64 = 2.0;
 /// The EventBridge schedule runs the scan once a day.
 const SCANS_PER_MONTH: f64 = 30.0;
 
@@ -986,11 +983,36 @@ fn targets(scans: &[ScanRun], day: &Day, functions: &[FunctionRow]) -> String {
     out
 }
 
-/// A month of keyrotor for `users` users, from this run's counts.
+/// What the deployment configures: each function's memory in GB (`MemorySize`) and the
+/// number of customer-managed KMS keys, read from infra/template.yaml.
+fn deployed() -> Result<(f64, f64)> {
+    let path = workspace_root().join("infra/template.yaml");
+    let template =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let memory_mb: f64 = template
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("MemorySize:"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no MemorySize in infra/template.yaml")?;
+    let kms_keys = template
+        .lines()
+        .filter(|l| l.trim() == "Type: AWS::KMS::Key")
+        .count();
+    Ok((memory_mb / 1024.0, kms_keys as f64))
+}
+
+/// A month of keyrotor at 1k, 10k and 100k users, from this run's counts.
 fn cost(scans: &[ScanRun], day: &Day, functions: &[FunctionRow]) -> String {
     let mut out = String::from(
         "\n### Monthly cost estimate (us-east-1 list prices, no free tiers; daily scan)\n\n",
     );
+    let (memory_gb, kms_keys) = match deployed() {
+        Ok(figures) => figures,
+        Err(e) => {
+            let _ = writeln!(out, "(no estimate: {e:#})");
+            return out;
+        }
+    };
     let reports: Vec<&ScanRun> = scans
         .iter()
         .filter(|s| s.strategy == "credential-report")
@@ -1046,11 +1068,7 @@ fn cost(scans: &[ScanRun], day: &Day, functions: &[FunctionRow]) -> String {
         // Lambda time: the measured release durations against the local emulator; AWS
         // APIs answer slower, so count ten times that.
         let lambda = invocations * price::LAMBDA_PER_REQUEST
-            + invocations
-                * mean_seconds
-                * 10.0
-                * LAMBDA_MEMORY_GB
-                * price::LAMBDA_ARM_PER_GB_SECOND;
+            + invocations * mean_seconds * 10.0 * memory_gb * price::LAMBDA_ARM_PER_GB_SECOND;
         let sfn = transitions * price::SFN_PER_TRANSITION;
         // Steady state: every user's current key is held in one secret.
         let secrets = users as f64;
@@ -1058,13 +1076,13 @@ fn cost(scans: &[ScanRun], day: &Day, functions: &[FunctionRow]) -> String {
             + SCANS_PER_MONTH * secret_calls * thousands * price::SECRETS_PER_CALL;
         let mails = SCANS_PER_MONTH * emails * thousands;
         let ses = mails * price::SES_PER_EMAIL;
-        let kms = KMS_KEYS * price::KMS_KEY_PER_MONTH;
+        let kms = kms_keys * price::KMS_KEY_PER_MONTH;
         let _ = writeln!(
             out,
             "| {users} | {transitions:.0} | ${sfn:.2} | {invocations:.0} | ${lambda:.2} | {secrets:.0} | ${sm:.2} | {mails:.0} | ${ses:.2} | ${kms:.2} | **${:.2}** |",
             sfn + lambda + sm + ses + kms
         );
     }
-    let _ = writeln!(out, "\nInputs from this run: scan {t_fixed:.1} + {t_page:.1} transitions per 1,000-user page; per 1,000 users a day {per_user_transitions:.0} per-user transitions, {per_user_invocations:.0} per-user Lambda invocations, {emails:.0} e-mails, {secret_calls:.0} Secrets Manager calls; Lambda at 128 MB arm64 for ten times the mean local duration ({}). Prices: Step Functions $0.025 per 1,000 transitions; Lambda $0.20 per million requests and $0.0000133334 per GB-s (arm64); Secrets Manager $0.40 per secret-month and $0.05 per 10,000 calls; SES $0.10 per 1,000 e-mails; KMS $1 per key-month. Not included: CloudWatch Logs, KMS requests, data transfer. IAM allows 5,000 users per account, so 10k and 100k users are 2 and 20 accounts (the scan cost is per page either way).", ms(Duration::from_secs_f64(mean_seconds)));
+    let _ = writeln!(out, "\nInputs from this run: scan {t_fixed:.1} + {t_page:.1} transitions per 1,000-user page; per 1,000 users a day {per_user_transitions:.0} per-user transitions, {per_user_invocations:.0} per-user Lambda invocations, {emails:.0} e-mails, {secret_calls:.0} Secrets Manager calls; Lambda at {:.0} MB arm64 for ten times the mean local duration ({}); {kms_keys:.0} KMS keys. Prices: Step Functions $0.025 per 1,000 transitions; Lambda $0.20 per million requests and $0.0000133334 per GB-s (arm64); Secrets Manager $0.40 per secret-month and $0.05 per 10,000 calls; SES $0.10 per 1,000 e-mails; KMS $1 per key-month. Not included: CloudWatch Logs, KMS requests, data transfer. IAM allows 5,000 users per account, so 10k and 100k users are 2 and 20 accounts (the scan cost is per page either way).", memory_gb * 1024.0, ms(Duration::from_secs_f64(mean_seconds)));
     out
 }

@@ -6,13 +6,15 @@ from the clock, so this launcher runs moto in-process under time-machine and acc
 `POST /_keyrotor/clock {"offsetSeconds": N}` to shift that clock (0 brings it back). The
 functions themselves have no test switch; they see an ordinary emulator.
 `POST /_keyrotor/lambda-port {"port": N}` tells moto's Step Functions where Lambda is
-(it sends Task invocations to localhost:$MOTO_PORT).
+(it sends Task invocations to localhost:$MOTO_PORT). `POST /_keyrotor/credential-report/expire`
+drops every account's credential report, as if the last one were older than IAM keeps.
 
 Two IAM answers are made faithful to AWS, because the scan's call counts depend on them
 (moto 5.2.5 gets both wrong): ListUsers honours MaxItems and Marker (moto returns every
 user in one untruncated page), and GetCredentialReport gives the time the report was
 generated (moto says 2015-02-02 always), with GenerateCredentialReport making a new one
-only when the last is over four hours old, as IAM does.
+only when the last is over four hours old, as IAM does. (moto builds the report's content
+at each GetCredentialReport, so it always reads like a report generated just then.)
 
 Prints `PORT <n>` on stdout once listening (port 0 picks a free port), and exits when the
 process that started it goes away, so a crashed test run leaves nothing behind.
@@ -34,11 +36,14 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from moto.core.responses import ActionResult
+from moto.iam.exceptions import ValidationError
+from moto.iam.models import iam_backends
 from moto.iam.responses import IamResponse
 from werkzeug.serving import make_server
 
 CLOCK_PATH = "/_keyrotor/clock"
 LAMBDA_PATH = "/_keyrotor/lambda-port"
+EXPIRE_REPORT_PATH = "/_keyrotor/credential-report/expire"
 
 
 class Clock:
@@ -70,6 +75,10 @@ def with_clock(app, clock: Clock):
             os.environ["MOTO_PORT"] = str(port)
             start_response("200 OK", [("Content-Type", "application/json")])
             return [json.dumps({"port": port}).encode()]
+        if environ.get("PATH_INFO") == EXPIRE_REPORT_PATH and environ.get("REQUEST_METHOD") == "POST":
+            expired = expire_credential_reports()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps({"expired": expired}).encode()]
         if environ.get("PATH_INFO") != CLOCK_PATH:
             return app(environ, start_response)
         status = "200 OK"
@@ -94,16 +103,33 @@ REPORT_LIFETIME = timedelta(hours=4)
 
 
 def list_users_in_pages(self) -> ActionResult:
-    """ListUsers as IAM pages it: at most MaxItems (default 100) users, then a Marker."""
+    """ListUsers as IAM pages it: at most MaxItems (1 to 1,000, default 100) users, then a
+    Marker (here the position of the next user; IAM's is opaque)."""
     max_items = int(self._get_param("MaxItems") or 100)
+    if not 1 <= max_items <= 1000:
+        raise ValidationError(f"MaxItems {max_items} is not between 1 and 1000")
     marker = self._get_param("Marker")
+    if marker is not None and not marker.isdigit():
+        raise ValidationError("Invalid Marker")
     users = list(self.backend.list_users(self._get_param("PathPrefix"), None, None))
-    start = int(marker) if marker and marker.isdigit() else 0
+    start = int(marker or 0)
     page = users[start : start + max_items]
     result = {"Users": page, "IsTruncated": start + max_items < len(users)}
     if result["IsTruncated"]:
         result["Marker"] = str(start + max_items)
     return ActionResult(result)
+
+
+def expire_credential_reports() -> int:
+    """Forgets every account's credential report; returns how many there were."""
+    expired = 0
+    for regions in iam_backends.values():
+        for backend in regions.values():
+            if backend.report_generated():
+                expired += 1
+            backend.credential_report = None
+            backend.keyrotor_report_time = None
+    return expired
 
 
 def generate_credential_report(self) -> ActionResult:

@@ -146,6 +146,29 @@ impl Account {
         Ok(versions)
     }
 
+    /// The names of all secrets, every page.
+    pub async fn secret_names(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .secrets
+                .list_secrets()
+                .set_next_token(token.take())
+                .send()
+                .await?;
+            names.extend(
+                page.secret_list()
+                    .iter()
+                    .filter_map(|s| s.name().map(str::to_owned)),
+            );
+            match page.next_token() {
+                Some(next) => token = Some(next.to_owned()),
+                None => return Ok(names),
+            }
+        }
+    }
+
     pub async fn secret_exists(&self, name: &str) -> bool {
         self.secrets
             .describe_secret()
@@ -182,12 +205,21 @@ impl Account {
     /// hash of each value, so that a failing comparison never prints a secret).
     pub async fn snapshot(&self) -> Result<String> {
         let mut users = Vec::new();
-        let listed = self.iam.list_users().send().await?;
-        let mut names: Vec<String> = listed
-            .users()
-            .iter()
-            .map(|u| u.user_name().to_owned())
-            .collect();
+        let mut names = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = self
+                .iam
+                .list_users()
+                .set_marker(marker.take())
+                .send()
+                .await?;
+            names.extend(page.users().iter().map(|u| u.user_name().to_owned()));
+            match page.marker().filter(|_| page.is_truncated()) {
+                Some(next) => marker = Some(next.to_owned()),
+                None => break,
+            }
+        }
         names.sort();
         for name in &names {
             let tags = self.iam.list_user_tags().user_name(name).send().await?;
@@ -225,12 +257,7 @@ impl Account {
             users.push(json!({ "name": name, "tags": tags, "keys": keys, "groups": groups }));
         }
         let mut secrets = Vec::new();
-        let listed = self.secrets.list_secrets().send().await?;
-        let mut names: Vec<String> = listed
-            .secret_list()
-            .iter()
-            .filter_map(|s| s.name().map(str::to_owned))
-            .collect();
+        let mut names = self.secret_names().await?;
         names.sort();
         for name in &names {
             let d = self

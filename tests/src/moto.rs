@@ -182,6 +182,13 @@ impl MotoServer {
         .map(drop)
     }
 
+    /// Drops the account's IAM credential report, as if it were too old to keep: the next
+    /// reader has to generate a new one, as a daily scan does.
+    pub fn expire_credential_report(&self) -> Result<()> {
+        self.post_ok("/_keyrotor/credential-report/expire", "")
+            .map(drop)
+    }
+
     /// Turns on real execution of state machines.
     pub fn enable_state_machine_execution(&self) -> Result<()> {
         self.post_ok(

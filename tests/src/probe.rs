@@ -2,7 +2,8 @@
 //! loopback (`/2018-06-01/runtime/invocation/next`, `.../response`, `.../error`), so the
 //! benchmark can time a process from its start to its first request for an event (ready),
 //! hand it one real event, and read its peak resident memory (`VmHWM`) once it answered.
-//! Linux only (`/proc`).
+//! Linux only (`/proc`). The function's own log goes to
+//! `target/keyrotor-local/probe-<function>-<pid>.log`.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -60,7 +61,7 @@ pub async fn probe(
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(crate::moto::log_file(&format!("probe-{function_name}"))?);
     let started = Instant::now();
     let child = command
         .spawn()
@@ -78,13 +79,23 @@ async fn serve(
     started: Instant,
     event: Option<&serde_json::Value>,
 ) -> Result<Probe> {
-    let mut connection = Connection::accept(listener).await?;
+    let mut connection = tokio::select! {
+        accepted = Connection::accept(listener) => accepted?,
+        status = exited(child) => bail!("the function exited ({status}) before asking for an event"),
+    };
     let mut ready = None;
     let mut delivered_at = None;
     loop {
-        let Some(request) = connection.read_request().await? else {
+        let request = tokio::select! {
+            request = connection.read_request() => request?,
+            status = exited(child) => bail!("the function exited ({status}) before answering"),
+        };
+        let Some(request) = request else {
             // The client closed this connection; its next request comes on a new one.
-            connection = Connection::accept(listener).await?;
+            connection = tokio::select! {
+                accepted = Connection::accept(listener) => accepted?,
+                status = exited(child) => bail!("the function exited ({status})"),
+            };
             continue;
         };
         match (request.method.as_str(), request.path.as_str()) {
@@ -108,6 +119,12 @@ async fn serve(
                 delivered_at = Some(Instant::now());
                 connection.reply(200, &headers, &body).await?;
             }
+            ("POST", path) if path.ends_with("/init/error") => {
+                bail!(
+                    "the function failed to start: {}",
+                    String::from_utf8_lossy(&request.body)
+                );
+            }
             ("POST", path) if path.ends_with("/response") || path.ends_with("/error") => {
                 let duration = delivered_at.map(|t| t.elapsed()).unwrap_or_default();
                 connection.reply(202, "", "{}").await?;
@@ -126,14 +143,18 @@ async fn serve(
                     }),
                 });
             }
-            ("POST", path) if path.ends_with("/init/error") => {
-                bail!(
-                    "the function failed to start: {}",
-                    String::from_utf8_lossy(&request.body)
-                );
-            }
             (method, path) => bail!("unexpected Runtime API request {method} {path}"),
         }
+    }
+}
+
+/// Resolves once the process has exited, with its exit status.
+async fn exited(child: &mut KillOnDrop) -> String {
+    loop {
+        if let Ok(Some(status)) = child.0.try_wait() {
+            return status.to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

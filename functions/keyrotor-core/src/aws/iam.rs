@@ -327,11 +327,11 @@ impl Iam {
                         CredentialReport::parse(&csv)
                             .map_err(|e| Error::Internal(e.to_string()))?,
                     );
-                    let at = out
-                        .generated_time()
-                        .and_then(to_utc)
-                        .unwrap_or_else(Utc::now);
-                    if let Ok(mut last) = self.last_report.lock() {
+                    // Kept for the next pages only when IAM says how old it is.
+                    if let (Some(at), Ok(mut last)) = (
+                        out.generated_time().and_then(to_utc),
+                        self.last_report.lock(),
+                    ) {
                         *last = Some((at, Arc::clone(&report)));
                     }
                     return Ok(report);

@@ -95,29 +95,24 @@ impl From<&super::AccessKey> for ReportKey {
     }
 }
 
-/// Whether a user with these keys may need action today: a key that may be due for a
-/// warning or rotation, or a pair of keys that may be a rotation in progress. Only key
-/// status and age go in, which both the credential report and ListAccessKeys give, so a
-/// scan looks no closer (tags, group, secret) at anyone for whom this is false.
+/// Whether a user with these keys may need action today. Only key status and age go in,
+/// which both the credential report and ListAccessKeys give, so a scan looks no closer
+/// (tags, group, secret) at anyone for whom this is false. It is false only where the
+/// planner decides nothing whatever the tags, group and secret (a property test in the
+/// planner's tests holds it to that): no key due for rotation or on a warning day, no
+/// inactive key beside an active one (a rotation to finish), no pair of active keys that
+/// may be a rotation under way, and no more keys than IAM allows.
 pub fn keys_may_need_action(keys: &[ReportKey], policy: &Policy, now: DateTime<Utc>) -> bool {
-    let first_due = policy
-        .warn_days
-        .iter()
-        .copied()
-        .chain(std::iter::once(policy.rotate_after_days))
-        .min()
-        .unwrap_or(policy.rotate_after_days);
     let active: Vec<&ReportKey> = keys.iter().filter(|k| k.active).collect();
-    let ageing = active
-        .iter()
-        .any(|k| (now - k.created).num_days() >= i64::from(first_due));
+    let due_or_warned = active.iter().any(|k| {
+        let age = (now - k.created).num_days();
+        age >= i64::from(policy.rotate_after_days)
+            || policy.warn_days.iter().any(|d| i64::from(*d) == age)
+    });
     let recent_pair =
         active.len() == 2 && active.iter().any(|k| now - k.created < Duration::days(1));
-    // A rotation waiting for, or stuck before, the deletion of its old key.
-    let window = super::planner::deletion_delay(policy) + Duration::days(7);
-    let rotated_lately =
-        keys.iter().any(|k| !k.active) && active.iter().any(|k| now - k.created < window);
-    ageing || recent_pair || rotated_lately
+    let beside_inactive = !active.is_empty() && keys.iter().any(|k| !k.active);
+    keys.len() > 2 || due_or_warned || recent_pair || beside_inactive
 }
 
 #[cfg(test)]
@@ -188,6 +183,7 @@ mod tests {
             row("due", Some((true, &days_ago(95))), None),
             row("warned", Some((true, &days_ago(80))), None),
             row("fresh", Some((true, &days_ago(10))), None),
+            row("between-warnings", Some((true, &days_ago(82))), None),
             row("keyless", None, None),
             row(
                 "old-leftover",
@@ -210,10 +206,14 @@ mod tests {
         let look = |u: &str| report.may_need_action(u, &policy(), now());
         assert!(look("due") && look("warned") && look("rotating") && look("resuming"));
         assert!(
+            look("old-leftover"),
+            "an inactive key beside an active one may be a rotation to finish"
+        );
+        assert!(
             look("not-in-report"),
             "users created since the report are checked live"
         );
-        assert!(!look("fresh") && !look("keyless") && !look("old-leftover"));
+        assert!(!look("fresh") && !look("keyless") && !look("between-warnings"));
     }
 
     #[test]

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 
 use super::*;
+use crate::domain::credential_report::{keys_may_need_action, ReportKey};
 use crate::domain::{AccessKey, Deactivation, KeyStatus, SecretState, UserState};
 
 fn now() -> DateTime<Utc> {
@@ -401,6 +402,15 @@ proptest! {
         let known = plan(&summary, &policy(), now(), force);
         prop_assert_eq!(live.decision.name(), known.decision.name());
         prop_assert_eq!(live.decision.needs_action(now()), known.decision.needs_action(now()));
+    }
+
+    #[test]
+    fn a_user_the_scan_passes_over_needs_nothing(state in arb_state()) {
+        let ages: Vec<ReportKey> = state.keys.iter().map(ReportKey::from).collect();
+        if !keys_may_need_action(&ages, &policy(), now()) {
+            let p = plan(&state, &policy(), now(), false);
+            prop_assert!(!p.decision.needs_action(now()), "{:?} for {:?}", p, state);
+        }
     }
 
     #[test]

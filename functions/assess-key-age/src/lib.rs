@@ -11,7 +11,9 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use keyrotor_core::config::AssessStrategy;
 use keyrotor_core::domain::credential_report::{keys_may_need_action, ReportKey};
 use keyrotor_core::domain::planner::depends_on_records;
-use keyrotor_core::domain::{plan, AccessKey, Decision, KeyStatus, Plan, SecretState, UserState};
+use keyrotor_core::domain::{
+    plan, AccessKey, Decision, KeyStatus, Plan, Policy, SecretState, UserState,
+};
 use keyrotor_core::payload::{
     parse, ActionableUser, AssessBatchOutput, AssessInput, Assessment, DecisionCounts, UserName,
 };
@@ -109,24 +111,26 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
             Err(e) => return Err(e),
         },
     };
-    // Each user's keys: from the credential report without a call of their own, else
-    // from one ListAccessKeys each. `None`: not known (not in the report, or gone).
-    let known: Vec<Option<Vec<AccessKey>>> = match &report {
+    // How closely to look at each user, from their key ages: read from the credential
+    // report without a call of their own, else from one ListAccessKeys each. A user not in
+    // the report, or gone since ListUsers, gets the whole live look (which says so).
+    let looks: Vec<Look> = match &report {
         Some(report) => users
             .iter()
-            .map(|user| {
-                report
-                    .users
-                    .get(user.as_str())
-                    .map(|keys| from_report(keys))
+            .map(|user| match report.users.get(user.as_str()) {
+                Some(ages) => look_for(ages, || from_report(ages), policy, now),
+                None => Look::Full,
             })
             .collect(),
         None => {
             stream::iter(users)
                 .map(|user| async move {
                     match env.iam.access_keys(user.as_str()).await {
-                        Ok(keys) => Ok(Some(keys)),
-                        Err(Error::UserNotFound(_)) => Ok(None),
+                        Ok(keys) => {
+                            let ages: Vec<ReportKey> = keys.iter().map(ReportKey::from).collect();
+                            Ok(look_for(&ages, || keys, policy, now))
+                        }
+                        Err(Error::UserNotFound(_)) => Ok(Look::Full),
                         Err(e) => Err(e),
                     }
                 })
@@ -135,19 +139,6 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
                 .await?
         }
     };
-    let looks = known.into_iter().map(|keys| match keys {
-        None => Look::Full,
-        Some(keys) => {
-            let ages: Vec<ReportKey> = keys.iter().map(ReportKey::from).collect();
-            if !keys_may_need_action(&ages, policy, now) {
-                Look::Nothing
-            } else if depends_on_records(&keys) {
-                Look::Full
-            } else {
-                Look::Tags(keys)
-            }
-        }
-    });
     let (to_look, quiet): (Vec<_>, Vec<_>) = users
         .iter()
         .zip(looks)
@@ -214,6 +205,25 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
         counts,
         actionable,
     })
+}
+
+/// How closely to look at a user with these key ages; `keys` gives them as the planner
+/// takes them, made only for a user worth a look.
+fn look_for(
+    ages: &[ReportKey],
+    keys: impl FnOnce() -> Vec<AccessKey>,
+    policy: &Policy,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Look {
+    if !keys_may_need_action(ages, policy, now) {
+        return Look::Nothing;
+    }
+    let keys = keys();
+    if depends_on_records(&keys) {
+        Look::Full
+    } else {
+        Look::Tags(keys)
+    }
 }
 
 /// The report's keys as the planner takes them. The report names no key IDs; a plan made

@@ -148,25 +148,18 @@ impl Account {
 
     /// The names of all secrets, every page.
     pub async fn secret_names(&self) -> Result<Vec<String>> {
-        let mut names = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .secrets
-                .list_secrets()
-                .set_next_token(token.take())
-                .send()
-                .await?;
-            names.extend(
-                page.secret_list()
-                    .iter()
-                    .filter_map(|s| s.name().map(str::to_owned)),
-            );
-            match page.next_token() {
-                Some(next) => token = Some(next.to_owned()),
-                None => return Ok(names),
-            }
-        }
+        let pages = self
+            .secrets
+            .list_secrets()
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await?;
+        Ok(pages
+            .iter()
+            .flat_map(|page| page.secret_list())
+            .filter_map(|s| s.name().map(str::to_owned))
+            .collect())
     }
 
     pub async fn secret_exists(&self, name: &str) -> bool {
@@ -205,21 +198,17 @@ impl Account {
     /// hash of each value, so that a failing comparison never prints a secret).
     pub async fn snapshot(&self) -> Result<String> {
         let mut users = Vec::new();
-        let mut names = Vec::new();
-        let mut marker = None;
-        loop {
-            let page = self
-                .iam
-                .list_users()
-                .set_marker(marker.take())
-                .send()
-                .await?;
-            names.extend(page.users().iter().map(|u| u.user_name().to_owned()));
-            match page.marker().filter(|_| page.is_truncated()) {
-                Some(next) => marker = Some(next.to_owned()),
-                None => break,
-            }
-        }
+        let mut names: Vec<String> = self
+            .iam
+            .list_users()
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await?
+            .iter()
+            .map(|u| u.user_name().to_owned())
+            .collect();
         names.sort();
         for name in &names {
             let tags = self.iam.list_user_tags().user_name(name).send().await?;

@@ -222,22 +222,38 @@ impl LocalStack {
 
     /// Every execution of the state machine, newest first.
     pub async fn executions(&self) -> Result<Vec<aws_sdk_sfn::types::ExecutionListItem>> {
-        let out = self
+        self.executions_of(&self.state_machine_arn).await
+    }
+
+    /// Every execution of `state_machine`, newest first, all pages.
+    pub async fn executions_of(
+        &self,
+        state_machine: &str,
+    ) -> Result<Vec<aws_sdk_sfn::types::ExecutionListItem>> {
+        Ok(self
             .account
             .sfn
             .list_executions()
-            .state_machine_arn(&self.state_machine_arn)
+            .state_machine_arn(state_machine)
+            .max_results(1000)
+            .into_paginator()
+            .items()
             .send()
-            .await?;
-        Ok(out.executions().to_vec())
+            .try_collect()
+            .await?)
     }
 
     /// Waits until no execution is running.
     pub async fn wait_all(&self, timeout: Duration) -> Result<()> {
+        self.wait_all_of(&self.state_machine_arn, timeout).await
+    }
+
+    /// Waits until no execution of `state_machine` is running.
+    pub async fn wait_all_of(&self, state_machine: &str, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             let running = self
-                .executions()
+                .executions_of(state_machine)
                 .await?
                 .iter()
                 .filter(|e| e.status() == &ExecutionStatus::Running)

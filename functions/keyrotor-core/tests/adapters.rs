@@ -385,16 +385,21 @@ fn report_output(
         .build()
 }
 
+/// GenerateCredentialReport accepted (the report's state does not matter to the caller).
+fn generate_report_ok() -> aws_smithy_mocks::Rule {
+    mock!(aws_sdk_iam::Client::generate_credential_report).then_output(|| {
+        aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportOutput::builder(
+        )
+        .build()
+    })
+}
+
 #[tokio::test]
 async fn a_recent_credential_report_is_reused_without_generating_one() {
     let now = DateTime::from_secs(chrono::Utc::now().timestamp() - 3600);
     let get =
         mock!(aws_sdk_iam::Client::get_credential_report).then_output(move || report_output(now));
-    let generate = mock!(aws_sdk_iam::Client::generate_credential_report).then_output(|| {
-        aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportOutput::builder(
-        )
-        .build()
-    });
+    let generate = generate_report_ok();
     let iam = Iam::new(mock_client!(
         aws_sdk_iam,
         RuleMode::MatchAny,
@@ -432,11 +437,7 @@ async fn a_missing_credential_report_is_generated_and_awaited() {
         .http_response(|| iam_error(404, "ReportInProgress"))
         .output(move || report_output(now))
         .build();
-    let generate = mock!(aws_sdk_iam::Client::generate_credential_report).then_output(|| {
-        aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportOutput::builder(
-        )
-        .build()
-    });
+    let generate = generate_report_ok();
     let iam = Iam::new(mock_client!(
         aws_sdk_iam,
         RuleMode::MatchAny,

@@ -23,7 +23,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use aws_sdk_sfn::types::ExecutionStatus;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use keyrotor_tests::account::Account;
@@ -299,7 +299,7 @@ async fn run_scan(stack: &mut LocalStack, users: usize, strategy: &'static str) 
     let invocations = stack.invocations()?.values().sum::<u64>() - invocations_before;
     let history = stack.history(&arn).await?;
     let totals: Value = serde_json::from_str(out.output().unwrap_or("{}"))?;
-    wait_idle(&stack.account, &sink_arn).await?;
+    stack.wait_all_of(&sink_arn, IDLE_PATIENCE).await?;
     let spent = time_in_states(&history);
     let sum = |states: &[&str]| states.iter().filter_map(|s| spent.get(*s)).sum::<f64>();
     let phases = [
@@ -330,74 +330,23 @@ async fn finish(
     aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
     Duration,
 )> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let out = stack
-            .account
-            .sfn
-            .describe_execution()
-            .execution_arn(arn)
-            .send()
-            .await?;
-        match out.status() {
-            ExecutionStatus::Running if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            ExecutionStatus::Succeeded => {
-                let start = out.start_date();
-                let stop = out.stop_date().context("no stop date")?;
-                let nanos = (stop.secs() - start.secs()) * 1_000_000_000
-                    + i64::from(stop.subsec_nanos())
-                    - i64::from(start.subsec_nanos());
-                let wall = Duration::from_nanos(u64::try_from(nanos).unwrap_or(0));
-                return Ok((out, wall));
-            }
-            status => bail!("{arn} ended {status:?}: {:?}", out.cause()),
-        }
-    }
+    let out = stack.wait_for(arn, timeout).await?;
+    ensure!(
+        out.status() == &ExecutionStatus::Succeeded,
+        "{arn} ended {:?}: {:?}",
+        out.status(),
+        out.cause()
+    );
+    let start = out.start_date();
+    let stop = out.stop_date().context("no stop date")?;
+    let nanos = (stop.secs() - start.secs()) * 1_000_000_000 + i64::from(stop.subsec_nanos())
+        - i64::from(start.subsec_nanos());
+    let wall = Duration::from_nanos(u64::try_from(nanos).unwrap_or(0));
+    Ok((out, wall))
 }
 
-async fn wait_idle(account: &Account, state_machine: &str) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(900);
-    loop {
-        let running = all_executions(account, state_machine)
-            .await?
-            .iter()
-            .filter(|e| e.status() == &ExecutionStatus::Running)
-            .count();
-        if running == 0 {
-            return Ok(());
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "{running} executions of {state_machine} still running"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-async fn all_executions(
-    account: &Account,
-    state_machine: &str,
-) -> Result<Vec<aws_sdk_sfn::types::ExecutionListItem>> {
-    let mut all = Vec::new();
-    let mut token = None;
-    loop {
-        let out = account
-            .sfn
-            .list_executions()
-            .state_machine_arn(state_machine)
-            .set_next_token(token.take())
-            .max_results(1000)
-            .send()
-            .await?;
-        all.extend(out.executions().iter().cloned());
-        match out.next_token() {
-            Some(t) => token = Some(t.to_owned()),
-            None => return Ok(all),
-        }
-    }
-}
+/// How long the bench waits for the per-user executions of one scan or day.
+const IDLE_PATIENCE: Duration = Duration::from_secs(900);
 
 /// State transitions as Step Functions bills them: one per state entered.
 fn transitions(history: &[Value]) -> usize {
@@ -488,12 +437,12 @@ async fn real_day(stack: &mut LocalStack, seeded: &Seeded) -> Result<Day> {
         .await?;
     let (_, _) = finish(stack, &scan, Duration::from_secs(600)).await?;
     let machine = stack.state_machine_arn.clone();
-    wait_idle(&stack.account, &machine).await?;
+    stack.wait_all_of(&machine, IDLE_PATIENCE).await?;
     let wall = started.elapsed();
 
     let mut kinds: BTreeMap<&'static str, KindStats> = BTreeMap::new();
     let mut scan_transitions = 0;
-    for execution in all_executions(&stack.account, &machine).await? {
+    for execution in stack.executions_of(&machine).await? {
         ensure!(
             execution.status() == &ExecutionStatus::Succeeded,
             "{} ended {:?}",
@@ -677,7 +626,7 @@ async fn probe_functions(stack: &LocalStack) -> Result<Vec<FunctionRow>> {
         "delete-key did not delete: {deleted}"
     );
     rows.push(row);
-    wait_idle(account, &sink_arn).await?;
+    stack.wait_all_of(&sink_arn, IDLE_PATIENCE).await?;
     Ok(rows)
 }
 

@@ -89,9 +89,9 @@ pub struct StackOptions {
     pub function_env: Vec<(String, String)>,
     /// Where `cargo lambda watch` writes the functions' logs.
     pub log_dir: PathBuf,
-    /// Serve release builds of the functions (`cargo lambda watch --release`; build them
-    /// first with `cargo build --release --workspace --bins`).
-    pub release: bool,
+    /// Serve the functions built with this cargo profile (`cargo lambda watch --profile`;
+    /// build them first with `cargo build --profile P`) instead of debug builds.
+    pub cargo_profile: Option<&'static str>,
 }
 
 impl Default for StackOptions {
@@ -101,7 +101,7 @@ impl Default for StackOptions {
             deletion_delay_secs: 3,
             function_env: vec![("KEYROTOR_EXEMPT_GROUP".into(), EXEMPT_GROUP.into())],
             log_dir: workspace_root().join("target/keyrotor-local"),
-            release: false,
+            cargo_profile: None,
         }
     }
 }
@@ -445,7 +445,7 @@ fn start_gateway(
             "4",
         ])
         .args(["-A", "127.0.0.1", "-P", "{port}"])
-        .args(options.release.then_some("--release"))
+        .args(options.cargo_profile.iter().flat_map(|p| ["--profile", p]))
         .env_remove("AWS_PROFILE")
         .envs(function_environment(endpoint, options, state_machine_arn));
     spawn_with_port(command, "the Lambda gateway")

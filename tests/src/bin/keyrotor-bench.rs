@@ -35,6 +35,9 @@ use keyrotor_tests::workspace_root;
 use serde_json::{json, Value};
 
 const STRATEGIES: [&str; 2] = ["list-access-keys", "credential-report"];
+/// The host build the stack serves and the probe runs: the release profile without fat LTO
+/// (Cargo.toml says why).
+const CARGO_PROFILE: &str = "release-local";
 const DELETION_DELAY_SECS: u64 = 3;
 /// Concurrent calls while seeding.
 const SEED_CONCURRENCY: usize = 16;
@@ -243,7 +246,7 @@ impl ScanRun {
 fn stack_options(strategy: &str, start_executions_on: Option<&str>) -> StackOptions {
     let mut options = StackOptions {
         deletion_delay_secs: DELETION_DELAY_SECS,
-        release: true,
+        cargo_profile: Some(CARGO_PROFILE),
         ..StackOptions::default()
     };
     options
@@ -270,23 +273,39 @@ async fn sink(account: &Account, name: &str) -> Result<String> {
     Ok(out.state_machine_arn().to_owned())
 }
 
-/// Starts every function once with an input it rejects, so no measurement pays for
+/// Starts each of `functions` once with an input it rejects, so no measurement pays for
 /// `cargo lambda watch` starting a process.
-fn warm_up(stack: &LocalStack) -> Result<()> {
-    for (_, function) in FUNCTIONS {
-        let (status, body) = stack.invoke(function, &json!({"bench": "warm-up"}))?;
-        ensure!(
-            status == 200 && body.contains("InvalidInput"),
-            "warming up {function}: {status} {body}"
-        );
-    }
-    Ok(())
+fn warm_up(stack: &LocalStack, functions: &[&str]) -> Result<()> {
+    // Each function's first invocation has cargo lambda watch run `cargo run` (about 1.7 s
+    // here); all at once, so that the bench spends seconds, not tens of seconds, on it.
+    std::thread::scope(|scope| {
+        let warming: Vec<_> = functions
+            .iter()
+            .map(|&function| {
+                scope.spawn(move || -> Result<()> {
+                    let (status, body) = stack.invoke(function, &json!({"bench": "warm-up"}))?;
+                    ensure!(
+                        status == 200 && body.contains("InvalidInput"),
+                        "warming up {function}: {status} {body}"
+                    );
+                    Ok(())
+                })
+            })
+            .collect();
+        warming.into_iter().try_for_each(|warm| {
+            warm.join()
+                .map_err(|_| anyhow::anyhow!("a warm-up thread panicked"))?
+        })
+    })
 }
+
+/// The functions a scan invokes; its per-user executions go to a no-op state machine.
+const SCAN_FUNCTIONS: [&str; 3] = ["list-users", "assess-key-age", "start-rotations"];
 
 async fn run_scan(stack: &mut LocalStack, users: usize, strategy: &'static str) -> Result<ScanRun> {
     let sink_arn = sink(&stack.account, &format!("bench-sink-{users}-{strategy}")).await?;
     stack.restart_functions(&stack_options(strategy, Some(&sink_arn)))?;
-    warm_up(stack)?;
+    warm_up(stack, &SCAN_FUNCTIONS)?;
     let invocations_before: u64 = stack.invocations()?.values().sum();
     // As on any day: yesterday's report is too old, the scan generates today's.
     stack.moto.expire_credential_report()?;
@@ -426,7 +445,8 @@ struct KindStats {
 
 async fn real_day(stack: &mut LocalStack, seeded: &Seeded) -> Result<Day> {
     stack.restart_functions(&stack_options("credential-report", None))?;
-    warm_up(stack)?;
+    let all: Vec<&str> = FUNCTIONS.iter().map(|&(_, name)| name).collect();
+    warm_up(stack, &all)?;
     let invocations_before: u64 = stack.invocations()?.values().sum();
     let emails_before = stack.moto.sent_emails()?.len();
     stack.moto.expire_credential_report()?;
@@ -511,9 +531,9 @@ struct FunctionRow {
     event: &'static str,
 }
 
-/// The release binary the stack serves (`make bench` builds it).
+/// The binary the stack serves (`make bench` builds it).
 fn release_binary(name: &str) -> PathBuf {
-    workspace_root().join(format!("target/release/{name}"))
+    workspace_root().join(format!("target/{CARGO_PROFILE}/{name}"))
 }
 
 /// The size of the function's deployment zip from `make package`, and its architecture.
@@ -632,29 +652,32 @@ async fn probe_functions(stack: &LocalStack) -> Result<Vec<FunctionRow>> {
 
 async fn bench(sizes: &[usize]) -> Result<String> {
     let started = Instant::now();
-    eprintln!("starting the local stack...");
+    // Progress on stderr, with the time since the start, so slow phases show.
+    let progress = |what: &str| eprintln!("[{:6.1} s] {what}", started.elapsed().as_secs_f64());
+    progress("starting the local stack");
     let mut stack = LocalStack::start(stack_options("credential-report", None)).await?;
     let mut seeded = Seeded::default();
     let mut scans = Vec::new();
     let mut day = None;
     let mut seeding = Vec::new();
     for &size in sizes {
-        eprintln!("seeding {size} users...");
+        progress(&format!("seeding {size} users"));
         seeding.push((size, seed(&stack, &mut seeded, size).await?));
         for strategy in STRATEGIES {
-            eprintln!("scanning {size} users with {strategy}...");
+            progress(&format!("scanning {size} users with {strategy}"));
             let run = run_scan(&mut stack, size, strategy).await?;
-            eprintln!("  {:.2?}", run.wall);
+            progress(&format!("  scanned in {:.2?}", run.wall));
             scans.push(run);
         }
         if day.is_none() {
-            eprintln!("one real day at {size} users...");
+            progress(&format!("one real day at {size} users"));
             day = Some(real_day(&mut stack, &seeded).await?);
         }
     }
-    eprintln!("probing the release binaries...");
+    progress("probing the function binaries");
     let functions = probe_functions(&stack).await?;
     drop(stack);
+    progress("done");
     let day = day.context("no day was run")?;
     Ok(render(
         &scans,
@@ -717,7 +740,7 @@ fn render(
     let mut out = String::new();
     let now = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
     let _ = writeln!(out, "## `make bench`, {now}\n");
-    let _ = writeln!(out, "Machine: {}. Local stack: moto 5.2.5 executing the real ASL, release function binaries under `cargo lambda watch --release`, calls counted by the fault proxy.\n", machine());
+    let _ = writeln!(out, "Machine: {}. Local stack: moto 5.2.5 executing the real ASL, the function binaries under `cargo lambda watch --profile {CARGO_PROFILE}` (the release profile without its fat LTO), calls counted by the fault proxy.\n", machine());
 
     let _ = writeln!(out, "### Scan (per-user executions sent to a no-op state machine, so the scan alone is measured)\n");
     let _ = writeln!(out, "| users | strategy | IAM calls | IAM calls by operation | other calls | state transitions | history events | wall time | in list / assess / start |");
@@ -816,7 +839,7 @@ fn render(
         day_calls.join(", ")
     );
 
-    let _ = writeln!(out, "\n### Functions (the release binaries the stack ran, {} here; zips as `cargo lambda build` makes them for deployment)\n", std::env::consts::ARCH);
+    let _ = writeln!(out, "\n### Functions (ready time and RSS: the `{CARGO_PROFILE}` binaries the stack ran, {} here, larger than the fat-LTO deployment build; zips: the deployment build, as `make package` makes it)\n", std::env::consts::ARCH);
     let _ = writeln!(out, "| function | zip | peak RSS, one invocation | ready after start (median / max of {}) | invocation | event |", COLD_STARTS + 1);
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
     for f in functions {

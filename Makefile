@@ -62,10 +62,11 @@ package: venv
 ## one real day, and each function's binary (ready time, peak RSS); prints tables and writes
 ## them to target/bench/latest.md (the README shows the latest). The local stack serves host
 ## builds of the `release-local` profile; the zip sizes are those `make package` builds.
-## The two builds run at once: each alone leaves a core idle for long stretches (one big
-## crate at a time, the last links), and they share no files.
+## The venv (pip, one core) installs while the host build runs; the two cargo builds, each
+## using both cores, run one after the other (at once they took longer).
 bench:
-	$(MAKE) --no-print-directory -j2 package bench-binaries
+	$(MAKE) --no-print-directory -j2 venv bench-binaries
+	$(MAKE) --no-print-directory package
 	target/release-local/keyrotor-bench
 
 bench-binaries:

@@ -8,6 +8,8 @@ functions themselves have no test switch; they see an ordinary emulator.
 `POST /_keyrotor/lambda-port {"port": N}` tells moto's Step Functions where Lambda is
 (it sends Task invocations to localhost:$MOTO_PORT). `POST /_keyrotor/credential-report/expire`
 drops every account's credential report, as if the last one were older than IAM keeps.
+`POST /_keyrotor/seed-users` creates many users at once for the benchmark (see seed_users):
+only the set-up is faster; everything measured goes through the API.
 
 Two IAM answers are made faithful to AWS, because the scan's call counts depend on them
 (moto 5.2.5 gets both wrong): ListUsers honours MaxItems and Marker (moto returns every
@@ -44,6 +46,7 @@ from werkzeug.serving import make_server
 CLOCK_PATH = "/_keyrotor/clock"
 LAMBDA_PATH = "/_keyrotor/lambda-port"
 EXPIRE_REPORT_PATH = "/_keyrotor/credential-report/expire"
+SEED_PATH = "/_keyrotor/seed-users"
 
 
 class Clock:
@@ -79,6 +82,16 @@ def with_clock(app, clock: Clock):
             expired = expire_credential_reports()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [json.dumps({"expired": expired}).encode()]
+        if environ.get("PATH_INFO") == SEED_PATH and environ.get("REQUEST_METHOD") == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                status, payload = "200 OK", seed_users(json.loads(environ["wsgi.input"].read(length)))
+            except (ValueError, KeyError, TypeError, AttributeError) as err:
+                status, payload = "400 Bad Request", {"error": f"{type(err).__name__}: {err}"}
+            except Exception as err:  # moto's own errors (EntityAlreadyExists, NoSuchEntity)
+                status, payload = "409 Conflict", {"error": f"{type(err).__name__}: {err}"}
+            start_response(status, [("Content-Type", "application/json")])
+            return [json.dumps(payload).encode()]
         if environ.get("PATH_INFO") != CLOCK_PATH:
             return app(environ, start_response)
         status = "200 OK"
@@ -130,6 +143,31 @@ def expire_credential_reports() -> int:
             backend.credential_report = None
             backend.keyrotor_report_time = None
     return expired
+
+
+def seed_users(body: dict) -> dict:
+    """Creates users straight in moto's IAM backend, which is about a hundred times faster
+    than CreateUser and CreateAccessKey over HTTP: the benchmark seeds thousands.
+
+    Body: {"account": "123456789012", "users": [{"name": "u1", "tags": {"Email": "..."},
+    "keyAgeDays": 95, "groups": ["exempt"]}]}; a user without keyAgeDays gets no key, and
+    the groups must exist. Returns {"keys": {"u1": "AKIA..."}}. Stops at the first user
+    moto refuses (already exists, no such group), keeping those before it.
+    """
+    backend = iam_backends[str(body["account"])]["global"]
+    keys = {}
+    for user in body["users"]:
+        name = str(user["name"])
+        tags = [{"Key": str(k), "Value": str(v)} for k, v in (user.get("tags") or {}).items()]
+        backend.create_user("us-east-1", name, tags=tags)
+        age = user.get("keyAgeDays")
+        if age is not None:
+            key = backend.create_access_key(name)
+            key.create_date = key.create_date - timedelta(days=float(age))
+            keys[name] = key.access_key_id
+        for group in user.get("groups") or []:
+            backend.add_user_to_group(str(group), name)
+    return {"keys": keys}
 
 
 def generate_credential_report(self) -> ActionResult:

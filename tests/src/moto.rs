@@ -14,6 +14,19 @@ use aws_credential_types::Credentials;
 
 use crate::workspace_root;
 
+/// A user for [`MotoServer::seed_users`].
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedUser {
+    pub name: String,
+    pub tags: std::collections::BTreeMap<String, String>,
+    /// The age of the user's one access key; `None`: no key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_age_days: Option<i64>,
+    /// Groups (which must exist) the user belongs to.
+    pub groups: Vec<String>,
+}
+
 /// The Python interpreter of the project's venv, created by `make venv` when missing.
 pub fn python() -> Result<PathBuf> {
     let root = workspace_root();
@@ -187,6 +200,20 @@ impl MotoServer {
     pub fn expire_credential_report(&self) -> Result<()> {
         self.post_ok("/_keyrotor/credential-report/expire", "")
             .map(drop)
+    }
+
+    /// Creates many users at once, straight in moto's IAM backend (`tools/moto_launcher.py`
+    /// says how): the benchmark's set-up. Tests seed through the API. Returns each new
+    /// access key's ID by user name.
+    pub fn seed_users(
+        &self,
+        account: &str,
+        users: &[SeedUser],
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let body = serde_json::json!({"account": account, "users": users});
+        let answer = self.post_ok("/_keyrotor/seed-users", &body.to_string())?;
+        let mut answer: serde_json::Value = serde_json::from_str(&answer)?;
+        serde_json::from_value(answer["keys"].take()).context("seed-users answered without keys")
     }
 
     /// Turns on real execution of state machines.

@@ -90,8 +90,9 @@ def with_clock(app, clock: Clock):
                 status, payload = "400 Bad Request", {"error": f"{type(err).__name__}: {err}"}
             except Exception as err:  # moto's own errors (EntityAlreadyExists, NoSuchEntity)
                 status, payload = "409 Conflict", {"error": f"{type(err).__name__}: {err}"}
-            start_response(status, [("Content-Type", "application/json")])
-            return [json.dumps(payload).encode()]
+            body = json.dumps(payload).encode()
+            start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
         if environ.get("PATH_INFO") != CLOCK_PATH:
             return app(environ, start_response)
         status = "200 OK"

@@ -63,3 +63,25 @@ async fn a_function_binary_is_timed_fed_one_event_and_measured() {
     .expect_err("rejected");
     assert!(format!("{err:#}").contains("InvalidInput"), "{err:#}");
 }
+
+#[test]
+fn a_function_binary_started_outside_lambda_says_so_without_panicking() {
+    let binary = workspace_root().join("target/debug/list-users");
+    assert!(
+        binary.exists(),
+        "{} is missing: `make test` builds the binaries first",
+        binary.display()
+    );
+    let out = std::process::Command::new(&binary)
+        .env_clear()
+        .envs(env())
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("AWS_LAMBDA_RUNTIME_API is not set"),
+        "{stderr}"
+    );
+}

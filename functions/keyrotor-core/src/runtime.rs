@@ -84,6 +84,28 @@ pub fn init_logging() {
     };
 }
 
+/// The variables the Lambda service sets and `lambda_runtime` expects (it panics without
+/// them): what is wrong when a function binary is started outside Lambda, if anything.
+fn outside_lambda(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    const SET_BY_LAMBDA: [&str; 4] = [
+        "AWS_LAMBDA_RUNTIME_API",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    ];
+    if let Some(missing) = SET_BY_LAMBDA.iter().find(|name| var(name).is_none()) {
+        return Some(format!(
+            "{missing} is not set: this is a Lambda function; run it in AWS Lambda or under \
+             `cargo lambda watch`"
+        ));
+    }
+    let memory = var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").unwrap_or_default();
+    memory
+        .parse::<i32>()
+        .is_err()
+        .then(|| format!("AWS_LAMBDA_FUNCTION_MEMORY_SIZE is not a number of MB: {memory:?}"))
+}
+
 /// Runs a function: logging, configuration, clients, then the invocation loop. Invalid
 /// configuration stops the cold start with one clear line.
 pub async fn serve<F, Fut, O>(handler: F) -> Result<(), lambda_runtime::Error>
@@ -93,6 +115,11 @@ where
     O: Serialize,
 {
     init_logging();
+    if let Some(problem) = outside_lambda(|name| std::env::var(name).ok()) {
+        // lambda_runtime would panic on it; say it in one line instead.
+        tracing::error!("{problem}");
+        return Err(problem.into());
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {
@@ -109,4 +136,49 @@ where
         async move { Box::pin(handler(event.payload, env)).await }
     }))
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::outside_lambda;
+
+    fn lambda_env(name: &str) -> Option<String> {
+        match name {
+            "AWS_LAMBDA_RUNTIME_API" => Some("127.0.0.1:9001".into()),
+            "AWS_LAMBDA_FUNCTION_NAME" => Some("keyrotor-list-users".into()),
+            "AWS_LAMBDA_FUNCTION_VERSION" => Some("$LATEST".into()),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" => Some("128".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn inside_lambda_nothing_is_wrong() {
+        assert_eq!(outside_lambda(lambda_env), None);
+    }
+
+    #[test]
+    fn each_missing_lambda_variable_is_named() {
+        for missing in [
+            "AWS_LAMBDA_RUNTIME_API",
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "AWS_LAMBDA_FUNCTION_VERSION",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        ] {
+            let problem =
+                outside_lambda(|name| (name != missing).then(|| lambda_env(name)).flatten())
+                    .expect("a missing variable is a problem");
+            assert!(problem.starts_with(missing), "{problem}");
+        }
+    }
+
+    #[test]
+    fn a_memory_size_that_is_not_a_number_is_refused() {
+        let problem = outside_lambda(|name| match name {
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" => Some("lots".into()),
+            other => lambda_env(other),
+        })
+        .expect("refused");
+        assert!(problem.contains("\"lots\""), "{problem}");
+    }
 }

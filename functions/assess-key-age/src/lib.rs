@@ -76,10 +76,9 @@ async fn assess_one(env: &Env, user: &UserName, force: bool, dry_run: bool) -> R
     })
 }
 
-/// How closely the scan looks at one user.
+/// How closely the scan looks at a user whose key ages may need action (the others get
+/// no call at all).
 enum Look {
-    /// Key ages known and needing nothing today: no call at all.
-    Nothing,
     /// One active key of known age: the plan needs only the user's tags (and the group,
     /// read once per page), never the secret or the key's ID.
     Tags(Vec<AccessKey>),
@@ -114,12 +113,12 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
     // How closely to look at each user, from their key ages: read from the credential
     // report without a call of their own, else from one ListAccessKeys each. A user not in
     // the report, or gone since ListUsers, gets the whole live look (which says so).
-    let looks: Vec<Look> = match &report {
+    let looks: Vec<Option<Look>> = match &report {
         Some(report) => users
             .iter()
             .map(|user| match report.users.get(user.as_str()) {
                 Some(ages) => look_for(ages, || from_report(ages), policy, now),
-                None => Look::Full,
+                None => Some(Look::Full),
             })
             .collect(),
         None => {
@@ -130,7 +129,7 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
                             let ages: Vec<ReportKey> = keys.iter().map(ReportKey::from).collect();
                             Ok(look_for(&ages, || keys, policy, now))
                         }
-                        Err(Error::UserNotFound(_)) => Ok(Look::Full),
+                        Err(Error::UserNotFound(_)) => Ok(Some(Look::Full)),
                         Err(e) => Err(e),
                     }
                 })
@@ -139,15 +138,15 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
                 .await?
         }
     };
-    let (to_look, quiet): (Vec<_>, Vec<_>) = users
+    let to_look: Vec<(&UserName, Look)> = users
         .iter()
         .zip(looks)
-        .partition(|(_, look)| !matches!(look, Look::Nothing));
-    let skipped = quiet.len();
+        .filter_map(|(user, look)| look.map(|look| (user, look)))
+        .collect();
+    let skipped = users.len() - to_look.len();
     let plans: Vec<(String, Option<Plan>)> = stream::iter(to_look)
         .map(|(user, look)| async move {
             let plan = match look {
-                Look::Nothing => None,
                 Look::Tags(keys) => match env.iam.user_tags(user.as_str()).await {
                     Ok(tags) => {
                         let state = UserState {
@@ -207,23 +206,23 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
     })
 }
 
-/// How closely to look at a user with these key ages; `keys` gives them as the planner
-/// takes them, made only for a user worth a look.
+/// How closely to look at a user with these key ages, if at all; `keys` gives them as the
+/// planner takes them, made only for a user worth a look.
 fn look_for(
     ages: &[ReportKey],
     keys: impl FnOnce() -> Vec<AccessKey>,
     policy: &Policy,
     now: chrono::DateTime<chrono::Utc>,
-) -> Look {
+) -> Option<Look> {
     if !keys_may_need_action(ages, policy, now) {
-        return Look::Nothing;
+        return None;
     }
     let keys = keys();
-    if depends_on_records(&keys) {
+    Some(if depends_on_records(&keys) {
         Look::Full
     } else {
         Look::Tags(keys)
-    }
+    })
 }
 
 /// The report's keys as the planner takes them. The report names no key IDs; a plan made

@@ -85,14 +85,16 @@ pub fn init_logging() {
 }
 
 /// The variables the Lambda service sets and `lambda_runtime` expects (it panics without
-/// them): what is wrong when a function binary is started outside Lambda, if anything.
+/// them).
+const SET_BY_LAMBDA: [&str; 4] = [
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+];
+
+/// What is wrong when a function binary is started outside Lambda, if anything.
 fn outside_lambda(var: impl Fn(&str) -> Option<String>) -> Option<String> {
-    const SET_BY_LAMBDA: [&str; 4] = [
-        "AWS_LAMBDA_RUNTIME_API",
-        "AWS_LAMBDA_FUNCTION_NAME",
-        "AWS_LAMBDA_FUNCTION_VERSION",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-    ];
     if let Some(missing) = SET_BY_LAMBDA.iter().find(|name| var(name).is_none()) {
         return Some(format!(
             "{missing} is not set: this is a Lambda function; run it in AWS Lambda or under \
@@ -140,7 +142,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::outside_lambda;
+    use super::{outside_lambda, SET_BY_LAMBDA};
 
     fn lambda_env(name: &str) -> Option<String> {
         match name {
@@ -159,12 +161,7 @@ mod tests {
 
     #[test]
     fn each_missing_lambda_variable_is_named() {
-        for missing in [
-            "AWS_LAMBDA_RUNTIME_API",
-            "AWS_LAMBDA_FUNCTION_NAME",
-            "AWS_LAMBDA_FUNCTION_VERSION",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-        ] {
+        for missing in SET_BY_LAMBDA {
             let problem =
                 outside_lambda(|name| (name != missing).then(|| lambda_env(name)).flatten())
                     .expect("a missing variable is a problem");

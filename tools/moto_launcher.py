@@ -69,46 +69,45 @@ class Clock:
             self.offset = offset
 
 
+def json_body(environ, empty=None):
+    """The request's JSON body (`empty` when it has none)."""
+    raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    return json.loads(raw) if raw else empty
+
+
+def answer(start_response, status: str, payload) -> list:
+    """A JSON answer with its Content-Length (without one, werkzeug chunks the body)."""
+    body = json.dumps(payload).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def with_clock(app, clock: Clock):
     def wsgi(environ, start_response):
-        if environ.get("PATH_INFO") == LAMBDA_PATH and environ.get("REQUEST_METHOD") == "POST":
+        path = environ.get("PATH_INFO")
+        post = environ.get("REQUEST_METHOD") == "POST"
+        if path == LAMBDA_PATH and post:
             # moto's Step Functions invokes Lambda at localhost:$MOTO_PORT, read per call.
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            port = int(json.loads(environ["wsgi.input"].read(length))["port"])
+            port = int(json_body(environ)["port"])
             os.environ["MOTO_PORT"] = str(port)
-            start_response("200 OK", [("Content-Type", "application/json")])
-            return [json.dumps({"port": port}).encode()]
-        if environ.get("PATH_INFO") == EXPIRE_REPORT_PATH and environ.get("REQUEST_METHOD") == "POST":
-            expired = expire_credential_reports()
-            start_response("200 OK", [("Content-Type", "application/json")])
-            return [json.dumps({"expired": expired}).encode()]
-        if environ.get("PATH_INFO") == SEED_PATH and environ.get("REQUEST_METHOD") == "POST":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
+            return answer(start_response, "200 OK", {"port": port})
+        if path == EXPIRE_REPORT_PATH and post:
+            return answer(start_response, "200 OK", {"expired": expire_credential_reports()})
+        if path == SEED_PATH and post:
             try:
-                status, payload = "200 OK", seed_users(json.loads(environ["wsgi.input"].read(length)))
+                return answer(start_response, "200 OK", seed_users(json_body(environ)))
             except (ValueError, KeyError, TypeError, AttributeError) as err:
-                status, payload = "400 Bad Request", {"error": f"{type(err).__name__}: {err}"}
+                return answer(start_response, "400 Bad Request", {"error": f"{type(err).__name__}: {err}"})
             except Exception as err:  # moto's own errors (EntityAlreadyExists, NoSuchEntity)
-                status, payload = "409 Conflict", {"error": f"{type(err).__name__}: {err}"}
-            body = json.dumps(payload).encode()
-            start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-            return [body]
-        if environ.get("PATH_INFO") != CLOCK_PATH:
+                return answer(start_response, "409 Conflict", {"error": f"{type(err).__name__}: {err}"})
+        if path != CLOCK_PATH:
             return app(environ, start_response)
-        status = "200 OK"
-        if environ.get("REQUEST_METHOD") == "POST":
+        if post:
             try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-                body = json.loads(environ["wsgi.input"].read(length) or b"{}")
-                clock.set_offset(float(body["offsetSeconds"]))
+                clock.set_offset(float(json_body(environ, {})["offsetSeconds"]))
             except (ValueError, KeyError, TypeError) as err:
-                status = "400 Bad Request"
-                payload = json.dumps({"error": str(err)}).encode()
-                start_response(status, [("Content-Type", "application/json")])
-                return [payload]
-        payload = json.dumps({"offsetSeconds": clock.offset}).encode()
-        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
-        return [payload]
+                return answer(start_response, "400 Bad Request", {"error": str(err)})
+        return answer(start_response, "200 OK", {"offsetSeconds": clock.offset})
 
     return wsgi
 

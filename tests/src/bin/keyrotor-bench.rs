@@ -182,13 +182,14 @@ async fn seed(stack: &LocalStack, seeded: &mut Seeded, to: usize) -> Result<Dura
             .iter()
             .map(|&i| {
                 let name = user_name(i);
-                let key_age_days = match kind(i) {
+                let kind = kind(i);
+                let key_age_days = match kind {
                     Kind::Due => Some(95),
                     Kind::Warn(age) | Kind::Young(age) => Some(age),
                     Kind::Exempt => Some(150),
                     Kind::Keyless => None,
                 };
-                let groups = if kind(i) == Kind::Exempt {
+                let groups = if kind == Kind::Exempt {
                     vec![EXEMPT_GROUP.to_owned()]
                 } else {
                     Vec::new()
@@ -303,20 +304,34 @@ fn warm_up(stack: &LocalStack, functions: &[&str]) -> Result<()> {
 /// The functions a scan invokes; its per-user executions go to a no-op state machine.
 const SCAN_FUNCTIONS: [&str; 3] = ["list-users", "assess-key-age", "start-rotations"];
 
-async fn run_scan(stack: &mut LocalStack, users: usize, strategy: &'static str) -> Result<ScanRun> {
-    let sink_arn = sink(&stack.account, &format!("bench-sink-{users}-{strategy}")).await?;
-    stack.restart_functions(&stack_options(strategy, Some(&sink_arn)))?;
-    warm_up(stack, &SCAN_FUNCTIONS)?;
-    let invocations_before: u64 = stack.invocations()?.values().sum();
-    // As on any day: yesterday's report is too old, the scan generates today's.
+/// Restarts the functions with `options`, warms up `functions`, and sets the day as any
+/// scan finds it: yesterday's credential report too old, so the scan generates today's.
+/// Clears the call counts; returns the Lambda invocations so far.
+fn prepare(stack: &mut LocalStack, options: &StackOptions, functions: &[&str]) -> Result<u64> {
+    stack.restart_functions(options)?;
+    warm_up(stack, functions)?;
     stack.moto.expire_credential_report()?;
     stack.reset_proxy()?;
+    total_invocations(stack)
+}
+
+fn total_invocations(stack: &LocalStack) -> Result<u64> {
+    Ok(stack.invocations()?.values().sum())
+}
+
+async fn run_scan(stack: &mut LocalStack, users: usize, strategy: &'static str) -> Result<ScanRun> {
+    let sink_arn = sink(&stack.account, &format!("bench-sink-{users}-{strategy}")).await?;
+    let invocations_before = prepare(
+        stack,
+        &stack_options(strategy, Some(&sink_arn)),
+        &SCAN_FUNCTIONS,
+    )?;
     let arn = stack
         .start_execution(&format!("bench-scan-{users}-{strategy}"), &json!({}))
         .await?;
     let (out, wall) = finish(stack, &arn, Duration::from_secs(600)).await?;
     let calls = stack.proxy.calls()?;
-    let invocations = stack.invocations()?.values().sum::<u64>() - invocations_before;
+    let invocations = total_invocations(stack)? - invocations_before;
     let history = stack.history(&arn).await?;
     let totals: Value = serde_json::from_str(out.output().unwrap_or("{}"))?;
     stack.wait_all_of(&sink_arn, IDLE_PATIENCE).await?;
@@ -445,18 +460,14 @@ struct KindStats {
 }
 
 async fn real_day(stack: &mut LocalStack, seeded: &Seeded) -> Result<Day> {
-    stack.restart_functions(&stack_options("credential-report", None))?;
-    let all: Vec<&str> = FUNCTIONS.iter().map(|&(_, name)| name).collect();
-    warm_up(stack, &all)?;
-    let invocations_before: u64 = stack.invocations()?.values().sum();
     let emails_before = stack.moto.sent_emails()?.len();
-    stack.moto.expire_credential_report()?;
-    stack.reset_proxy()?;
+    let all: Vec<&str> = FUNCTIONS.iter().map(|&(_, name)| name).collect();
+    let invocations_before = prepare(stack, &stack_options("credential-report", None), &all)?;
     let started = Instant::now();
     let scan = stack
         .start_execution(&format!("bench-day-{}", seeded.users), &json!({}))
         .await?;
-    let (_, _) = finish(stack, &scan, Duration::from_secs(600)).await?;
+    finish(stack, &scan, Duration::from_secs(600)).await?;
     let machine = stack.state_machine_arn.clone();
     stack.wait_all_of(&machine, IDLE_PATIENCE).await?;
     let wall = started.elapsed();
@@ -516,7 +527,7 @@ async fn real_day(stack: &mut LocalStack, seeded: &Seeded) -> Result<Day> {
         scan_transitions,
         kinds,
         calls: stack.proxy.calls()?,
-        invocations: stack.invocations()?.values().sum::<u64>() - invocations_before,
+        invocations: total_invocations(stack)? - invocations_before,
         emails: emails.len() - emails_before,
         secrets: secrets.len(),
     })

@@ -2,13 +2,20 @@
 """Cross-checks of infra/template.yaml against the code (run by `make test`).
 
 1. Least privilege: for each function, the AWS operations its code calls (read from the
-   Rust sources: the adapter methods a handler uses, and the SDK operations inside them)
-   equal the actions its role grants. None missing, none extra.
-2. No wildcard in any Action of any role or key policy.
-3. The ASL's ${placeholders} equal the state machine's DefinitionSubstitutions.
+   Rust sources: the adapter methods a handler uses, directly or through the helpers of
+   keyrotor-core's state.rs, and the SDK operations inside them) equal the actions its role
+   grants. None missing, none extra.
+2. No wildcard in any Action of any role, managed or inline policy, or key policy.
+3. For every state machine: the ASL's ${placeholders} equal its DefinitionSubstitutions, and
+   its logs exclude execution data; a scheduled machine never allows force.
 4. Every KEYROTOR_* variable the configuration reads is set for the functions.
+5. Alarms can notify: every SNS topic an alarm acts on is encrypted with a KMS key of this
+   template (not an AWS managed alias/aws/* key, whose policy cannot name CloudWatch) whose
+   key policy allows cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey.
 
-Prints one line per check and "check_infra: N passed, N failed"; exits 1 on any failure.
+Usage: check_infra.py [template] (default infra/template.yaml; DefinitionUri paths resolve
+from infra/). Prints one line per check and "check_infra: N passed, N failed"; exits 1 on
+any failure.
 """
 
 import re
@@ -42,6 +49,16 @@ IMPLIED = {
 }
 # The role's own log writing, granted to every function.
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+# Policy documents that grant or allow actions, by resource type and property.
+POLICY_DOCUMENTS = {
+    "AWS::IAM::Role": ("AssumeRolePolicyDocument",),
+    "AWS::IAM::ManagedPolicy": ("PolicyDocument",),
+    "AWS::IAM::Policy": ("PolicyDocument",),
+    "AWS::KMS::Key": ("KeyPolicy",),
+}
+STATE_MACHINES = ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine")
+ALARM_ACTIONS = ("AlarmActions", "OKActions", "InsufficientDataActions")
+CLOUDWATCH = "cloudwatch.amazonaws.com"
 
 
 def pascal(snake: str) -> str:
@@ -73,13 +90,41 @@ def used_adapter_methods(source: str) -> set[tuple[str, str]]:
     return set(re.findall(r"env\s*\.\s*(iam|secrets|mailer|executions)\s*\.\s*(\w+)\s*\(", source))
 
 
-def code_actions(function: str, ops: dict, load_user_methods: set) -> set[str]:
+def state_helpers(source: str) -> dict[str, set[tuple[str, str]]]:
+    """Public fn of state.rs -> the adapter methods it uses, directly or through the other
+    fns of state.rs it calls (load_user reads the secret through read_secret, say)."""
+    source = source.split("#[cfg(test)]")[0]
+    defs = list(re.finditer(r"^(pub(?:\([^)]*\))? )?(?:async )?fn (\w+)", source, re.M))
+    bodies, public = {}, set()
+    for i, m in enumerate(defs):
+        end = defs[i + 1].start() if i + 1 < len(defs) else len(source)
+        bodies[m.group(2)] = source[m.end():end]
+        if m.group(1):
+            public.add(m.group(2))
+    direct = {name: used_adapter_methods(body) for name, body in bodies.items()}
+    calls = {name: {o for o in bodies if o != name and re.search(rf"\b{o}\s*\(", body)}
+             for name, body in bodies.items()}
+    out = {}
+    for name in public:
+        seen, todo, used = set(), [name], set()
+        while todo:
+            fn = todo.pop()
+            if fn not in seen:
+                seen.add(fn)
+                used |= direct[fn]
+                todo += calls[fn]
+        out[name] = used
+    return out
+
+
+def code_actions(function: str, ops: dict, helpers: dict) -> set[str]:
     # Each file up to its test module: tests call nothing in production.
     files = sorted((ROOT / "functions" / function / "src").glob("*.rs"))
     source = "".join(p.read_text().split("#[cfg(test)]")[0] for p in files)
     used = used_adapter_methods(source)
-    if re.search(r"\bload_user\s*\(", source):
-        used |= load_user_methods
+    for name, methods in helpers.items():
+        if re.search(rf"\b{name}\s*\(", source):
+            used |= methods
     actions = set()
     for key in used:
         if key not in ops:
@@ -102,15 +147,88 @@ def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def policy_documents(res: dict) -> list:
+    props = res.get("Properties", {})
+    docs = [p["PolicyDocument"] for p in props.get("Policies", []) if isinstance(p, dict) and "PolicyDocument" in p]
+    docs += [props[k] for k in POLICY_DOCUMENTS.get(res.get("Type"), ()) if k in props]
+    return docs
+
+
+def referenced(value, resources: dict) -> str | None:
+    """The logical ID a Ref / GetAtt (or an alias resource of this template) points at."""
+    if isinstance(value, dict) and "Ref" in value:
+        name = value["Ref"]
+    elif isinstance(value, dict) and "Fn::GetAtt" in value:
+        att = value["Fn::GetAtt"]
+        name = att[0] if isinstance(att, list) else str(att).split(".")[0]
+    else:
+        return None
+    res = resources.get(name, {})
+    if res.get("Type") == "AWS::KMS::Alias":
+        return referenced(res.get("Properties", {}).get("TargetKeyId"), resources)
+    return name if name in resources else None
+
+
+def service_principals(statement: dict) -> set[str]:
+    principal = statement.get("Principal", {})
+    if not isinstance(principal, dict):
+        return set()
+    out = set()
+    for p in as_list(principal.get("Service", [])):
+        if isinstance(p, dict) and "Fn::Sub" in p:
+            p = p["Fn::Sub"]
+        if isinstance(p, str):
+            out.add(p)
+    return out
+
+
+def alarm_topics(resources: dict) -> list[tuple[str, str | None, str]]:
+    """(alarm, topic logical ID or None, how the action was written) per alarm action."""
+    out = []
+    for logical, res in resources.items():
+        if res.get("Type") != "AWS::CloudWatch::Alarm":
+            continue
+        for prop in ALARM_ACTIONS:
+            for action in as_list(res.get("Properties", {}).get(prop, [])):
+                topic = referenced(action, resources)
+                if topic and resources[topic].get("Type") != "AWS::SNS::Topic":
+                    continue  # not a topic (e.g. an EC2 or Systems Manager action)
+                out.append((logical, topic, str(action)))
+    return out
+
+
+def topic_usable_by_alarms(topic: str, resources: dict) -> tuple[bool, str]:
+    key_id = resources[topic].get("Properties", {}).get("KmsMasterKeyId")
+    if key_id is None:
+        return False, "not encrypted"
+    key = referenced(key_id, resources)
+    if key is None or resources[key].get("Type") != "AWS::KMS::Key":
+        what = "an AWS managed key" if str(key_id).startswith("alias/aws/") else "a key not defined here"
+        return False, f"encrypted with {key_id} ({what}: CloudWatch cannot be allowed to use it)"
+    allowed = set()
+    for st in statements(resources[key].get("Properties", {}).get("KeyPolicy", {})):
+        if st.get("Effect") == "Allow" and CLOUDWATCH in service_principals(st):
+            allowed |= {str(a) for a in as_list(st.get("Action", []))}
+    has_decrypt = "kms:Decrypt" in allowed
+    has_data_key = bool({"kms:GenerateDataKey", "kms:GenerateDataKey*"} & allowed)
+    if has_decrypt and has_data_key:
+        return True, f"encrypted with {key}, which {CLOUDWATCH} may use"
+    missing = [a for a, ok in (("kms:Decrypt", has_decrypt), ("kms:GenerateDataKey", has_data_key)) if not ok]
+    return False, f"encrypted with {key}, whose policy does not allow {CLOUDWATCH} {', '.join(missing)}"
+
+
 def main() -> int:
-    template, errors = decode(str(ROOT / "infra/template.yaml"))
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "infra/template.yaml"
+    template, errors = decode(str(path))
     if errors:
         print("template does not parse:", errors)
         return 1
     resources = template["Resources"]
     ops = adapter_operations()
     state_source = (CORE / "state.rs").read_text()
-    load_user_methods = used_adapter_methods(methods_fn(state_source, "load_user"))
+    helpers = state_helpers(state_source)
+    if "load_user" not in helpers:
+        raise SystemExit("state.rs: no pub fn load_user")
     results = []
 
     for function, name in FUNCTIONS.items():
@@ -120,7 +238,7 @@ def main() -> int:
             for st in statements(policy["PolicyDocument"]):
                 granted |= set(as_list(st["Action"]))
         granted -= LOGS
-        needed = code_actions(function, ops, load_user_methods)
+        needed = code_actions(function, ops, helpers)
         missing, extra = needed - granted, granted - needed
         ok = not missing and not extra
         detail = f"{len(needed)} actions" if ok else f"missing {sorted(missing)}, extra {sorted(extra)}"
@@ -131,42 +249,53 @@ def main() -> int:
 
     wildcard = []
     for logical, res in resources.items():
-        props = res.get("Properties", {})
-        docs = [p["PolicyDocument"] for p in props.get("Policies", [])]
-        docs += [props[k] for k in ("KeyPolicy", "AssumeRolePolicyDocument") if k in props]
-        for doc in docs:
+        for doc in policy_documents(res):
             for st in statements(doc):
                 wildcard += [f"{logical}: {a}" for a in as_list(st.get("Action", [])) if "*" in str(a)]
     results.append((not wildcard, f"no wildcard action ({', '.join(wildcard) or 'none found'})"))
 
-    asl = (ROOT / "statemachine/key-rotation.asl.json").read_text()
-    placeholders = set(re.findall(r"\$\{(\w+)\}", asl))
-    machine = resources["KeyRotationStateMachine"]["Properties"]
-    substitutions = set(machine["DefinitionSubstitutions"])
-    results.append((placeholders == substitutions,
-                    f"ASL placeholders = DefinitionSubstitutions ({sorted(placeholders ^ substitutions) or len(placeholders)})"))
-    logging = machine.get("Logging", {})
-    results.append((logging.get("IncludeExecutionData") is False, "state machine logs exclude execution data"))
+    machines = {k: r for k, r in resources.items() if r.get("Type") in STATE_MACHINES}
+    results.append((bool(machines), f"state machines: {', '.join(machines) or 'none found'}"))
+    for logical, res in machines.items():
+        machine = res.get("Properties", {})
+        uri = machine.get("DefinitionUri", "../statemachine/key-rotation.asl.json")
+        asl_path = (ROOT / "infra" / uri).resolve() if isinstance(uri, str) else None
+        if asl_path is None or not asl_path.is_file():
+            results.append((False, f"{logical}: ASL {uri} not found"))
+            continue
+        placeholders = set(re.findall(r"\$\{(\w+)\}", asl_path.read_text()))
+        substitutions = set(machine.get("DefinitionSubstitutions", {}))
+        results.append((placeholders == substitutions,
+                        f"{logical}: ASL placeholders = DefinitionSubstitutions ({sorted(placeholders ^ substitutions) or len(placeholders)})"))
+        logging = machine.get("Logging", {})
+        results.append((logging.get("IncludeExecutionData") is False, f"{logical}: logs exclude execution data"))
+        events = machine.get("Events", {}) or {}
+        if any(e.get("Type") in ("Schedule", "ScheduleV2") for e in events.values() if isinstance(e, dict)):
+            allow_force = machine.get("DefinitionSubstitutions", {}).get("AllowForce")
+            results.append((allow_force == "false", f"{logical}: scheduled, so AllowForce is \"false\" (found {allow_force!r})"))
 
     config = (CORE / "config.rs").read_text()
     wanted = set(re.findall(r'pub const \w+: &str = "(KEYROTOR_\w+)";', config))
     env = set(template["Globals"]["Function"]["Environment"]["Variables"])
     results.append((wanted == env, f"every KEYROTOR_* variable is set ({sorted(wanted ^ env) or len(wanted)})"))
 
+    actions = alarm_topics(resources)
+    alarms = {alarm for alarm, _, _ in actions}
+    for topic in sorted({t for _, t, _ in actions if t}):
+        ok, why = topic_usable_by_alarms(topic, resources)
+        users = sorted(a for a, t, _ in actions if t == topic)
+        results.append((ok, f"alarm topic {topic} (used by {', '.join(sorted(set(users)))}): {why}"))
+    for alarm, topic, written in actions:
+        if topic is None:
+            results.append((False, f"{alarm}: alarm action {written} is not a topic of this template"))
+    if not alarms:
+        results.append((True, "alarm topics: no alarm notifies a topic"))
+
     for ok, line in results:
         print(("ok    " if ok else "FAIL  ") + line)
     failed = sum(1 for ok, _ in results if not ok)
     print(f"check_infra: {len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0
-
-
-def methods_fn(source: str, name: str) -> str:
-    match = re.search(rf"pub async fn {name}\s*\(", source)
-    if not match:
-        raise SystemExit(f"no function {name}")
-    rest = source[match.start():]
-    nxt = re.search(r"\n(pub )?(async )?fn ", rest[10:])
-    return rest[: nxt.start() + 10] if nxt else rest
 
 
 if __name__ == "__main__":

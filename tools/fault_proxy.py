@@ -9,9 +9,10 @@ Rules (POST /_faults {"rules": [...]}, replacing the current ones) inject faults
   {"operation": "iam:CreateAccessKey",   # which calls
    "match": "some-user",                 # optional: only requests whose body contains this
    "mode": "fail_before" | "lose_response",
-   "kind": "500" | "503" | "throttle" | "drop",
+   "kind": "500" | "503" | "throttle" | "reject" | "drop",
    "times": 1}                            # how many matching calls; -1 for every one
-"fail_before" answers without forwarding; "lose_response" forwards (the change is applied)
+"reject" answers 400 MessageRejected, as SES does for an address it refuses (a request
+error, not retried). "fail_before" answers without forwarding; "lose_response" forwards (the change is applied)
 and then answers with the error instead of moto's reply, the hardest case for a caller.
 
 GET /_faults/stats returns {"calls": {operation: n}, "injected": [{operation, match, mode}],
@@ -77,13 +78,16 @@ def error_reply(operation: str, kind: str) -> tuple[int, bytes, dict]:
         status, code = 400, "ThrottlingException" if json_protocol else "Throttling"
     elif kind == "503":
         status, code = 503, "ServiceUnavailable"
+    elif kind == "reject":
+        status, code = 400, "MessageRejected"
     else:
         status, code = 500, "InternalFailure" if json_protocol else "ServiceFailure"
     message = f"injected fault ({kind})"
     if json_protocol:
         body = json.dumps({"__type": code, "message": message}).encode()
         return status, body, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code}
-    body = (f"<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+    sender = "Sender" if status == 400 else "Receiver"
+    body = (f"<ErrorResponse><Error><Type>{sender}</Type><Code>{code}</Code><Message>{message}</Message></Error>"
             f"<RequestId>fault</RequestId></ErrorResponse>").encode()
     return status, body, {"Content-Type": "text/xml"}
 

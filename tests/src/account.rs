@@ -112,6 +112,20 @@ impl Account {
         Ok(())
     }
 
+    /// The user's unique ID (`AIDA…`).
+    pub async fn user_id(&self, user: &str) -> Result<String> {
+        let out = self.iam.get_user().user_name(user).send().await?;
+        Ok(out.user().context("no user")?.user_id().to_owned())
+    }
+
+    /// The name of the user's secret with the default prefix: `iam-access-key/<unique ID>`.
+    pub async fn secret_of(&self, user: &str) -> Result<String> {
+        Ok(keyrotor_core::naming::secret_name(
+            "iam-access-key/",
+            &self.user_id(user).await?,
+        ))
+    }
+
     /// The secret's AWSCURRENT value, parsed.
     pub async fn secret_value(&self, name: &str) -> Result<Value> {
         let out = self

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod invariants;
 pub mod moto;
+pub mod policy;
 pub mod probe;
 pub mod proxy;
 pub mod stack;

@@ -23,6 +23,24 @@ pub const FROM_ADDRESS: &str = "keyrotor@example.com";
 pub const ADMIN_ADDRESS: &str = "security@example.com";
 /// The exemption group the functions are configured with by default.
 pub const EXEMPT_GROUP: &str = "break-glass";
+/// keyrotor's KMS key for the users' secrets, as the template passes it (moto's Secrets
+/// Manager records the key without calling KMS).
+pub const KMS_KEY_ID: &str =
+    "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-4000-8000-00000000c0de";
+/// keyrotor's own roles, the only principals its secrets' policies let change them.
+pub const TRUSTED_ROLE_ARNS: &str = "arn:aws:iam::123456789012:role/keyrotor-create-key,arn:aws:iam::123456789012:role/keyrotor-deactivate-key";
+
+/// The settings every local function and operator shell shares, beyond the defaults.
+pub fn local_settings() -> Vec<(String, String)> {
+    [
+        ("KEYROTOR_EXEMPT_GROUP", EXEMPT_GROUP),
+        ("KEYROTOR_KMS_KEY_ID", KMS_KEY_ID),
+        ("KEYROTOR_TRUSTED_ROLE_ARNS", TRUSTED_ROLE_ARNS),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
 
 /// Each function's ASL placeholder and package name.
 pub const FUNCTIONS: [(&str, &str); 7] = [
@@ -39,9 +57,13 @@ pub fn asl_path() -> PathBuf {
     workspace_root().join("statemachine/key-rotation.asl.json")
 }
 
-/// The local value of every placeholder: function ARNs in the emulated account, and the
-/// deletion delay in seconds.
-pub fn local_substitutions(deletion_delay_secs: u64) -> BTreeMap<String, String> {
+/// The local value of every placeholder: function ARNs in the emulated account, the
+/// deletion delay in seconds, and whether the machine accepts forced rotations (locally one
+/// machine serves operator and responder alike).
+pub fn local_substitutions(
+    deletion_delay_secs: u64,
+    allow_force: bool,
+) -> BTreeMap<String, String> {
     let mut subs: BTreeMap<String, String> = FUNCTIONS
         .iter()
         .map(|(placeholder, name)| {
@@ -55,6 +77,7 @@ pub fn local_substitutions(deletion_delay_secs: u64) -> BTreeMap<String, String>
         "DeletionDelaySeconds".into(),
         deletion_delay_secs.to_string(),
     );
+    subs.insert("AllowForce".into(), allow_force.to_string());
     subs
 }
 
@@ -85,6 +108,8 @@ pub struct StackOptions {
     pub state_machine_name: String,
     /// The Wait before deletion, and the functions' `KEYROTOR_DELETION_DELAY_SECONDS`.
     pub deletion_delay_secs: u64,
+    /// The state machine's `${AllowForce}`: whether it starts forced rotations.
+    pub allow_force: bool,
     /// More `KEYROTOR_*` settings for the functions.
     pub function_env: Vec<(String, String)>,
     /// Where `cargo lambda watch` writes the functions' logs.
@@ -99,7 +124,8 @@ impl Default for StackOptions {
         StackOptions {
             state_machine_name: "keyrotor".into(),
             deletion_delay_secs: 3,
-            function_env: vec![("KEYROTOR_EXEMPT_GROUP".into(), EXEMPT_GROUP.into())],
+            allow_force: true,
+            function_env: local_settings(),
             log_dir: workspace_root().join("target/keyrotor-local"),
             cargo_profile: None,
         }
@@ -157,7 +183,10 @@ impl LocalStack {
     pub async fn prepare_account(&self, options: &StackOptions) -> Result<()> {
         self.account.verify_sender(FROM_ADDRESS).await?;
         let asl = std::fs::read_to_string(asl_path())?;
-        let definition = substitute(&asl, &local_substitutions(options.deletion_delay_secs))?;
+        let definition = substitute(
+            &asl,
+            &local_substitutions(options.deletion_delay_secs, options.allow_force),
+        )?;
         let out = self
             .account
             .sfn
@@ -182,11 +211,22 @@ impl LocalStack {
 
     /// Starts an execution; returns its ARN.
     pub async fn start_execution(&self, name: &str, input: &serde_json::Value) -> Result<String> {
+        self.start_execution_on(&self.state_machine_arn, name, input)
+            .await
+    }
+
+    /// Starts an execution of `state_machine` (another machine made from the ASL).
+    pub async fn start_execution_on(
+        &self,
+        state_machine: &str,
+        name: &str,
+        input: &serde_json::Value,
+    ) -> Result<String> {
         let out = self
             .account
             .sfn
             .start_execution()
-            .state_machine_arn(&self.state_machine_arn)
+            .state_machine_arn(state_machine)
             .name(name)
             .input(input.to_string())
             .send()
@@ -302,7 +342,7 @@ impl LocalStack {
             .env("AWS_REGION", REGION)
             .env("AWS_ACCESS_KEY_ID", "AKIAKEYROTOROPERATOR")
             .env("AWS_SECRET_ACCESS_KEY", "operator-secret")
-            .env("KEYROTOR_EXEMPT_GROUP", EXEMPT_GROUP)
+            .envs(local_settings())
             .env_remove("KEYROTOR_STATE_MACHINE_ARN")
             .env_remove("AWS_PROFILE");
         command

@@ -10,6 +10,7 @@ use keyrotor_core::{Config, Env, ErrorType};
 use keyrotor_tests::account::{aged_key, user_with_aged_key, Account};
 use keyrotor_tests::moto::MotoServer;
 use keyrotor_tests::proxy::FaultProxy;
+use keyrotor_tests::stack;
 use serde_json::{json, Value};
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -51,6 +52,8 @@ fn env_at(sdk: &aws_config::SdkConfig, extra: &[(&'static str, &str)]) -> Env {
                 vars::FROM_ADDRESS => Some(FROM.into()),
                 vars::ADMIN_ADDRESS => Some(ADMIN.into()),
                 vars::DELETION_DELAY_SECONDS => Some("1".into()),
+                vars::KMS_KEY_ID => Some(stack::KMS_KEY_ID.into()),
+                vars::TRUSTED_ROLE_ARNS => Some(stack::TRUSTED_ROLE_ARNS.into()),
                 _ => None,
             })
     })
@@ -79,8 +82,9 @@ async fn setup() -> Ctx {
     }
 }
 
-fn secret_name(user: &str) -> String {
-    format!("iam-access-key/{user}")
+/// The name of `user`'s secret: the prefix and the user's unique ID.
+async fn secret_name(ctx: &Ctx, user: &str) -> String {
+    ctx.account.secret_of(user).await.expect("the user exists")
 }
 
 /// Runs a handler and returns its output as JSON, or the error's stable type and message.
@@ -122,7 +126,7 @@ async fn a_91_day_old_key_is_rotated_stored_deactivated_and_deleted() {
 
     let created = rotate(&ctx, "alice", &old.id).await;
     let new_id = created["newKeyId"].as_str().expect("new key id").to_owned();
-    assert_eq!(created["secretName"], secret_name("alice"));
+    assert_eq!(created["secretName"], secret_name(&ctx, "alice").await);
     let keys = ctx.account.keys("alice").await.expect("keys");
     assert_eq!(
         keys,
@@ -134,7 +138,7 @@ async fn a_91_day_old_key_is_rotated_stored_deactivated_and_deleted() {
 
     let stored = ctx
         .account
-        .secret_value(&secret_name("alice"))
+        .secret_value(&secret_name(&ctx, "alice").await)
         .await
         .expect("secret");
     assert_eq!(stored["AccessKeyId"], new_id.as_str());
@@ -150,7 +154,7 @@ async fn a_91_day_old_key_is_rotated_stored_deactivated_and_deleted() {
     );
     let versions = ctx
         .account
-        .secret_versions(&secret_name("alice"))
+        .secret_versions(&secret_name(&ctx, "alice").await)
         .await
         .expect("versions");
     assert_eq!(versions.len(), 1);
@@ -256,7 +260,7 @@ async fn every_step_repeated_after_success_changes_nothing_more() {
     assert_eq!(ctx.account.keys("dave").await.expect("keys").len(), 2);
     assert_eq!(
         ctx.account
-            .secret_versions(&secret_name("dave"))
+            .secret_versions(&secret_name(&ctx, "dave").await)
             .await
             .expect("versions")
             .len(),
@@ -286,7 +290,7 @@ async fn every_step_repeated_after_success_changes_nothing_more() {
     assert_eq!(ctx.account.keys("dave").await.expect("keys").len(), 1);
     assert_eq!(
         ctx.account
-            .secret_versions(&secret_name("dave"))
+            .secret_versions(&secret_name(&ctx, "dave").await)
             .await
             .expect("versions")
             .len(),
@@ -333,9 +337,14 @@ async fn a_reactivated_old_key_is_kept_and_reported() {
 async fn exemptions_follow_the_tag_its_date_and_the_group() {
     let ctx = setup().await;
     let tag = "key-rotation:exempt";
+    let in_200_days = (chrono::Utc::now() + chrono::Duration::days(200))
+        .date_naive()
+        .to_string();
     let cases = [
         ("ex-true", vec![(tag, "true")], true),
-        ("ex-future", vec![(tag, "2099-01-01")], true),
+        ("ex-future", vec![(tag, in_200_days.as_str())], true),
+        // A user who may tag themselves cannot exempt themselves forever.
+        ("ex-forever", vec![(tag, "9999-12-31")], false),
         ("ex-past", vec![(tag, "2020-01-01")], false),
         ("ex-group", vec![], true),
         ("plain", vec![], false),
@@ -368,7 +377,9 @@ async fn exemptions_follow_the_tag_its_date_and_the_group() {
             assert_eq!(result.expect_err("exempt").0, ErrorType::Blocked, "{user}");
             assert_eq!(count, 1, "{user} untouched");
             assert!(
-                !ctx.account.secret_exists(&secret_name(user)).await,
+                !ctx.account
+                    .secret_exists(&secret_name(&ctx, user).await)
+                    .await,
                 "{user} has no secret"
             );
         } else {
@@ -398,9 +409,10 @@ async fn emails_name_the_key_and_secret_but_never_the_secret_value() {
         .expect("seed");
     let created = rotate(&ctx, "frank", &old.id).await;
     let new_id = created["newKeyId"].as_str().expect("id").to_owned();
+    let frank_secret = secret_name(&ctx, "frank").await;
     let secret = ctx
         .account
-        .secret_value(&secret_name("frank"))
+        .secret_value(&frank_secret)
         .await
         .expect("secret");
     let secret = secret["SecretAccessKey"]
@@ -427,15 +439,43 @@ async fn emails_name_the_key_and_secret_but_never_the_secret_value() {
         "{}",
         warning.subject
     );
-    assert!(warning.body.contains(&old.id) && warning.body.contains("iam-access-key/frank"));
+    assert!(warning.body.contains(&old.id) && warning.body.contains(&frank_secret));
     assert_eq!(rotated.to, ["frank@example.com"]);
     assert!(rotated.subject.contains(&new_id));
-    assert!(rotated.body.contains(&old.id) && rotated.body.contains("iam-access-key/frank"));
+    assert!(rotated.body.contains(&old.id) && rotated.body.contains(&frank_secret));
     assert!(rotated.body.contains("get-secret-value"));
     assert_eq!(failure.to, [ADMIN]);
     assert!(failure.subject.contains("failed") && failure.body.contains("Transient"));
     assert_eq!(fallback.to, [ADMIN], "no Email tag: the admin is told");
     assert!(fallback.body.contains("owner could not be reached"));
+
+    // Owner and admin never share a message; an undelivered owner message goes to the admin.
+    let blocked = call!(
+        notify::handle,
+        &ctx.env,
+        json!({"kind": "blocked", "user": "frank", "keyId": old.id, "reason": "two active access keys"})
+    )
+    .expect("notify");
+    assert_eq!(
+        blocked["messageIds"].as_array().map(Vec::len),
+        Some(2),
+        "{blocked}"
+    );
+    let undelivered = call!(
+        notify::handle,
+        &ctx.env,
+        json!({"kind": "undelivered", "user": "frank", "error": {"Error": "ServiceError", "Cause": "MessageRejected"}})
+    )
+    .expect("notify");
+    assert_eq!(undelivered["recipients"], json!([ADMIN]));
+    let mails = ctx.moto.sent_emails().expect("emails");
+    assert_eq!(mails.len(), 7, "{mails:?}");
+    let (to_owner, to_admin, to_admin_undelivered) = (&mails[4], &mails[5], &mails[6]);
+    assert_eq!(to_owner.to, ["frank@example.com"]);
+    assert_eq!(to_admin.to, [ADMIN]);
+    assert!(to_owner.subject.contains("blocked") && to_admin.subject.contains("blocked"));
+    assert!(to_admin_undelivered.subject.contains("not delivered"));
+    assert!(to_admin_undelivered.body.contains(&frank_secret));
     for mail in &mails {
         assert!(
             !mail.body.contains(&secret) && !mail.subject.contains(&secret),

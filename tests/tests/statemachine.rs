@@ -21,8 +21,8 @@ fn raw() -> String {
 }
 
 fn definition() -> Value {
-    let text =
-        substitute(&raw(), &local_substitutions(604_800)).expect("every placeholder has a value");
+    let text = substitute(&raw(), &local_substitutions(604_800, false))
+        .expect("every placeholder has a value");
     serde_json::from_str(&text).expect("the substituted ASL is JSON")
 }
 
@@ -57,6 +57,7 @@ fn only_the_documented_placeholders_are_used_and_no_arn() {
         .collect();
     let mut allowed: BTreeSet<String> = FUNCTIONS.iter().map(|(p, _)| (*p).to_owned()).collect();
     allowed.insert("DeletionDelaySeconds".into());
+    allowed.insert("AllowForce".into());
     assert_eq!(used, allowed);
     assert!(!text.contains("arn:aws"), "the ASL holds no ARNs");
 }
@@ -102,7 +103,7 @@ fn every_error_name_is_one_a_function_emits_and_every_task_retries_and_catches()
         .filter(|t| t.is_retryable())
         .map(|t| t.as_str())
         .collect();
-    let function_arns: BTreeSet<String> = local_substitutions(1)
+    let function_arns: BTreeSet<String> = local_substitutions(1, true)
         .into_iter()
         .filter(|(k, _)| k.ends_with("FunctionArn"))
         .map(|(_, v)| v)

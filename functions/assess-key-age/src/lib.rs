@@ -66,9 +66,10 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<AssessOutput>
 async fn assess_one(env: &Env, user: &UserName, force: bool, dry_run: bool) -> Result<Assessment> {
     let live = load_user(env, user.as_str(), None).await?;
     let plan = live.plan(env, force);
+    let user = live.state.user;
     tracing::info!(user = %user, action = plan.decision.name(), reason = %plan.reason, "assessed");
     Ok(Assessment {
-        user: user.to_string(),
+        user,
         plan,
         force,
         dry_run,
@@ -155,20 +156,18 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
                             tags,
                             in_exempt_group: members.is_some_and(|m| m.contains(user.as_str())),
                             secret: SecretState::default(),
+                            secret_problem: None,
                         };
                         Some(plan(&state, policy, now, false))
                     }
-                    Err(Error::UserNotFound(_)) => None,
-                    Err(e) => return Err(e),
+                    Err(e) => per_user_outcome(user, e)?,
                 },
                 Look::Full => match load_user(env, user.as_str(), members).await {
                     Ok(live) => Some(live.plan(env, false)),
-                    // Deleted between ListUsers and now: nothing to do.
-                    Err(Error::UserNotFound(_)) => None,
-                    Err(e) => return Err(e),
+                    Err(e) => per_user_outcome(user, e)?,
                 },
             };
-            Ok((user.to_string(), plan))
+            Ok::<_, Error>((user.to_string(), plan))
         })
         .buffered(BATCH_CONCURRENCY)
         .try_collect()
@@ -204,6 +203,24 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
         counts,
         actionable,
     })
+}
+
+/// What a failure to read one user means for the page (invariant 13). A user deleted since
+/// ListUsers needs nothing. A retryable error fails the page, which the state machine
+/// retries. Anything else is that user's problem, not the scan's: the user is reported
+/// blocked (a per-user execution then tells the admin), and the page goes on.
+fn per_user_outcome(user: &UserName, error: Error) -> Result<Option<Plan>> {
+    if let Error::UserNotFound(_) = error {
+        return Ok(None);
+    }
+    if error.error_type().is_retryable() {
+        return Err(error);
+    }
+    tracing::warn!(user = %user, error = %error, "user could not be assessed; reported blocked");
+    Ok(Some(Plan {
+        decision: Decision::Blocked { key_id: None },
+        reason: format!("could not be assessed: {error}"),
+    }))
 }
 
 /// How closely to look at a user with these key ages, if at all; `keys` gives them as the

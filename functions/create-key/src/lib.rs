@@ -9,20 +9,22 @@
 //! 3. CreateAccessKey, sent once; if its outcome is unknown, keys that appeared and that no
 //!    secret names are deleted again (invariant 2);
 //! 4. STS GetCallerIdentity with the new key, retried while IAM propagates it;
-//! 5. secret: create if missing, resource policy, then the value under a version ID derived
-//!    from the key ID (so a repeated write is a no-op);
+//! 5. secret: create if missing; a secret that is not provably keyrotor's own and
+//!    protected is never written (invariant 10, see [`keyrotor_core::ownership`]); put the
+//!    resource policy on a new or empty one and check it again; then the value under a
+//!    version ID derived from the key ID (so a repeated write is a no-op);
 //! 6. if 4 or 5 fail, the new key is deleted again, unless the secret turns out to hold it.
 
 use std::collections::HashSet;
 
 use chrono::{Duration, Utc};
-use keyrotor_core::aws::SecretDescription;
 use keyrotor_core::domain::Decision;
 use keyrotor_core::error::AwsErrorKind;
+use keyrotor_core::ownership::{resource_policy, Trust};
 use keyrotor_core::payload::{parse, CreateKeyInput, CreateKeyOutput};
 use keyrotor_core::secret::{NewAccessKey, StoredCredential};
-use keyrotor_core::state::{load_user, LiveUser};
-use keyrotor_core::{naming, Env, Error, Result};
+use keyrotor_core::state::{load_user, read_secret, LiveUser};
+use keyrotor_core::{Env, Error, Result};
 use tracing::{error, info, warn};
 
 /// Keys younger than this that appear after a failed CreateAccessKey, and that no secret
@@ -32,10 +34,13 @@ const ORPHAN_WINDOW: Duration = Duration::minutes(15);
 pub async fn handle(event: serde_json::Value, env: &Env) -> Result<CreateKeyOutput> {
     let input: CreateKeyInput = parse(event)?;
     let dry_run = input.dry_run || env.config.dry_run;
-    let user = input.user.as_str();
     let old = input.old_key_id.as_str();
+    if !dry_run {
+        env.config.require_trusted_roles()?;
+    }
 
-    let live = load_user(env, user, None).await?;
+    let live = load_user(env, input.user.as_str(), None).await?;
+    let user = live.state.user.as_str();
     let output = |new_key_id: Option<String>,
                   secret_arn: Option<String>,
                   leftover: Option<String>,
@@ -141,7 +146,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<CreateKeyOutp
     if let Some(leftover) = delete_first {
         env.iam.delete_access_key(user, leftover).await?;
     }
-    let user_arn = env.iam.user_arn(user).await?;
+    let user_arn = live.identity.arn.as_str();
     let before: HashSet<&str> = live
         .state
         .keys
@@ -156,11 +161,13 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<CreateKeyOutp
         Err(err) => return Err(reconcile_failed_create(env, &live, &before, started, err).await),
     };
 
-    if let Err(err) = env.verifier.verify(&new_key, &user_arn).await {
+    if let Err(err) = env.verifier.verify(&new_key, user_arn).await {
         return Err(discard(env, &new_key, err).await);
     }
-    let secret_arn = match store(env, &live, &user_arn, &new_key).await {
+    let secret_arn = match store(env, &live, &new_key).await {
         Ok(arn) => arn,
+        // A secret refused as not keyrotor's own never counts as holding the key.
+        Err(err @ Error::Blocked(_)) => return Err(discard(env, &new_key, err).await),
         Err(err) => match secret_now(env, &live.secret_name).await {
             // The write landed and only its response was lost.
             Some(s) if s.state.current_key_id.as_deref() == Some(new_key.key_id.as_str()) => s.arn,
@@ -176,24 +183,52 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<CreateKeyOutp
     ))
 }
 
-/// Creates the secret if needed, restricts it to the user, and writes the new key.
-async fn store(env: &Env, live: &LiveUser, user_arn: &str, key: &NewAccessKey) -> Result<String> {
-    let arn = match &live.secret {
-        Some(secret) => secret.arn.clone(),
-        None => match env
+/// Writes the new key into the user's secret, creating it if needed, and only once the
+/// secret is provably keyrotor's own and protected.
+async fn store(env: &Env, live: &LiveUser, key: &NewAccessKey) -> Result<String> {
+    let (arn, trust) = match (&live.secret, &live.trust) {
+        (Some(secret), trust) => (secret.arn.clone(), trust.clone()),
+        (None, _) => match env
             .secrets
-            .create(&live.secret_name, &live.state.user)
+            .create(&live.secret_name, &live.state.user, &live.identity.id)
             .await
         {
-            Ok(arn) => arn,
-            // Created by a concurrent run or a lost response: use it if it is this user's.
+            Ok(arn) => (arn, Trust::Empty),
+            // Created meanwhile: by a concurrent run, a lost response, or someone else.
             Err(e) if e.aws_kind() == Some(AwsErrorKind::AlreadyExists) => {
-                owned_secret(env, live).await?.arn
+                match read_secret(env, &live.identity, &live.secret_name).await? {
+                    (Some(secret), trust) => (secret.arn, trust),
+                    (None, _) => {
+                        return Err(Error::Transient(format!(
+                            "secret {} vanished",
+                            live.secret_name
+                        )))
+                    }
+                }
             }
             Err(e) => return Err(e),
         },
     };
-    env.secrets.restrict_to_user(&arn, user_arn).await?;
+    match trust {
+        Trust::Protected => {}
+        Trust::Untrusted(problem) => return Err(Error::Blocked(problem)),
+        Trust::Empty => {
+            let policy = resource_policy(&arn, &live.expected(env));
+            env.secrets.put_policy(&arn, &policy).await?;
+            // Whatever happened before the policy landed, the secret must now be keyrotor's
+            // and protected, or it gets no key.
+            match read_secret(env, &live.identity, &live.secret_name).await? {
+                (Some(secret), Trust::Protected) if secret.arn == arn => {}
+                (_, Trust::Untrusted(problem)) => return Err(Error::Blocked(problem)),
+                _ => {
+                    return Err(Error::Blocked(format!(
+                        "secret {} is not protected by keyrotor's policy after writing it",
+                        live.secret_name
+                    )))
+                }
+            }
+        }
+    }
     let value = StoredCredential {
         key,
         rotated_at: Utc::now(),
@@ -203,26 +238,9 @@ async fn store(env: &Env, live: &LiveUser, user_arn: &str, key: &NewAccessKey) -
     Ok(arn)
 }
 
-async fn owned_secret(env: &Env, live: &LiveUser) -> Result<SecretDescription> {
-    let secret = env
-        .secrets
-        .describe(&live.secret_name)
-        .await?
-        .ok_or_else(|| Error::Transient(format!("secret {} vanished", live.secret_name)))?;
-    match secret.tags.get(naming::TAG_USER) {
-        Some(owner) if owner == &live.state.user => Ok(secret),
-        _ => Err(Error::Blocked(format!(
-            "secret {} exists but is not tagged {}={}",
-            live.secret_name,
-            naming::TAG_USER,
-            live.state.user
-        ))),
-    }
-}
-
 /// The secret as it is now, if it can be read: after a failed or unconfirmed call, what
 /// landed is what counts.
-async fn secret_now(env: &Env, name: &str) -> Option<SecretDescription> {
+async fn secret_now(env: &Env, name: &str) -> Option<keyrotor_core::aws::SecretDescription> {
     env.secrets.describe(name).await.ok().flatten()
 }
 

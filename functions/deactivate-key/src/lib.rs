@@ -14,7 +14,6 @@ use tracing::info;
 pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKeyOutput> {
     let input: KeyPairInput = parse(event)?;
     let dry_run = input.dry_run || env.config.dry_run;
-    let user = input.user.as_str();
     let old = input.old_key_id.as_str();
     let new = match (&input.new_key_id, dry_run) {
         (Some(new), _) if new == &input.old_key_id => {
@@ -28,7 +27,8 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
     };
     let delay = deletion_delay(&env.config.policy);
 
-    let live = load_user(env, user, None).await?;
+    let live = load_user(env, input.user.as_str(), None).await?;
+    let user = live.state.user.as_str();
     let output = |deactivated_at: Option<chrono::DateTime<Utc>>, already_inactive: bool| {
         DeactivateKeyOutput {
             user: user.to_owned(),
@@ -107,8 +107,9 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
         return Ok(output(Some(at), true));
     }
 
-    // The plan must still be "resume this rotation": not exempt meanwhile, same pair of keys.
-    let plan = live.plan(env, false);
+    // The plan must still be "resume this rotation": not exempt meanwhile (unless the
+    // rotation is forced), not rolled back by the owner, same pair of keys.
+    let plan = live.plan(env, input.force);
     match &plan.decision {
         Decision::Rotate {
             old_key_id,
@@ -168,7 +169,8 @@ mod tests {
                 json!({"user": "alice", "oldKeyId": k1, "newKeyId": k1}),
                 json!({"user": "alice", "oldKeyId": "x", "newKeyId": k1}),
                 json!({"user": 1, "oldKeyId": k1, "newKeyId": "AKIAIOSFODNN7EXAMPL2"}),
-                json!({"user": "alice", "oldKeyId": k1, "newKeyId": "AKIAIOSFODNN7EXAMPL2", "force": true}),
+                json!({"user": "alice", "oldKeyId": k1, "newKeyId": "AKIAIOSFODNN7EXAMPL2", "force": "yes"}),
+                json!({"user": "alice", "oldKeyId": k1, "newKeyId": "AKIAIOSFODNN7EXAMPL2", "again": true}),
             ]
         );
     }

@@ -18,13 +18,17 @@ const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(5);
 pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeleteKeyOutput> {
     let input: KeyPairInput = parse(event)?;
     let dry_run = input.dry_run || env.config.dry_run;
-    let user = input.user.as_str();
     let old = input.old_key_id.as_str();
     if input.new_key_id.as_ref() == Some(&input.old_key_id) {
         return Err(Error::InvalidInput(
             "newKeyId and oldKeyId are the same key".into(),
         ));
     }
+    // `force` changes nothing here: a forced rotation's old key is deleted by the same rules.
+    let mut live = load_user(env, input.user.as_str(), None).await?;
+    // As IAM spells the name; `live` is read again below, so the name is kept apart.
+    let name = live.identity.name.clone();
+    let user = name.as_str();
     let output = |outcome: DeleteOutcome, reason: String| DeleteKeyOutput {
         user: user.to_owned(),
         old_key_id: old.to_owned(),
@@ -32,8 +36,6 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeleteKeyOutp
         reason,
         dry_run,
     };
-
-    let mut live = load_user(env, user, None).await?;
     // A Wait that ended a moment before the deletion time (clock skew between Step Functions
     // and Lambda, or whole-second rounding) is waited out here, then the state re-read.
     if let Some(early) = live

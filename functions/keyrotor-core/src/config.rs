@@ -41,6 +41,10 @@ pub struct Config {
     /// How long `create-key` keeps trying a new key against STS (IAM propagation).
     pub verify_timeout_secs: u64,
     pub assess_strategy: AssessStrategy,
+    /// The IAM roles that may change users' secrets: keyrotor's `create-key` and
+    /// `deactivate-key` roles, and an optional break-glass role. Every secret's resource
+    /// policy denies any change to every other principal.
+    pub trusted_role_arns: Vec<String>,
 }
 
 /// How the scan assesses a page of users.
@@ -86,6 +90,8 @@ pub mod vars {
     pub const STATE_MACHINE_ARN: &str = "KEYROTOR_STATE_MACHINE_ARN";
     pub const VERIFY_TIMEOUT_SECONDS: &str = "KEYROTOR_VERIFY_TIMEOUT_SECONDS";
     pub const ASSESS_STRATEGY: &str = "KEYROTOR_ASSESS_STRATEGY";
+    pub const MAX_EXEMPTION_DAYS: &str = "KEYROTOR_MAX_EXEMPTION_DAYS";
+    pub const TRUSTED_ROLE_ARNS: &str = "KEYROTOR_TRUSTED_ROLE_ARNS";
 }
 
 /// IAM tag keys: 1–128 characters of letters, digits, spaces and `_.:/=+-@`.
@@ -282,14 +288,46 @@ impl Config {
             }
         };
 
+        let max_exemption_days = match get(vars::MAX_EXEMPTION_DAYS) {
+            None => 365,
+            Some(v) => parse_days(vars::MAX_EXEMPTION_DAYS, &v)?,
+        };
+
+        let trusted_role_arns = match get(vars::TRUSTED_ROLE_ARNS) {
+            None => Vec::new(),
+            Some(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(|arn| {
+                    let ok = arn.starts_with("arn:")
+                        && arn.split(':').nth(2) == Some("iam")
+                        && arn
+                            .split(':')
+                            .nth(5)
+                            .is_some_and(|r| r.starts_with("role/"))
+                        && !arn.contains(['*', '?', '"', '\\'])
+                        && arn.len() <= 2048;
+                    ok.then(|| arn.to_owned()).ok_or_else(|| {
+                        ConfigError::new(
+                            vars::TRUSTED_ROLE_ARNS,
+                            format!("{arn:?} is not an IAM role ARN"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+
         Ok(Config {
             verify_timeout_secs,
+            trusted_role_arns,
             assess_strategy,
             policy: Policy {
                 rotate_after_days,
                 warn_days,
                 deletion_delay_secs,
                 exempt_tag,
+                max_exemption_days,
             },
             secret_prefix,
             kms_key_id: get(vars::KMS_KEY_ID),
@@ -308,6 +346,18 @@ impl Config {
         self.from_address
             .as_ref()
             .ok_or_else(|| ConfigError::new(vars::FROM_ADDRESS, "is required by notify"))
+    }
+
+    /// The roles allowed to change users' secrets, without which `create-key` would write a
+    /// resource policy that locks keyrotor itself out.
+    pub fn require_trusted_roles(&self) -> Result<&[String], ConfigError> {
+        if self.trusted_role_arns.is_empty() {
+            return Err(ConfigError::new(
+                vars::TRUSTED_ROLE_ARNS,
+                "is required to write a user's secret",
+            ));
+        }
+        Ok(&self.trusted_role_arns)
     }
 
     /// The state machine to start per-user executions of.

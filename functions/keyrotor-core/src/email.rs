@@ -3,8 +3,10 @@
 
 use std::fmt;
 
-/// A syntactically plausible single mailbox address (`local@domain`), with the domain
-/// lower-cased. No display names, no lists, no control characters.
+/// A single mailbox address (`local@domain`) that SES accepts, with the domain lower-cased:
+/// ASCII only (SES takes no internationalised addresses), the local part a dot-atom of
+/// RFC 5322 characters, no display names, no lists, no quoting. An owner whose tag SES
+/// would refuse gets the admin told instead of a failed send.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EmailAddress {
     address: String,
@@ -35,7 +37,18 @@ impl EmailAddress {
             && domain
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-        if local.is_empty() || local.len() > 64 || !domain_ok {
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c));
+        let labels_ok = domain
+            .split('.')
+            .all(|l| !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-'));
+        if !local_ok || !domain_ok || !labels_ok {
             return Err(invalid());
         }
         Ok(EmailAddress {
@@ -85,6 +98,13 @@ mod tests {
             "Alice <alice@example.com>",
             "alice@example.com\r\nBcc: eve@evil.com",
             "alice@exa mple.com",
+            "jürgen@example.com",
+            "alice@exämple.com",
+            ".alice@example.com",
+            "alice.@example.com",
+            "al..ice@example.com",
+            "alice@-example.com",
+            "alice@example.-com",
         ] {
             assert!(
                 EmailAddress::parse(bad).is_err(),

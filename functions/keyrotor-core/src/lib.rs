@@ -8,6 +8,7 @@ pub mod domain;
 pub mod email;
 pub mod error;
 pub mod naming;
+pub mod ownership;
 pub mod payload;
 pub mod runtime;
 pub mod secret;

@@ -4,8 +4,10 @@
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
-/// Tag on the secret naming the IAM user it belongs to (guards against name collisions).
+/// Tag on the secret naming the IAM user it belongs to, for people reading it.
 pub const TAG_USER: &str = "keyrotor:user";
+/// Tag on the secret with the unique ID of the IAM user it belongs to: what binds it.
+pub const TAG_USER_ID: &str = "keyrotor:user-id";
 /// Tag on the secret naming the key the last rotation deactivated.
 pub const TAG_DEACTIVATED_KEY: &str = "keyrotor:deactivated-key";
 /// Tag on the secret naming the key a rotation is deactivating (written before the change).
@@ -23,15 +25,12 @@ fn short_hash(value: &str) -> String {
     digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
-/// The name of the user's secret: `<prefix><user>`. IAM user names may contain `,`, which
-/// secret names may not; such names get `,` replaced and a hash suffix so that two users
-/// can never share a secret.
-pub fn secret_name(prefix: &str, user: &str) -> String {
-    if user.contains(',') {
-        format!("{prefix}{}-{}", user.replace(',', "_"), short_hash(user))
-    } else {
-        format!("{prefix}{user}")
-    }
+/// The name of the user's secret: `<prefix><unique user ID>`. The unique ID (`AIDA…`) is
+/// what the KMS key policy binds decryption to (`aws:userid`): it survives renames and path
+/// changes, is never reused by a new user of the same name, and holds only letters and
+/// digits, which every secret name allows.
+pub fn secret_name(prefix: &str, user_id: &str) -> String {
+    format!("{prefix}{user_id}")
 }
 
 /// The secret version ID under which the value holding `key_id` is stored. Secrets Manager
@@ -90,19 +89,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plain_user_names_map_to_themselves() {
+    fn secrets_are_named_after_the_unique_user_id() {
         assert_eq!(
-            secret_name("iam-access-key/", "alice.smith@corp"),
-            "iam-access-key/alice.smith@corp"
+            secret_name("iam-access-key/", "AIDAEXAMPLE123456789"),
+            "iam-access-key/AIDAEXAMPLE123456789"
         );
-    }
-
-    #[test]
-    fn commas_are_replaced_and_disambiguated() {
-        let a = secret_name("p/", "a,b");
-        let b = secret_name("p/", "a_b");
-        assert!(a.starts_with("p/a_b-") && !a.contains(','));
-        assert_ne!(a, b);
     }
 
     #[test]

@@ -247,6 +247,9 @@ pub struct KeyPairInput {
     /// The replacement; required unless `dry_run` (a dry run never created one).
     #[serde(default)]
     pub new_key_id: Option<KeyId>,
+    /// The rotation was forced: it goes on for an exempt user, or over an owner's rollback.
+    #[serde(default)]
+    pub force: bool,
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -306,6 +309,18 @@ pub enum NotificationKind {
     Blocked,
     /// To the admin: an execution failed.
     Failure,
+    /// To the admin: a message to the owner could not be sent; the rotation went on.
+    Undelivered,
+}
+
+impl NotificationKind {
+    /// Messages only the admin gets, which must go out even when the user is gone.
+    pub fn is_for_admin_only(self) -> bool {
+        matches!(
+            self,
+            NotificationKind::Failure | NotificationKind::Undelivered
+        )
+    }
 }
 
 /// The error a Catch recorded (Step Functions' `{"Error", "Cause"}`).
@@ -350,7 +365,8 @@ pub struct NotifyOutput {
     pub kind: NotificationKind,
     pub sent: bool,
     pub recipients: Vec<String>,
-    pub message_id: Option<String>,
+    /// One message per recipient: owner and admin never share one.
+    pub message_ids: Vec<String>,
     /// Why nothing was sent, when nothing was.
     pub skipped: Option<String>,
     pub dry_run: bool,

@@ -1,19 +1,26 @@
-//! Reading one user's live state: keys, tags, exemption group, and keyrotor's secret.
+//! Reading one user's live state: identity, keys, tags, exemption group, and keyrotor's
+//! secret with the verdict on whether it is keyrotor's own.
 
 use std::collections::HashSet;
 
+use crate::aws::iam::IamUser;
 use crate::aws::SecretDescription;
 use crate::domain::{plan, Plan, UserState};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::naming;
+use crate::ownership::{self, Expected, Trust};
 use crate::runtime::Env;
 
 /// A user's live state and, if it exists, their secret.
 #[derive(Debug, Clone)]
 pub struct LiveUser {
+    /// Who the user is, as IAM says: every later call and output uses this name.
+    pub identity: IamUser,
     pub state: UserState,
     pub secret_name: String,
     pub secret: Option<SecretDescription>,
+    /// Whether the secret (if any) is keyrotor's own and protected.
+    pub trust: Trust,
 }
 
 impl LiveUser {
@@ -21,16 +28,33 @@ impl LiveUser {
     pub fn plan(&self, env: &Env, force: bool) -> Plan {
         plan(&self.state, &env.config.policy, chrono::Utc::now(), force)
     }
+
+    /// What keyrotor expects of this user's secret.
+    pub fn expected<'a>(&'a self, env: &'a Env) -> Expected<'a> {
+        expected(env, &self.identity)
+    }
 }
 
-/// Reads `user`'s live state. `exempt_members` is the exemption group's member list when
-/// the caller already has it (a batch reads it once); otherwise it is read here if an
-/// exemption group is configured.
+fn expected<'a>(env: &'a Env, identity: &'a IamUser) -> Expected<'a> {
+    Expected {
+        user_id: &identity.id,
+        user_arn: &identity.arn,
+        kms_key_id: env.config.kms_key_id.as_deref(),
+        trusted_role_arns: &env.config.trusted_role_arns,
+    }
+}
+
+/// Reads `user`'s live state. The name may be spelled in any case (IAM user names are
+/// case-insensitive); the state carries the name as IAM spells it. `exempt_members` is the
+/// exemption group's member list when the caller already has it (a batch reads it once);
+/// otherwise it is read here if an exemption group is configured.
 pub async fn load_user(
     env: &Env,
     user: &str,
     exempt_members: Option<&HashSet<String>>,
 ) -> Result<LiveUser> {
+    let identity = env.iam.user(user).await?;
+    let user = identity.name.as_str();
     let keys = env.iam.access_keys(user).await?;
     let tags = env.iam.user_tags(user).await?;
     let in_exempt_group = match (&env.config.exempt_group, exempt_members) {
@@ -38,25 +62,52 @@ pub async fn load_user(
         (Some(_), Some(members)) => members.contains(user),
         (Some(group), None) => env.iam.group_members(group).await?.contains(user),
     };
-    let secret_name = naming::secret_name(&env.config.secret_prefix, user);
-    let secret = env.secrets.describe(&secret_name).await?;
-    if let Some(owner) = secret.as_ref().and_then(|s| s.tags.get(naming::TAG_USER)) {
-        if owner != user {
-            return Err(Error::Blocked(format!(
-                "secret {secret_name} is tagged for user {owner:?}, not {user:?}"
-            )));
-        }
-    }
+    let secret_name = naming::secret_name(&env.config.secret_prefix, &identity.id);
+    let (secret, trust) = read_secret(env, &identity, &secret_name).await?;
+    let secret_problem = match &trust {
+        Trust::Untrusted(problem) => Some(problem.clone()),
+        Trust::Protected | Trust::Empty => None,
+    };
+    // Only a protected secret's records (its current key, the deactivation it recorded)
+    // count: anyone could have written them into any other.
+    let records = match (&trust, &secret) {
+        (Trust::Protected, Some(s)) => s.state.clone(),
+        _ => Default::default(),
+    };
     let state = UserState {
         user: user.to_owned(),
         keys,
         tags,
         in_exempt_group,
-        secret: secret.as_ref().map(|s| s.state.clone()).unwrap_or_default(),
+        secret: records,
+        secret_problem,
     };
     Ok(LiveUser {
+        identity,
         state,
         secret_name,
         secret,
+        trust,
     })
+}
+
+/// The user's secret and keyrotor's verdict on it (no secret: nothing to distrust).
+pub async fn read_secret(
+    env: &Env,
+    identity: &IamUser,
+    secret_name: &str,
+) -> Result<(Option<SecretDescription>, Trust)> {
+    let Some(secret) = env.secrets.describe(secret_name).await? else {
+        return Ok((None, Trust::Empty));
+    };
+    let trust = if env.config.trusted_role_arns.is_empty() {
+        Trust::Untrusted(format!(
+            "keyrotor's own roles are not configured ({}), so no secret can be shown to be its own",
+            crate::config::vars::TRUSTED_ROLE_ARNS
+        ))
+    } else {
+        let policy = env.secrets.policy(&secret.arn).await?;
+        ownership::judge(&secret, policy.as_deref(), &expected(env, identity))
+    };
+    Ok((Some(secret), trust))
 }

@@ -347,7 +347,7 @@ async fn secret_description_names_the_current_key_without_reading_the_value() {
 }
 
 #[tokio::test]
-async fn a_missing_secret_is_none_and_a_deleted_one_blocks() {
+async fn a_missing_secret_is_none_and_a_deleted_one_says_so() {
     use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
     let missing = mock!(aws_sdk_secretsmanager::Client::describe_secret)
         .match_requests(|r| r.secret_id() == Some("missing"))
@@ -370,8 +370,68 @@ async fn a_missing_secret_is_none_and_a_deleted_one_blocks() {
         None,
     );
     assert!(secrets.describe("missing").await.expect("ok").is_none());
-    let err = secrets.describe("deleted").await.expect_err("blocked");
-    assert_eq!(err.error_type(), ErrorType::Blocked);
+    let deleted = secrets
+        .describe("deleted")
+        .await
+        .expect("described")
+        .expect("exists");
+    assert!(deleted.scheduled_for_deletion);
+}
+
+#[tokio::test]
+async fn secret_description_tells_key_replication_rotation_and_versions() {
+    use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
+    use aws_sdk_secretsmanager::types::ReplicationStatusType;
+    let rule = mock!(aws_sdk_secretsmanager::Client::describe_secret).then_output(|| {
+        DescribeSecretOutput::builder()
+            .arn("arn:x")
+            .name("squatted")
+            .kms_key_id("arn:aws:kms:us-east-1:999999999999:key/theirs")
+            .replication_status(ReplicationStatusType::builder().region("eu-west-1").build())
+            .rotation_enabled(true)
+            .version_ids_to_stages("v1", vec!["AWSCURRENT".into()])
+            .build()
+    });
+    let secrets = Secrets::new(mock_client!(aws_sdk_secretsmanager, [&rule]), None);
+    let d = secrets
+        .describe("squatted")
+        .await
+        .expect("ok")
+        .expect("exists");
+    assert_eq!(
+        d.kms_key_id.as_deref(),
+        Some("arn:aws:kms:us-east-1:999999999999:key/theirs")
+    );
+    assert!(d.replicated && d.rotation_enabled && !d.scheduled_for_deletion);
+    assert_eq!(d.version_count, 1);
+    assert_eq!(d.state.current_key_id, None, "not a version keyrotor wrote");
+}
+
+#[tokio::test]
+async fn get_user_gives_the_name_as_iam_spells_it_and_the_unique_id() {
+    use aws_sdk_iam::operation::get_user::GetUserOutput;
+    use aws_sdk_iam::types::User;
+    let rule = mock!(aws_sdk_iam::Client::get_user)
+        .match_requests(|r| r.user_name() == Some("ALICE"))
+        .then_output(|| {
+            GetUserOutput::builder()
+                .user(
+                    User::builder()
+                        .user_name("alice")
+                        .user_id("AIDAEXAMPLEALICE00001")
+                        .arn("arn:aws:iam::123456789012:user/team/alice")
+                        .path("/team/")
+                        .create_date(DateTime::from_secs(0))
+                        .build()
+                        .expect("user"),
+                )
+                .build()
+        });
+    let iam = Iam::new(mock_client!(aws_sdk_iam, [&rule]));
+    let user = iam.user("ALICE").await.expect("found");
+    assert_eq!(user.name, "alice");
+    assert_eq!(user.id, "AIDAEXAMPLEALICE00001");
+    assert_eq!(user.arn, "arn:aws:iam::123456789012:user/team/alice");
 }
 
 const REPORT: &str = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated\nalice,arn:aws:iam::123456789012:user/alice,2024-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2026-01-01T00:00:00+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n";

@@ -27,11 +27,13 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<ListUsersOutp
                 "at most {MAX_PAGE_SIZE} users at a time"
             )));
         }
+        // As IAM spells them: names are case-insensitive.
+        let mut canonical = Vec::with_capacity(users.len());
         for user in &users {
-            env.iam.user_arn(user.as_str()).await?;
+            canonical.push(env.iam.user(user.as_str()).await?.name);
         }
         return Ok(ListUsersOutput {
-            users: users.into_iter().map(String::from).collect(),
+            users: canonical,
             next_marker: None,
             dry_run,
             listed_at: chrono::Utc::now(),

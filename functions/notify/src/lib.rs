@@ -3,7 +3,8 @@
 //! The owner's address comes from a user tag (`KEYROTOR_EMAIL_TAG`), which anyone allowed
 //! to tag users can write, so it must parse as one address and, if an allow-list is set,
 //! belong to an allowed domain; otherwise the admin gets the message instead. Messages name
-//! key IDs, dates, the secret and the command to read it: never a secret value.
+//! key IDs, dates, the secret and the command to read it: never a secret value, and no
+//! text from tags beyond a validated address. Owner and admin each get their own message.
 
 mod message;
 
@@ -28,29 +29,38 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<NotifyOutput>
     let user = match (&input.user, input.kind) {
         (Some(user), _) => user.as_str(),
         // A failure of a whole scan is about no user in particular.
-        (None, NotificationKind::Failure) => "",
+        (None, kind) if kind.is_for_admin_only() => "",
         (None, _) => return Err(Error::InvalidInput("user is required".into())),
     };
 
-    let tags = match env.iam.user_tags(user).await {
-        _ if user.is_empty() => Default::default(),
-        Ok(tags) => tags,
-        // A failure report must go out even when the user is the problem.
-        Err(Error::UserNotFound(_)) if input.kind == NotificationKind::Failure => {
-            Default::default()
+    // The user as IAM spells them, their secret, and their tags. A failure report must go
+    // out even when the user is the problem (gone, or never existed).
+    let (user, secret_name, tags) = if user.is_empty() {
+        (String::new(), String::new(), Default::default())
+    } else {
+        match env.iam.user(user).await {
+            Ok(identity) => {
+                let tags = env.iam.user_tags(&identity.name).await?;
+                let secret = naming::secret_name(&env.config.secret_prefix, &identity.id);
+                (identity.name, secret, tags)
+            }
+            Err(Error::UserNotFound(_)) if input.kind.is_for_admin_only() => {
+                (user.to_owned(), String::new(), Default::default())
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) => return Err(e),
     };
+    let user = user.as_str();
     let recipients = recipients(
         env,
         input.kind,
         tags.get(&env.config.email_tag).map(String::as_str),
     );
-    let output = |sent: bool, message_id: Option<String>, skipped: Option<String>| NotifyOutput {
+    let output = |message_ids: Vec<String>, skipped: Option<String>| NotifyOutput {
         kind: input.kind,
-        sent,
+        sent: !message_ids.is_empty(),
         recipients: recipients.to.iter().map(ToString::to_string).collect(),
-        message_id,
+        message_ids,
         skipped,
         dry_run,
     };
@@ -58,27 +68,33 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<NotifyOutput>
         let why = recipients.owner_missing.clone().unwrap_or_default();
         warn!(user, kind = ?input.kind, reason = %why, "nobody to notify");
         return Ok(output(
-            false,
-            None,
+            Vec::new(),
             Some(format!(
                 "no recipient: {why}, and no admin address is configured"
             )),
         ));
     }
-    let secret_name = naming::secret_name(&env.config.secret_prefix, user);
-    let email = render(
-        &input,
-        &secret_name,
-        &env.config.policy,
-        recipients.to.clone(),
-        recipients.owner_missing.as_deref(),
-    );
     if dry_run {
         info!(user, kind = ?input.kind, "dry run: e-mail not sent");
-        return Ok(output(false, None, Some("dry run".into())));
+        return Ok(output(Vec::new(), Some("dry run".into())));
     }
-    let message_id = env.mailer.send(from, &email).await?;
-    Ok(output(true, Some(message_id), None))
+    let mut message_ids = Vec::with_capacity(recipients.to.len());
+    for to in &recipients.to {
+        // Only the admin's copy says why the owner could not be reached.
+        let owner_missing = recipients
+            .owner_missing
+            .as_deref()
+            .filter(|_| Some(to) == env.config.admin_address.as_ref());
+        let email = render(
+            &input,
+            &secret_name,
+            &env.config.policy,
+            vec![to.clone()],
+            owner_missing,
+        );
+        message_ids.push(env.mailer.send(from, &email).await?);
+    }
+    Ok(output(message_ids, None))
 }
 
 /// Chooses recipients: owner messages go to the owner, or to the admin when the owner has
@@ -86,7 +102,11 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<NotifyOutput>
 pub fn recipients(env: &Env, kind: NotificationKind, owner_tag: Option<&str>) -> Recipients {
     let owner = match owner_tag.map(EmailAddress::parse) {
         None => Err(format!("the user has no {} tag", env.config.email_tag)),
-        Some(Err(e)) => Err(format!("the {} tag is unusable: {e}", env.config.email_tag)),
+        // The tag's text is not quoted: anyone who may tag the user wrote it.
+        Some(Err(_)) => Err(format!(
+            "the {} tag does not hold one address SES accepts",
+            env.config.email_tag
+        )),
         Some(Ok(address)) if !env.config.allows_recipient(&address) => {
             Err(format!("{address} is outside the allowed e-mail domains"))
         }
@@ -94,7 +114,9 @@ pub fn recipients(env: &Env, kind: NotificationKind, owner_tag: Option<&str>) ->
     };
     let admin = env.config.admin_address.clone();
     let (to, owner_missing) = match (kind, owner) {
-        (NotificationKind::Failure, _) => (admin.into_iter().collect(), None),
+        (NotificationKind::Failure | NotificationKind::Undelivered, _) => {
+            (admin.into_iter().collect(), None)
+        }
         (NotificationKind::Blocked | NotificationKind::Kept, Ok(owner)) => {
             let mut to = vec![owner];
             to.extend(admin.filter(|a| !to.contains(a)));

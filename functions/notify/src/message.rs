@@ -32,6 +32,16 @@ fn clip(s: &str, max: usize) -> String {
     }
 }
 
+/// The caught error's name and cause, clipped.
+fn push_error(lines: &mut Vec<String>, input: &NotifyInput) {
+    if let Some(err) = &input.error {
+        lines.push(format!("Error: {}", clip(&err.error, 200)));
+        if let Some(cause) = &err.cause {
+            lines.push(format!("Cause: {}", clip(cause, 1000)));
+        }
+    }
+}
+
 /// Builds the e-mail for `input`. `owner_missing` explains, in admin copies of owner
 /// messages, why the owner could not be reached.
 pub fn render(
@@ -105,6 +115,16 @@ pub fn render(
             lines.push("Leave the user with one active key (keyrotor then rotates it on its next run), or exempt the user.".to_owned());
             format!("[keyrotor] Rotation of {user}'s access key blocked: action needed")
         }
+        NotificationKind::Undelivered => {
+            lines.push(format!(
+                "keyrotor could not send a message to the owner of IAM user {user}."
+            ));
+            push_error(&mut lines, input);
+            lines.push(format!(
+                "The rotation went on regardless: a message that cannot be sent never stops it. Tell the owner yourself; the current key is in the Secrets Manager secret {secret_name}."
+            ));
+            format!("[keyrotor] Message to the owner of {user} not delivered")
+        }
         NotificationKind::Failure => {
             let what = if user.is_empty() {
                 "A keyrotor scan".to_owned()
@@ -112,12 +132,7 @@ pub fn render(
                 format!("A keyrotor execution for IAM user {user}")
             };
             lines.push(format!("{what} failed."));
-            if let Some(err) = &input.error {
-                lines.push(format!("Error: {}", clip(&err.error, 200)));
-                if let Some(cause) = &err.cause {
-                    lines.push(format!("Cause: {}", clip(cause, 1000)));
-                }
-            }
+            push_error(&mut lines, input);
             lines.push("Fix the cause, then redrive the execution or start a new one for this user; every step is safe to repeat.".to_owned());
             if user.is_empty() {
                 "[keyrotor] Scan failed".to_owned()

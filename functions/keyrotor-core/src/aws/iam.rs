@@ -28,6 +28,16 @@ pub struct Iam {
 /// A credential report as read, with the time IAM generated it.
 type ReadReport = (DateTime<Utc>, Arc<CredentialReport>);
 
+/// An IAM user as GetUser returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamUser {
+    /// The name as IAM spells it (names are case-insensitive: `ALICE` finds `alice`).
+    pub name: String,
+    pub arn: String,
+    /// The unique ID (`AIDA…`), never reused by another user.
+    pub id: String,
+}
+
 /// One page of user names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserPage {
@@ -82,9 +92,10 @@ impl Iam {
         })
     }
 
-    /// The user's ARN (GetUser); `UserNotFound` if there is no such user.
+    /// The user's canonical name, ARN and unique ID (GetUser); `UserNotFound` if there is
+    /// no such user.
     #[instrument(skip(self))]
-    pub async fn user_arn(&self, user: &str) -> Result<String> {
+    pub async fn user(&self, user: &str) -> Result<IamUser> {
         let out = self
             .client
             .get_user()
@@ -92,11 +103,15 @@ impl Iam {
             .send()
             .await
             .map_err(|e| user_missing(user, Error::from_sdk("iam:GetUser", e)))?;
-        out.user()
-            .map(|u| u.arn().to_owned())
-            .ok_or_else(|| Error::Internal("GetUser returned no user".into()))
+        let u = out
+            .user()
+            .ok_or_else(|| Error::Internal("GetUser returned no user".into()))?;
+        Ok(IamUser {
+            name: u.user_name().to_owned(),
+            arn: u.arn().to_owned(),
+            id: u.user_id().to_owned(),
+        })
     }
-
     /// All of the user's access keys (ListAccessKeys, every page).
     #[instrument(skip(self))]
     pub async fn access_keys(&self, user: &str) -> Result<Vec<AccessKey>> {

@@ -18,6 +18,13 @@ pub struct SecretDescription {
     pub name: String,
     pub tags: BTreeMap<String, String>,
     pub state: SecretState,
+    /// The KMS key as DescribeSecret names it (`None`: the AWS managed key).
+    pub kms_key_id: Option<String>,
+    pub replicated: bool,
+    pub rotation_enabled: bool,
+    pub scheduled_for_deletion: bool,
+    /// How many versions hold a value.
+    pub version_count: usize,
 }
 
 /// The Secrets Manager calls keyrotor makes.
@@ -25,32 +32,6 @@ pub struct SecretDescription {
 pub struct Secrets {
     client: Client,
     kms_key_id: Option<String>,
-}
-
-/// The resource policy of a user's secret: only that IAM user may read the value.
-/// keyrotor itself writes the secret but never reads it back.
-pub fn resource_policy(secret_arn: &str, user_arn: &str) -> String {
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "OwnerReadsOwnKey",
-                "Effect": "Allow",
-                "Principal": { "AWS": user_arn },
-                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                "Resource": secret_arn
-            },
-            {
-                "Sid": "NobodyElseReadsTheKey",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "secretsmanager:GetSecretValue",
-                "Resource": secret_arn,
-                "Condition": { "StringNotEquals": { "aws:PrincipalArn": user_arn } }
-            }
-        ]
-    })
-    .to_string()
 }
 
 fn tag(key: &str, value: &str) -> Tag {
@@ -62,8 +43,8 @@ impl Secrets {
         Secrets { client, kms_key_id }
     }
 
-    /// Describes the secret, or `None` if it does not exist. A secret scheduled for
-    /// deletion is a conflict a human must resolve (restore it or let it go).
+    /// Describes the secret, or `None` if it does not exist. Whether keyrotor may trust it
+    /// is for [`crate::ownership::judge`] to say.
     #[instrument(skip(self))]
     pub async fn describe(&self, name: &str) -> Result<Option<SecretDescription>> {
         let result = self
@@ -78,11 +59,6 @@ impl Secrets {
             Err(e) if e.aws_kind() == Some(AwsErrorKind::NotFound) => return Ok(None),
             Err(e) => return Err(e),
         };
-        if out.deleted_date().is_some() {
-            return Err(Error::Blocked(format!(
-                "secret {name} is scheduled for deletion; restore or remove it first"
-            )));
-        }
         let tags: BTreeMap<String, String> = out
             .tags()
             .iter()
@@ -116,14 +92,20 @@ impl Secrets {
                 deactivated,
                 deactivating,
             },
+            kms_key_id: out.kms_key_id().map(str::to_owned),
+            replicated: !out.replication_status().is_empty(),
+            rotation_enabled: out.rotation_enabled().unwrap_or(false)
+                || out.rotation_lambda_arn().is_some_and(|a| !a.is_empty()),
+            scheduled_for_deletion: out.deleted_date().is_some(),
+            version_count: out.version_ids_to_stages().map_or(0, |v| v.len()),
         }))
     }
 
     /// Creates the user's secret without a value (the value is written once the resource
-    /// policy is in place). Returns its ARN; an existing secret is a conflict the caller
-    /// resolves by describing it.
+    /// policy is in place), tagged with the user's name and unique ID. Returns its ARN; an
+    /// existing secret is a conflict the caller resolves by describing it.
     #[instrument(skip(self))]
-    pub async fn create(&self, name: &str, user: &str) -> Result<String> {
+    pub async fn create(&self, name: &str, user: &str, user_id: &str) -> Result<String> {
         let out = self
             .client
             .create_secret()
@@ -133,6 +115,7 @@ impl Secrets {
             ))
             .set_kms_key_id(self.kms_key_id.clone())
             .tags(tag(naming::TAG_USER, user))
+            .tags(tag(naming::TAG_USER_ID, user_id))
             .tags(tag(naming::TAG_MANAGED_BY, naming::MANAGED_BY_VALUE))
             .send()
             .await
@@ -144,13 +127,26 @@ impl Secrets {
         Ok(arn.to_owned())
     }
 
-    /// Restricts reading the secret to its user.
+    /// The secret's resource policy, if it has one.
     #[instrument(skip(self))]
-    pub async fn restrict_to_user(&self, secret_arn: &str, user_arn: &str) -> Result<()> {
+    pub async fn policy(&self, secret_arn: &str) -> Result<Option<String>> {
+        let out = self
+            .client
+            .get_resource_policy()
+            .secret_id(secret_arn)
+            .send()
+            .await
+            .map_err(|e| Error::from_sdk("secretsmanager:GetResourcePolicy", e))?;
+        Ok(out.resource_policy().map(str::to_owned))
+    }
+
+    /// Puts keyrotor's resource policy on the secret (see [`crate::ownership`]).
+    #[instrument(skip(self, policy))]
+    pub async fn put_policy(&self, secret_arn: &str, policy: &serde_json::Value) -> Result<()> {
         self.client
             .put_resource_policy()
             .secret_id(secret_arn)
-            .resource_policy(resource_policy(secret_arn, user_arn))
+            .resource_policy(policy.to_string())
             .block_public_policy(true)
             .send()
             .await

@@ -134,12 +134,7 @@ mod tests {
     }
 
     fn policy() -> Policy {
-        Policy {
-            rotate_after_days: 90,
-            warn_days: vec![80, 85, 89],
-            deletion_delay_secs: 7 * 86_400,
-            exempt_tag: "x".into(),
-        }
+        crate::domain::test_policy()
     }
 
     fn days_ago(d: i64) -> String {

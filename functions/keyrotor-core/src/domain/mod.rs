@@ -77,6 +77,10 @@ pub struct UserState {
     pub tags: BTreeMap<String, String>,
     pub in_exempt_group: bool,
     pub secret: SecretState,
+    /// Why the user's secret cannot be trusted with a key (someone else's secret under the
+    /// name, another KMS key, a resource policy that is not keyrotor's, ...). While this is
+    /// set, the secret's records are ignored and no rotation proceeds (invariant 10).
+    pub secret_problem: Option<String>,
 }
 
 impl UserState {
@@ -107,6 +111,22 @@ pub struct Policy {
     pub deletion_delay_secs: u64,
     /// User tag that exempts a user: `true`, or a date (YYYY-MM-DD) until which it holds.
     pub exempt_tag: String,
+    /// How far ahead an exemption date may lie and still be honoured. Users who may tag
+    /// themselves could otherwise exempt themselves forever with `9999-12-31`.
+    pub max_exemption_days: u32,
+}
+
+/// The default policy, for unit tests: rotation at 90 days, warnings at 80, 85 and 89, a
+/// week's delay, exemptions at most a year ahead.
+#[cfg(test)]
+pub(crate) fn test_policy() -> Policy {
+    Policy {
+        rotate_after_days: 90,
+        warn_days: vec![80, 85, 89],
+        deletion_delay_secs: 7 * 86_400,
+        exempt_tag: "key-rotation:exempt".into(),
+        max_exemption_days: 365,
+    }
 }
 
 /// How the exemption tag reads.
@@ -118,11 +138,14 @@ pub enum Exemption {
     Exempt(String),
     /// A value that is neither `true`/`false` nor a date: treated as a reason to hold back.
     Invalid(String),
+    /// A date further ahead than the policy allows: reported and not honoured.
+    TooFar(String),
 }
 
 /// Reads the exemption tag value. `true`/`false` (any case) or an ISO date; the user is
-/// exempt up to and including that date.
-pub fn exemption(tag_value: Option<&str>, now: DateTime<Utc>) -> Exemption {
+/// exempt up to and including that date, if it is at most `max_days` ahead. The tag's text
+/// is written by whoever may tag the user, so the reasons never quote it.
+pub fn exemption(tag_value: Option<&str>, now: DateTime<Utc>, max_days: u32) -> Exemption {
     let Some(raw) = tag_value else {
         return Exemption::NotExempt;
     };
@@ -133,13 +156,17 @@ pub fn exemption(tag_value: Option<&str>, now: DateTime<Utc>) -> Exemption {
     if value.eq_ignore_ascii_case("false") || value.is_empty() {
         return Exemption::NotExempt;
     }
+    let today = now.date_naive();
     match NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        Ok(until) if now.date_naive() <= until => {
-            Exemption::Exempt(format!("exempt until {until}"))
+        Ok(until) if (until - today).num_days() > i64::from(max_days) => {
+            Exemption::TooFar(format!(
+                "the exemption tag's date {until} is more than {max_days} days ahead and is not honoured"
+            ))
         }
+        Ok(until) if today <= until => Exemption::Exempt(format!("exempt until {until}")),
         Ok(_) => Exemption::NotExempt,
-        Err(_) => Exemption::Invalid(format!(
-            "exemption tag value {value:?} is neither true, false nor a YYYY-MM-DD date"
-        )),
+        Err(_) => Exemption::Invalid(
+            "the exemption tag's value is neither true, false nor a YYYY-MM-DD date".to_owned(),
+        ),
     }
 }

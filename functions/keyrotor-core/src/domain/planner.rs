@@ -102,10 +102,11 @@ impl Plan {
 }
 
 /// Decides what to do with one user. `force` (an ad hoc "rotate now") overrides the key's
-/// age and any exemption, never the two-keys-per-user rules.
+/// age, any exemption and an owner's rollback, never the two-keys-per-user rules nor a
+/// secret keyrotor cannot trust.
 pub fn plan(state: &UserState, policy: &Policy, now: DateTime<Utc>, force: bool) -> Plan {
     let tag = state.tags.get(&policy.exempt_tag).map(String::as_str);
-    let exemption = exemption(tag, now);
+    let exemption = exemption(tag, now, policy.max_exemption_days);
     if !force {
         if let Exemption::Exempt(reason) = &exemption {
             return Plan::new(Decision::Exempt, reason.clone());
@@ -114,7 +115,24 @@ pub fn plan(state: &UserState, policy: &Policy, now: DateTime<Utc>, force: bool)
             return Plan::new(Decision::Exempt, "member of the exemption group");
         }
     }
+    let plan = plan_keys(state, policy, now, force, &exemption);
+    let plan = guard_secret(state, plan);
+    match &exemption {
+        Exemption::TooFar(note) if !force => Plan {
+            reason: format!("{}; {note}", plan.reason),
+            ..plan
+        },
+        _ => plan,
+    }
+}
 
+fn plan_keys(
+    state: &UserState,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    force: bool,
+    exemption: &Exemption,
+) -> Plan {
     if state.keys.len() > 2 {
         return Plan::new(
             Decision::Blocked { key_id: None },
@@ -130,10 +148,30 @@ pub fn plan(state: &UserState, policy: &Policy, now: DateTime<Utc>, force: bool)
 
     match active.as_slice() {
         [] => Plan::new(Decision::None, "no active access key"),
-        [only] => plan_single_active(state, policy, now, force, only, &exemption),
+        [only] => plan_single_active(state, policy, now, force, only, exemption),
         // At most two keys reach this point, so this arm means exactly two.
         [.., older, newer] => plan_two_active(state, policy, now, force, older, newer),
     }
+}
+
+/// A rotation writes the user's secret, and finishing one trusts its records: neither
+/// happens while the secret is not provably keyrotor's own (invariant 10).
+fn guard_secret(state: &UserState, plan: Plan) -> Plan {
+    let Some(problem) = &state.secret_problem else {
+        return plan;
+    };
+    let key_id = match &plan.decision {
+        Decision::Rotate { old_key_id, .. } | Decision::Finish { old_key_id, .. } => {
+            old_key_id.clone()
+        }
+        _ => return plan,
+    };
+    Plan::new(
+        Decision::Blocked {
+            key_id: Some(key_id),
+        },
+        format!("{}, but {problem}", plan.reason),
+    )
 }
 
 /// Whether a plan for a user with these keys may depend on keyrotor's records (the
@@ -159,6 +197,9 @@ fn plan_single_active(
     }
     let due = age >= i64::from(policy.rotate_after_days);
     if due || force {
+        if let (Some(rollback), false) = (owner_reactivated(state, key), force) {
+            return rollback;
+        }
         if let (Exemption::Invalid(reason), false) = (exemption, force) {
             return Plan::new(
                 Decision::Blocked {
@@ -217,6 +258,9 @@ fn plan_two_active(
 ) -> Plan {
     let ours = state.secret.current_key_id.as_deref();
     if ours == Some(newer.id.as_str()) && now - newer.created < RESUME_WINDOW {
+        if let (Some(rollback), false) = (owner_reactivated(state, older), force) {
+            return rollback;
+        }
         return Plan::new(
             Decision::Rotate {
                 old_key_id: older.id.clone(),
@@ -285,6 +329,23 @@ fn unfinished_rotation(
         format!(
             "rotated to {}; the old key {} may be deleted {when}",
             active.id, old.id
+        ),
+    ))
+}
+
+/// `key` is active although keyrotor recorded deactivating it: its owner rolled the
+/// rotation back. That decision is final (invariant 11): no run deactivates or deletes the
+/// key again unless a rotation is forced; the user is reported until a person acts.
+fn owner_reactivated(state: &UserState, key: &AccessKey) -> Option<Plan> {
+    let deactivation = state.secret.deactivation_of(&key.id)?;
+    Some(Plan::new(
+        Decision::Blocked {
+            key_id: Some(key.id.clone()),
+        },
+        format!(
+            "{} was reactivated after keyrotor deactivated it at {}: the owner's rollback \
+             stands; a person must deactivate one key, or force a rotation",
+            key.id, deactivation.at
         ),
     ))
 }

@@ -1,0 +1,486 @@
+//! The people around keyrotor, end to end: executions of the real state machine calling the
+//! real function binaries, with other principals acting on the account before and during
+//! them. A squatter who creates a user's secret first, a responder forcing the rotation of
+//! an exempt user's leaked key, an owner who rolls a rotation back, someone who breaks one
+//! user's secret to halt the scan, an owner whose address SES refuses, and an operator who
+//! tries to force a rotation where forcing is not allowed. See docs/SECURITY.md.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_sdk_secretsmanager::types::Tag;
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
+use aws_sdk_sfn::types::ExecutionStatus;
+use keyrotor_core::naming;
+use keyrotor_core::ownership::{resource_policy, Expected};
+use keyrotor_tests::account::{aged_key, user_with_aged_key, Account};
+use keyrotor_tests::stack::{
+    local_substitutions, on_shared_stack, substitute, LocalStack, StackOptions, ACCOUNT_ID,
+    ADMIN_ADDRESS, KMS_KEY_ID, TRUSTED_ROLE_ARNS,
+};
+use serde_json::{json, Value};
+
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Long enough to act on a deactivated key before its deletion, short enough for a test.
+fn options() -> StackOptions {
+    StackOptions {
+        deletion_delay_secs: 8,
+        ..StackOptions::default()
+    }
+}
+
+fn on_stack<F, Fut>(test: F)
+where
+    F: FnOnce(&'static LocalStack) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    on_shared_stack(options, test);
+}
+
+async fn run(stack: &LocalStack, name: &str, input: Value) -> DescribeExecutionOutput {
+    let arn = stack.start_execution(name, &input).await.expect("start");
+    stack.wait_for(&arn, TIMEOUT).await.expect("execution ends")
+}
+
+fn output(done: &DescribeExecutionOutput) -> Value {
+    serde_json::from_str(done.output().unwrap_or("null")).expect("JSON output")
+}
+
+fn assert_succeeded(done: &DescribeExecutionOutput) {
+    assert_eq!(
+        done.status(),
+        &ExecutionStatus::Succeeded,
+        "{}: {:?} {:?}",
+        done.name().unwrap_or_default(),
+        done.error(),
+        done.cause()
+    );
+}
+
+fn active(keys: &[(String, String)]) -> Vec<&str> {
+    keys.iter()
+        .filter(|(_, status)| status == "Active")
+        .map(|(id, _)| id.as_str())
+        .collect()
+}
+
+/// Creates `name` as a principal with ordinary Secrets Manager rights would.
+async fn squat(a: &Account, name: &str, kms: Option<&str>, tags: &[(&str, &str)]) -> String {
+    let out = a
+        .secrets
+        .create_secret()
+        .name(name)
+        .set_kms_key_id(kms.map(str::to_owned))
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+                .collect(),
+        ))
+        .send()
+        .await
+        .expect("create the squatted secret");
+    out.arn().expect("arn").to_owned()
+}
+
+async fn resource_policy_of(a: &Account, name: &str) -> Option<Value> {
+    let out = a
+        .secrets
+        .get_resource_policy()
+        .secret_id(name)
+        .send()
+        .await
+        .expect("policy");
+    out.resource_policy()
+        .map(|p| serde_json::from_str(p).expect("JSON policy"))
+}
+
+#[test]
+fn a_secret_created_by_someone_else_is_never_written_and_the_user_is_reported() {
+    on_stack(|stack| async move {
+        let a = &stack.account;
+        let m = &stack.moto;
+        let mut seeded = Vec::new();
+        for user in ["victim-untagged", "victim-valued", "owner-empty"] {
+            let email = format!("{user}@example.com");
+            let key = user_with_aged_key(m, a, user, &[("Email", &email)], 95)
+                .await
+                .expect("seed");
+            seeded.push((user, key, a.secret_of(user).await.expect("secret name")));
+        }
+        let theirs = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{ACCOUNT_ID}:user/mallory")},
+            "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]});
+        // 1. Untagged, under the AWS managed key, readable by its creator.
+        let arn = squat(a, &seeded[0].2, None, &[]).await;
+        a.secrets
+            .put_resource_policy()
+            .secret_id(&arn)
+            .resource_policy(theirs.to_string())
+            .send()
+            .await
+            .expect("squatter's policy");
+        // 2. Tagged for the victim, with keyrotor's key, holding a value of the squatter's.
+        let victim_id = a.user_id("victim-valued").await.expect("id");
+        let arn = squat(
+            a,
+            &seeded[1].2,
+            Some(KMS_KEY_ID),
+            &[(naming::TAG_USER_ID, victim_id.as_str())],
+        )
+        .await;
+        a.secrets
+            .put_secret_value()
+            .secret_id(&arn)
+            .secret_string("{}")
+            .send()
+            .await
+            .expect("squatter's value");
+        // 3. keyrotor's key and tag, nothing in it: what keyrotor leaves when it stops right
+        //    after CreateSecret. It holds nothing, so keyrotor takes it over.
+        let owner_id = a.user_id("owner-empty").await.expect("id");
+        squat(
+            a,
+            &seeded[2].2,
+            Some(KMS_KEY_ID),
+            &[(naming::TAG_USER_ID, owner_id.as_str())],
+        )
+        .await;
+
+        for (user, key, secret) in &seeded[..2] {
+            let done = run(stack, &format!("squatted-{user}"), json!({"user": user})).await;
+            assert_succeeded(&done);
+            let out = output(&done);
+            assert_eq!(out["assessment"]["action"], "blocked", "{user}: {out}");
+            assert!(
+                out["assessment"]["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains(secret.as_str())),
+                "{user}: {out}"
+            );
+            assert_eq!(
+                a.keys(user).await.expect("keys"),
+                [(key.id.clone(), "Active".to_owned())],
+                "{user}: no key created, the old one untouched"
+            );
+            let versions = a.secret_versions(secret).await.expect("versions");
+            assert!(
+                versions.iter().all(|(v, _)| !v.starts_with("keyrotor-")),
+                "{user}: keyrotor wrote nothing: {versions:?}"
+            );
+        }
+        let mails = m.sent_emails().expect("mails");
+        for (user, _, _) in &seeded[..2] {
+            assert!(
+                mails.iter().any(|e| e.to == [ADMIN_ADDRESS]
+                    && e.subject.contains("blocked")
+                    && e.subject.contains(user)),
+                "the admin hears of {user}: {mails:?}"
+            );
+        }
+
+        let (user, key, secret) = &seeded[2];
+        let done = run(stack, "adopted", json!({"user": user})).await;
+        assert_succeeded(&done);
+        let keys = a.keys(user).await.expect("keys");
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        assert_ne!(keys[0].0, key.id);
+        let stored = a.secret_value(secret).await.expect("value");
+        assert_eq!(stored["AccessKeyId"], keys[0].0.as_str());
+        let roles: Vec<String> = TRUSTED_ROLE_ARNS.split(',').map(str::to_owned).collect();
+        let arn = a
+            .secrets
+            .describe_secret()
+            .secret_id(secret)
+            .send()
+            .await
+            .expect("describe")
+            .arn()
+            .expect("arn")
+            .to_owned();
+        let user_arn = format!("arn:aws:iam::{ACCOUNT_ID}:user/{user}");
+        let expected = resource_policy(
+            &arn,
+            &Expected {
+                user_id: &owner_id,
+                user_arn: &user_arn,
+                kms_key_id: Some(KMS_KEY_ID),
+                trusted_role_arns: &roles,
+            },
+        );
+        assert_eq!(resource_policy_of(a, secret).await, Some(expected));
+    });
+}
+
+#[test]
+fn a_forced_rotation_of_an_exempt_user_deactivates_and_deletes_the_leaked_key() {
+    on_stack(|stack| async move {
+        let a = &stack.account;
+        let leaked = user_with_aged_key(
+            &stack.moto,
+            a,
+            "exempt-leaker",
+            &[
+                ("key-rotation:exempt", "true"),
+                ("Email", "leaker@example.com"),
+            ],
+            30,
+        )
+        .await
+        .expect("seed");
+        let plain = run(stack, "leak-check", json!({"user": "exempt-leaker"})).await;
+        assert_eq!(output(&plain)["assessment"]["action"], "exempt");
+
+        let forced = run(
+            stack,
+            "leak-response",
+            json!({"user": "exempt-leaker", "force": true}),
+        )
+        .await;
+        assert_succeeded(&forced);
+        let out = output(&forced);
+        assert_eq!(out["deactivated"]["alreadyInactive"], false, "{out}");
+        assert_eq!(out["deleted"]["outcome"], "deleted", "{out}");
+        let keys = a.keys("exempt-leaker").await.expect("keys");
+        assert_eq!(keys.len(), 1, "the leaked key is gone: {keys:?}");
+        assert_ne!(keys[0].0, leaked.id);
+        let secret = a.secret_of("exempt-leaker").await.expect("name");
+        let stored = a.secret_value(&secret).await.expect("value");
+        assert_eq!(stored["AccessKeyId"], keys[0].0.as_str());
+    });
+}
+
+#[test]
+fn an_owners_rollback_stands_until_a_rotation_is_forced() {
+    on_stack(|stack| async move {
+        let a = &stack.account;
+        let old = user_with_aged_key(
+            &stack.moto,
+            a,
+            "roller",
+            &[("Email", "roller@example.com")],
+            95,
+        )
+        .await
+        .expect("seed");
+        let arn = stack
+            .start_execution("rotate-roller", &json!({"user": "roller"}))
+            .await
+            .expect("start");
+        // The owner reactivates the old key as soon as keyrotor has deactivated it.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let keys = a.keys("roller").await.expect("keys");
+            if keys.iter().any(|(id, s)| *id == old.id && s == "Inactive") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "never deactivated: {keys:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        a.set_key_status("roller", &old.id, true)
+            .await
+            .expect("reactivate");
+        let done = stack.wait_for(&arn, TIMEOUT).await.expect("ends");
+        assert_succeeded(&done);
+        assert_eq!(output(&done)["deleted"]["outcome"], "keptReactivated");
+
+        // The next run inside the resume window (a rerun, the next scan's execution, a
+        // non-forced rotate) must not deactivate the key again.
+        for name in ["rerun-roller", "scan-roller"] {
+            let again = run(stack, name, json!({"user": "roller"})).await;
+            assert_succeeded(&again);
+            let out = output(&again);
+            assert_eq!(out["assessment"]["action"], "blocked", "{out}");
+            assert!(out.get("deactivated").is_none(), "{out}");
+            let keys = a.keys("roller").await.expect("keys");
+            assert_eq!(active(&keys).len(), 2, "both keys stay active: {keys:?}");
+        }
+        let scan = run(stack, "scan-after-rollback", json!({})).await;
+        assert_succeeded(&scan);
+        stack.wait_all(TIMEOUT).await.expect("per-user executions");
+        let keys = a.keys("roller").await.expect("keys");
+        assert_eq!(active(&keys).len(), 2, "the scan leaves both: {keys:?}");
+
+        // A responder may override the owner.
+        let forced = run(
+            stack,
+            "force-roller",
+            json!({"user": "roller", "force": true}),
+        )
+        .await;
+        assert_succeeded(&forced);
+        let keys = a.keys("roller").await.expect("keys");
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        assert_ne!(keys[0].0, old.id);
+    });
+}
+
+#[test]
+fn one_users_broken_secret_does_not_stop_the_scan() {
+    on_stack(|stack| async move {
+        let a = &stack.account;
+        let m = &stack.moto;
+        let mut seeded = Vec::new();
+        for user in ["scan-good-1", "scan-good-2", "scan-deleted", "scan-foreign"] {
+            let key = user_with_aged_key(m, a, user, &[], 100)
+                .await
+                .expect("seed");
+            if !user.starts_with("scan-good") {
+                // An inactive leftover makes the scan read the user's secret itself.
+                let leftover = aged_key(m, a, user, 300).await.expect("leftover");
+                a.set_key_status(user, &leftover.id, false)
+                    .await
+                    .expect("inactive");
+            }
+            seeded.push((user, key));
+        }
+        // A secret scheduled for deletion, and one tagged for another user.
+        let deleted = a.secret_of("scan-deleted").await.expect("name");
+        squat(a, &deleted, Some(KMS_KEY_ID), &[]).await;
+        a.secrets
+            .delete_secret()
+            .secret_id(&deleted)
+            .recovery_window_in_days(7)
+            .send()
+            .await
+            .expect("schedule deletion");
+        let foreign = a.secret_of("scan-foreign").await.expect("name");
+        let other_id = a.user_id("scan-good-1").await.expect("id");
+        squat(
+            a,
+            &foreign,
+            Some(KMS_KEY_ID),
+            &[(naming::TAG_USER_ID, other_id.as_str())],
+        )
+        .await;
+
+        let scan = run(stack, "scan-with-broken-secrets", json!({})).await;
+        assert_succeeded(&scan);
+        stack.wait_all(TIMEOUT).await.expect("per-user executions");
+        let totals = &output(&scan)["totals"];
+        assert_eq!(totals["seen"], 4, "{totals}");
+        assert_eq!(totals["rotate"], 2, "{totals}");
+        assert_eq!(totals["blocked"], 2, "{totals}");
+        for exec in stack.executions().await.expect("executions") {
+            assert_eq!(
+                exec.status(),
+                &ExecutionStatus::Succeeded,
+                "{}",
+                exec.name()
+            );
+        }
+        for (user, key) in &seeded {
+            let keys = a.keys(user).await.expect("keys");
+            if user.starts_with("scan-good") {
+                assert_eq!(keys.len(), 1, "{user} rotated: {keys:?}");
+                assert_ne!(keys[0].0, key.id, "{user}");
+            } else {
+                assert_eq!(active(&keys), [key.id.as_str()], "{user} untouched");
+                assert_eq!(keys.len(), 2, "{user}: the leftover is not deleted either");
+            }
+        }
+        let mails = m.sent_emails().expect("mails");
+        for user in ["scan-deleted", "scan-foreign"] {
+            assert!(
+                mails
+                    .iter()
+                    .any(|e| e.subject.contains("blocked") && e.subject.contains(user)),
+                "{user} reported: {mails:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn an_owner_mail_that_fails_does_not_stop_the_rotation() {
+    on_stack(|stack| async move {
+        let a = &stack.account;
+        let old = user_with_aged_key(
+            &stack.moto,
+            a,
+            "unmailable",
+            &[("Email", "unmailable@example.com")],
+            95,
+        )
+        .await
+        .expect("seed");
+        // SES refuses the owner's address (in the sandbox: any unverified one).
+        stack
+            .set_faults(
+                json!([{"operation": "ses:SendEmail", "match": "unmailable@example.com",
+                "mode": "fail_before", "kind": "reject", "times": -1}]),
+            )
+            .expect("faults");
+        let done = run(stack, "unmailable", json!({"user": "unmailable"})).await;
+        stack.set_faults(json!([])).expect("clear");
+        assert_succeeded(&done);
+        let out = output(&done);
+        assert_eq!(out["deleted"]["outcome"], "deleted", "{out}");
+        assert!(out["mailError"].is_object(), "{out}");
+        let keys = a.keys("unmailable").await.expect("keys");
+        assert_eq!(keys.len(), 1);
+        assert_ne!(keys[0].0, old.id);
+        let mails = stack.moto.sent_emails().expect("mails");
+        let undelivered = mails
+            .iter()
+            .filter(|e| e.to == [ADMIN_ADDRESS] && e.subject.contains("not delivered"))
+            .count();
+        assert_eq!(
+            undelivered, 2,
+            "rotated and deleted, each reported: {mails:?}"
+        );
+    });
+}
+
+#[test]
+fn a_state_machine_without_allow_force_refuses_forced_rotations() {
+    on_stack(|stack| async move {
+        let a = &stack.account;
+        let key = user_with_aged_key(&stack.moto, a, "operator-target", &[], 95)
+            .await
+            .expect("seed");
+        let asl = std::fs::read_to_string(keyrotor_tests::stack::asl_path()).expect("ASL");
+        let definition = substitute(&asl, &local_substitutions(8, false)).expect("substituted");
+        let machine = a
+            .sfn
+            .create_state_machine()
+            .name("keyrotor-operators")
+            .definition(definition)
+            .role_arn(format!(
+                "arn:aws:iam::{ACCOUNT_ID}:role/keyrotor-state-machine"
+            ))
+            .send()
+            .await
+            .expect("machine")
+            .state_machine_arn()
+            .to_owned();
+        let start = |name: &'static str, input: Value| {
+            let machine = machine.clone();
+            async move {
+                let arn = stack
+                    .start_execution_on(&machine, name, &input)
+                    .await
+                    .expect("start");
+                stack.wait_for(&arn, TIMEOUT).await.expect("ends")
+            }
+        };
+        let forced = start(
+            "forced-by-operator",
+            json!({"user": "operator-target", "force": true}),
+        )
+        .await;
+        assert_eq!(forced.status(), &ExecutionStatus::Failed);
+        assert_eq!(forced.error(), Some("ForceNotAllowed"));
+        assert_eq!(
+            a.keys("operator-target").await.expect("keys"),
+            [(key.id.clone(), "Active".to_owned())],
+            "nothing changed"
+        );
+        // Not forced, the same machine rotates as usual.
+        let plain = start("plain-by-operator", json!({"user": "operator-target"})).await;
+        assert_succeeded(&plain);
+        let keys = a.keys("operator-target").await.expect("keys");
+        assert_eq!(keys.len(), 1);
+        assert_ne!(keys[0].0, key.id);
+    });
+}

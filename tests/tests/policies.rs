@@ -1,0 +1,629 @@
+//! Who can read and change a user's key, proven on the policy documents themselves: the KMS
+//! key policy of `SecretsKey` as infra/template.yaml defines it, and the resource policy
+//! keyrotor writes on each secret. The local emulator enforces neither.
+//!
+//! The two policies gate differently. A KMS key policy is the only way in: a request it does
+//! not allow (nor delegate to IAM) is denied. A secret's resource policy is not: a principal
+//! of the account whose IAM policies allow a request gets it unless the resource policy
+//! denies it explicitly. So "nobody else reads or changes the secret" needs an explicit deny
+//! there, and an implicit one is enough for KMS.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use keyrotor_core::naming::secret_name;
+use keyrotor_core::ownership::{resource_policy, Expected, GUARDED_ACTIONS};
+use keyrotor_tests::policy::template::{Stack, Template};
+use keyrotor_tests::policy::{Decision, Policy, Principal, Request};
+use serde_json::json;
+
+const ACCOUNT: &str = "123456789012";
+const OTHER_ACCOUNT: &str = "210987654321";
+const REGION: &str = "us-east-1";
+const VIA_SECRETS_MANAGER: &str = "secretsmanager.us-east-1.amazonaws.com";
+const CREATE_KEY_ROLE: &str = "arn:aws:iam::123456789012:role/keyrotor-create-key";
+
+/// Every change to a secret: denied to everyone but keyrotor's roles.
+const CHANGES: [&str; 14] = [
+    "secretsmanager:PutResourcePolicy",
+    "secretsmanager:DeleteResourcePolicy",
+    "secretsmanager:DeleteSecret",
+    "secretsmanager:RestoreSecret",
+    "secretsmanager:UpdateSecret",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:UpdateSecretVersionStage",
+    "secretsmanager:TagResource",
+    "secretsmanager:UntagResource",
+    "secretsmanager:RotateSecret",
+    "secretsmanager:CancelRotateSecret",
+    "secretsmanager:ReplicateSecretToRegions",
+    "secretsmanager:RemoveRegionsFromReplication",
+    "secretsmanager:StopReplicationToReplica",
+];
+
+/// The template's `SecretsKey` policy and `SecretPrefix` default, for a stack in
+/// 123456789012/us-east-1.
+static TEMPLATE: LazyLock<(Policy, String)> = LazyLock::new(|| {
+    let path = keyrotor_tests::workspace_root().join("infra/template.yaml");
+    let template = Template::load(&path).expect("infra/template.yaml parses");
+    let stack = Stack {
+        partition: "aws".into(),
+        region: REGION.into(),
+        account_id: ACCOUNT.into(),
+        attributes: BTreeMap::from([("CreateKeyRole.Arn".into(), CREATE_KEY_ROLE.into())]),
+    };
+    let document = template
+        .resolve(
+            &["Resources", "SecretsKey", "Properties", "KeyPolicy"],
+            &stack,
+        )
+        .expect("SecretsKey's policy resolves");
+    let prefix = template
+        .parameter_default("SecretPrefix")
+        .expect("SecretPrefix has a default");
+    (Policy::new(document), prefix)
+});
+
+fn key_policy() -> &'static Policy {
+    &TEMPLATE.0
+}
+
+fn secret_arn(user_id: &str) -> String {
+    let name = secret_name(&TEMPLATE.1, user_id);
+    format!("arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbC123")
+}
+
+/// A user unique ID: `AIDA` and 17 upper-case letters and digits.
+fn user_id(tail: &str) -> String {
+    assert!(
+        tail.len() == 17
+            && tail
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+        "{tail}"
+    );
+    format!("AIDA{tail}")
+}
+
+fn user(path: &str, name: &str, id_tail: &str) -> Principal {
+    Principal::user(ACCOUNT, path, name, &user_id(id_tail))
+}
+
+fn role(name: &str, id: &str) -> Principal {
+    Principal::role_session(ACCOUNT, "/", name, id, "session")
+}
+
+/// Owners whose names use every character IAM allows, at the longest, with paths.
+fn owners() -> Vec<Principal> {
+    let long = format!("Long.Name-{}", "x".repeat(54));
+    assert_eq!(long.len(), 64);
+    vec![
+        user("/", "alice", "JQABLZS4A3QDU576Q"),
+        user(
+            "/division/team/",
+            "Bob.Smith+ops=eu,x@example.com_-9",
+            "Z8Y7X6W5V4U3T2S1R",
+        ),
+        user("/", &long, "00000000000000001"),
+        user(
+            "/division/team/",
+            "UPPER=lower+0123456789",
+            "ABCDEFGHIJKLMNOPQ",
+        ),
+    ]
+}
+
+fn mallory() -> Principal {
+    user("/", "mallory", "MALL0RY0000000000")
+}
+
+fn admin() -> Principal {
+    role("Admin", "AROAADMIN00000000001")
+}
+
+fn create_key() -> Principal {
+    Principal::role_session(
+        ACCOUNT,
+        "/",
+        "keyrotor-create-key",
+        "AROACREATEKEY0000001",
+        "create-key",
+    )
+}
+
+/// keyrotor's roles, and a break-glass role at a path, as trusted by the resource policy.
+fn trusted() -> Vec<Principal> {
+    vec![
+        create_key(),
+        role("keyrotor-deactivate-key", "AROADEACTIVATE000001"),
+        Principal::role_session(ACCOUNT, "/ops/", "BreakGlass", "AROABREAKGLASS000001", "me"),
+    ]
+}
+
+/// The resource policy keyrotor writes on `owner`'s secret, with the owner's ARN bound to
+/// their unique ID as IAM stores it.
+fn secret_policy(owner: &Principal) -> Policy {
+    let roles: Vec<String> = trusted().into_iter().map(|r| r.principal_arn).collect();
+    let expected = Expected {
+        user_id: &owner.user_id,
+        user_arn: &owner.arn,
+        kms_key_id: Some("arn:aws:kms:us-east-1:123456789012:key/1111"),
+        trusted_role_arns: &roles,
+    };
+    Policy::new(resource_policy(&secret_arn(&owner.user_id), &expected))
+        .bind(&owner.arn, &owner.unique_id)
+}
+
+/// What `caller` gets when Secrets Manager decrypts `secret_arn`'s value for them.
+fn decrypt(caller: &Principal, secret_arn: &str) -> Decision {
+    let request = Request::new(caller, "kms:Decrypt", "*")
+        .with("kms:ViaService", VIA_SECRETS_MANAGER)
+        .with("kms:CallerAccount", &caller.account)
+        .with("kms:EncryptionContext:SecretARN", secret_arn);
+    key_policy()
+        .evaluate(&request)
+        .expect("key policy evaluates")
+}
+
+fn on_secret(policy: &Policy, caller: &Principal, action: &str, owner: &Principal) -> Decision {
+    let request = Request::new(caller, action, &secret_arn(&owner.user_id));
+    policy
+        .evaluate(&request)
+        .expect("resource policy evaluates")
+}
+
+fn read(caller: &Principal, owner: &Principal) -> Decision {
+    on_secret(
+        &secret_policy(owner),
+        caller,
+        "secretsmanager:GetSecretValue",
+        owner,
+    )
+}
+
+/// Asserts that `caller` can neither get `owner`'s secret value nor decrypt it.
+fn assert_cannot_read(caller: &Principal, owner: &Principal) {
+    let who = format!("{} on {}'s secret", caller.arn, owner.arn);
+    assert_eq!(read(caller, owner), Decision::ExplicitDeny, "{who}");
+    assert_eq!(
+        decrypt(caller, &secret_arn(&owner.user_id)),
+        Decision::ImplicitDeny,
+        "{who}"
+    );
+}
+
+#[test]
+fn the_key_policy_is_read_from_the_template() {
+    assert_eq!(TEMPLATE.1, "iam-access-key/");
+    let statements = key_policy().document()["Statement"]
+        .as_array()
+        .expect("statements");
+    let decrypt = statements
+        .iter()
+        .find(|s| s["Sid"] == "UsersDecryptOnlyTheirOwnSecret")
+        .expect("the users' decrypt statement");
+    assert_eq!(
+        decrypt["Condition"]["StringLike"]["kms:EncryptionContext:SecretARN"],
+        json!("arn:aws:secretsmanager:us-east-1:123456789012:secret:iam-access-key/${aws:userid}-??????")
+    );
+}
+
+#[test]
+fn the_owner_reads_their_own_key() {
+    for owner in owners() {
+        assert_eq!(read(&owner, &owner), Decision::Allow, "{}", owner.arn);
+        assert_eq!(
+            decrypt(&owner, &secret_arn(&owner.user_id)),
+            Decision::Allow,
+            "{}",
+            owner.arn
+        );
+    }
+}
+
+#[test]
+fn no_other_user_of_the_account_reads_the_key() {
+    let mut everyone = owners();
+    everyone.push(mallory());
+    for owner in owners() {
+        for other in everyone.iter().filter(|u| u.unique_id != owner.unique_id) {
+            assert_cannot_read(other, &owner);
+        }
+    }
+}
+
+#[test]
+fn a_user_recreated_with_the_same_name_and_path_does_not_read_the_old_key() {
+    for owner in owners() {
+        let path_and_name = owner.arn.split(":user").nth(1).expect("user ARN");
+        let (path, name) = path_and_name.rsplit_once('/').expect("path");
+        let recreated = user(&format!("{path}/"), name, "RECREATED00000000");
+        assert_eq!(recreated.arn, owner.arn);
+        assert_cannot_read(&recreated, &owner);
+    }
+}
+
+#[test]
+fn a_renamed_or_moved_user_still_reads_their_key() {
+    for owner in owners() {
+        for (path, name) in [("/", "renamed"), ("/elsewhere/", "moved+renamed")] {
+            let moved = Principal::user(ACCOUNT, path, name, &owner.unique_id);
+            assert_eq!(read(&moved, &owner), Decision::Allow, "{}", moved.arn);
+            assert_eq!(
+                decrypt(&moved, &secret_arn(&owner.user_id)),
+                Decision::Allow,
+                "{}",
+                moved.arn
+            );
+        }
+    }
+}
+
+#[test]
+fn no_role_session_reads_the_key_not_even_keyrotors() {
+    let mut sessions = trusted();
+    sessions.push(admin());
+    for owner in owners() {
+        for session in &sessions {
+            if session.arn.contains("/keyrotor-create-key/") {
+                // Secrets Manager asks the writer of a value for kms:Decrypt as well, so
+                // create-key holds it through Secrets Manager; the secret's own Deny on
+                // GetSecretValue is what keeps the value from it.
+                assert_eq!(read(session, &owner), Decision::ExplicitDeny);
+                assert_eq!(
+                    decrypt(session, &secret_arn(&owner.user_id)),
+                    Decision::Allow
+                );
+            } else {
+                assert_cannot_read(session, &owner);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_principal_of_another_account_does_not_read_the_key() {
+    for owner in owners() {
+        let path_and_name = owner.arn.split(":user").nth(1).expect("user ARN");
+        let (path, name) = path_and_name.rsplit_once('/').expect("path");
+        let foreign_user = Principal::user(
+            OTHER_ACCOUNT,
+            &format!("{path}/"),
+            name,
+            &user_id("F0REIGN0000000000"),
+        );
+        let foreign_role =
+            Principal::role_session(OTHER_ACCOUNT, "/", "Admin", "AROAFOREIGN000000001", "x");
+        for foreign in [foreign_user, foreign_role] {
+            assert_cannot_read(&foreign, &owner);
+        }
+    }
+}
+
+#[test]
+fn a_user_id_that_is_a_prefix_of_another_does_not_reach_its_secret() {
+    let short = user("/", "short", "ABCDEFGHIJKLMNOPQ");
+    let lookalikes = [
+        // One character more or less than the owner's, and the owner's in lower case.
+        Principal::user(ACCOUNT, "/", "longer", "AIDAABCDEFGHIJKLMNOPQR"),
+        Principal::user(ACCOUNT, "/", "shorter", "AIDAABCDEFGHIJKLMNOP"),
+        Principal::user(ACCOUNT, "/", "lower", "aidaabcdefghijklmnopq"),
+        // The owner's ID followed by what looks like the secret's random suffix.
+        Principal::user(ACCOUNT, "/", "suffixed", "AIDAABCDEFGHIJKLMNOPQAbC123"),
+    ];
+    for other in &lookalikes {
+        assert_cannot_read(other, &short);
+        assert_cannot_read(&short, other);
+    }
+    // What the six `?` prevent: with `*` instead, the shorter ID decrypts the owner's key.
+    let loose = key_policy()
+        .document()
+        .to_string()
+        .replace("${aws:userid}-??????", "${aws:userid}*");
+    let loose = Policy::new(serde_json::from_str(&loose).expect("json"));
+    let request = Request::new(&lookalikes[1], "kms:Decrypt", "*")
+        .with("kms:ViaService", VIA_SECRETS_MANAGER)
+        .with("kms:CallerAccount", ACCOUNT)
+        .with(
+            "kms:EncryptionContext:SecretARN",
+            &secret_arn(&short.user_id),
+        );
+    assert_eq!(
+        loose.evaluate(&request).expect("evaluates"),
+        Decision::Allow
+    );
+}
+
+#[test]
+fn only_create_key_encrypts_and_only_through_secrets_manager() {
+    let secret = secret_arn(&owners()[0].user_id);
+    let encrypt = |caller: &Principal, action: &str, via: Option<&str>| {
+        let mut request = Request::new(caller, action, "*")
+            .with("kms:CallerAccount", &caller.account)
+            .with("kms:EncryptionContext:SecretARN", &secret);
+        if let Some(via) = via {
+            request = request.with("kms:ViaService", via);
+        }
+        key_policy()
+            .evaluate(&request)
+            .expect("key policy evaluates")
+    };
+    for action in ["kms:Encrypt", "kms:GenerateDataKey", "KMS:generatedatakey"] {
+        let via = Some(VIA_SECRETS_MANAGER);
+        assert_eq!(encrypt(&create_key(), action, via), Decision::Allow);
+        assert_eq!(encrypt(&create_key(), action, None), Decision::ImplicitDeny);
+        assert_eq!(
+            encrypt(&create_key(), action, Some("s3.us-east-1.amazonaws.com")),
+            Decision::ImplicitDeny
+        );
+        let mut others = owners();
+        others.extend([mallory(), admin(), trusted()[1].clone()]);
+        for other in &others {
+            assert_eq!(
+                encrypt(other, action, via),
+                Decision::ImplicitDeny,
+                "{}",
+                other.arn
+            );
+        }
+    }
+}
+
+#[test]
+fn the_account_administers_the_key_but_uses_it_for_nothing() {
+    let caller = admin();
+    let secret = secret_arn(&owners()[0].user_id);
+    let decide = |action: &str| {
+        let request = Request::new(&caller, action, "*")
+            .with("kms:ViaService", VIA_SECRETS_MANAGER)
+            .with("kms:CallerAccount", ACCOUNT)
+            .with("kms:EncryptionContext:SecretARN", &secret);
+        key_policy()
+            .evaluate(&request)
+            .expect("key policy evaluates")
+    };
+    for action in [
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+        "kms:CreateGrant",
+    ] {
+        assert_eq!(decide(action), Decision::ImplicitDeny, "{action}");
+    }
+    // Left to the account's IAM policies: whoever may change the key policy is trusted.
+    for action in [
+        "kms:PutKeyPolicy",
+        "kms:ScheduleKeyDeletion",
+        "kms:DescribeKey",
+    ] {
+        assert_eq!(decide(action), Decision::DelegatedToIam, "{action}");
+    }
+}
+
+#[test]
+fn the_owner_decrypts_only_through_secrets_manager() {
+    let owner = &owners()[0];
+    let direct = Request::new(owner, "kms:Decrypt", "*")
+        .with("kms:CallerAccount", ACCOUNT)
+        .with(
+            "kms:EncryptionContext:SecretARN",
+            &secret_arn(&owner.user_id),
+        );
+    assert_eq!(
+        key_policy().evaluate(&direct).expect("evaluates"),
+        Decision::ImplicitDeny
+    );
+}
+
+#[test]
+fn every_change_to_the_secret_is_denied_to_all_but_keyrotors_roles() {
+    assert_eq!(
+        GUARDED_ACTIONS
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
+        CHANGES.into_iter().collect(),
+    );
+    for owner in owners() {
+        let policy = secret_policy(&owner);
+        let mut denied = owners();
+        denied.extend([mallory(), admin()]);
+        for action in CHANGES.into_iter().chain(["SecretsManager:putsecretvalue"]) {
+            for caller in &denied {
+                assert_eq!(
+                    on_secret(&policy, caller, action, &owner),
+                    Decision::ExplicitDeny,
+                    "{action} by {}",
+                    caller.arn
+                );
+            }
+            // Not denied: left to the roles' own IAM policies.
+            for role in trusted() {
+                assert_eq!(
+                    on_secret(&policy, &role, action, &owner),
+                    Decision::ImplicitDeny,
+                    "{action} by {}",
+                    role.arn
+                );
+            }
+        }
+    }
+}
+
+/// The evaluator on small policies of its own.
+mod evaluator {
+    use keyrotor_tests::policy::template::{Stack, Template};
+    use keyrotor_tests::policy::{Decision, Policy, Principal, Request};
+    use serde_json::{json, Value};
+
+    fn alice() -> Principal {
+        Principal::user("123456789012", "/", "alice", "AIDAALICE")
+    }
+
+    fn policy(statements: Value) -> Policy {
+        Policy::new(json!({ "Version": "2012-10-17", "Statement": statements }))
+    }
+
+    fn allow(action: &str, resource: &str, condition: Value) -> Value {
+        json!({ "Effect": "Allow", "Principal": "*", "Action": action,
+                "Resource": resource, "Condition": condition })
+    }
+
+    fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
+        policy.evaluate(request).expect("evaluates")
+    }
+
+    #[test]
+    fn deny_beats_allow() {
+        let mut deny = allow("s3:*", "*", json!({}));
+        deny["Effect"] = json!("Deny");
+        let p = policy(json!([allow("s3:GetObject", "*", json!({})), deny]));
+        let alice = alice();
+        assert_eq!(
+            decide(&p, &Request::new(&alice, "s3:GetObject", "arn:x")),
+            Decision::ExplicitDeny
+        );
+    }
+
+    #[test]
+    fn negated_operators_hold_when_the_key_is_missing_and_positive_ones_do_not() {
+        let alice = alice();
+        let request = Request::new(&alice, "s3:GetObject", "arn:x");
+        for (operator, allowed) in [
+            ("StringEquals", false),
+            ("StringLike", false),
+            ("ArnLike", false),
+            ("StringNotEquals", true),
+            ("StringNotLike", true),
+            ("ArnNotEquals", true),
+        ] {
+            let p = policy(allow(
+                "s3:*",
+                "*",
+                json!({ operator: { "k:missing": "x" } }),
+            ));
+            let expected = if allowed {
+                Decision::Allow
+            } else {
+                Decision::ImplicitDeny
+            };
+            assert_eq!(decide(&p, &request), expected, "{operator}");
+        }
+        // A negated operator with a present key: true only if no value matches.
+        let p = policy(allow(
+            "s3:*",
+            "*",
+            json!({ "StringNotEquals": { "aws:username": ["bob", "alice"] } }),
+        ));
+        assert_eq!(decide(&p, &request), Decision::ImplicitDeny);
+    }
+
+    #[test]
+    fn wildcards_and_variables_match_as_aws_does() {
+        let alice = alice();
+        let p = policy(allow(
+            "s3:Get*",
+            "arn:aws:s3:::bucket/${aws:username}/?.txt",
+            json!({ "ArnLike": { "aws:PrincipalArn": "arn:aws:iam::*:user/*" } }),
+        ));
+        let at = |action: &str, resource: &str| decide(&p, &Request::new(&alice, action, resource));
+        assert_eq!(
+            at("S3:GETOBJECT", "arn:aws:s3:::bucket/alice/a.txt"),
+            Decision::Allow
+        );
+        assert_eq!(
+            at("s3:PutObject", "arn:aws:s3:::bucket/alice/a.txt"),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(
+            at("s3:GetObject", "arn:aws:s3:::bucket/alice/ab.txt"),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(
+            at("s3:GetObject", "arn:aws:s3:::bucket/bob/a.txt"),
+            Decision::ImplicitDeny
+        );
+        // ArnLike matches part by part: a `*` does not swallow the account's colon.
+        let p = policy(allow(
+            "s3:*",
+            "*",
+            json!({ "ArnLike": { "aws:PrincipalArn": "arn:aws:iam:*" } }),
+        ));
+        assert_eq!(
+            decide(&p, &Request::new(&alice, "s3:X", "r")),
+            Decision::ImplicitDeny
+        );
+    }
+
+    #[test]
+    fn principals_name_users_roles_and_accounts() {
+        let alice = alice();
+        let request = Request::new(&alice, "s3:GetObject", "r");
+        let named = |principal: Value| {
+            let mut statement = allow("s3:*", "*", json!({}));
+            statement["Principal"] = principal;
+            policy(statement)
+        };
+        let user = json!({ "AWS": alice.arn });
+        assert_eq!(decide(&named(user.clone()), &request), Decision::Allow);
+        let bound_elsewhere = named(user).bind(&alice.arn, "AIDAOLDALICE");
+        assert_eq!(decide(&bound_elsewhere, &request), Decision::ImplicitDeny);
+        let root = json!({ "AWS": "arn:aws:iam::123456789012:root" });
+        assert_eq!(decide(&named(root), &request), Decision::DelegatedToIam);
+        let service = json!({ "Service": "logs.amazonaws.com" });
+        assert_eq!(decide(&named(service), &request), Decision::ImplicitDeny);
+        let session = Principal::role_session("123456789012", "/x/", "R", "AROAR", "s");
+        let role = json!({ "AWS": "arn:aws:iam::123456789012:role/x/R" });
+        assert_eq!(
+            decide(&named(role), &Request::new(&session, "s3:A", "r")),
+            Decision::Allow
+        );
+    }
+
+    #[test]
+    fn unsupported_elements_fail_instead_of_allowing() {
+        let alice = alice();
+        let request = Request::new(&alice, "s3:GetObject", "r");
+        let mut not_principal = allow("s3:*", "*", json!({}));
+        not_principal["NotPrincipal"] = json!({ "AWS": "x" });
+        for p in [
+            policy(not_principal),
+            policy(allow(
+                "s3:*",
+                "*",
+                json!({ "StringEqualsIfExists": { "a:b": "c" } }),
+            )),
+            policy(allow(
+                "s3:*",
+                "*",
+                json!({ "ForAnyValue:StringLike": { "a:b": "c" } }),
+            )),
+            policy(allow(
+                "s3:*",
+                "*",
+                json!({ "Bool": { "aws:SecureTransport": "true" } }),
+            )),
+            policy(allow(
+                "s3:*",
+                "*",
+                json!({ "StringLike": { "a:b": "${aws:SourceIp}" } }),
+            )),
+            policy(allow("s3:*", "*", json!({ "StringLike": { "a:b": [] } }))),
+            Policy::new(json!({ "Statement": allow("s3:*", "*", json!({})) })),
+        ] {
+            assert!(p.evaluate(&request).is_err(), "{}", p.document());
+        }
+        let stack = Stack {
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+            attributes: Default::default(),
+        };
+        let template =
+            Template::parse("A: !Join [',', [a, b]]\nB: !GetAtt Missing.Arn\n").expect("parses");
+        assert!(template.resolve(&["A"], &stack).is_err());
+        assert!(template.resolve(&["B"], &stack).is_err());
+    }
+}

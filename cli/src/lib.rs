@@ -33,7 +33,9 @@ pub const EXIT_ERROR: i32 = 1;
         Uses the standard AWS configuration: AWS_PROFILE, AWS_REGION, credentials, and \
         AWS_ENDPOINT_URL (the local stack sets this). Commands that start or inspect \
         executions need the state machine: --state-machine, KEYROTOR_STATE_MACHINE_ARN, or \
-        the one state machine in the account whose name contains \"keyrotor\"."
+        the one state machine in the account whose name contains \"keyrotor\". Forced \
+        rotations start on the responder state machine: --responder-state-machine, \
+        KEYROTOR_RESPONDER_STATE_MACHINE_ARN, or the one whose name ends in \"keyrotor-respond\"."
 )]
 pub struct Cli {
     /// ARN of keyrotor's state machine (default: discovered by name).
@@ -44,6 +46,15 @@ pub struct Cli {
         value_name = "ARN"
     )]
     pub state_machine: Option<String>,
+    /// ARN of the responder state machine, the one that accepts forced rotations (default:
+    /// discovered by name; without one, forced rotations start on the main machine).
+    #[arg(
+        long,
+        global = true,
+        env = "KEYROTOR_RESPONDER_STATE_MACHINE_ARN",
+        value_name = "ARN"
+    )]
+    pub responder_state_machine: Option<String>,
     /// Output for people (aligned text, colour on a terminal) or scripts (JSON).
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -80,7 +91,8 @@ pub enum Command {
         /// IAM user names.
         #[arg(required = true, value_name = "USER")]
         users: Vec<String>,
-        /// Rotate whatever the key's age or exemption (never beyond two keys).
+        /// Rotate whatever the key's age, exemption or an owner's rollback (never beyond two
+        /// keys). Starts on the responder state machine, which only responders may start.
         #[arg(long)]
         force: bool,
         /// Report what would be done; change nothing, send nothing.
@@ -129,7 +141,11 @@ pub struct Ctx {
     pub output: Output,
     pub colour: bool,
     state_machine: Option<String>,
+    responder_state_machine: Option<String>,
 }
+
+/// The name ending of the responder state machine (the one that accepts forced rotations).
+const RESPONDER_SUFFIX: &str = "keyrotor-respond";
 
 impl Ctx {
     pub fn new(
@@ -144,7 +160,14 @@ impl Ctx {
             output,
             colour,
             state_machine,
+            responder_state_machine: None,
         }
+    }
+
+    /// The same context with the responder machine given (`--responder-state-machine`).
+    pub fn with_responder(mut self, arn: Option<String>) -> Self {
+        self.responder_state_machine = arn;
+        self
     }
 
     /// The same context with another Step Functions client (tests).
@@ -153,14 +176,40 @@ impl Ctx {
         self
     }
 
-    /// The state machine: as given, or the single one named like keyrotor's.
+    /// The state machine: as given, or the single one named like keyrotor's (the responder
+    /// machine aside).
     pub async fn state_machine(&self) -> Result<String> {
         if let Some(arn) = &self.state_machine {
-            if !(arn.starts_with("arn:") && arn.contains(":stateMachine:")) {
-                bail!("{arn:?} is not a state machine ARN");
-            }
-            return Ok(arn.clone());
+            return checked_arn(arn);
         }
+        let found = self
+            .machines_named(|name| name.contains("keyrotor") && !name.ends_with(RESPONDER_SUFFIX))
+            .await?;
+        match found.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => bail!("no keyrotor state machine found: pass --state-machine ARN or set KEYROTOR_STATE_MACHINE_ARN"),
+            many => bail!("several state machines look like keyrotor's ({}): pass --state-machine ARN", many.join(", ")),
+        }
+    }
+
+    /// The responder state machine, which accepts forced rotations: as given, or the single
+    /// one whose name ends in `keyrotor-respond`; `None` if there is none.
+    pub async fn responder_state_machine(&self) -> Result<Option<String>> {
+        if let Some(arn) = &self.responder_state_machine {
+            return checked_arn(arn).map(Some);
+        }
+        let found = self
+            .machines_named(|name| name.ends_with(RESPONDER_SUFFIX))
+            .await?;
+        match found.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.clone())),
+            many => bail!("several state machines look like keyrotor's responder machine ({}): pass --responder-state-machine ARN", many.join(", ")),
+        }
+    }
+
+    /// ARNs of the account's state machines whose lower-cased name passes `wanted`.
+    async fn machines_named(&self, wanted: impl Fn(&str) -> bool) -> Result<Vec<String>> {
         let mut found = Vec::new();
         let mut token = None;
         loop {
@@ -174,18 +223,13 @@ impl Ctx {
             found.extend(
                 out.state_machines()
                     .iter()
-                    .filter(|m| m.name().to_ascii_lowercase().contains("keyrotor"))
+                    .filter(|m| wanted(&m.name().to_ascii_lowercase()))
                     .map(|m| m.state_machine_arn().to_owned()),
             );
             match out.next_token() {
                 Some(t) => token = Some(t.to_owned()),
-                None => break,
+                None => return Ok(found),
             }
-        }
-        match found.as_slice() {
-            [one] => Ok(one.clone()),
-            [] => bail!("no keyrotor state machine found: pass --state-machine ARN or set KEYROTOR_STATE_MACHINE_ARN"),
-            many => bail!("several state machines look like keyrotor's ({}): pass --state-machine ARN", many.join(", ")),
         }
     }
 
@@ -227,7 +271,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
     let colour = cli.output == Output::Text
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none();
-    let ctx = Ctx::new(sdk, cli.output, colour, cli.state_machine);
+    let ctx = Ctx::new(sdk, cli.output, colour, cli.state_machine)
+        .with_responder(cli.responder_state_machine);
     match cli.command {
         Command::Scan { dry_run, wait } => scan(&ctx, dry_run, wait).await,
         Command::Rotate {
@@ -346,7 +391,11 @@ async fn rotate(
             Err(e) => return Err(aws_error("looking up the user", e)),
         }
     }
-    let machine = ctx.state_machine().await?;
+    let machine = if force {
+        forcing_machine(ctx).await?
+    } else {
+        ctx.state_machine().await?
+    };
     let mut started = Vec::new();
     for user in &names {
         let mut input = json!({"user": user.as_str()});
@@ -387,6 +436,27 @@ async fn rotate(
     } else {
         EXIT_ERROR
     })
+}
+
+fn checked_arn(arn: &str) -> Result<String> {
+    if !(arn.starts_with("arn:") && arn.contains(":stateMachine:")) {
+        bail!("{arn:?} is not a state machine ARN");
+    }
+    Ok(arn.to_owned())
+}
+
+/// Where a forced rotation starts: the responder machine, or (without one, as on the local
+/// stack) the main machine, saying so.
+async fn forcing_machine(ctx: &Ctx) -> Result<String> {
+    if let Some(arn) = ctx.responder_state_machine().await? {
+        return Ok(arn);
+    }
+    let machine = ctx.state_machine().await?;
+    eprintln!(
+        "note: no responder state machine found; starting the forced rotation on {machine}, \
+         which refuses it (ForceNotAllowed) unless it was deployed to allow forcing"
+    );
+    Ok(machine)
 }
 
 fn short_hash(s: &str) -> String {

@@ -1,8 +1,12 @@
 //! `keyrotor report`: every user's keys straight from IAM, read-only, with what the policy
-//! does next and when. The policy is read from the same `KEYROTOR_*` variables as the
-//! functions (defaults: rotate at 90 days, warn at 80, 85 and 89).
+//! does next and when. The policy is the deployed one, read from the configuration of the
+//! state machine's `assess-key-age` function; when that cannot be read (no permission, the
+//! local stack), this shell's `KEYROTOR_*` variables (defaults: rotate at 90 days, warn at
+//! 80, 85 and 89). The report always says which it used.
 
-use anyhow::{Context, Result};
+use std::collections::HashMap;
+
+use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use keyrotor_core::domain::planner::RESUME_WINDOW;
 use keyrotor_core::domain::{plan, Decision, KeyStatus};
@@ -25,9 +29,79 @@ struct Row {
     overdue: bool,
 }
 
+/// The policy the report judges by, and where it came from.
+pub struct PolicyOrigin {
+    pub config: Config,
+    /// For people: "the deployed configuration of FUNCTION", or this shell's variables and
+    /// why the deployed one could not be read.
+    pub source: String,
+    pub deployed: bool,
+}
+
+/// The deployed policy if it can be read, else this shell's, saying which.
+pub async fn policy(ctx: &Ctx) -> Result<PolicyOrigin> {
+    let lambda = aws_sdk_lambda::Client::new(&ctx.sdk);
+    let deployed = match ctx.state_machine().await {
+        Ok(machine) => deployed_config(&ctx.sfn, &lambda, &machine).await,
+        Err(e) => Err(e),
+    };
+    match deployed {
+        Ok((config, function)) => Ok(PolicyOrigin {
+            config,
+            source: format!("the deployed configuration of {function}"),
+            deployed: true,
+        }),
+        Err(why) => Ok(PolicyOrigin {
+            config: Config::from_env().context("reading the rotation policy")?,
+            source: format!(
+                "this shell's KEYROTOR_* variables (the deployed policy could not be read: {})",
+                crate::one_line(&why)
+            ),
+            deployed: false,
+        }),
+    }
+}
+
+/// The configuration of the function the state machine's `Assess` step calls.
+pub async fn deployed_config(
+    sfn: &aws_sdk_sfn::Client,
+    lambda: &aws_sdk_lambda::Client,
+    machine: &str,
+) -> Result<(Config, String)> {
+    let described = sfn
+        .describe_state_machine()
+        .state_machine_arn(machine)
+        .send()
+        .await
+        .map_err(|e| crate::aws_error("describing the state machine", e))?;
+    let definition: serde_json::Value = serde_json::from_str(described.definition())
+        .context("the state machine's definition is not JSON")?;
+    let function = definition["States"]["Assess"]["Resource"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the state machine has no Assess step calling a function"))?
+        .to_owned();
+    let out = lambda
+        .get_function_configuration()
+        .function_name(&function)
+        .send()
+        .await
+        .map_err(|e| crate::aws_error("reading the function's configuration", e))?;
+    let variables: HashMap<String, String> = out
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default();
+    let config = Config::from_lookup(|name| variables.get(name).cloned())
+        .with_context(|| format!("the configuration of {function}"))?;
+    Ok((config, function))
+}
+
 pub async fn report(ctx: &Ctx, format: ReportFormat) -> Result<i32> {
-    let config = Config::from_env().context("reading the rotation policy")?;
-    let env = Env::new(config, &ctx.sdk);
+    let origin = policy(ctx).await?;
+    if format != ReportFormat::Json {
+        eprintln!("policy: {}", origin.source);
+    }
+    let env = Env::new(origin.config, &ctx.sdk);
     let policy = &env.config.policy;
     let members = match &env.config.exempt_group {
         Some(group) => Some(env.iam.group_members(group).await?),
@@ -98,6 +172,8 @@ pub async fn report(ctx: &Ctx, format: ReportFormat) -> Result<i32> {
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "generatedAt": now,
+                "policySource": origin.source,
+                "policyDeployed": origin.deployed,
                 "rotateAfterDays": policy.rotate_after_days,
                 "overdueKeys": overdue,
                 "keys": rows,
@@ -246,5 +322,85 @@ fn csv_field(field: &str) -> String {
         format!("\"{}\"", field.replace('"', "\"\""))
     } else {
         field.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
+    use aws_sdk_lambda::types::EnvironmentResponse;
+    use aws_sdk_sfn::operation::describe_state_machine::DescribeStateMachineOutput;
+    use aws_smithy_mocks::{mock, mock_client};
+
+    use super::*;
+
+    const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:prod-keyrotor";
+    const FUNCTION: &str = "arn:aws:lambda:us-east-1:123456789012:function:prod-assess-key-age";
+
+    fn machine() -> aws_sdk_sfn::Client {
+        let rule = mock!(aws_sdk_sfn::Client::describe_state_machine)
+            .match_requests(|r| r.state_machine_arn() == Some(MACHINE))
+            .then_output(|| {
+                let definition = serde_json::json!({
+                    "StartAt": "Route",
+                    "States": {"Assess": {"Type": "Task", "Resource": FUNCTION, "End": true}}
+                });
+                DescribeStateMachineOutput::builder()
+                    .state_machine_arn(MACHINE)
+                    .name("prod-keyrotor")
+                    .definition(definition.to_string())
+                    .role_arn("arn:aws:iam::123456789012:role/sm")
+                    .r#type(aws_sdk_sfn::types::StateMachineType::Standard)
+                    .creation_date(aws_smithy_types::DateTime::from_secs(0))
+                    .build()
+                    .expect("output")
+            });
+        mock_client!(aws_sdk_sfn, [&rule])
+    }
+
+    #[tokio::test]
+    async fn the_report_judges_by_the_deployed_functions_policy() {
+        let config = mock!(aws_sdk_lambda::Client::get_function_configuration)
+            .match_requests(|r| r.function_name() == Some(FUNCTION))
+            .then_output(|| {
+                GetFunctionConfigurationOutput::builder()
+                    .environment(
+                        EnvironmentResponse::builder()
+                            .variables("KEYROTOR_ROTATE_AFTER_DAYS", "30")
+                            .variables("KEYROTOR_WARN_DAYS", "none")
+                            .variables("KEYROTOR_MAX_EXEMPTION_DAYS", "30")
+                            .build(),
+                    )
+                    .build()
+            });
+        let lambda = mock_client!(aws_sdk_lambda, [&config]);
+        let (config, function) = deployed_config(&machine(), &lambda, MACHINE)
+            .await
+            .expect("read");
+        assert_eq!(function, FUNCTION);
+        assert_eq!(config.policy.rotate_after_days, 30);
+        assert!(config.policy.warn_days.is_empty());
+        assert_eq!(config.policy.max_exemption_days, 30);
+    }
+
+    #[tokio::test]
+    async fn an_invalid_deployed_configuration_is_an_error_not_a_default() {
+        let config = mock!(aws_sdk_lambda::Client::get_function_configuration).then_output(|| {
+            GetFunctionConfigurationOutput::builder()
+                .environment(
+                    EnvironmentResponse::builder()
+                        .variables("KEYROTOR_ROTATE_AFTER_DAYS", "soon")
+                        .build(),
+                )
+                .build()
+        });
+        let lambda = mock_client!(aws_sdk_lambda, [&config]);
+        let err = deployed_config(&machine(), &lambda, MACHINE)
+            .await
+            .expect_err("invalid");
+        assert!(
+            crate::one_line(&err).contains("KEYROTOR_ROTATE_AFTER_DAYS"),
+            "{err:#}"
+        );
     }
 }

@@ -66,6 +66,15 @@ fn report_passes_a_compliant_account_and_fails_an_overdue_key() {
             table.contains("compliant: no active key past the rotation age"),
             "{table}"
         );
+        // The local stack has no deployed functions to read the policy from: the report
+        // says it used the shell's settings, and why.
+        assert!(
+            stderr(&out).contains(
+                "policy: this shell's KEYROTOR_* variables (the deployed policy could not be read"
+            ),
+            "{}",
+            stderr(&out)
+        );
         assert!(
             table.contains("exempt: never rotated") && table.contains("no access keys"),
             "{table}"
@@ -82,6 +91,7 @@ fn report_passes_a_compliant_account_and_fails_an_overdue_key() {
         assert_eq!(out.status.code(), Some(3));
         let report = json(&out);
         assert_eq!(report["overdueKeys"], 1);
+        assert_eq!(report["policyDeployed"], false);
         let keys = report["keys"].as_array().expect("keys");
         let overdue: Vec<&Value> = keys.iter().filter(|k| k["overdue"] == true).collect();
         assert_eq!(overdue.len(), 1);
@@ -173,7 +183,7 @@ fn rotate_status_and_rerun_follow_a_rotation_through() {
         // Whatever the commands show, they never show the new secret.
         let stored = stack
             .account
-            .secret_value("iam-access-key/alice")
+            .secret_value(&stack.account.secret_of("alice").await.expect("id"))
             .await
             .expect("secret");
         let secret = stored["SecretAccessKey"].as_str().expect("value");

@@ -137,19 +137,21 @@ async fn running_stage(ctx: &Ctx, arn: &str) -> Result<String> {
     Ok(format!("running: {state}"))
 }
 
-pub async fn status(ctx: &Ctx, user: Option<&str>, since_days: u32) -> Result<i32> {
-    let user = user
-        .map(|u| UserName::try_from(u.to_owned()).map_err(|e| anyhow!(e)))
-        .transpose()?;
-    let machine = ctx.state_machine().await?;
-    let since = Utc::now() - Duration::days(i64::from(since_days));
-    let mut rows = Vec::new();
+/// Appends the executions of `machine` started since `since` (for `user`, if given), each
+/// with its start, stage and ARN.
+async fn executions_since(
+    ctx: &Ctx,
+    machine: &str,
+    user: Option<&UserName>,
+    since: chrono::DateTime<Utc>,
+    rows: &mut Vec<(Option<chrono::DateTime<Utc>>, Stage, String)>,
+) -> Result<()> {
     let mut token = None;
     'pages: loop {
         let out = ctx
             .sfn
             .list_executions()
-            .state_machine_arn(&machine)
+            .state_machine_arn(machine)
             .set_next_token(token.take())
             .send()
             .await
@@ -160,17 +162,14 @@ pub async fn status(ctx: &Ctx, user: Option<&str>, since_days: u32) -> Result<i3
                 // Newest first: everything after this is older.
                 break 'pages;
             }
-            if let Some(user) = &user {
+            if let Some(user) = user {
                 if !e.name().contains(&safe(user.as_str(), 40)) && !e.name().starts_with("rerun-") {
                     continue;
                 }
             }
             let desc = crate::describe(ctx, e.execution_arn()).await?;
             let stage = stage(ctx, &desc).await?;
-            if user
-                .as_ref()
-                .is_some_and(|u| stage.user.as_deref() != Some(u.as_str()))
-            {
+            if user.is_some_and(|u| stage.user.as_deref() != Some(u.as_str())) {
                 continue;
             }
             rows.push((started, stage, e.execution_arn().to_owned()));
@@ -180,6 +179,26 @@ pub async fn status(ctx: &Ctx, user: Option<&str>, since_days: u32) -> Result<i3
             None => break,
         }
     }
+    Ok(())
+}
+
+pub async fn status(ctx: &Ctx, user: Option<&str>, since_days: u32) -> Result<i32> {
+    let user = user
+        .map(|u| UserName::try_from(u.to_owned()).map_err(|e| anyhow!(e)))
+        .transpose()?;
+    // Forced rotations run on the responder machine: its executions are shown too.
+    let main = ctx.state_machine().await?;
+    let responder = ctx.responder_state_machine().await?;
+    let machines: Vec<&str> = std::iter::once(main.as_str())
+        .chain(responder.as_deref().filter(|r| *r != main))
+        .collect();
+    let since = Utc::now() - Duration::days(i64::from(since_days));
+    let mut rows = Vec::new();
+    for machine in machines {
+        executions_since(ctx, machine, user.as_ref(), since, &mut rows).await?;
+    }
+    // Newest first, across the machines.
+    rows.sort_by_key(|row| std::cmp::Reverse(row.0));
     let value = json!(rows
         .iter()
         .map(|(started, stage, arn)| json!({

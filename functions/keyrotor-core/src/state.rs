@@ -55,6 +55,11 @@ pub async fn load_user(
 ) -> Result<LiveUser> {
     let identity = env.iam.user(user).await?;
     let user = identity.name.as_str();
+    // The secret before the keys: keyrotor records a deactivation only after IAM applied
+    // it, so a run racing another never reads the record together with a key that is
+    // still active (which would look like an owner's rollback).
+    let secret_name = naming::secret_name(&env.config.secret_prefix, &identity.id);
+    let (secret, trust) = read_secret(env, &identity, &secret_name).await?;
     let keys = env.iam.access_keys(user).await?;
     let tags = env.iam.user_tags(user).await?;
     let in_exempt_group = match (&env.config.exempt_group, exempt_members) {
@@ -62,8 +67,6 @@ pub async fn load_user(
         (Some(_), Some(members)) => members.contains(user),
         (Some(group), None) => env.iam.group_members(group).await?.contains(user),
     };
-    let secret_name = naming::secret_name(&env.config.secret_prefix, &identity.id);
-    let (secret, trust) = read_secret(env, &identity, &secret_name).await?;
     let secret_problem = match &trust {
         Trust::Untrusted(problem) => Some(problem.clone()),
         Trust::Protected | Trust::Empty => None,

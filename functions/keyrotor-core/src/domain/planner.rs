@@ -14,6 +14,10 @@ use super::{exemption, AccessKey, Exemption, Policy, UserState};
 /// within it; an older pair means someone reactivated the old key on purpose.
 pub const RESUME_WINDOW: Duration = Duration::hours(24);
 
+/// How long after keyrotor recorded a deactivation an active key counts as reactivated by
+/// its owner rather than as a read that IAM has not caught up with yet.
+pub const RECORD_SETTLE: Duration = Duration::seconds(5);
+
 /// What to do with one user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
@@ -197,7 +201,7 @@ fn plan_single_active(
     }
     let due = age >= i64::from(policy.rotate_after_days);
     if due || force {
-        if let (Some(rollback), false) = (owner_reactivated(state, key), force) {
+        if let (Some(rollback), false) = (owner_reactivated(state, key, now), force) {
             return rollback;
         }
         if let (Exemption::Invalid(reason), false) = (exemption, force) {
@@ -258,7 +262,7 @@ fn plan_two_active(
 ) -> Plan {
     let ours = state.secret.current_key_id.as_deref();
     if ours == Some(newer.id.as_str()) && now - newer.created < RESUME_WINDOW {
-        if let (Some(rollback), false) = (owner_reactivated(state, older), force) {
+        if let (Some(rollback), false) = (owner_reactivated(state, older, now), force) {
             return rollback;
         }
         return Plan::new(
@@ -335,9 +339,14 @@ fn unfinished_rotation(
 
 /// `key` is active although keyrotor recorded deactivating it: its owner rolled the
 /// rotation back. That decision is final (invariant 11): no run deactivates or deletes the
-/// key again unless a rotation is forced; the user is reported until a person acts.
-fn owner_reactivated(state: &UserState, key: &AccessKey) -> Option<Plan> {
-    let deactivation = state.secret.deactivation_of(&key.id)?;
+/// key again unless a rotation is forced; the user is reported until a person acts. A
+/// record younger than [`RECORD_SETTLE`] proves nothing yet: a concurrent run can read it
+/// while IAM still lists the key as active.
+fn owner_reactivated(state: &UserState, key: &AccessKey, now: DateTime<Utc>) -> Option<Plan> {
+    let deactivation = state
+        .secret
+        .deactivation_of(&key.id)
+        .filter(|d| now - d.at >= RECORD_SETTLE)?;
     Some(Plan::new(
         Decision::Blocked {
             key_id: Some(key.id.clone()),

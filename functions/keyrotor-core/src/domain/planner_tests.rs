@@ -318,6 +318,16 @@ fn an_owners_rollback_within_the_resume_window_is_not_undone() {
         matches!(forced, Decision::Rotate { resume_with: Some(ref n), .. } if n == "NEW"),
         "{forced:?}"
     );
+    // A record written a moment ago next to an active key is a racing read (IAM not caught
+    // up yet, or another run between its writes), not a rollback: the rotation resumes.
+    if let Some(d) = state.secret.deactivated.as_mut() {
+        d.at = now() - Duration::seconds(1);
+    }
+    let racing = decide(&state);
+    assert!(
+        matches!(racing, Decision::Rotate { resume_with: Some(ref n), .. } if n == "NEW"),
+        "{racing:?}"
+    );
 }
 
 #[test]

@@ -18,6 +18,7 @@
 use std::collections::HashSet;
 
 use chrono::{Duration, Utc};
+use keyrotor_core::aws::SecretDescription;
 use keyrotor_core::domain::Decision;
 use keyrotor_core::error::AwsErrorKind;
 use keyrotor_core::ownership::{resource_policy, Trust};
@@ -166,9 +167,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<CreateKeyOutp
     }
     let secret_arn = match store(env, &live, &new_key).await {
         Ok(arn) => arn,
-        // A secret refused as not keyrotor's own never counts as holding the key.
-        Err(err @ Error::Blocked(_)) => return Err(discard(env, &new_key, err).await),
-        Err(err) => match secret_now(env, &live.secret_name).await {
+        Err(err) => match secret_now(env, &live).await {
             // The write landed and only its response was lost.
             Some(s) if s.state.current_key_id.as_deref() == Some(new_key.key_id.as_str()) => s.arn,
             _ => return Err(discard(env, &new_key, err).await),
@@ -197,8 +196,8 @@ async fn store(env: &Env, live: &LiveUser, key: &NewAccessKey) -> Result<String>
             // Created meanwhile: by a concurrent run, a lost response, or someone else.
             Err(e) if e.aws_kind() == Some(AwsErrorKind::AlreadyExists) => {
                 match read_secret(env, &live.identity, &live.secret_name).await? {
-                    (Some(secret), trust) => (secret.arn, trust),
-                    (None, _) => {
+                    Some((secret, trust)) => (secret.arn, trust),
+                    None => {
                         return Err(Error::Transient(format!(
                             "secret {} vanished",
                             live.secret_name
@@ -218,8 +217,8 @@ async fn store(env: &Env, live: &LiveUser, key: &NewAccessKey) -> Result<String>
             // Whatever happened before the policy landed, the secret must now be keyrotor's
             // and protected, or it gets no key.
             match read_secret(env, &live.identity, &live.secret_name).await? {
-                (Some(secret), Trust::Protected) if secret.arn == arn => {}
-                (_, Trust::Untrusted(problem)) => return Err(Error::Blocked(problem)),
+                Some((secret, Trust::Protected)) if secret.arn == arn => {}
+                Some((_, Trust::Untrusted(problem))) => return Err(Error::Blocked(problem)),
                 _ => {
                     return Err(Error::Blocked(format!(
                         "secret {} is not protected by keyrotor's policy after writing it",
@@ -238,10 +237,14 @@ async fn store(env: &Env, live: &LiveUser, key: &NewAccessKey) -> Result<String>
     Ok(arn)
 }
 
-/// The secret as it is now, if it can be read: after a failed or unconfirmed call, what
-/// landed is what counts.
-async fn secret_now(env: &Env, name: &str) -> Option<keyrotor_core::aws::SecretDescription> {
-    env.secrets.describe(name).await.ok().flatten()
+/// The secret as it is now, if it can be read and is keyrotor's own and protected: after a
+/// failed or unconfirmed call, what landed is what counts, and only such a secret's current
+/// key counts as stored (anyone may name a version after a key in a secret of theirs).
+async fn secret_now(env: &Env, live: &LiveUser) -> Option<SecretDescription> {
+    match read_secret(env, &live.identity, &live.secret_name).await {
+        Ok(Some((secret, Trust::Protected))) => Some(secret),
+        _ => None,
+    }
 }
 
 /// Deletes a new key that could not be verified or stored, and returns the error to report.
@@ -287,7 +290,7 @@ async fn reconcile_failed_create(
             ));
         }
     };
-    let stored = secret_now(env, &live.secret_name)
+    let stored = secret_now(env, live)
         .await
         .and_then(|s| s.state.current_key_id);
     let mut removed = Vec::new();

@@ -19,7 +19,8 @@ pub struct LiveUser {
     pub state: UserState,
     pub secret_name: String,
     pub secret: Option<SecretDescription>,
-    /// Whether the secret (if any) is keyrotor's own and protected.
+    /// Whether the secret is keyrotor's own and protected (`Empty` when there is none yet:
+    /// nothing in it to distrust).
     pub trust: Trust,
 }
 
@@ -59,7 +60,10 @@ pub async fn load_user(
     // it, so a run racing another never reads the record together with a key that is
     // still active (which would look like an owner's rollback).
     let secret_name = naming::secret_name(&env.config.secret_prefix, &identity.id);
-    let (secret, trust) = read_secret(env, &identity, &secret_name).await?;
+    let (secret, trust) = match read_secret(env, &identity, &secret_name).await? {
+        Some((secret, trust)) => (Some(secret), trust),
+        None => (None, Trust::Empty),
+    };
     let keys = env.iam.access_keys(user).await?;
     let tags = env.iam.user_tags(user).await?;
     let in_exempt_group = match (&env.config.exempt_group, exempt_members) {
@@ -94,14 +98,14 @@ pub async fn load_user(
     })
 }
 
-/// The user's secret and keyrotor's verdict on it (no secret: nothing to distrust).
+/// The user's secret, if it exists, and keyrotor's verdict on it.
 pub async fn read_secret(
     env: &Env,
     identity: &IamUser,
     secret_name: &str,
-) -> Result<(Option<SecretDescription>, Trust)> {
+) -> Result<Option<(SecretDescription, Trust)>> {
     let Some(secret) = env.secrets.describe(secret_name).await? else {
-        return Ok((None, Trust::Empty));
+        return Ok(None);
     };
     let trust = if env.config.trusted_role_arns.is_empty() {
         Trust::Untrusted(format!(
@@ -112,5 +116,5 @@ pub async fn read_secret(
         let policy = env.secrets.policy(&secret.arn).await?;
         ownership::judge(&secret, policy.as_deref(), &expected(env, identity))
     };
-    Ok((Some(secret), trust))
+    Ok(Some((secret, trust)))
 }

@@ -132,6 +132,11 @@ impl Default for StackOptions {
     }
 }
 
+/// An execution's output as JSON (`null` when it has none, as a failed one).
+pub fn execution_output(done: &DescribeExecutionOutput) -> Result<serde_json::Value> {
+    Ok(serde_json::from_str(done.output().unwrap_or("null"))?)
+}
+
 /// A running local stack. Dropping it stops everything it started.
 pub struct LocalStack {
     // Field order is drop order: the gateway (and with it cargo lambda watch) first.
@@ -233,6 +238,17 @@ impl LocalStack {
             .await
             .with_context(|| format!("starting execution {name}"))?;
         Ok(out.execution_arn().to_owned())
+    }
+
+    /// Starts an execution and waits until it has ended.
+    pub async fn run(
+        &self,
+        name: &str,
+        input: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<DescribeExecutionOutput> {
+        let arn = self.start_execution(name, input).await?;
+        self.wait_for(&arn, timeout).await
     }
 
     /// Waits until the execution is no longer running.

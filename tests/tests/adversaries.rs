@@ -15,8 +15,8 @@ use keyrotor_core::naming;
 use keyrotor_core::ownership::{resource_policy, Expected};
 use keyrotor_tests::account::{aged_key, user_with_aged_key, Account};
 use keyrotor_tests::stack::{
-    local_substitutions, on_shared_stack, substitute, LocalStack, StackOptions, ACCOUNT_ID,
-    ADMIN_ADDRESS, KMS_KEY_ID, TRUSTED_ROLE_ARNS,
+    execution_output, local_substitutions, on_shared_stack, substitute, LocalStack, StackOptions,
+    ACCOUNT_ID, ADMIN_ADDRESS, KMS_KEY_ID, TRUSTED_ROLE_ARNS,
 };
 use serde_json::{json, Value};
 
@@ -39,12 +39,14 @@ where
 }
 
 async fn run(stack: &LocalStack, name: &str, input: Value) -> DescribeExecutionOutput {
-    let arn = stack.start_execution(name, &input).await.expect("start");
-    stack.wait_for(&arn, TIMEOUT).await.expect("execution ends")
+    stack
+        .run(name, &input, TIMEOUT)
+        .await
+        .expect("execution ends")
 }
 
 fn output(done: &DescribeExecutionOutput) -> Value {
-    serde_json::from_str(done.output().unwrap_or("null")).expect("JSON output")
+    execution_output(done).expect("JSON output")
 }
 
 fn assert_succeeded(done: &DescribeExecutionOutput) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_sdk_sfn::types::ExecutionStatus;
 use keyrotor_tests::account::{aged_key, user_with_aged_key, SeededKey};
 use keyrotor_tests::stack::{
-    on_shared_stack, LocalStack, StackOptions, ADMIN_ADDRESS, FROM_ADDRESS,
+    execution_output, on_shared_stack, LocalStack, StackOptions, ADMIN_ADDRESS, FROM_ADDRESS,
 };
 use serde_json::{json, Value};
 
@@ -33,12 +33,14 @@ async fn run(
     name: &str,
     input: Value,
 ) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
-    let arn = stack.start_execution(name, &input).await.expect("start");
-    stack.wait_for(&arn, TIMEOUT).await.expect("execution ends")
+    stack
+        .run(name, &input, TIMEOUT)
+        .await
+        .expect("execution ends")
 }
 
 fn output(done: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput) -> Value {
-    serde_json::from_str(done.output().unwrap_or("null")).expect("JSON output")
+    execution_output(done).expect("JSON output")
 }
 
 /// Every secret value the account holds, for leak checks.

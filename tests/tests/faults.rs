@@ -10,7 +10,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use futures_util::future::join_all;
 use keyrotor_tests::account::{user_with_aged_key, SeededKey};
 use keyrotor_tests::invariants::{check_user, leak_hits, UserCase};
-use keyrotor_tests::stack::{on_shared_stack, LocalStack, StackOptions};
+use keyrotor_tests::stack::{execution_output, on_shared_stack, LocalStack, StackOptions};
 use serde_json::{json, Value};
 
 const TIMEOUT: Duration = Duration::from_secs(600);
@@ -98,7 +98,7 @@ fn cells() -> Vec<Cell> {
 
 async fn wait(stack: &LocalStack, arn: &str) -> (ExecutionStatus, Value) {
     let done = stack.wait_for(arn, TIMEOUT).await.expect("execution ends");
-    let output = serde_json::from_str(done.output().unwrap_or("null")).unwrap_or(Value::Null);
+    let output = execution_output(&done).unwrap_or(Value::Null);
     (done.status().clone(), output)
 }
 

@@ -12,6 +12,9 @@
 5. Alarms can notify: every SNS topic an alarm acts on is encrypted with a KMS key of this
    template (not an AWS managed alias/aws/* key, whose policy cannot name CloudWatch) whose
    key policy allows cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey.
+6. Who may force a rotation: no managed policy that may start a scheduled machine may also
+   start a machine that allows force, and none may invoke a function directly (which would
+   bypass the state machines' AllowForce gate).
 
 Usage: check_infra.py [template] (default infra/template.yaml; DefinitionUri paths resolve
 from infra/). Prints one line per check and "check_infra: N passed, N failed"; exits 1 on
@@ -290,6 +293,30 @@ def main() -> int:
             results.append((False, f"{alarm}: alarm action {written} is not a topic of this template"))
     if not alarms:
         results.append((True, "alarm topics: no alarm notifies a topic"))
+
+    forcing = {k for k, r in machines.items()
+               if r.get("Properties", {}).get("DefinitionSubstitutions", {}).get("AllowForce") == "true"}
+    scheduled = {k for k, r in machines.items()
+                 if any(isinstance(e, dict) and e.get("Type") in ("Schedule", "ScheduleV2")
+                        for e in (r.get("Properties", {}).get("Events", {}) or {}).values())}
+    for logical, res in resources.items():
+        if res.get("Type") != "AWS::IAM::ManagedPolicy":
+            continue
+        starts, invokes = set(), False
+        for st in statements(res["Properties"]["PolicyDocument"]):
+            if st.get("Effect") != "Allow":
+                continue
+            acts = {str(a) for a in as_list(st.get("Action", []))}
+            invokes |= "lambda:InvokeFunction" in acts
+            if "states:StartExecution" in acts:
+                starts |= {referenced(r, resources) for r in as_list(st.get("Resource", []))}
+        mixed = bool(starts & forcing) and bool(starts & scheduled)
+        unknown = None in starts
+        results.append((not mixed and not invokes and not unknown,
+                        f"{logical}: starts {sorted(s for s in starts if s) or 'no machine'}"
+                        f"{' (a scheduled and a forcing machine)' if mixed else ''}"
+                        f"{' (and invokes functions directly)' if invokes else ''}"
+                        f"{' (and a machine not of this template)' if unknown else ''}"))
 
     for ok, line in results:
         print(("ok    " if ok else "FAIL  ") + line)

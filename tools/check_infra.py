@@ -7,8 +7,10 @@
    grants. None missing, none extra.
 2. No wildcard in any Action of any role, managed or inline policy, or key policy.
 3. For every state machine: the ASL's ${placeholders} equal its DefinitionSubstitutions, and
-   its logs exclude execution data; a scheduled machine never allows force.
-4. Every KEYROTOR_* variable the configuration reads is set for the functions.
+   its logs exclude execution data; a scheduled machine never allows force, nor does the
+   per-user machine start-rotations starts (KEYROTOR_STATE_MACHINE_ARN, a !Ref).
+4. Every KEYROTOR_* variable the configuration reads is set for the functions (in Globals
+   or on the function).
 5. Alarms can notify: every SNS topic an alarm acts on is encrypted with a KMS key of this
    template (not an AWS managed alias/aws/* key, whose policy cannot name CloudWatch) whose
    key policy allows cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey.
@@ -261,7 +263,7 @@ def main() -> int:
     results.append((bool(machines), f"state machines: {', '.join(machines) or 'none found'}"))
     for logical, res in machines.items():
         machine = res.get("Properties", {})
-        uri = machine.get("DefinitionUri", "../statemachine/key-rotation.asl.json")
+        uri = machine.get("DefinitionUri")
         asl_path = (ROOT / "infra" / uri).resolve() if isinstance(uri, str) else None
         if asl_path is None or not asl_path.is_file():
             results.append((False, f"{logical}: ASL {uri} not found"))
@@ -275,11 +277,19 @@ def main() -> int:
         events = machine.get("Events", {}) or {}
         if any(e.get("Type") in ("Schedule", "ScheduleV2") for e in events.values() if isinstance(e, dict)):
             allow_force = machine.get("DefinitionSubstitutions", {}).get("AllowForce")
-            results.append((allow_force == "false", f"{logical}: scheduled, so AllowForce is \"false\" (found {allow_force!r})"))
+            results.append((allow_force != "true", f"{logical}: scheduled, so it does not allow force (AllowForce {allow_force!r})"))
+
+    started = resources["StartRotationsFunction"]["Properties"].get("Environment", {}).get("Variables", {}).get("KEYROTOR_STATE_MACHINE_ARN")
+    target = started.get("Ref") if isinstance(started, dict) else None
+    target_force = machines.get(target, {}).get("Properties", {}).get("DefinitionSubstitutions", {}).get("AllowForce")
+    results.append((target in machines and target_force == "false",
+                    f"start-rotations starts {target or started!r}, a machine of this template that refuses force (AllowForce {target_force!r})"))
 
     config = (CORE / "config.rs").read_text()
     wanted = set(re.findall(r'pub const \w+: &str = "(KEYROTOR_\w+)";', config))
     env = set(template["Globals"]["Function"]["Environment"]["Variables"])
+    for name in FUNCTIONS.values():
+        env |= set(resources[f"{name}Function"]["Properties"].get("Environment", {}).get("Variables", {}))
     results.append((wanted == env, f"every KEYROTOR_* variable is set ({sorted(wanted ^ env) or len(wanted)})"))
 
     actions = alarm_topics(resources)

@@ -31,14 +31,17 @@ pub const EXIT_ERROR: i32 = 1;
     about = "Start, follow, rerun and audit keyrotor's IAM access key rotations.",
     long_about = "Start, follow, rerun and audit keyrotor's IAM access key rotations.\n\n\
         Uses the standard AWS configuration: AWS_PROFILE, AWS_REGION, credentials, and \
-        AWS_ENDPOINT_URL (the local stack sets this). Commands that start or inspect \
-        executions need the state machine: --state-machine, KEYROTOR_STATE_MACHINE_ARN, or \
-        the one state machine in the account whose name contains \"keyrotor\". Forced \
-        rotations start on the responder state machine: --responder-state-machine, \
+        AWS_ENDPOINT_URL (the local stack sets this). keyrotor has two state machines, found \
+        by flag, variable, or the one state machine in the account whose name ends so: the \
+        scan (--scan-state-machine, KEYROTOR_SCAN_STATE_MACHINE_ARN, \"keyrotor-scan\") and \
+        the per-user rotation (--state-machine, KEYROTOR_STATE_MACHINE_ARN, \
+        \"keyrotor-rotate\"). Forced rotations start on the responder state machine, a \
+        per-user machine that accepts them: --responder-state-machine, \
         KEYROTOR_RESPONDER_STATE_MACHINE_ARN, or the one whose name ends in \"keyrotor-respond\"."
 )]
 pub struct Cli {
-    /// ARN of keyrotor's state machine (default: discovered by name).
+    /// ARN of keyrotor's per-user state machine, where rotations run (default: discovered
+    /// by name).
     #[arg(
         long,
         global = true,
@@ -46,6 +49,15 @@ pub struct Cli {
         value_name = "ARN"
     )]
     pub state_machine: Option<String>,
+    /// ARN of keyrotor's scan state machine, the one the schedule starts (default:
+    /// discovered by name).
+    #[arg(
+        long,
+        global = true,
+        env = "KEYROTOR_SCAN_STATE_MACHINE_ARN",
+        value_name = "ARN"
+    )]
+    pub scan_state_machine: Option<String>,
     /// ARN of the responder state machine, the one that accepts forced rotations (default:
     /// discovered by name; without one, forced rotations start on the main machine).
     #[arg(
@@ -141,11 +153,38 @@ pub struct Ctx {
     pub output: Output,
     pub colour: bool,
     state_machine: Option<String>,
+    scan_state_machine: Option<String>,
     responder_state_machine: Option<String>,
 }
 
-/// The name ending of the responder state machine (the one that accepts forced rotations).
-const RESPONDER_SUFFIX: &str = "keyrotor-respond";
+/// How each of keyrotor's state machines is found when no ARN is given: the one machine
+/// whose name ends in its suffix (the template names them `<stack>-keyrotor-…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MachineKind {
+    Scan,
+    Rotate,
+    Respond,
+}
+
+impl MachineKind {
+    fn suffix(self) -> &'static str {
+        match self {
+            MachineKind::Scan => "keyrotor-scan",
+            MachineKind::Rotate => "keyrotor-rotate",
+            MachineKind::Respond => "keyrotor-respond",
+        }
+    }
+
+    fn flag(self) -> &'static str {
+        match self {
+            MachineKind::Scan => "--scan-state-machine ARN or set KEYROTOR_SCAN_STATE_MACHINE_ARN",
+            MachineKind::Rotate => "--state-machine ARN or set KEYROTOR_STATE_MACHINE_ARN",
+            MachineKind::Respond => {
+                "--responder-state-machine ARN or set KEYROTOR_RESPONDER_STATE_MACHINE_ARN"
+            }
+        }
+    }
+}
 
 impl Ctx {
     pub fn new(
@@ -160,8 +199,15 @@ impl Ctx {
             output,
             colour,
             state_machine,
+            scan_state_machine: None,
             responder_state_machine: None,
         }
+    }
+
+    /// The same context with the scan machine given (`--scan-state-machine`).
+    pub fn with_scan(mut self, arn: Option<String>) -> Self {
+        self.scan_state_machine = arn;
+        self
     }
 
     /// The same context with the responder machine given (`--responder-state-machine`).
@@ -176,35 +222,50 @@ impl Ctx {
         self
     }
 
-    /// The state machine: as given, or the single one named like keyrotor's (the responder
-    /// machine aside).
+    /// The per-user state machine, where rotations run: as given, or the single one whose
+    /// name ends in `keyrotor-rotate`.
     pub async fn state_machine(&self) -> Result<String> {
-        if let Some(arn) = &self.state_machine {
-            return checked_arn(arn);
-        }
-        let found = self
-            .machines_named(|name| name.contains("keyrotor") && !name.ends_with(RESPONDER_SUFFIX))
-            .await?;
-        match found.as_slice() {
-            [one] => Ok(one.clone()),
-            [] => bail!("no keyrotor state machine found: pass --state-machine ARN or set KEYROTOR_STATE_MACHINE_ARN"),
-            many => bail!("several state machines look like keyrotor's ({}): pass --state-machine ARN", many.join(", ")),
-        }
+        self.machine(MachineKind::Rotate, self.state_machine.as_deref())
+            .await?
+            .ok_or_else(|| no_machine(MachineKind::Rotate))
+    }
+
+    /// The scan state machine: as given, or the single one whose name ends in
+    /// `keyrotor-scan`.
+    pub async fn scan_state_machine(&self) -> Result<String> {
+        self.machine(MachineKind::Scan, self.scan_state_machine.as_deref())
+            .await?
+            .ok_or_else(|| no_machine(MachineKind::Scan))
     }
 
     /// The responder state machine, which accepts forced rotations: as given, or the single
     /// one whose name ends in `keyrotor-respond`; `None` if there is none.
     pub async fn responder_state_machine(&self) -> Result<Option<String>> {
-        if let Some(arn) = &self.responder_state_machine {
+        self.machine(
+            MachineKind::Respond,
+            self.responder_state_machine.as_deref(),
+        )
+        .await
+    }
+
+    /// The machine of `kind`: `given`, checked, or the single one named so; `None` if there
+    /// is none.
+    async fn machine(&self, kind: MachineKind, given: Option<&str>) -> Result<Option<String>> {
+        if let Some(arn) = given {
             return checked_arn(arn).map(Some);
         }
         let found = self
-            .machines_named(|name| name.ends_with(RESPONDER_SUFFIX))
+            .machines_named(|name| name.ends_with(kind.suffix()))
             .await?;
         match found.as_slice() {
             [] => Ok(None),
             [one] => Ok(Some(one.clone())),
-            many => bail!("several state machines look like keyrotor's responder machine ({}): pass --responder-state-machine ARN", many.join(", ")),
+            many => bail!(
+                "several state machines are named like keyrotor's {} ({}): pass {}",
+                kind.suffix(),
+                many.join(", "),
+                kind.flag()
+            ),
         }
     }
 
@@ -253,6 +314,14 @@ impl Ctx {
     }
 }
 
+fn no_machine(kind: MachineKind) -> anyhow::Error {
+    anyhow!(
+        "no state machine named like keyrotor's {} found: pass {}",
+        kind.suffix(),
+        kind.flag()
+    )
+}
+
 #[derive(Debug, Clone, Copy)]
 #[repr(u8)]
 pub enum Colour {
@@ -272,6 +341,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         && std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none();
     let ctx = Ctx::new(sdk, cli.output, colour, cli.state_machine)
+        .with_scan(cli.scan_state_machine)
         .with_responder(cli.responder_state_machine);
     match cli.command {
         Command::Scan { dry_run, wait } => scan(&ctx, dry_run, wait).await,
@@ -327,7 +397,7 @@ async fn start(ctx: &Ctx, machine: &str, name: &str, input: &Value) -> Result<St
 }
 
 async fn scan(ctx: &Ctx, dry_run: bool, wait: bool) -> Result<i32> {
-    let machine = ctx.state_machine().await?;
+    let machine = ctx.scan_state_machine().await?;
     let input = if dry_run {
         json!({"dryRun": true})
     } else {
@@ -351,7 +421,8 @@ async fn scan(ctx: &Ctx, dry_run: bool, wait: bool) -> Result<i32> {
         return Ok(0);
     }
     let scan = follow::follow(ctx, std::slice::from_ref(&arn)).await?;
-    let started = follow::started_by_scan(ctx, &machine, &scan[0]).await?;
+    let per_user = ctx.state_machine().await?;
+    let started = follow::started_by_scan(ctx, &per_user, &scan[0]).await?;
     let users = if started.is_empty() {
         Vec::new()
     } else {

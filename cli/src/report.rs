@@ -334,7 +334,7 @@ mod tests {
 
     use super::*;
 
-    const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:prod-keyrotor";
+    const MACHINE: &str = "arn:aws:states:us-east-1:123456789012:stateMachine:prod-keyrotor-rotate";
     const FUNCTION: &str = "arn:aws:lambda:us-east-1:123456789012:function:prod-assess-key-age";
 
     fn machine() -> aws_sdk_sfn::Client {
@@ -342,12 +342,12 @@ mod tests {
             .match_requests(|r| r.state_machine_arn() == Some(MACHINE))
             .then_output(|| {
                 let definition = serde_json::json!({
-                    "StartAt": "Route",
+                    "StartAt": "CheckForce",
                     "States": {"Assess": {"Type": "Task", "Resource": FUNCTION, "End": true}}
                 });
                 DescribeStateMachineOutput::builder()
                     .state_machine_arn(MACHINE)
-                    .name("prod-keyrotor")
+                    .name("prod-keyrotor-rotate")
                     .definition(definition.to_string())
                     .role_arn("arn:aws:iam::123456789012:role/sm")
                     .r#type(aws_sdk_sfn::types::StateMachineType::Standard)

@@ -276,7 +276,7 @@ fn bad_arguments_and_unknown_things_are_one_clear_line() {
             .account
             .sfn
             .create_state_machine()
-            .name("keyrotor-staging")
+            .name("staging-keyrotor-rotate")
             .definition(r#"{"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}"#)
             .role_arn("arn:aws:iam::123456789012:role/x")
             .send()

@@ -1,7 +1,7 @@
 //! The whole local stack: moto (IAM, STS, Secrets Manager, SES, and Step Functions really
 //! executing the ASL), `cargo lambda watch` serving the real function binaries, the thin
-//! Lambda gateway between them, and the state machine created from
-//! `statemachine/key-rotation.asl.json`.
+//! Lambda gateway between them, and the two state machines created from
+//! `statemachine/scan.asl.json` and `statemachine/rotate-user.asl.json`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -42,7 +42,7 @@ pub fn local_settings() -> Vec<(String, String)> {
     .collect()
 }
 
-/// Each function's ASL placeholder and package name.
+/// Each function's ASL placeholder and package name (the placeholders of both machines).
 pub const FUNCTIONS: [(&str, &str); 7] = [
     ("ListUsersFunctionArn", "list-users"),
     ("AssessKeyAgeFunctionArn", "assess-key-age"),
@@ -53,13 +53,40 @@ pub const FUNCTIONS: [(&str, &str); 7] = [
     ("StartRotationsFunctionArn", "start-rotations"),
 ];
 
-pub fn asl_path() -> PathBuf {
-    workspace_root().join("statemachine/key-rotation.asl.json")
+/// keyrotor's two state machine definitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Machine {
+    /// The paged scan the schedule starts: `statemachine/scan.asl.json`.
+    Scan,
+    /// One user: warn, rotate, wait, delete: `statemachine/rotate-user.asl.json`.
+    RotateUser,
 }
 
-/// The local value of every placeholder: function ARNs in the emulated account, the
-/// deletion delay in seconds, and whether the machine accepts forced rotations (locally one
-/// machine serves operator and responder alike).
+impl Machine {
+    pub const ALL: [Machine; 2] = [Machine::Scan, Machine::RotateUser];
+
+    /// The definition's file name under `statemachine/`.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Machine::Scan => "scan.asl.json",
+            Machine::RotateUser => "rotate-user.asl.json",
+        }
+    }
+
+    pub fn asl_path(self) -> PathBuf {
+        workspace_root().join("statemachine").join(self.file_name())
+    }
+
+    /// The definition with the local value of each of its placeholders.
+    pub fn local_definition(self, deletion_delay_secs: u64, allow_force: bool) -> Result<String> {
+        let asl = std::fs::read_to_string(self.asl_path())?;
+        substitute(&asl, &local_substitutions(deletion_delay_secs, allow_force))
+    }
+}
+
+/// The local value of every placeholder of either machine: function ARNs in the emulated
+/// account, the deletion delay in seconds, and whether the per-user machine accepts forced
+/// rotations (locally one machine serves operator and responder alike).
 pub fn local_substitutions(
     deletion_delay_secs: u64,
     allow_force: bool,
@@ -105,7 +132,10 @@ pub fn substitute(definition: &str, subs: &BTreeMap<String, String>) -> Result<S
 /// How to configure the stack.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
+    /// The per-user (rotate-user) machine's name.
     pub state_machine_name: String,
+    /// The scan machine's name.
+    pub scan_state_machine_name: String,
     /// The Wait before deletion, and the functions' `KEYROTOR_DELETION_DELAY_SECONDS`.
     pub deletion_delay_secs: u64,
     /// The state machine's `${AllowForce}`: whether it starts forced rotations.
@@ -122,7 +152,8 @@ pub struct StackOptions {
 impl Default for StackOptions {
     fn default() -> Self {
         StackOptions {
-            state_machine_name: "keyrotor".into(),
+            state_machine_name: "keyrotor-rotate".into(),
+            scan_state_machine_name: "keyrotor-scan".into(),
             deletion_delay_secs: 3,
             allow_force: true,
             function_env: local_settings(),
@@ -145,7 +176,10 @@ pub struct LocalStack {
     pub proxy: FaultProxy,
     pub moto: MotoServer,
     pub account: Account,
+    /// The per-user machine: what the scan starts, and where ad hoc rotations run.
     pub state_machine_arn: String,
+    /// The scan machine (the schedule's).
+    pub scan_state_machine_arn: String,
     pub functions_log: PathBuf,
 }
 
@@ -153,10 +187,8 @@ impl LocalStack {
     pub async fn start(options: StackOptions) -> Result<Self> {
         let moto = MotoServer::start()?;
         moto.enable_state_machine_execution()?;
-        let state_machine_arn = format!(
-            "arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{}",
-            options.state_machine_name
-        );
+        let state_machine_arn = machine_arn(&options.state_machine_name);
+        let scan_state_machine_arn = machine_arn(&options.scan_state_machine_name);
         std::fs::create_dir_all(&options.log_dir)?;
         let functions_log = options
             .log_dir
@@ -178,43 +210,70 @@ impl LocalStack {
             moto,
             account,
             state_machine_arn,
+            scan_state_machine_arn,
             functions_log,
         };
         stack.prepare_account(&options).await?;
         Ok(stack)
     }
 
-    /// After a reset: the verified sender and the state machine again.
+    /// After a reset: the verified sender and the state machines again.
     pub async fn prepare_account(&self, options: &StackOptions) -> Result<()> {
         self.account.verify_sender(FROM_ADDRESS).await?;
-        let asl = std::fs::read_to_string(asl_path())?;
-        let definition = substitute(
-            &asl,
-            &local_substitutions(options.deletion_delay_secs, options.allow_force),
-        )?;
-        let out = self
-            .account
-            .sfn
-            .create_state_machine()
-            .name(&options.state_machine_name)
-            .definition(definition)
-            .role_arn(format!(
-                "arn:aws:iam::{ACCOUNT_ID}:role/keyrotor-state-machine"
-            ))
-            .send()
-            .await
-            .context("creating the state machine from the ASL")?;
-        if out.state_machine_arn() != self.state_machine_arn {
-            bail!(
-                "state machine ARN {} is not the expected {}",
-                out.state_machine_arn(),
-                self.state_machine_arn
-            );
+        for (machine, name, arn) in [
+            (
+                Machine::RotateUser,
+                &options.state_machine_name,
+                &self.state_machine_arn,
+            ),
+            (
+                Machine::Scan,
+                &options.scan_state_machine_name,
+                &self.scan_state_machine_arn,
+            ),
+        ] {
+            let definition =
+                machine.local_definition(options.deletion_delay_secs, options.allow_force)?;
+            let out = self
+                .account
+                .sfn
+                .create_state_machine()
+                .name(name)
+                .definition(definition)
+                .role_arn(format!(
+                    "arn:aws:iam::{ACCOUNT_ID}:role/keyrotor-state-machine"
+                ))
+                .send()
+                .await
+                .with_context(|| format!("creating state machine {name} from the ASL"))?;
+            if out.state_machine_arn() != arn {
+                bail!(
+                    "state machine ARN {} is not the expected {arn}",
+                    out.state_machine_arn()
+                );
+            }
         }
         Ok(())
     }
 
-    /// Starts an execution; returns its ARN.
+    /// Starts a scan (an execution of the scan machine); returns its ARN.
+    pub async fn start_scan(&self, name: &str, input: &serde_json::Value) -> Result<String> {
+        self.start_execution_on(&self.scan_state_machine_arn, name, input)
+            .await
+    }
+
+    /// Starts a scan and waits until it has ended.
+    pub async fn run_scan(
+        &self,
+        name: &str,
+        input: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<DescribeExecutionOutput> {
+        let arn = self.start_scan(name, input).await?;
+        self.wait_for(&arn, timeout).await
+    }
+
+    /// Starts a per-user execution; returns its ARN.
     pub async fn start_execution(&self, name: &str, input: &serde_json::Value) -> Result<String> {
         self.start_execution_on(&self.state_machine_arn, name, input)
             .await
@@ -240,7 +299,7 @@ impl LocalStack {
         Ok(out.execution_arn().to_owned())
     }
 
-    /// Starts an execution and waits until it has ended.
+    /// Starts a per-user execution and waits until it has ended.
     pub async fn run(
         &self,
         name: &str,
@@ -276,9 +335,16 @@ impl LocalStack {
         }
     }
 
-    /// Every execution of the state machine, newest first.
+    /// Every per-user execution, newest first.
     pub async fn executions(&self) -> Result<Vec<aws_sdk_sfn::types::ExecutionListItem>> {
         self.executions_of(&self.state_machine_arn).await
+    }
+
+    /// Every execution of both machines: scans, then per-user executions.
+    pub async fn all_executions(&self) -> Result<Vec<aws_sdk_sfn::types::ExecutionListItem>> {
+        let mut all = self.executions_of(&self.scan_state_machine_arn).await?;
+        all.extend(self.executions().await?);
+        Ok(all)
     }
 
     /// Every execution of `state_machine`, newest first, all pages.
@@ -299,7 +365,7 @@ impl LocalStack {
             .await?)
     }
 
-    /// Waits until no execution is running.
+    /// Waits until no per-user execution is running.
     pub async fn wait_all(&self, timeout: Duration) -> Result<()> {
         self.wait_all_of(&self.state_machine_arn, timeout).await
     }
@@ -360,6 +426,7 @@ impl LocalStack {
             .env("AWS_SECRET_ACCESS_KEY", "operator-secret")
             .envs(local_settings())
             .env_remove("KEYROTOR_STATE_MACHINE_ARN")
+            .env_remove("KEYROTOR_SCAN_STATE_MACHINE_ARN")
             .env_remove("AWS_PROFILE");
         command
     }
@@ -428,6 +495,10 @@ impl LocalStack {
         let v: serde_json::Value = serde_json::from_str(&body)?;
         Ok(serde_json::from_value(v["invocations"].clone())?)
     }
+}
+
+fn machine_arn(name: &str) -> String {
+    format!("arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{name}")
 }
 
 /// The history event as JSON: type, time (seconds), the state it enters or leaves, and

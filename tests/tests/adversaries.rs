@@ -15,8 +15,8 @@ use keyrotor_core::naming;
 use keyrotor_core::ownership::{resource_policy, Expected};
 use keyrotor_tests::account::{aged_key, user_with_aged_key, Account};
 use keyrotor_tests::stack::{
-    execution_output, local_substitutions, on_shared_stack, substitute, LocalStack, StackOptions,
-    ACCOUNT_ID, ADMIN_ADDRESS, KMS_KEY_ID, TRUSTED_ROLE_ARNS,
+    execution_output, on_shared_stack, LocalStack, Machine, StackOptions, ACCOUNT_ID,
+    ADMIN_ADDRESS, KMS_KEY_ID, TRUSTED_ROLE_ARNS,
 };
 use serde_json::{json, Value};
 
@@ -43,6 +43,14 @@ async fn run(stack: &LocalStack, name: &str, input: Value) -> DescribeExecutionO
         .run(name, &input, TIMEOUT)
         .await
         .expect("execution ends")
+}
+
+/// Runs the scan the schedule would start.
+async fn run_scan(stack: &LocalStack, name: &str) -> DescribeExecutionOutput {
+    stack
+        .run_scan(name, &json!({}), TIMEOUT)
+        .await
+        .expect("scan ends")
 }
 
 fn output(done: &DescribeExecutionOutput) -> Value {
@@ -297,7 +305,7 @@ fn an_owners_rollback_stands_until_a_rotation_is_forced() {
             let keys = a.keys("roller").await.expect("keys");
             assert_eq!(active(&keys).len(), 2, "both keys stay active: {keys:?}");
         }
-        let scan = run(stack, "scan-after-rollback", json!({})).await;
+        let scan = run_scan(stack, "scan-after-rollback").await;
         assert_succeeded(&scan);
         stack.wait_all(TIMEOUT).await.expect("per-user executions");
         let keys = a.keys("roller").await.expect("keys");
@@ -356,7 +364,7 @@ fn one_users_broken_secret_does_not_stop_the_scan() {
         )
         .await;
 
-        let scan = run(stack, "scan-with-broken-secrets", json!({})).await;
+        let scan = run_scan(stack, "scan-with-broken-secrets").await;
         assert_succeeded(&scan);
         stack.wait_all(TIMEOUT).await.expect("per-user executions");
         let totals = &output(&scan)["totals"];
@@ -441,8 +449,9 @@ fn a_state_machine_without_allow_force_refuses_forced_rotations() {
         let key = user_with_aged_key(&stack.moto, a, "operator-target", &[], 95)
             .await
             .expect("seed");
-        let asl = std::fs::read_to_string(keyrotor_tests::stack::asl_path()).expect("ASL");
-        let definition = substitute(&asl, &local_substitutions(8, false)).expect("substituted");
+        let definition = Machine::RotateUser
+            .local_definition(8, false)
+            .expect("substituted");
         let machine = a
             .sfn
             .create_state_machine()

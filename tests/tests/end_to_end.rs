@@ -39,6 +39,17 @@ async fn run(
         .expect("execution ends")
 }
 
+/// Runs the scan the schedule would start.
+async fn run_scan(
+    stack: &LocalStack,
+    name: &str,
+) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+    stack
+        .run_scan(name, &json!({}), TIMEOUT)
+        .await
+        .expect("scan ends")
+}
+
 fn output(done: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput) -> Value {
     execution_output(done).expect("JSON output")
 }
@@ -70,7 +81,7 @@ async fn assert_no_leak(stack: &LocalStack, secrets: &[String]) -> usize {
         "real secrets to look for"
     );
     let mut events = 0;
-    for e in stack.executions().await.expect("executions") {
+    for e in stack.all_executions().await.expect("executions") {
         let history = stack.history(e.execution_arn()).await.expect("history");
         events += history.len();
         let text = serde_json::to_string(&history).expect("json");
@@ -199,7 +210,7 @@ fn a_scheduled_scan_handles_every_kind_of_user_and_a_rerun_changes_nothing() {
             .chain(["leftover-1".into(), "leftover-2".into()])
             .collect();
 
-        let scan = run(stack, "scan-1", json!({})).await;
+        let scan = run_scan(stack, "scan-1").await;
         assert_eq!(
             scan.status(),
             &ExecutionStatus::Succeeded,
@@ -315,7 +326,7 @@ fn a_scheduled_scan_handles_every_kind_of_user_and_a_rerun_changes_nothing() {
         // Rerun: the scan again (a new execution the same day) and a finished per-user run.
         let before = a.snapshot().await.expect("snapshot");
         let mails_before = mails.len();
-        let rescan = run(stack, "scan-2", json!({})).await;
+        let rescan = run_scan(stack, "scan-2").await;
         assert_eq!(rescan.status(), &ExecutionStatus::Succeeded);
         let totals = output(&rescan)["totals"].clone();
         assert_eq!(totals["started"], 0, "{totals}");

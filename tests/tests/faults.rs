@@ -329,11 +329,12 @@ fn concurrent_executions_for_one_user_make_exactly_one_new_key() {
         }
         let scan_input = json!({});
         let (s1, s2) = tokio::join!(
-            stack.start_execution("scan-a", &scan_input),
-            stack.start_execution("scan-b", &scan_input)
+            stack.start_scan("scan-a", &scan_input),
+            stack.start_scan("scan-b", &scan_input)
         );
-        s1.expect("scan a");
-        s2.expect("scan b");
+        // The scans first: what they start is then listed by wait_all.
+        wait(stack, &s1.expect("scan a")).await;
+        wait(stack, &s2.expect("scan b")).await;
         for (a, b) in &started {
             wait(stack, a).await;
             wait(stack, b).await;

@@ -1,27 +1,24 @@
-//! Static checks of `statemachine/key-rotation.asl.json`: placeholders, structure, error
-//! names against what the functions really emit, and npm asl-validator.
+//! Static checks of both state machines (`statemachine/scan.asl.json` and
+//! `statemachine/rotate-user.asl.json`): placeholders, structure, the one retry policy and
+//! the one failure path of every Task, error names against what the functions really emit,
+//! and npm asl-validator.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
+use keyrotor_core::error::{Backoff, LAMBDA_SERVICE_ERRORS, LAMBDA_SERVICE_RETRY};
 use keyrotor_core::ErrorType;
-use keyrotor_tests::stack::{asl_path, local_substitutions, substitute, FUNCTIONS};
+use keyrotor_tests::stack::{local_substitutions, Machine, FUNCTIONS};
 use keyrotor_tests::workspace_root;
-use serde_json::Value;
+use serde_json::{json, Value};
 
-const LAMBDA_ERRORS: [&str; 4] = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-];
-
-fn raw() -> String {
-    std::fs::read_to_string(asl_path()).expect("ASL file")
+fn raw(machine: Machine) -> String {
+    std::fs::read_to_string(machine.asl_path()).expect("ASL file")
 }
 
-fn definition() -> Value {
-    let text = substitute(&raw(), &local_substitutions(604_800, false))
+fn definition(machine: Machine) -> Value {
+    let text = machine
+        .local_definition(604_800, false)
         .expect("every placeholder has a value");
     serde_json::from_str(&text).expect("the substituted ASL is JSON")
 }
@@ -47,121 +44,251 @@ fn targets(state: &Value) -> Vec<&str> {
     out
 }
 
-#[test]
-fn only_the_documented_placeholders_are_used_and_no_arn() {
-    let text = raw();
-    let used: BTreeSet<String> = text
-        .split("${")
+fn placeholders(text: &str) -> BTreeSet<String> {
+    text.split("${")
         .skip(1)
         .filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_owned()))
-        .collect();
-    let mut allowed: BTreeSet<String> = FUNCTIONS.iter().map(|(p, _)| (*p).to_owned()).collect();
-    allowed.insert("DeletionDelaySeconds".into());
-    allowed.insert("AllowForce".into());
-    assert_eq!(used, allowed);
-    assert!(!text.contains("arn:aws"), "the ASL holds no ARNs");
+        .collect()
+}
+
+#[test]
+fn each_machine_uses_only_its_own_placeholders_and_no_arn() {
+    let function = |name: &str| {
+        FUNCTIONS
+            .iter()
+            .find(|(_, package)| *package == name)
+            .map(|(placeholder, _)| (*placeholder).to_owned())
+            .expect("a function")
+    };
+    let expected: BTreeMap<Machine, BTreeSet<String>> = [
+        (
+            Machine::Scan,
+            ["list-users", "assess-key-age", "start-rotations", "notify"]
+                .map(function)
+                .into_iter()
+                .collect(),
+        ),
+        (
+            Machine::RotateUser,
+            [
+                "assess-key-age",
+                "create-key",
+                "deactivate-key",
+                "notify",
+                "delete-key",
+            ]
+            .map(function)
+            .into_iter()
+            .chain(["DeletionDelaySeconds".to_owned(), "AllowForce".to_owned()])
+            .collect(),
+        ),
+    ]
+    .into();
+    for machine in Machine::ALL {
+        let text = raw(machine);
+        assert_eq!(placeholders(&text), expected[&machine], "{machine:?}");
+        assert!(!text.contains("arn:aws"), "{machine:?} holds an ARN");
+    }
 }
 
 #[test]
 fn every_transition_target_exists_and_every_state_is_reachable() {
-    let def = definition();
-    let states = states(&def);
-    let start = def["StartAt"].as_str().expect("StartAt");
-    assert!(states.contains_key(start));
-    let mut seen = BTreeSet::new();
-    let mut todo = vec![start];
-    while let Some(name) = todo.pop() {
-        if !seen.insert(name) {
-            continue;
+    for machine in Machine::ALL {
+        let def = definition(machine);
+        let states = states(&def);
+        let start = def["StartAt"].as_str().expect("StartAt");
+        assert!(states.contains_key(start));
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![start];
+        while let Some(name) = todo.pop() {
+            if !seen.insert(name) {
+                continue;
+            }
+            let state = &states[name];
+            let ty = state["Type"].as_str().expect("Type");
+            let next = targets(state);
+            for t in &next {
+                assert!(
+                    states.contains_key(*t),
+                    "{machine:?}: {name} goes to missing state {t}"
+                );
+            }
+            let terminal = matches!(ty, "Succeed" | "Fail") || state["End"] == Value::Bool(true);
+            assert!(
+                terminal || !next.is_empty(),
+                "{machine:?}: {name} goes nowhere"
+            );
+            todo.extend(next);
         }
-        let state = &states[name];
-        let ty = state["Type"].as_str().expect("Type");
-        let next = targets(state);
-        for t in &next {
-            assert!(states.contains_key(*t), "{name} goes to missing state {t}");
-        }
-        let terminal = matches!(ty, "Succeed" | "Fail") || state["End"] == Value::Bool(true);
-        assert!(terminal || !next.is_empty(), "{name} goes nowhere");
-        todo.extend(next);
+        let unreachable: Vec<_> = states
+            .keys()
+            .filter(|k| !seen.contains(k.as_str()))
+            .collect();
+        assert!(
+            unreachable.is_empty(),
+            "{machine:?}: unreachable states: {unreachable:?}"
+        );
     }
-    let unreachable: Vec<_> = states
-        .keys()
-        .filter(|k| !seen.contains(k.as_str()))
-        .collect();
-    assert!(
-        unreachable.is_empty(),
-        "unreachable states: {unreachable:?}"
-    );
+}
+
+fn rule(errors: Vec<&str>, backoff: Backoff) -> Value {
+    json!({
+        "ErrorEquals": errors,
+        "IntervalSeconds": backoff.first_interval_secs,
+        "MaxAttempts": backoff.max_attempts,
+        "BackoffRate": Backoff::RATE,
+        "MaxDelaySeconds": Backoff::MAX_DELAY_SECS,
+        "JitterStrategy": "FULL",
+    })
+}
+
+/// The one retry policy, from `ErrorType::retry`: the Lambda service's errors, then one
+/// rule per schedule for the function errors that have one (order-free: no error name is
+/// in two rules).
+fn the_retry_policy() -> BTreeSet<String> {
+    let mut by_backoff: Vec<(Backoff, Vec<&str>)> = Vec::new();
+    for ty in ErrorType::ALL {
+        let Some(backoff) = ty.retry() else { continue };
+        match by_backoff.iter_mut().find(|(b, _)| *b == backoff) {
+            Some((_, errors)) => errors.push(ty.as_str()),
+            None => by_backoff.push((backoff, vec![ty.as_str()])),
+        }
+    }
+    std::iter::once(rule(LAMBDA_SERVICE_ERRORS.to_vec(), LAMBDA_SERVICE_RETRY))
+        .chain(by_backoff.into_iter().map(|(b, errors)| rule(errors, b)))
+        .map(|r| r.to_string())
+        .collect()
+}
+
+/// A failure step: tells the admin (`kind: failure`) and ends in `Fail`.
+fn is_failure_report(state: &Value) -> bool {
+    state["Type"] == "Task" && state["Parameters"]["kind"] == "failure"
+}
+
+/// An admin's report that an owner's mail failed (`kind: undelivered`).
+fn is_undelivered_report(state: &Value) -> bool {
+    state["Type"] == "Task" && state["Parameters"]["kind"] == "undelivered"
 }
 
 #[test]
-fn every_error_name_is_one_a_function_emits_and_every_task_retries_and_catches() {
-    let def = definition();
-    let emitted: BTreeSet<&str> = ErrorType::ALL.iter().map(|t| t.as_str()).collect();
-    let retryable: BTreeSet<&str> = ErrorType::ALL
-        .iter()
-        .filter(|t| t.is_retryable())
-        .map(|t| t.as_str())
-        .collect();
+fn every_task_retries_by_the_one_policy_and_catches_into_the_one_failure_path() {
+    let policy = the_retry_policy();
     let function_arns: BTreeSet<String> = local_substitutions(1, true)
         .into_iter()
         .filter(|(k, _)| k.ends_with("FunctionArn"))
         .map(|(_, v)| v)
         .collect();
+    let catch = |result_path: &str, next: &str| json!([{"ErrorEquals": ["States.ALL"], "ResultPath": result_path, "Next": next}]);
     let mut tasks = 0;
-    for (name, state) in states(&def) {
-        let mut retried = BTreeSet::new();
-        for (list, is_retry) in [("Retry", true), ("Catch", false)] {
-            for rule in state[list].as_array().into_iter().flatten() {
-                for error in rule["ErrorEquals"].as_array().expect("ErrorEquals") {
-                    let error = error.as_str().expect("string");
-                    let known = error.starts_with("States.")
-                        || LAMBDA_ERRORS.contains(&error)
-                        || emitted.contains(error);
-                    assert!(known, "{name}: {error} is emitted by no function");
-                    if is_retry {
-                        retried.insert(error.to_owned());
+    for machine in Machine::ALL {
+        let def = definition(machine);
+        let states = states(&def);
+        // The machine's one failure path: report, then fail with the step's error.
+        let failure: Vec<&String> = states
+            .iter()
+            .filter(|(_, s)| is_failure_report(s))
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(failure, ["NotifyFailure"], "{machine:?}");
+        assert_eq!(states["NotifyFailure"]["Next"], "Failed");
+        assert_eq!(states["Failed"]["Type"], "Fail");
+        assert_eq!(states["Failed"]["ErrorPath"], "$.error.Error");
+
+        for (name, state) in states.iter().filter(|(_, s)| s["Type"] == "Task") {
+            tasks += 1;
+            let resource = state["Resource"].as_str().expect("Resource");
+            assert!(function_arns.contains(resource), "{name} calls {resource}");
+            let retry: BTreeSet<String> = state["Retry"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name} has no Retry"))
+                .iter()
+                .map(Value::to_string)
+                .collect();
+            assert_eq!(retry, policy, "{machine:?}: {name} retries otherwise");
+
+            let next = state["Next"].as_str().expect("Next");
+            let expected = if is_failure_report(state) || is_undelivered_report(state) {
+                // A report that fails changes nothing about where the execution goes.
+                let path = if is_failure_report(state) {
+                    "$.notifyError"
+                } else {
+                    "$.adminMailError"
+                };
+                catch(path, next)
+            } else if state["Parameters"]["kind"].is_string() {
+                // An owner's mail is a report, never a gate: its failure is reported to
+                // the admin, and the execution goes on to where the mail would have led.
+                let report = state["Catch"][0]["Next"].as_str().unwrap_or_default();
+                assert!(
+                    states.get(report).is_some_and(is_undelivered_report),
+                    "{machine:?}: {name}'s failure goes to {report}, not an undelivered report"
+                );
+                assert_eq!(
+                    states[report]["Next"], next,
+                    "{machine:?}: after {report} the execution goes where {name} leads"
+                );
+                catch("$.mailError", report)
+            } else {
+                catch("$.error", "NotifyFailure")
+            };
+            assert_eq!(
+                state["Catch"], expected,
+                "{machine:?}: {name} catches otherwise"
+            );
+        }
+    }
+    assert!(tasks >= 15, "found only {tasks} tasks");
+}
+
+#[test]
+fn every_error_name_is_one_a_function_emits() {
+    let emitted: BTreeSet<&str> = ErrorType::ALL.iter().map(|t| t.as_str()).collect();
+    for machine in Machine::ALL {
+        let def = definition(machine);
+        for (name, state) in states(&def) {
+            for list in ["Retry", "Catch"] {
+                for rule in state[list].as_array().into_iter().flatten() {
+                    for error in rule["ErrorEquals"].as_array().expect("ErrorEquals") {
+                        let error = error.as_str().expect("string");
+                        let known = error.starts_with("States.")
+                            || LAMBDA_SERVICE_ERRORS.contains(&error)
+                            || emitted.contains(error);
+                        assert!(
+                            known,
+                            "{machine:?}: {name}: {error} is emitted by no function"
+                        );
                     }
                 }
             }
         }
-        if state["Type"] == "Task" {
-            tasks += 1;
-            let resource = state["Resource"].as_str().expect("Resource");
-            assert!(function_arns.contains(resource), "{name} calls {resource}");
-            for e in LAMBDA_ERRORS.iter().chain(&retryable) {
-                assert!(retried.contains(*e), "{name} does not retry {e}");
-            }
-            let catches_all = state["Catch"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|c| c["ErrorEquals"][0] == "States.ALL");
-            assert!(catches_all, "{name} does not catch the rest");
-            for rule in state["Retry"].as_array().into_iter().flatten() {
-                assert!(
-                    rule["BackoffRate"].as_f64().is_some_and(|b| b >= 1.5),
-                    "{name}: backoff"
-                );
-                assert_eq!(rule["JitterStrategy"], "FULL", "{name}: jitter");
-            }
-        }
     }
-    assert!(tasks >= 10, "found only {tasks} tasks");
 }
 
 #[test]
 fn the_wait_before_deletion_uses_the_deletion_delay() {
-    let def = definition();
-    let waits: HashMap<&String, &Value> = states(&def)
-        .iter()
-        .filter(|(_, s)| s["Type"] == "Wait")
-        .collect();
-    assert!(waits.values().any(|w| w["Seconds"] == 604_800), "{waits:?}");
+    let def = definition(Machine::RotateUser);
+    assert_eq!(states(&def)["WaitBeforeDeletion"]["Seconds"], 604_800);
 }
 
 #[test]
-fn asl_validator_accepts_the_definition() {
+fn the_scan_starts_no_rotation_itself_and_the_rotation_lists_no_users() {
+    // The split: each machine reaches only its own functions.
+    let scan = raw(Machine::Scan);
+    for step in [
+        "CreateKeyFunctionArn",
+        "DeactivateKeyFunctionArn",
+        "DeleteKeyFunctionArn",
+    ] {
+        assert!(!scan.contains(step), "the scan calls {step}");
+    }
+    let rotate = raw(Machine::RotateUser);
+    for step in ["ListUsersFunctionArn", "StartRotationsFunctionArn"] {
+        assert!(!rotate.contains(step), "the per-user machine calls {step}");
+    }
+}
+
+#[test]
+fn asl_validator_accepts_both_definitions() {
     let root = workspace_root();
     let validator = root.join("tools/node_modules/.bin/asl-validator");
     if !validator.exists() {
@@ -175,17 +302,19 @@ fn asl_validator_accepts_the_definition() {
     }
     let dir = root.join("target/keyrotor-local");
     std::fs::create_dir_all(&dir).expect("dir");
-    let file = dir.join("key-rotation.substituted.asl.json");
-    std::fs::write(&file, definition().to_string()).expect("write");
-    let out = Command::new(&validator)
-        .arg("--json-path")
-        .arg(&file)
-        .output()
-        .expect("asl-validator runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("is valid"),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for machine in Machine::ALL {
+        let file = dir.join(format!("substituted.{}", machine.file_name()));
+        std::fs::write(&file, definition(machine).to_string()).expect("write");
+        let out = Command::new(&validator)
+            .arg("--json-path")
+            .arg(&file)
+            .output()
+            .expect("asl-validator runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("is valid"),
+            "{machine:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -67,12 +67,59 @@ impl ErrorType {
 
     /// Whether repeating the same step later can succeed.
     pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            ErrorType::Conflict | ErrorType::Throttled | ErrorType::Transient
-        )
+        self.retry().is_some()
+    }
+
+    /// How the state machines retry a step that failed with this error, or `None` when
+    /// repeating it cannot help and the execution takes its failure path. Every Task of
+    /// both state machines carries exactly this policy (a test holds the ASL to it).
+    pub fn retry(self) -> Option<Backoff> {
+        match self {
+            ErrorType::Throttled | ErrorType::Transient => Some(Backoff {
+                first_interval_secs: 2,
+                max_attempts: 5,
+            }),
+            // Another run for the same user finishes within seconds; wait a little longer.
+            ErrorType::Conflict => Some(Backoff {
+                first_interval_secs: 5,
+                max_attempts: 3,
+            }),
+            ErrorType::InvalidInput
+            | ErrorType::ConfigurationError
+            | ErrorType::NotFound
+            | ErrorType::Blocked
+            | ErrorType::AccessDenied
+            | ErrorType::ServiceError
+            | ErrorType::Internal => None,
+        }
     }
 }
+
+/// A Step Functions retry rule's schedule: exponential backoff (rate 2, capped at 60 s)
+/// with full jitter, starting at `first_interval_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Backoff {
+    pub first_interval_secs: u32,
+    pub max_attempts: u32,
+}
+
+impl Backoff {
+    pub const RATE: u32 = 2;
+    pub const MAX_DELAY_SECS: u32 = 60;
+}
+
+/// The Lambda service's own errors (the invocation, not the function, failed): always
+/// worth repeating, and retried this way on every Task.
+pub const LAMBDA_SERVICE_ERRORS: [&str; 4] = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+];
+pub const LAMBDA_SERVICE_RETRY: Backoff = Backoff {
+    first_interval_secs: 2,
+    max_attempts: 6,
+};
 
 /// How an AWS call failed, as far as the caller needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -327,7 +327,7 @@ async fn run_scan(stack: &mut LocalStack, users: usize, strategy: &'static str) 
         &SCAN_FUNCTIONS,
     )?;
     let arn = stack
-        .start_execution(&format!("bench-scan-{users}-{strategy}"), &json!({}))
+        .start_scan(&format!("bench-scan-{users}-{strategy}"), &json!({}))
         .await?;
     let (out, wall) = finish(stack, &arn, Duration::from_secs(600)).await?;
     let calls = stack.proxy.calls()?;
@@ -465,7 +465,7 @@ async fn real_day(stack: &mut LocalStack, seeded: &Seeded) -> Result<Day> {
     let invocations_before = prepare(stack, &stack_options("credential-report", None), &all)?;
     let started = Instant::now();
     let scan = stack
-        .start_execution(&format!("bench-day-{}", seeded.users), &json!({}))
+        .start_scan(&format!("bench-day-{}", seeded.users), &json!({}))
         .await?;
     finish(stack, &scan, Duration::from_secs(600)).await?;
     let machine = stack.state_machine_arn.clone();
@@ -473,7 +473,7 @@ async fn real_day(stack: &mut LocalStack, seeded: &Seeded) -> Result<Day> {
     let wall = started.elapsed();
 
     let mut kinds: BTreeMap<&'static str, KindStats> = BTreeMap::new();
-    let mut scan_transitions = 0;
+    let scan_transitions = transitions(&stack.history(&scan).await?);
     for execution in stack.executions_of(&machine).await? {
         ensure!(
             execution.status() == &ExecutionStatus::Succeeded,
@@ -482,13 +482,6 @@ async fn real_day(stack: &mut LocalStack, seeded: &Seeded) -> Result<Day> {
             execution.status()
         );
         let history = stack.history(execution.execution_arn()).await?;
-        if execution.execution_arn() == scan {
-            scan_transitions = transitions(&history);
-            continue;
-        }
-        if execution.name().starts_with("bench-") {
-            continue;
-        }
         let kind = if entered(&history, "DeleteOldKey") {
             "rotation"
         } else if entered(&history, "NotifyWarning") {

@@ -147,8 +147,9 @@ async fn main() {
 async fn demo(stack: &LocalStack, started: Instant) -> Result<()> {
     let a = &stack.account;
     println!(
-        "  ready in {:.0?}: state machine {}\n",
+        "  ready in {:.0?}: state machines {} and {}\n",
         started.elapsed(),
+        stack.scan_state_machine_arn,
         stack.state_machine_arn
     );
 
@@ -173,11 +174,8 @@ async fn demo(stack: &LocalStack, started: Instant) -> Result<()> {
 
     println!("\nRunning the daily scan now, as the EventBridge schedule would, with the operator's command:");
     cli(stack, &["scan", "--wait"])?;
-    let executions = stack.executions().await?;
-    let scan = executions
-        .iter()
-        .find(|e| e.name().contains("-scan-"))
-        .context("the scan execution")?;
+    let scans = stack.executions_of(&stack.scan_state_machine_arn).await?;
+    let scan = scans.first().context("the scan execution")?;
     let scan = a
         .sfn
         .describe_execution()
@@ -207,6 +205,10 @@ fn cli(stack: &LocalStack, args: &[&str]) -> Result<()> {
         .operator_command(&binary)
         .args(args)
         .env("KEYROTOR_STATE_MACHINE_ARN", &stack.state_machine_arn)
+        .env(
+            "KEYROTOR_SCAN_STATE_MACHINE_ARN",
+            &stack.scan_state_machine_arn,
+        )
         .status()
         .context("running keyrotor")?;
     match status.code() {
@@ -379,6 +381,7 @@ async fn report(
         );
     }
     let mut haystack = std::fs::read_to_string(&stack.functions_log).unwrap_or_default();
+    let executions = stack.all_executions().await?;
     for e in &executions {
         haystack.push_str(&serde_json::to_string(
             &stack.history(e.execution_arn()).await?,

@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 """Cross-checks of infra/template.yaml against the code (run by `make test`).
 
-1. Least privilege: for each function, the AWS operations its code calls (read from the
-   Rust sources: the adapter methods a handler uses, directly or through the helpers of
-   keyrotor-core's state.rs, and the SDK operations inside them) equal the actions its role
-   grants. None missing, none extra.
+1. Least privilege: for each function, the AWS actions it declares (`AWS_ACTIONS` in its
+   lib.rs, which tests/tests/declared_actions.rs holds against the calls the code makes)
+   equal the actions its role grants. None missing, none extra.
 2. No wildcard in any Action of any role, managed or inline policy, or key policy.
 3. For every state machine: the ASL's ${placeholders} equal its DefinitionSubstitutions, and
    its logs exclude execution data; a scheduled machine never allows force, nor does the
@@ -40,13 +39,9 @@ FUNCTIONS = {
     "notify": "Notify",
     "delete-key": "DeleteKey",
 }
-# Adapter field of Env -> (adapter source, IAM service prefix).
-ADAPTERS = {
-    "iam": ("aws/iam.rs", "iam"),
-    "secrets": ("aws/secrets.rs", "secretsmanager"),
-    "mailer": ("aws/ses.rs", "ses"),
-    "executions": ("aws/sfn.rs", "states"),
-}
+# Calls that need no permission: STS GetCallerIdentity (create-key makes it with the new
+# key's own credentials, and AWS documents that it needs none).
+NO_PERMISSION = {"sts:GetCallerIdentity"}
 # Permissions an operation needs beyond its own name.
 IMPLIED = {
     # keyrotor creates secrets with tags, which needs TagResource as well.
@@ -66,76 +61,18 @@ ALARM_ACTIONS = ("AlarmActions", "OKActions", "InsufficientDataActions")
 CLOUDWATCH = "cloudwatch.amazonaws.com"
 
 
-def pascal(snake: str) -> str:
-    return "".join(part.capitalize() for part in snake.split("_"))
-
-
-def methods(source: str) -> dict[str, str]:
-    """Method name -> body text, for every `pub async fn` in an adapter file."""
-    out = {}
-    starts = [(m.start(), m.group(1)) for m in re.finditer(r"pub async fn (\w+)\s*\(", source)]
-    for i, (start, name) in enumerate(starts):
-        end = starts[i + 1][0] if i + 1 < len(starts) else len(source)
-        out[name] = source[start:end]
-    return out
-
-
-def adapter_operations() -> dict[tuple[str, str], set[str]]:
-    ops = {}
-    for field, (path, prefix) in ADAPTERS.items():
-        for name, body in methods((CORE / path).read_text()).items():
-            calls = {f"{prefix}:{pascal(op)}" for op in re.findall(r"\.client\s*\.\s*(\w+)\s*\(", body)}
-            for call in list(calls):
-                calls |= IMPLIED.get(call, set())
-            ops[(field, name)] = calls
-    return ops
-
-
-def used_adapter_methods(source: str) -> set[tuple[str, str]]:
-    return set(re.findall(r"env\s*\.\s*(iam|secrets|mailer|executions)\s*\.\s*(\w+)\s*\(", source))
-
-
-def state_helpers(source: str) -> dict[str, set[tuple[str, str]]]:
-    """Public fn of state.rs -> the adapter methods it uses, directly or through the other
-    fns of state.rs it calls (load_user reads the secret through read_secret, say)."""
-    source = source.split("#[cfg(test)]")[0]
-    defs = list(re.finditer(r"^(pub(?:\([^)]*\))? )?(?:async )?fn (\w+)", source, re.M))
-    bodies, public = {}, set()
-    for i, m in enumerate(defs):
-        end = defs[i + 1].start() if i + 1 < len(defs) else len(source)
-        bodies[m.group(2)] = source[m.end():end]
-        if m.group(1):
-            public.add(m.group(2))
-    direct = {name: used_adapter_methods(body) for name, body in bodies.items()}
-    calls = {name: {o for o in bodies if o != name and re.search(rf"\b{o}\s*\(", body)}
-             for name, body in bodies.items()}
-    out = {}
-    for name in public:
-        seen, todo, used = set(), [name], set()
-        while todo:
-            fn = todo.pop()
-            if fn not in seen:
-                seen.add(fn)
-                used |= direct[fn]
-                todo += calls[fn]
-        out[name] = used
-    return out
-
-
-def code_actions(function: str, ops: dict, helpers: dict) -> set[str]:
-    # Each file up to its test module: tests call nothing in production.
-    files = sorted((ROOT / "functions" / function / "src").glob("*.rs"))
-    source = "".join(p.read_text().split("#[cfg(test)]")[0] for p in files)
-    used = used_adapter_methods(source)
-    for name, methods in helpers.items():
-        if re.search(rf"\b{name}\s*\(", source):
-            used |= methods
-    actions = set()
-    for key in used:
-        if key not in ops:
-            raise SystemExit(f"{function}: env.{key[0]}.{key[1]} is not an adapter method")
-        actions |= ops[key]
-    return actions
+def declared_actions(function: str) -> set[str]:
+    """The AWS_ACTIONS list the function's lib.rs declares (a test holds the code's calls to
+    it), as the permissions its role needs: calls that need none dropped, implied ones added."""
+    source = (ROOT / "functions" / function / "src/lib.rs").read_text()
+    match = re.search(r"pub const AWS_ACTIONS: &\[&str\] = &\[(.*?)\];", source, re.S)
+    if match is None:
+        raise SystemExit(f"{function}: no `pub const AWS_ACTIONS` in src/lib.rs")
+    calls = set(re.findall(r'"([a-z0-9]+:[A-Za-z]+)"', match.group(1)))
+    needed = set()
+    for call in calls - NO_PERMISSION:
+        needed |= {call} | IMPLIED.get(call, set())
+    return needed
 
 
 def statements(policy_document) -> list:
@@ -229,11 +166,6 @@ def main() -> int:
         print("template does not parse:", errors)
         return 1
     resources = template["Resources"]
-    ops = adapter_operations()
-    state_source = (CORE / "state.rs").read_text()
-    helpers = state_helpers(state_source)
-    if "load_user" not in helpers:
-        raise SystemExit("state.rs: no pub fn load_user")
     results = []
 
     for function, name in FUNCTIONS.items():
@@ -243,7 +175,7 @@ def main() -> int:
             for st in statements(policy["PolicyDocument"]):
                 granted |= set(as_list(st["Action"]))
         granted -= LOGS
-        needed = code_actions(function, ops, helpers)
+        needed = declared_actions(function)
         missing, extra = needed - granted, granted - needed
         ok = not missing and not extra
         detail = f"{len(needed)} actions" if ok else f"missing {sorted(missing)}, extra {sorted(extra)}"

@@ -8,10 +8,12 @@ use std::collections::HashMap;
 
 use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Duration, Utc};
+use keyrotor_core::aws::{Iam, Secrets};
 use keyrotor_core::domain::planner::RESUME_WINDOW;
 use keyrotor_core::domain::{plan, Decision, KeyStatus};
+use keyrotor_core::ports::UsersPort;
 use keyrotor_core::state::load_user;
-use keyrotor_core::{Config, Env};
+use keyrotor_core::Config;
 use serde::Serialize;
 
 use crate::{Colour, Ctx, ReportFormat, EXIT_NON_COMPLIANT};
@@ -101,19 +103,21 @@ pub async fn report(ctx: &Ctx, format: ReportFormat) -> Result<i32> {
     if format != ReportFormat::Json {
         eprintln!("policy: {}", origin.source);
     }
-    let env = Env::new(origin.config, &ctx.sdk);
-    let policy = &env.config.policy;
-    let members = match &env.config.exempt_group {
-        Some(group) => Some(env.iam.group_members(group).await?),
+    let config = origin.config;
+    let iam = Iam::from_sdk(&ctx.sdk);
+    let secrets = Secrets::from_sdk(&ctx.sdk, &config);
+    let policy = &config.policy;
+    let members = match &config.exempt_group {
+        Some(group) => Some(iam.group_members(group).await?),
         None => None,
     };
     let now = Utc::now();
     let mut rows = Vec::new();
     let mut marker: Option<String> = None;
     loop {
-        let page = env.iam.list_users_page(marker.as_deref(), 1000).await?;
+        let page = iam.list_users_page(marker.as_deref(), 1000).await?;
         for user in &page.users {
-            let live = match load_user(&env, user, members.as_ref()).await {
+            let live = match load_user(&iam, &secrets, &config, user, members.as_ref()).await {
                 Ok(live) => live,
                 Err(keyrotor_core::Error::UserNotFound(_)) => continue,
                 Err(e) => return Err(e.into()),
@@ -155,7 +159,7 @@ pub async fn report(ctx: &Ctx, format: ReportFormat) -> Result<i32> {
                         "Inactive"
                     }),
                     age_days: Some(age),
-                    last_used: env.iam.key_last_used(&key.id).await?,
+                    last_used: iam.key_last_used(&key.id).await?,
                     next,
                     overdue,
                 });

@@ -14,13 +14,12 @@ use keyrotor_core::payload::{
     self, AssessInput, CreateKeyInput, KeyPairInput, ListUsersInput, NotifyInput,
     StartRotationsInput,
 };
-use keyrotor_core::testing::offline_env;
-use keyrotor_core::{Env, ErrorType, Result};
+use keyrotor_core::testing::offline;
+use keyrotor_core::{ErrorType, Result};
 use proptest::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-static ENV: LazyLock<Env> = LazyLock::new(offline_env);
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -90,13 +89,17 @@ fn arb_json() -> impl Strategy<Value = Value> {
 
 /// Runs `handler` on `event`; the error type must be stable, and anything but InvalidInput
 /// must come from an input that parses as `T` (so only valid input ever reaches AWS).
-fn check<T, F, Fut, O>(event: Value, handler: F) -> std::result::Result<(), TestCaseError>
+fn check<T, D, F, Fut, O>(
+    event: Value,
+    deps: &'static D,
+    handler: F,
+) -> std::result::Result<(), TestCaseError>
 where
     T: DeserializeOwned,
-    F: FnOnce(Value, &'static Env) -> Fut,
+    F: FnOnce(Value, &'static D) -> Fut,
     Fut: Future<Output = Result<O>>,
 {
-    let result = RUNTIME.block_on(handler(event.clone(), &ENV));
+    let result = RUNTIME.block_on(handler(event.clone(), deps));
     if let Err(err) = result {
         let ty = err.error_type();
         prop_assert!(ErrorType::ALL.contains(&ty));
@@ -116,37 +119,44 @@ proptest! {
 
     #[test]
     fn list_users_never_panics(event in arb_json()) {
-        check::<ListUsersInput, _, _, _>(event, list_users::handle)?;
+        static DEPS: LazyLock<list_users::Deps> = LazyLock::new(offline);
+        check::<ListUsersInput, _, _, _, _>(event, &*DEPS, list_users::handle)?;
     }
 
     #[test]
     fn assess_key_age_never_panics(event in arb_json()) {
-        check::<AssessInput, _, _, _>(event, assess_key_age::handle)?;
+        static DEPS: LazyLock<assess_key_age::Deps> = LazyLock::new(offline);
+        check::<AssessInput, _, _, _, _>(event, &*DEPS, assess_key_age::handle)?;
     }
 
     #[test]
     fn create_key_never_panics(event in arb_json()) {
-        check::<CreateKeyInput, _, _, _>(event, create_key::handle)?;
+        static DEPS: LazyLock<create_key::Deps> = LazyLock::new(offline);
+        check::<CreateKeyInput, _, _, _, _>(event, &*DEPS, create_key::handle)?;
     }
 
     #[test]
     fn deactivate_key_never_panics(event in arb_json()) {
-        check::<KeyPairInput, _, _, _>(event, deactivate_key::handle)?;
+        static DEPS: LazyLock<deactivate_key::Deps> = LazyLock::new(offline);
+        check::<KeyPairInput, _, _, _, _>(event, &*DEPS, deactivate_key::handle)?;
     }
 
     #[test]
     fn delete_key_never_panics(event in arb_json()) {
-        check::<KeyPairInput, _, _, _>(event, delete_key::handle)?;
+        static DEPS: LazyLock<delete_key::Deps> = LazyLock::new(offline);
+        check::<KeyPairInput, _, _, _, _>(event, &*DEPS, delete_key::handle)?;
     }
 
     #[test]
     fn notify_never_panics(event in arb_json()) {
-        check::<NotifyInput, _, _, _>(event, notify::handle)?;
+        static DEPS: LazyLock<notify::Deps> = LazyLock::new(offline);
+        check::<NotifyInput, _, _, _, _>(event, &*DEPS, notify::handle)?;
     }
 
     #[test]
     fn start_rotations_never_panics(event in arb_json()) {
-        check::<StartRotationsInput, _, _, _>(event, start_rotations::handle)?;
+        static DEPS: LazyLock<start_rotations::Deps> = LazyLock::new(offline);
+        check::<StartRotationsInput, _, _, _, _>(event, &*DEPS, start_rotations::handle)?;
     }
 
     #[test]

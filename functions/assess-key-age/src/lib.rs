@@ -5,6 +5,11 @@
 //! - Batch mode (`{"users": [...], "dryRun"?}`, a page of the scan): counts per decision
 //!   and only the users that need a per-user execution.
 
+use aws_config::SdkConfig;
+use keyrotor_core::aws::{Iam, Secrets};
+use keyrotor_core::config::{Config, ConfigError};
+use keyrotor_core::ports::{SecretsPort, UsersPort};
+use keyrotor_core::FromConfig;
 use std::collections::HashSet;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -18,7 +23,7 @@ use keyrotor_core::payload::{
     parse, ActionableUser, AssessBatchOutput, AssessInput, Assessment, DecisionCounts, UserName,
 };
 use keyrotor_core::state::load_user;
-use keyrotor_core::{Env, Error, ErrorType, Result};
+use keyrotor_core::{Error, ErrorType, Result};
 use serde::Serialize;
 
 /// A credential report younger than this is reused rather than generated again.
@@ -37,12 +42,46 @@ pub enum AssessOutput {
     Batch(AssessBatchOutput),
 }
 
-pub async fn handle(event: serde_json::Value, env: &Env) -> Result<AssessOutput> {
+/// What `assess-key-age` needs: its settings and IAM and Secrets Manager (read only), nothing else. Built once per
+/// cold start from the SDK configuration; tests build it around an in-memory account.
+pub struct Deps<U = Iam, S = Secrets> {
+    pub config: Config,
+    pub iam: U,
+    pub secrets: S,
+}
+
+impl FromConfig for Deps {
+    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Deps {
+            iam: Iam::from_sdk(sdk),
+            secrets: Secrets::from_sdk(sdk, &config),
+            config,
+        })
+    }
+}
+
+/// Every AWS API action this function calls: its role grants exactly these (checked by
+/// `tools/check_infra.py`), and a test holds the calls the code makes to them.
+pub const AWS_ACTIONS: &[&str] = &[
+    "iam:GenerateCredentialReport",
+    "iam:GetCredentialReport",
+    "iam:GetGroup",
+    "iam:GetUser",
+    "iam:ListAccessKeys",
+    "iam:ListUserTags",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetResourcePolicy",
+];
+
+pub async fn handle<U: UsersPort, S: SecretsPort>(
+    event: serde_json::Value,
+    deps: &Deps<U, S>,
+) -> Result<AssessOutput> {
     let input: AssessInput = parse(event)?;
-    let dry_run = input.dry_run || env.config.dry_run;
+    let dry_run = input.dry_run || deps.config.dry_run;
     match (input.user, input.users) {
         (Some(user), None) => Ok(AssessOutput::Single(
-            assess_one(env, &user, input.force, dry_run).await?,
+            assess_one(deps, &user, input.force, dry_run).await?,
         )),
         (None, Some(users)) => {
             if input.force {
@@ -55,7 +94,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<AssessOutput>
                     "at most {MAX_BATCH} users per batch"
                 )));
             }
-            Ok(AssessOutput::Batch(assess_batch(env, &users).await?))
+            Ok(AssessOutput::Batch(assess_batch(deps, &users).await?))
         }
         _ => Err(Error::InvalidInput(
             "give exactly one of user or users".into(),
@@ -63,9 +102,14 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<AssessOutput>
     }
 }
 
-async fn assess_one(env: &Env, user: &UserName, force: bool, dry_run: bool) -> Result<Assessment> {
-    let live = load_user(env, user.as_str(), None).await?;
-    let plan = live.plan(env, force);
+async fn assess_one<U: UsersPort, S: SecretsPort>(
+    deps: &Deps<U, S>,
+    user: &UserName,
+    force: bool,
+    dry_run: bool,
+) -> Result<Assessment> {
+    let live = load_user(&deps.iam, &deps.secrets, &deps.config, user.as_str(), None).await?;
+    let plan = live.plan(&deps.config, force);
     let user = live.state.user;
     tracing::info!(user = %user, action = plan.decision.name(), reason = %plan.reason, "assessed");
     Ok(Assessment {
@@ -87,29 +131,34 @@ enum Look {
     Full,
 }
 
-async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput> {
-    let members = match &env.config.exempt_group {
-        Some(group) => Some(env.iam.group_members(group).await?),
+async fn assess_batch<U: UsersPort, S: SecretsPort>(
+    deps: &Deps<U, S>,
+    users: &[UserName],
+) -> Result<AssessBatchOutput> {
+    let members = match &deps.config.exempt_group {
+        Some(group) => Some(deps.iam.group_members(group).await?),
         None => None,
     };
     let members: Option<&HashSet<String>> = members.as_ref();
     let now = chrono::Utc::now();
-    let policy = &env.config.policy;
-    let report = match env.config.assess_strategy {
+    let policy = &deps.config.policy;
+    let report = match deps.config.assess_strategy {
         AssessStrategy::ListAccessKeys => None,
-        AssessStrategy::CredentialReport => match env.iam.credential_report(REPORT_MAX_AGE).await {
-            Ok(report) => Some(report),
-            Err(e)
-                if matches!(
-                    e.error_type(),
-                    ErrorType::AccessDenied | ErrorType::ServiceError
-                ) =>
-            {
-                tracing::warn!(error = %e, "credential report unavailable; listing each user's keys");
-                None
+        AssessStrategy::CredentialReport => {
+            match deps.iam.credential_report(REPORT_MAX_AGE).await {
+                Ok(report) => Some(report),
+                Err(e)
+                    if matches!(
+                        e.error_type(),
+                        ErrorType::AccessDenied | ErrorType::ServiceError
+                    ) =>
+                {
+                    tracing::warn!(error = %e, "credential report unavailable; listing each user's keys");
+                    None
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
-        },
+        }
     };
     // How closely to look at each user, from their key ages: read from the credential
     // report without a call of their own, else from one ListAccessKeys each. A user not in
@@ -125,7 +174,7 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
         None => {
             stream::iter(users)
                 .map(|user| async move {
-                    match env.iam.access_keys(user.as_str()).await {
+                    match deps.iam.access_keys(user.as_str()).await {
                         Ok(keys) => {
                             let ages: Vec<ReportKey> = keys.iter().map(ReportKey::from).collect();
                             Ok(look_for(&ages, || keys, policy, now))
@@ -148,7 +197,7 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
     let plans: Vec<(String, Option<Plan>)> = stream::iter(to_look)
         .map(|(user, look)| async move {
             let plan = match look {
-                Look::Tags(keys) => match env.iam.user_tags(user.as_str()).await {
+                Look::Tags(keys) => match deps.iam.user_tags(user.as_str()).await {
                     Ok(tags) => {
                         let state = UserState {
                             user: user.to_string(),
@@ -162,8 +211,16 @@ async fn assess_batch(env: &Env, users: &[UserName]) -> Result<AssessBatchOutput
                     }
                     Err(e) => per_user_outcome(user, e)?,
                 },
-                Look::Full => match load_user(env, user.as_str(), members).await {
-                    Ok(live) => Some(live.plan(env, false)),
+                Look::Full => match load_user(
+                    &deps.iam,
+                    &deps.secrets,
+                    &deps.config,
+                    user.as_str(),
+                    members,
+                )
+                .await
+                {
+                    Ok(live) => Some(live.plan(&deps.config, false)),
                     Err(e) => per_user_outcome(user, e)?,
                 },
             };
@@ -260,7 +317,7 @@ fn from_report(keys: &[ReportKey]) -> Vec<AccessKey> {
 
 #[cfg(test)]
 mod tests {
-    use keyrotor_core::testing::offline_env;
+    use keyrotor_core::testing::offline;
     use keyrotor_core::ErrorType;
     use serde_json::json;
 
@@ -288,7 +345,7 @@ mod tests {
     #[tokio::test]
     async fn batches_over_one_page_are_rejected() {
         let users: Vec<String> = (0..=MAX_BATCH).map(|i| format!("u{i}")).collect();
-        let err = handle(json!({ "users": users }), &offline_env())
+        let err = handle(json!({ "users": users }), &offline::<Deps>())
             .await
             .expect_err("too many");
         assert_eq!(err.error_type(), ErrorType::InvalidInput);

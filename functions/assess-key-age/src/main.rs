@@ -3,7 +3,9 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     keyrotor_core::runtime::serve(
-        |event, env| async move { assess_key_age::handle(event, &env).await },
+        |event, deps: std::sync::Arc<assess_key_age::Deps>| async move {
+            assess_key_age::handle(event, &deps).await
+        },
     )
     .await
 }

@@ -15,6 +15,11 @@
 //!    version ID derived from the key ID (so a repeated write is a no-op);
 //! 6. if 4 or 5 fail, the new key is deleted again, unless the secret turns out to hold it.
 
+use aws_config::SdkConfig;
+use keyrotor_core::aws::{Iam, KeyVerifier, Secrets};
+use keyrotor_core::config::{Config, ConfigError};
+use keyrotor_core::ports::{SecretsPort, UsersPort, VerifierPort};
+use keyrotor_core::FromConfig;
 use std::collections::HashSet;
 
 use chrono::{Duration, Utc};
@@ -25,22 +30,70 @@ use keyrotor_core::ownership::{resource_policy, Trust};
 use keyrotor_core::payload::{parse, CreateKeyInput, CreateKeyOutput};
 use keyrotor_core::secret::{NewAccessKey, StoredCredential};
 use keyrotor_core::state::{load_user, read_secret, LiveUser};
-use keyrotor_core::{Env, Error, Result};
+use keyrotor_core::{Error, Result};
 use tracing::{error, info, warn};
 
 /// Keys younger than this that appear after a failed CreateAccessKey, and that no secret
 /// names, are taken to be that call's work.
 const ORPHAN_WINDOW: Duration = Duration::minutes(15);
 
-pub async fn handle(event: serde_json::Value, env: &Env) -> Result<CreateKeyOutput> {
+/// What `create-key` needs: its settings and IAM, Secrets Manager and STS, nothing else. Built once per
+/// cold start from the SDK configuration; tests build it around an in-memory account.
+pub struct Deps<U = Iam, S = Secrets, V = KeyVerifier> {
+    pub config: Config,
+    pub iam: U,
+    pub secrets: S,
+    pub verifier: V,
+}
+
+impl FromConfig for Deps {
+    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Deps {
+            iam: Iam::from_sdk(sdk),
+            secrets: Secrets::from_sdk(sdk, &config),
+            verifier: KeyVerifier::from_sdk(sdk, &config),
+            config,
+        })
+    }
+}
+
+/// Every AWS API action this function calls: its role grants exactly these (checked by
+/// `tools/check_infra.py`), and a test holds the calls the code makes to them.
+pub const AWS_ACTIONS: &[&str] = &[
+    "iam:CreateAccessKey",
+    "iam:DeleteAccessKey",
+    "iam:GetAccessKeyLastUsed",
+    "iam:GetGroup",
+    "iam:GetUser",
+    "iam:ListAccessKeys",
+    "iam:ListUserTags",
+    "secretsmanager:CreateSecret",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetResourcePolicy",
+    "secretsmanager:PutResourcePolicy",
+    "secretsmanager:PutSecretValue",
+    "sts:GetCallerIdentity",
+];
+
+pub async fn handle<U: UsersPort, S: SecretsPort, V: VerifierPort>(
+    event: serde_json::Value,
+    deps: &Deps<U, S, V>,
+) -> Result<CreateKeyOutput> {
     let input: CreateKeyInput = parse(event)?;
-    let dry_run = input.dry_run || env.config.dry_run;
+    let dry_run = input.dry_run || deps.config.dry_run;
     let old = input.old_key_id.as_str();
     if !dry_run {
-        env.config.require_trusted_roles()?;
+        deps.config.require_trusted_roles()?;
     }
 
-    let live = load_user(env, input.user.as_str(), None).await?;
+    let live = load_user(
+        &deps.iam,
+        &deps.secrets,
+        &deps.config,
+        input.user.as_str(),
+        None,
+    )
+    .await?;
     let user = live.state.user.as_str();
     let output = |new_key_id: Option<String>,
                   secret_arn: Option<String>,
@@ -68,7 +121,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<CreateKeyOutp
             .as_deref()
             .filter(|c| *c != old && live.state.key(c).is_some_and(|k| k.is_active()));
         if let Some(current) = current {
-            if env.iam.key_owner(old).await?.is_none() {
+            if deps.iam.key_owner(old).await?.is_none() {
                 info!(
                     user,
                     new_key_id = current,
@@ -100,7 +153,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<CreateKeyOutp
         }
     }
 
-    let plan = live.plan(env, input.force);
+    let plan = live.plan(&deps.config, input.force);
     if let Decision::Blocked { .. } = plan.decision {
         // Two active keys, the newer minutes old and in no secret: most likely another
         // execution for this user between creating its key and storing it. Try again soon
@@ -145,7 +198,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<CreateKeyOutp
     }
 
     if let Some(leftover) = delete_first {
-        env.iam.delete_access_key(user, leftover).await?;
+        deps.iam.delete_access_key(user, leftover).await?;
     }
     let user_arn = live.identity.arn.as_str();
     let before: HashSet<&str> = live
@@ -157,20 +210,20 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<CreateKeyOutp
         .collect();
 
     let started = Utc::now();
-    let new_key = match env.iam.create_access_key(user).await {
+    let new_key = match deps.iam.create_access_key(user).await {
         Ok(key) => key,
-        Err(err) => return Err(reconcile_failed_create(env, &live, &before, started, err).await),
+        Err(err) => return Err(reconcile_failed_create(deps, &live, &before, started, err).await),
     };
 
-    if let Err(err) = env.verifier.verify(&new_key, user_arn).await {
-        return Err(discard(env, &new_key, err).await);
+    if let Err(err) = deps.verifier.verify(&new_key, user_arn).await {
+        return Err(discard(deps, &new_key, err).await);
     }
-    let secret_arn = match store(env, &live, &new_key).await {
+    let secret_arn = match store(deps, &live, &new_key).await {
         Ok(arn) => arn,
-        Err(err) => match secret_now(env, &live).await {
+        Err(err) => match secret_now(deps, &live).await {
             // The write landed and only its response was lost.
             Some(s) if s.state.current_key_id.as_deref() == Some(new_key.key_id.as_str()) => s.arn,
-            _ => return Err(discard(env, &new_key, err).await),
+            _ => return Err(discard(deps, &new_key, err).await),
         },
     };
     info!(user, old_key_id = old, new_key_id = %new_key.key_id, "new key created, verified and stored");
@@ -184,10 +237,14 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<CreateKeyOutp
 
 /// Writes the new key into the user's secret, creating it if needed, and only once the
 /// secret is provably keyrotor's own and protected.
-async fn store(env: &Env, live: &LiveUser, key: &NewAccessKey) -> Result<String> {
+async fn store<U, S: SecretsPort, V>(
+    deps: &Deps<U, S, V>,
+    live: &LiveUser,
+    key: &NewAccessKey,
+) -> Result<String> {
     let (arn, trust) = match (&live.secret, &live.trust) {
         (Some(secret), trust) => (secret.arn.clone(), trust.clone()),
-        (None, _) => match env
+        (None, _) => match deps
             .secrets
             .create(&live.secret_name, &live.state.user, &live.identity.id)
             .await
@@ -195,7 +252,14 @@ async fn store(env: &Env, live: &LiveUser, key: &NewAccessKey) -> Result<String>
             Ok(arn) => (arn, Trust::Empty),
             // Created meanwhile: by a concurrent run, a lost response, or someone else.
             Err(e) if e.aws_kind() == Some(AwsErrorKind::AlreadyExists) => {
-                match read_secret(env, &live.identity, &live.secret_name).await? {
+                match read_secret(
+                    &deps.secrets,
+                    &deps.config,
+                    &live.identity,
+                    &live.secret_name,
+                )
+                .await?
+                {
                     Some((secret, trust)) => (secret.arn, trust),
                     None => {
                         return Err(Error::Transient(format!(
@@ -212,11 +276,18 @@ async fn store(env: &Env, live: &LiveUser, key: &NewAccessKey) -> Result<String>
         Trust::Protected => {}
         Trust::Untrusted(problem) => return Err(Error::Blocked(problem)),
         Trust::Empty => {
-            let policy = resource_policy(&arn, &live.expected(env));
-            env.secrets.put_policy(&arn, &policy).await?;
+            let policy = resource_policy(&arn, &live.expected(&deps.config));
+            deps.secrets.put_policy(&arn, &policy).await?;
             // Whatever happened before the policy landed, the secret must now be keyrotor's
             // and protected, or it gets no key.
-            match read_secret(env, &live.identity, &live.secret_name).await? {
+            match read_secret(
+                &deps.secrets,
+                &deps.config,
+                &live.identity,
+                &live.secret_name,
+            )
+            .await?
+            {
                 Some((secret, Trust::Protected)) if secret.arn == arn => {}
                 Some((_, Trust::Untrusted(problem))) => return Err(Error::Blocked(problem)),
                 _ => {
@@ -233,24 +304,38 @@ async fn store(env: &Env, live: &LiveUser, key: &NewAccessKey) -> Result<String>
         rotated_at: Utc::now(),
     }
     .to_secret_string();
-    env.secrets.put_key(&arn, &key.key_id, &value).await?;
+    deps.secrets.put_key(&arn, &key.key_id, &value).await?;
     Ok(arn)
 }
 
 /// The secret as it is now, if it can be read and is keyrotor's own and protected: after a
 /// failed or unconfirmed call, what landed is what counts, and only such a secret's current
 /// key counts as stored (anyone may name a version after a key in a secret of theirs).
-async fn secret_now(env: &Env, live: &LiveUser) -> Option<SecretDescription> {
-    match read_secret(env, &live.identity, &live.secret_name).await {
+async fn secret_now<U, S: SecretsPort, V>(
+    deps: &Deps<U, S, V>,
+    live: &LiveUser,
+) -> Option<SecretDescription> {
+    match read_secret(
+        &deps.secrets,
+        &deps.config,
+        &live.identity,
+        &live.secret_name,
+    )
+    .await
+    {
         Ok(Some((secret, Trust::Protected))) => Some(secret),
         _ => None,
     }
 }
 
 /// Deletes a new key that could not be verified or stored, and returns the error to report.
-async fn discard(env: &Env, key: &NewAccessKey, cause: Error) -> Error {
+async fn discard<U: UsersPort, S, V>(
+    deps: &Deps<U, S, V>,
+    key: &NewAccessKey,
+    cause: Error,
+) -> Error {
     warn!(user = %key.user, key_id = %key.key_id, error = %cause, "deleting the new key again");
-    match env.iam.delete_access_key(&key.user, &key.key_id).await {
+    match deps.iam.delete_access_key(&key.user, &key.key_id).await {
         Ok(_) => cause,
         Err(delete_err) => {
             error!(user = %key.user, key_id = %key.key_id, error = %delete_err, "could not delete the new key: it is an orphan");
@@ -264,8 +349,8 @@ async fn discard(env: &Env, key: &NewAccessKey, cause: Error) -> Error {
 
 /// After CreateAccessKey failed: if the call may have created a key whose secret we never
 /// saw, delete it, so that no orphan key survives (invariant 2).
-async fn reconcile_failed_create(
-    env: &Env,
+async fn reconcile_failed_create<U: UsersPort, S: SecretsPort, V>(
+    deps: &Deps<U, S, V>,
     live: &LiveUser,
     before: &HashSet<&str>,
     started: chrono::DateTime<Utc>,
@@ -282,7 +367,7 @@ async fn reconcile_failed_create(
         // Refused outright (throttled, denied, ...): nothing was created.
         Some(_) => return err,
     }
-    let keys = match env.iam.access_keys(user).await {
+    let keys = match deps.iam.access_keys(user).await {
         Ok(keys) => keys,
         Err(list_err) => {
             return Error::Transient(format!(
@@ -290,14 +375,14 @@ async fn reconcile_failed_create(
             ));
         }
     };
-    let stored = secret_now(env, live)
+    let stored = secret_now(deps, live)
         .await
         .and_then(|s| s.state.current_key_id);
     let mut removed = Vec::new();
     for key in keys {
         let appeared = !before.contains(key.id.as_str()) && key.created >= started - ORPHAN_WINDOW;
         if appeared && stored.as_deref() != Some(key.id.as_str()) {
-            match env.iam.delete_access_key(user, &key.id).await {
+            match deps.iam.delete_access_key(user, &key.id).await {
                 Ok(_) => removed.push(key.id),
                 Err(e) => error!(user, key_id = %key.id, error = %e, "could not delete orphan key"),
             }

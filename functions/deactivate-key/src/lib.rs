@@ -3,17 +3,57 @@
 //! after the key authenticated, so "stored" implies "verified" (invariant 4). Records the
 //! deactivation on the secret, which is what `delete-key` later checks against.
 
+use aws_config::SdkConfig;
 use chrono::{SubsecRound, Utc};
+use keyrotor_core::aws::{Iam, Secrets};
+use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::domain::planner::deletion_delay;
 use keyrotor_core::domain::{Decision, KeyStatus};
 use keyrotor_core::payload::{parse, DeactivateKeyOutput, KeyPairInput};
+use keyrotor_core::ports::{SecretsPort, UsersPort};
 use keyrotor_core::state::load_user;
-use keyrotor_core::{Env, Error, Result};
+use keyrotor_core::FromConfig;
+use keyrotor_core::{Error, Result};
 use tracing::info;
 
-pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKeyOutput> {
+/// What `deactivate-key` needs: its settings and IAM and Secrets Manager, nothing else. Built once per
+/// cold start from the SDK configuration; tests build it around an in-memory account.
+pub struct Deps<U = Iam, S = Secrets> {
+    pub config: Config,
+    pub iam: U,
+    pub secrets: S,
+}
+
+impl FromConfig for Deps {
+    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Deps {
+            iam: Iam::from_sdk(sdk),
+            secrets: Secrets::from_sdk(sdk, &config),
+            config,
+        })
+    }
+}
+
+/// Every AWS API action this function calls: its role grants exactly these (checked by
+/// `tools/check_infra.py`), and a test holds the calls the code makes to them.
+pub const AWS_ACTIONS: &[&str] = &[
+    "iam:GetAccessKeyLastUsed",
+    "iam:GetGroup",
+    "iam:GetUser",
+    "iam:ListAccessKeys",
+    "iam:ListUserTags",
+    "iam:UpdateAccessKey",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetResourcePolicy",
+    "secretsmanager:TagResource",
+];
+
+pub async fn handle<U: UsersPort, S: SecretsPort>(
+    event: serde_json::Value,
+    deps: &Deps<U, S>,
+) -> Result<DeactivateKeyOutput> {
     let input: KeyPairInput = parse(event)?;
-    let dry_run = input.dry_run || env.config.dry_run;
+    let dry_run = input.dry_run || deps.config.dry_run;
     let old = input.old_key_id.as_str();
     let new = match (&input.new_key_id, dry_run) {
         (Some(new), _) if new == &input.old_key_id => {
@@ -25,9 +65,16 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
         (None, true) => None,
         (None, false) => return Err(Error::InvalidInput("newKeyId is required".into())),
     };
-    let delay = deletion_delay(&env.config.policy);
+    let delay = deletion_delay(&deps.config.policy);
 
-    let live = load_user(env, input.user.as_str(), None).await?;
+    let live = load_user(
+        &deps.iam,
+        &deps.secrets,
+        &deps.config,
+        input.user.as_str(),
+        None,
+    )
+    .await?;
     let user = live.state.user.as_str();
     let output = |deactivated_at: Option<chrono::DateTime<Utc>>, already_inactive: bool| {
         DeactivateKeyOutput {
@@ -44,7 +91,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
         // Gone. If it exists nowhere and its replacement is the secret's active current key,
         // a concurrent run of this rotation has already deactivated and deleted it.
         let replaced = new.is_some_and(|n| live.state.is_current_and_active(n));
-        if replaced && env.iam.key_owner(old).await?.is_none() {
+        if replaced && deps.iam.key_owner(old).await?.is_none() {
             let recorded = live.state.secret.deactivation_of(old).map(|d| d.at);
             return Ok(DeactivateKeyOutput {
                 delete_after: Some(recorded.map_or_else(Utc::now, |at| at + delay)),
@@ -98,7 +145,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
             None if dry_run => return Ok(output(None, true)),
             None => {
                 let now = whole_seconds(Utc::now());
-                env.secrets
+                deps.secrets
                     .record_deactivation(&secret_arn, old, now)
                     .await?;
                 now
@@ -109,7 +156,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
 
     // The plan must still be "resume this rotation": not exempt meanwhile (unless the
     // rotation is forced), not rolled back by the owner, same pair of keys.
-    let plan = live.plan(env, input.force);
+    let plan = live.plan(&deps.config, input.force);
     match &plan.decision {
         Decision::Rotate {
             old_key_id,
@@ -128,12 +175,12 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeactivateKey
     if dry_run {
         return Ok(output(None, false));
     }
-    env.secrets.mark_deactivating(&secret_arn, old).await?;
-    env.iam
+    deps.secrets.mark_deactivating(&secret_arn, old).await?;
+    deps.iam
         .set_key_status(user, old, KeyStatus::Inactive)
         .await?;
     let now = whole_seconds(Utc::now());
-    env.secrets
+    deps.secrets
         .record_deactivation(&secret_arn, old, now)
         .await?;
     info!(

@@ -3,7 +3,9 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     keyrotor_core::runtime::serve(
-        |event, env| async move { deactivate_key::handle(event, &env).await },
+        |event, deps: std::sync::Arc<deactivate_key::Deps>| async move {
+            deactivate_key::handle(event, &deps).await
+        },
     )
     .await
 }

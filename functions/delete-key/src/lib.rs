@@ -4,20 +4,59 @@
 //! reactivated (a rollback) or used after deactivation is kept, with the reason. A key that
 //! is already gone is success (idempotent).
 
+use aws_config::SdkConfig;
 use chrono::Utc;
+use keyrotor_core::aws::{Iam, Secrets};
+use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::domain::planner::deletion_delay;
 use keyrotor_core::error::AwsErrorKind;
 use keyrotor_core::payload::{parse, DeleteKeyOutput, DeleteOutcome, KeyPairInput};
+use keyrotor_core::ports::{SecretsPort, UsersPort};
 use keyrotor_core::state::load_user;
-use keyrotor_core::{Env, Error, Result};
+use keyrotor_core::FromConfig;
+use keyrotor_core::{Error, Result};
 use tracing::{info, warn};
 
 /// How early a deletion may arrive and still be waited out rather than refused.
 const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(5);
 
-pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeleteKeyOutput> {
+/// What `delete-key` needs: its settings and IAM and Secrets Manager, nothing else. Built once per
+/// cold start from the SDK configuration; tests build it around an in-memory account.
+pub struct Deps<U = Iam, S = Secrets> {
+    pub config: Config,
+    pub iam: U,
+    pub secrets: S,
+}
+
+impl FromConfig for Deps {
+    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Deps {
+            iam: Iam::from_sdk(sdk),
+            secrets: Secrets::from_sdk(sdk, &config),
+            config,
+        })
+    }
+}
+
+/// Every AWS API action this function calls: its role grants exactly these (checked by
+/// `tools/check_infra.py`), and a test holds the calls the code makes to them.
+pub const AWS_ACTIONS: &[&str] = &[
+    "iam:DeleteAccessKey",
+    "iam:GetAccessKeyLastUsed",
+    "iam:GetGroup",
+    "iam:GetUser",
+    "iam:ListAccessKeys",
+    "iam:ListUserTags",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetResourcePolicy",
+];
+
+pub async fn handle<U: UsersPort, S: SecretsPort>(
+    event: serde_json::Value,
+    deps: &Deps<U, S>,
+) -> Result<DeleteKeyOutput> {
     let input: KeyPairInput = parse(event)?;
-    let dry_run = input.dry_run || env.config.dry_run;
+    let dry_run = input.dry_run || deps.config.dry_run;
     let old = input.old_key_id.as_str();
     if input.new_key_id.as_ref() == Some(&input.old_key_id) {
         return Err(Error::InvalidInput(
@@ -25,7 +64,14 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeleteKeyOutp
         ));
     }
     // `force` changes nothing here: a forced rotation's old key is deleted by the same rules.
-    let mut live = load_user(env, input.user.as_str(), None).await?;
+    let mut live = load_user(
+        &deps.iam,
+        &deps.secrets,
+        &deps.config,
+        input.user.as_str(),
+        None,
+    )
+    .await?;
     // As IAM spells the name; `live` is read again below, so the name is kept apart.
     let name = live.identity.name.clone();
     let user = name.as_str();
@@ -42,15 +88,15 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeleteKeyOutp
         .state
         .secret
         .deactivation_of(old)
-        .map(|d| d.at + deletion_delay(&env.config.policy) - Utc::now())
+        .map(|d| d.at + deletion_delay(&deps.config.policy) - Utc::now())
         .filter(|early| *early > chrono::Duration::zero() && *early <= CLOCK_SKEW)
     {
         tokio::time::sleep(early.to_std().unwrap_or_default()).await;
-        live = load_user(env, user, None).await?;
+        live = load_user(&deps.iam, &deps.secrets, &deps.config, user, None).await?;
     }
     let Some(old_key) = live.state.key(old) else {
         // Gone is success; a key of someone else is a bad request.
-        return match env.iam.key_owner(old).await? {
+        return match deps.iam.key_owner(old).await? {
             Some(owner) if owner != user => Err(Error::NotFound(format!(
                 "access key {old} is not a key of user {user}"
             ))),
@@ -93,14 +139,14 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeleteKeyOutp
             "keyrotor has no record of deactivating {old}; keeping it"
         ))
     })?;
-    let delete_after = deactivated.at + deletion_delay(&env.config.policy);
+    let delete_after = deactivated.at + deletion_delay(&deps.config.policy);
     let now = Utc::now();
     if now < delete_after {
         return Err(Error::Blocked(format!(
             "{old} may not be deleted before {delete_after}"
         )));
     }
-    let last_used = match env.iam.key_last_used(old).await {
+    let last_used = match deps.iam.key_last_used(old).await {
         Ok(used) => used,
         // Deleted since we looked, by a concurrent run of the same rotation.
         Err(e) if e.aws_kind() == Some(AwsErrorKind::NotFound) => {
@@ -129,7 +175,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<DeleteKeyOutp
             format!("dry run: {old} would be deleted"),
         ));
     }
-    let outcome = if env.iam.delete_access_key(user, old).await? {
+    let outcome = if deps.iam.delete_access_key(user, old).await? {
         DeleteOutcome::Deleted
     } else {
         DeleteOutcome::AlreadyDeleted

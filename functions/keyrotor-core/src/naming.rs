@@ -84,6 +84,33 @@ pub fn execution_name(date: NaiveDate, user: &str, dry_run: bool) -> String {
     )
 }
 
+/// What keyrotor's records on a secret say: the key its AWSCURRENT version holds (named by
+/// the version ID), and the deactivation its tags record. The SDK adapter and the test
+/// account both read a secret this way.
+pub fn secret_state(
+    tags: &std::collections::BTreeMap<String, String>,
+    current_version_id: Option<&str>,
+) -> crate::domain::SecretState {
+    let deactivated = match (
+        tags.get(TAG_DEACTIVATED_KEY),
+        tags.get(TAG_DEACTIVATED_AT)
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok()),
+    ) {
+        (Some(key_id), Some(at)) => Some(crate::domain::Deactivation {
+            key_id: key_id.clone(),
+            at: at.with_timezone(&chrono::Utc),
+        }),
+        _ => None,
+    };
+    crate::domain::SecretState {
+        current_key_id: current_version_id
+            .and_then(key_from_version_id)
+            .map(str::to_owned),
+        deactivated,
+        deactivating: tags.get(TAG_DEACTIVATING_KEY).cloned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

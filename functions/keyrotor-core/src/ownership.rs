@@ -22,8 +22,8 @@
 
 use serde_json::{json, Value};
 
-use crate::aws::SecretDescription;
 use crate::naming;
+use crate::ports::SecretDescription;
 
 /// Every change to a secret, denied to all but keyrotor's roles.
 pub const GUARDED_ACTIONS: [&str; 14] = [

@@ -1,5 +1,5 @@
-//! What every function's `main` shares: logging, the cold-start environment (configuration
-//! and SDK clients, built once), and the Lambda runtime loop.
+//! What every function's `main` shares: logging, the cold start (configuration, then the
+//! function's own dependencies, built once), and the Lambda runtime loop.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,39 +9,15 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Serialize;
 use tracing_subscriber::EnvFilter;
 
-use crate::aws::{Executions, Iam, KeyVerifier, Mailer, Secrets};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::error::Error;
 
-/// Configuration and clients, created once per cold start and shared by every invocation.
-#[derive(Clone, Debug)]
-pub struct Env {
-    pub config: Config,
-    pub iam: Iam,
-    pub secrets: Secrets,
-    pub mailer: Mailer,
-    pub verifier: KeyVerifier,
-    pub executions: Executions,
-}
-
-impl Env {
-    /// Builds the clients from an SDK configuration (region, credentials, endpoint).
-    pub fn new(config: Config, sdk: &SdkConfig) -> Self {
-        Env {
-            iam: Iam::new(aws_sdk_iam::Client::new(sdk)),
-            secrets: Secrets::new(
-                aws_sdk_secretsmanager::Client::new(sdk),
-                config.kms_key_id.clone(),
-            ),
-            mailer: Mailer::new(aws_sdk_ses::Client::new(sdk)),
-            verifier: KeyVerifier::new(
-                aws_sdk_sts::config::Builder::from(sdk),
-                std::time::Duration::from_secs(config.verify_timeout_secs),
-            ),
-            executions: Executions::new(aws_sdk_sfn::Client::new(sdk)),
-            config,
-        }
-    }
+/// A function's dependencies: its configuration and only the SDK clients it uses, built
+/// once per cold start and shared by every invocation. Building them checks the settings
+/// the function cannot work without, so a misconfigured function stops at its cold start
+/// with one clear line instead of failing every invocation.
+pub trait FromConfig: Sized {
+    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError>;
 }
 
 /// Logs as text, or as JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`, at `AWS_LAMBDA_LOG_LEVEL`
@@ -108,11 +84,12 @@ fn outside_lambda(var: impl Fn(&str) -> Option<String>) -> Option<String> {
         .then(|| format!("AWS_LAMBDA_FUNCTION_MEMORY_SIZE is not a number of MB: {memory:?}"))
 }
 
-/// Runs a function: logging, configuration, clients, then the invocation loop. Invalid
-/// configuration stops the cold start with one clear line.
-pub async fn serve<F, Fut, O>(handler: F) -> Result<(), lambda_runtime::Error>
+/// Runs a function: logging, configuration, its dependencies, then the invocation loop.
+/// Invalid configuration stops the cold start with one clear line.
+pub async fn serve<D, F, Fut, O>(handler: F) -> Result<(), lambda_runtime::Error>
 where
-    F: Fn(serde_json::Value, Arc<Env>) -> Fut,
+    D: FromConfig,
+    F: Fn(serde_json::Value, Arc<D>) -> Fut,
     Fut: Future<Output = Result<O, Error>>,
     O: Serialize,
 {
@@ -130,12 +107,18 @@ where
         }
     };
     let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
-    let env = Arc::new(Env::new(config, &sdk));
+    let deps = match D::from_config(config, &sdk) {
+        Ok(deps) => Arc::new(deps),
+        Err(err) => {
+            tracing::error!(variable = err.var, "{err}");
+            return Err(err.into());
+        }
+    };
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let env = Arc::clone(&env);
+        let deps = Arc::clone(&deps);
         // Boxed: handler futures nest deeply (SDK calls inside retries inside steps).
-        async move { Box::pin(handler(event.payload, env)).await }
+        async move { Box::pin(handler(event.payload, deps)).await }
     }))
     .await
 }

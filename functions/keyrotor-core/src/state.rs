@@ -3,13 +3,12 @@
 
 use std::collections::HashSet;
 
-use crate::aws::iam::IamUser;
-use crate::aws::SecretDescription;
+use crate::config::Config;
 use crate::domain::{plan, Plan, UserState};
 use crate::error::Result;
 use crate::naming;
 use crate::ownership::{self, Expected, Trust};
-use crate::runtime::Env;
+use crate::ports::{IamUser, SecretDescription, SecretsPort, UsersPort};
 
 /// A user's live state and, if it exists, their secret.
 #[derive(Debug, Clone)]
@@ -26,22 +25,22 @@ pub struct LiveUser {
 
 impl LiveUser {
     /// Runs the planner on this state now.
-    pub fn plan(&self, env: &Env, force: bool) -> Plan {
-        plan(&self.state, &env.config.policy, chrono::Utc::now(), force)
+    pub fn plan(&self, config: &Config, force: bool) -> Plan {
+        plan(&self.state, &config.policy, chrono::Utc::now(), force)
     }
 
     /// What keyrotor expects of this user's secret.
-    pub fn expected<'a>(&'a self, env: &'a Env) -> Expected<'a> {
-        expected(env, &self.identity)
+    pub fn expected<'a>(&'a self, config: &'a Config) -> Expected<'a> {
+        expected(config, &self.identity)
     }
 }
 
-fn expected<'a>(env: &'a Env, identity: &'a IamUser) -> Expected<'a> {
+fn expected<'a>(config: &'a Config, identity: &'a IamUser) -> Expected<'a> {
     Expected {
         user_id: &identity.id,
         user_arn: &identity.arn,
-        kms_key_id: env.config.kms_key_id.as_deref(),
-        trusted_role_arns: &env.config.trusted_role_arns,
+        kms_key_id: config.kms_key_id.as_deref(),
+        trusted_role_arns: &config.trusted_role_arns,
     }
 }
 
@@ -50,26 +49,28 @@ fn expected<'a>(env: &'a Env, identity: &'a IamUser) -> Expected<'a> {
 /// exemption group's member list when the caller already has it (a batch reads it once);
 /// otherwise it is read here if an exemption group is configured.
 pub async fn load_user(
-    env: &Env,
+    iam: &impl UsersPort,
+    secrets: &impl SecretsPort,
+    config: &Config,
     user: &str,
     exempt_members: Option<&HashSet<String>>,
 ) -> Result<LiveUser> {
-    let identity = env.iam.user(user).await?;
+    let identity = iam.user(user).await?;
     let user = identity.name.as_str();
     // The secret before the keys: keyrotor records a deactivation only after IAM applied
     // it, so a run racing another never reads the record together with a key that is
     // still active (which would look like an owner's rollback).
-    let secret_name = naming::secret_name(&env.config.secret_prefix, &identity.id);
-    let (secret, trust) = match read_secret(env, &identity, &secret_name).await? {
+    let secret_name = naming::secret_name(&config.secret_prefix, &identity.id);
+    let (secret, trust) = match read_secret(secrets, config, &identity, &secret_name).await? {
         Some((secret, trust)) => (Some(secret), trust),
         None => (None, Trust::Empty),
     };
-    let keys = env.iam.access_keys(user).await?;
-    let tags = env.iam.user_tags(user).await?;
-    let in_exempt_group = match (&env.config.exempt_group, exempt_members) {
+    let keys = iam.access_keys(user).await?;
+    let tags = iam.user_tags(user).await?;
+    let in_exempt_group = match (&config.exempt_group, exempt_members) {
         (None, _) => false,
         (Some(_), Some(members)) => members.contains(user),
-        (Some(group), None) => env.iam.group_members(group).await?.contains(user),
+        (Some(group), None) => iam.group_members(group).await?.contains(user),
     };
     let secret_problem = match &trust {
         Trust::Untrusted(problem) => Some(problem.clone()),
@@ -100,21 +101,22 @@ pub async fn load_user(
 
 /// The user's secret, if it exists, and keyrotor's verdict on it.
 pub async fn read_secret(
-    env: &Env,
+    secrets: &impl SecretsPort,
+    config: &Config,
     identity: &IamUser,
     secret_name: &str,
 ) -> Result<Option<(SecretDescription, Trust)>> {
-    let Some(secret) = env.secrets.describe(secret_name).await? else {
+    let Some(secret) = secrets.describe(secret_name).await? else {
         return Ok(None);
     };
-    let trust = if env.config.trusted_role_arns.is_empty() {
+    let trust = if config.trusted_role_arns.is_empty() {
         Trust::Untrusted(format!(
             "keyrotor's own roles are not configured ({}), so no secret can be shown to be its own",
             crate::config::vars::TRUSTED_ROLE_ARNS
         ))
     } else {
-        let policy = env.secrets.policy(&secret.arn).await?;
-        ownership::judge(&secret, policy.as_deref(), &expected(env, identity))
+        let policy = secrets.policy(&secret.arn).await?;
+        ownership::judge(&secret, policy.as_deref(), &expected(config, identity))
     };
     Ok(Some((secret, trust)))
 }

@@ -1,4 +1,4 @@
-//! Helpers for unit tests of the functions (feature `testing`): an [`Env`] whose clients
+//! Helpers for unit tests of the functions (feature `testing`): a function's dependencies whose clients
 //! point at a closed loopback port, so any AWS call fails at once with `Transient`. A test
 //! that expects `InvalidInput` from it therefore also proves no AWS call was needed.
 
@@ -7,7 +7,7 @@ use aws_credential_types::Credentials;
 use aws_smithy_types::retry::RetryConfig;
 
 use crate::config::Config;
-use crate::runtime::Env;
+use crate::runtime::FromConfig;
 
 /// An SDK configuration that reaches nothing (port 9 on loopback, no retries).
 pub fn unreachable_sdk_config() -> SdkConfig {
@@ -35,19 +35,21 @@ pub fn test_config() -> Config {
     .unwrap_or_else(|e| panic!("test configuration is valid: {e}"))
 }
 
-/// An environment whose every AWS call fails immediately.
-pub fn offline_env() -> Env {
-    Env::new(test_config(), &unreachable_sdk_config())
+/// A function's dependencies with the test configuration and clients that reach nothing:
+/// for tests that must fail before any AWS call.
+pub fn offline<D: FromConfig>() -> D {
+    D::from_config(test_config(), &unreachable_sdk_config())
+        .unwrap_or_else(|e| panic!("test configuration is valid: {e}"))
 }
 
-/// Asserts that `handler` answers every event with `InvalidInput`, on [`offline_env`]: an
+/// Asserts that `handler` answers every event with `InvalidInput`, on [`offline`] dependencies: an
 /// input that got as far as an AWS call would fail `Transient` instead.
 #[macro_export]
 macro_rules! assert_rejected {
     ($handler:path, [$($event:expr),* $(,)?]) => {{
-        let env = $crate::testing::offline_env();
+        let deps = $crate::testing::offline();
         for event in [$($event),*] {
-            match $handler(event.clone(), &env).await {
+            match $handler(event.clone(), &deps).await {
                 Ok(_) => panic!("{event} was accepted"),
                 Err(err) => assert_eq!(
                     err.error_type(),

@@ -18,6 +18,7 @@ use aws_smithy_types::DateTime;
 use keyrotor_core::aws::{Executions, Iam, Secrets, StartOutcome};
 use keyrotor_core::domain::KeyStatus;
 use keyrotor_core::error::AwsErrorKind;
+use keyrotor_core::ports::{ExecutionsPort, SecretsPort, UsersPort};
 use keyrotor_core::{Error, ErrorType};
 
 fn retries() -> RetryConfig {

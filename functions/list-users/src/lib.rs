@@ -1,15 +1,43 @@
 //! `list-users`: one page of IAM user names for the scan, or exactly the users named in the
 //! input (checked to exist).
 
+use aws_config::SdkConfig;
+use keyrotor_core::aws::Iam;
+use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::payload::{parse, ListUsersInput, ListUsersOutput};
-use keyrotor_core::{Env, Error, Result};
+use keyrotor_core::ports::UsersPort;
+use keyrotor_core::FromConfig;
+use keyrotor_core::{Error, Result};
 
 /// Largest page ListUsers returns.
 pub const MAX_PAGE_SIZE: u16 = 1000;
 
-pub async fn handle(event: serde_json::Value, env: &Env) -> Result<ListUsersOutput> {
+/// What `list-users` needs: its settings and IAM (the users), nothing else. Built once per
+/// cold start from the SDK configuration; tests build it around an in-memory account.
+pub struct Deps<U = Iam> {
+    pub config: Config,
+    pub iam: U,
+}
+
+impl FromConfig for Deps {
+    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Deps {
+            iam: Iam::from_sdk(sdk),
+            config,
+        })
+    }
+}
+
+/// Every AWS API action this function calls: its role grants exactly these (checked by
+/// `tools/check_infra.py`), and a test holds the calls the code makes to them.
+pub const AWS_ACTIONS: &[&str] = &["iam:GetUser", "iam:ListUsers"];
+
+pub async fn handle<U: UsersPort>(
+    event: serde_json::Value,
+    deps: &Deps<U>,
+) -> Result<ListUsersOutput> {
     let input: ListUsersInput = parse(event)?;
-    let dry_run = input.dry_run || input.scan.is_some_and(|s| s.dry_run) || env.config.dry_run;
+    let dry_run = input.dry_run || input.scan.is_some_and(|s| s.dry_run) || deps.config.dry_run;
     let page_size = input.page_size.unwrap_or(MAX_PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
         return Err(Error::InvalidInput(format!(
@@ -30,7 +58,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<ListUsersOutp
         // As IAM spells them: names are case-insensitive.
         let mut canonical = Vec::with_capacity(users.len());
         for user in &users {
-            canonical.push(env.iam.user(user.as_str()).await?.name);
+            canonical.push(deps.iam.user(user.as_str()).await?.name);
         }
         return Ok(ListUsersOutput {
             users: canonical,
@@ -46,7 +74,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<ListUsersOutp
     {
         return Err(Error::InvalidInput("marker is empty or too long".into()));
     }
-    let page = env
+    let page = deps
         .iam
         .list_users_page(input.marker.as_deref(), i32::from(page_size))
         .await?;
@@ -60,7 +88,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<ListUsersOutp
 
 #[cfg(test)]
 mod tests {
-    use keyrotor_core::testing::offline_env;
+    use keyrotor_core::testing::offline;
     use keyrotor_core::ErrorType;
     use serde_json::json;
 
@@ -89,7 +117,7 @@ mod tests {
 
     #[tokio::test]
     async fn aws_failures_surface_as_retryable_errors() {
-        let err = handle(json!({}), &offline_env())
+        let err = handle(json!({}), &offline::<Deps>())
             .await
             .expect_err("no endpoint");
         assert_eq!(err.error_type(), ErrorType::Transient, "{err}");

@@ -8,9 +8,14 @@
 
 mod message;
 
+use aws_config::SdkConfig;
+use keyrotor_core::aws::{Iam, Mailer};
+use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::email::EmailAddress;
 use keyrotor_core::payload::{parse, NotificationKind, NotifyInput, NotifyOutput};
-use keyrotor_core::{naming, Env, Error, Result};
+use keyrotor_core::ports::{MailerPort, UsersPort};
+use keyrotor_core::FromConfig;
+use keyrotor_core::{naming, Error, Result};
 use tracing::{info, warn};
 
 pub use message::render;
@@ -22,10 +27,43 @@ pub struct Recipients {
     pub owner_missing: Option<String>,
 }
 
-pub async fn handle(event: serde_json::Value, env: &Env) -> Result<NotifyOutput> {
+/// What `notify` needs: its settings and IAM (the owner's tags) and SES, nothing else. Built once per
+/// cold start from the SDK configuration; tests build it around an in-memory account.
+pub struct Deps<U = Iam, M = Mailer> {
+    pub config: Config,
+    /// The sender, required: checked when the dependencies are built (the cold start).
+    pub from: EmailAddress,
+    pub iam: U,
+    pub mailer: M,
+}
+
+impl<U, M> Deps<U, M> {
+    pub fn new(config: Config, iam: U, mailer: M) -> Result<Self, ConfigError> {
+        Ok(Deps {
+            from: config.require_from_address()?.clone(),
+            config,
+            iam,
+            mailer,
+        })
+    }
+}
+
+impl FromConfig for Deps {
+    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        Deps::new(config, Iam::from_sdk(sdk), Mailer::from_sdk(sdk))
+    }
+}
+
+/// Every AWS API action this function calls: its role grants exactly these (checked by
+/// `tools/check_infra.py`), and a test holds the calls the code makes to them.
+pub const AWS_ACTIONS: &[&str] = &["iam:GetUser", "iam:ListUserTags", "ses:SendEmail"];
+
+pub async fn handle<U: UsersPort, M: MailerPort>(
+    event: serde_json::Value,
+    deps: &Deps<U, M>,
+) -> Result<NotifyOutput> {
     let input: NotifyInput = parse(event)?;
-    let dry_run = input.dry_run || env.config.dry_run;
-    let from = env.config.require_from_address()?;
+    let dry_run = input.dry_run || deps.config.dry_run;
     let user = match (&input.user, input.kind) {
         (Some(user), _) => user.as_str(),
         // A failure of a whole scan is about no user in particular.
@@ -38,10 +76,10 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<NotifyOutput>
     let (user, secret_name, tags) = if user.is_empty() {
         (String::new(), String::new(), Default::default())
     } else {
-        match env.iam.user(user).await {
+        match deps.iam.user(user).await {
             Ok(identity) => {
-                let tags = env.iam.user_tags(&identity.name).await?;
-                let secret = naming::secret_name(&env.config.secret_prefix, &identity.id);
+                let tags = deps.iam.user_tags(&identity.name).await?;
+                let secret = naming::secret_name(&deps.config.secret_prefix, &identity.id);
                 (identity.name, secret, tags)
             }
             Err(Error::UserNotFound(_)) if input.kind.is_for_admin_only() => {
@@ -52,9 +90,9 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<NotifyOutput>
     };
     let user = user.as_str();
     let recipients = recipients(
-        env,
+        &deps.config,
         input.kind,
-        tags.get(&env.config.email_tag).map(String::as_str),
+        tags.get(&deps.config.email_tag).map(String::as_str),
     );
     let output = |message_ids: Vec<String>, skipped: Option<String>| NotifyOutput {
         kind: input.kind,
@@ -84,35 +122,35 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<NotifyOutput>
         let owner_missing = recipients
             .owner_missing
             .as_deref()
-            .filter(|_| Some(to) == env.config.admin_address.as_ref());
+            .filter(|_| Some(to) == deps.config.admin_address.as_ref());
         let email = render(
             &input,
             &secret_name,
-            &env.config.policy,
+            &deps.config.policy,
             vec![to.clone()],
             owner_missing,
         );
-        message_ids.push(env.mailer.send(from, &email).await?);
+        message_ids.push(deps.mailer.send(&deps.from, &email).await?);
     }
     Ok(output(message_ids, None))
 }
 
 /// Chooses recipients: owner messages go to the owner, or to the admin when the owner has
 /// no acceptable address; blocked and kept keys go to both; failures to the admin.
-pub fn recipients(env: &Env, kind: NotificationKind, owner_tag: Option<&str>) -> Recipients {
+pub fn recipients(config: &Config, kind: NotificationKind, owner_tag: Option<&str>) -> Recipients {
     let owner = match owner_tag.map(EmailAddress::parse) {
-        None => Err(format!("the user has no {} tag", env.config.email_tag)),
+        None => Err(format!("the user has no {} tag", config.email_tag)),
         // The tag's text is not quoted: anyone who may tag the user wrote it.
         Some(Err(_)) => Err(format!(
             "the {} tag does not hold one address SES accepts",
-            env.config.email_tag
+            config.email_tag
         )),
-        Some(Ok(address)) if !env.config.allows_recipient(&address) => {
+        Some(Ok(address)) if !config.allows_recipient(&address) => {
             Err(format!("{address} is outside the allowed e-mail domains"))
         }
         Some(Ok(address)) => Ok(address),
     };
-    let admin = env.config.admin_address.clone();
+    let admin = config.admin_address.clone();
     let (to, owner_missing) = match (kind, owner) {
         (NotificationKind::Failure | NotificationKind::Undelivered, _) => {
             (admin.into_iter().collect(), None)
@@ -152,33 +190,32 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_missing_sender_is_a_configuration_error() {
+    #[test]
+    fn a_missing_sender_stops_the_cold_start() {
         let config = Config::from_lookup(|_| None).expect("defaults");
-        let env = Env::new(config, &unreachable_sdk_config());
-        let err = handle(json!({"kind": "warning", "user": "alice"}), &env)
-            .await
-            .expect_err("no sender");
-        assert_eq!(err.error_type(), ErrorType::ConfigurationError);
+        let err = Deps::from_config(config, &unreachable_sdk_config())
+            .err()
+            .expect("no sender");
+        assert_eq!(err.var, "KEYROTOR_FROM_ADDRESS");
+        assert_eq!(Error::from(err).error_type(), ErrorType::ConfigurationError);
     }
 
-    fn env_with_domains(domains: &str) -> Env {
+    fn config_with_domains(domains: &str) -> Config {
         let base = test_config();
-        let config = Config::from_lookup(|name| match name {
+        Config::from_lookup(|name| match name {
             "KEYROTOR_ALLOWED_EMAIL_DOMAINS" => Some(domains.to_owned()),
             "KEYROTOR_FROM_ADDRESS" => base.from_address.as_ref().map(ToString::to_string),
             "KEYROTOR_ADMIN_ADDRESS" => base.admin_address.as_ref().map(ToString::to_string),
             _ => None,
         })
-        .expect("valid");
-        Env::new(config, &unreachable_sdk_config())
+        .expect("valid")
     }
 
     #[test]
     fn owner_messages_go_to_the_owner_and_fall_back_to_the_admin() {
-        let env = env_with_domains("example.com");
+        let config = config_with_domains("example.com");
         let to = |kind, tag| {
-            recipients(&env, kind, tag)
+            recipients(&config, kind, tag)
                 .to
                 .iter()
                 .map(ToString::to_string)
@@ -212,7 +249,7 @@ mod tests {
             ["security@example.com"]
         );
         let why =
-            recipients(&env, NotificationKind::Warning, Some("eve@evil.example")).owner_missing;
+            recipients(&config, NotificationKind::Warning, Some("eve@evil.example")).owner_missing;
         assert!(why.is_some_and(|w| w.contains("allowed")));
     }
 }

@@ -2,6 +2,8 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    keyrotor_core::runtime::serve(|event, env| async move { notify::handle(event, &env).await })
-        .await
+    keyrotor_core::runtime::serve(|event, deps: std::sync::Arc<notify::Deps>| async move {
+        notify::handle(event, &deps).await
+    })
+    .await
 }

@@ -3,10 +3,15 @@
 //! `ExecutionAlreadyExists` and starts nothing twice. (A function, not the native
 //! `states:startExecution` integration, because the local ASL interpreter lacks that.)
 
+use aws_config::SdkConfig;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
+use keyrotor_core::aws::Executions;
 use keyrotor_core::aws::StartOutcome;
+use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::payload::{parse, StartRotationsInput, StartRotationsOutput, UserName};
-use keyrotor_core::{naming, Env, Error, Result};
+use keyrotor_core::ports::ExecutionsPort;
+use keyrotor_core::FromConfig;
+use keyrotor_core::{naming, Error, Result};
 use tracing::info;
 
 /// Executions started at once: far below what Step Functions allows for StartExecution
@@ -14,7 +19,40 @@ use tracing::info;
 pub const START_CONCURRENCY: usize = 10;
 pub const MAX_USERS: usize = 1000;
 
-pub async fn handle(event: serde_json::Value, env: &Env) -> Result<StartRotationsOutput> {
+/// What `start-rotations` needs: its settings and Step Functions, nothing else. Built once per
+/// cold start from the SDK configuration; tests build it around an in-memory account.
+pub struct Deps<E = Executions> {
+    pub config: Config,
+    /// The per-user state machine, required: checked when the dependencies are built (the
+    /// cold start).
+    pub state_machine_arn: String,
+    pub executions: E,
+}
+
+impl<E> Deps<E> {
+    pub fn new(config: Config, executions: E) -> Result<Self, ConfigError> {
+        Ok(Deps {
+            state_machine_arn: config.require_state_machine_arn()?.to_owned(),
+            config,
+            executions,
+        })
+    }
+}
+
+impl FromConfig for Deps {
+    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        Deps::new(config, Executions::from_sdk(sdk))
+    }
+}
+
+/// Every AWS API action this function calls: its role grants exactly these (checked by
+/// `tools/check_infra.py`), and a test holds the calls the code makes to them.
+pub const AWS_ACTIONS: &[&str] = &["states:StartExecution"];
+
+pub async fn handle<E: ExecutionsPort>(
+    event: serde_json::Value,
+    deps: &Deps<E>,
+) -> Result<StartRotationsOutput> {
     let input: StartRotationsInput = parse(event)?;
     if input.users.len() > MAX_USERS {
         return Err(Error::InvalidInput(format!(
@@ -26,15 +64,15 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<StartRotation
         .iter()
         .map(|u| UserName::try_from(u.user.clone()).map_err(Error::InvalidInput))
         .collect::<Result<Vec<_>>>()?;
-    let dry_run = input.dry_run || env.config.dry_run;
-    let state_machine = env.config.require_state_machine_arn()?;
+    let dry_run = input.dry_run || deps.config.dry_run;
+    let state_machine = deps.state_machine_arn.as_str();
     let day = input.scan_started_at.date_naive();
 
     let outcomes: Vec<StartOutcome> = stream::iter(&users)
         .map(|user| {
             let name = naming::execution_name(day, user.as_str(), dry_run);
             let body = serde_json::json!({ "user": user.as_str(), "dryRun": dry_run }).to_string();
-            async move { env.executions.start(state_machine, &name, body).await }
+            async move { deps.executions.start(state_machine, &name, body).await }
         })
         .buffer_unordered(START_CONCURRENCY)
         .try_collect()
@@ -55,7 +93,7 @@ pub async fn handle(event: serde_json::Value, env: &Env) -> Result<StartRotation
 
 #[cfg(test)]
 mod tests {
-    use keyrotor_core::testing::offline_env;
+    use keyrotor_core::testing::offline;
     use serde_json::json;
 
     use super::*;
@@ -78,7 +116,7 @@ mod tests {
     async fn an_empty_list_starts_nothing() {
         let out = handle(
             json!({"users": [], "scanStartedAt": "2026-11-25T00:00:00Z"}),
-            &offline_env(),
+            &offline(),
         )
         .await
         .expect("nothing to start");

@@ -3,7 +3,9 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     keyrotor_core::runtime::serve(
-        |event, env| async move { start_rotations::handle(event, &env).await },
+        |event, deps: std::sync::Arc<start_rotations::Deps>| async move {
+            start_rotations::handle(event, &deps).await
+        },
     )
     .await
 }

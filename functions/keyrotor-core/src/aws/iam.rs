@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use aws_config::SdkConfig;
 use aws_sdk_iam::types::StatusType;
 use aws_sdk_iam::Client;
 use aws_smithy_types::retry::RetryConfig;
@@ -13,6 +14,8 @@ use super::to_utc;
 use crate::domain::credential_report::CredentialReport;
 use crate::domain::{AccessKey, KeyStatus};
 use crate::error::{AwsErrorKind, Error, Result};
+use crate::ports::UsersPort;
+pub use crate::ports::{IamUser, UserPage};
 use crate::secret::{NewAccessKey, SecretAccessKey};
 
 /// The IAM calls keyrotor makes.
@@ -27,23 +30,6 @@ pub struct Iam {
 
 /// A credential report as read, with the time IAM generated it.
 type ReadReport = (DateTime<Utc>, Arc<CredentialReport>);
-
-/// An IAM user as GetUser returns it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IamUser {
-    /// The name as IAM spells it (names are case-insensitive: `ALICE` finds `alice`).
-    pub name: String,
-    pub arn: String,
-    /// The unique ID (`AIDA…`), never reused by another user.
-    pub id: String,
-}
-
-/// One page of user names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserPage {
-    pub users: Vec<String>,
-    pub next_marker: Option<String>,
-}
 
 fn user_missing(user: &str, err: Error) -> Error {
     match err.aws_kind() {
@@ -60,9 +46,20 @@ impl Iam {
         }
     }
 
+    /// The client from the SDK configuration.
+    pub fn from_sdk(sdk: &SdkConfig) -> Self {
+        Iam::new(Client::new(sdk))
+    }
+
+    fn cached_report(&self) -> Option<ReadReport> {
+        self.last_report.lock().ok().and_then(|last| last.clone())
+    }
+}
+
+impl UsersPort for Iam {
     /// One page of ListUsers (at most `max_items`, up to 1,000).
     #[instrument(skip(self))]
-    pub async fn list_users_page(&self, marker: Option<&str>, max_items: i32) -> Result<UserPage> {
+    async fn list_users_page(&self, marker: Option<&str>, max_items: i32) -> Result<UserPage> {
         let out = self
             .client
             .list_users()
@@ -95,7 +92,7 @@ impl Iam {
     /// The user's canonical name, ARN and unique ID (GetUser); `UserNotFound` if there is
     /// no such user.
     #[instrument(skip(self))]
-    pub async fn user(&self, user: &str) -> Result<IamUser> {
+    async fn user(&self, user: &str) -> Result<IamUser> {
         let out = self
             .client
             .get_user()
@@ -114,7 +111,7 @@ impl Iam {
     }
     /// All of the user's access keys (ListAccessKeys, every page).
     #[instrument(skip(self))]
-    pub async fn access_keys(&self, user: &str) -> Result<Vec<AccessKey>> {
+    async fn access_keys(&self, user: &str) -> Result<Vec<AccessKey>> {
         let mut keys = Vec::new();
         let mut marker = None;
         loop {
@@ -158,7 +155,7 @@ impl Iam {
 
     /// The user's tags (ListUserTags, every page).
     #[instrument(skip(self))]
-    pub async fn user_tags(&self, user: &str) -> Result<BTreeMap<String, String>> {
+    async fn user_tags(&self, user: &str) -> Result<BTreeMap<String, String>> {
         let mut tags = BTreeMap::new();
         let mut marker = None;
         loop {
@@ -183,7 +180,7 @@ impl Iam {
     /// The members of `group` (GetGroup, every page). A group that does not exist has no
     /// members: the exemption is then simply not in effect.
     #[instrument(skip(self))]
-    pub async fn group_members(&self, group: &str) -> Result<HashSet<String>> {
+    async fn group_members(&self, group: &str) -> Result<HashSet<String>> {
         let mut members = HashSet::new();
         let mut marker = None;
         loop {
@@ -215,7 +212,7 @@ impl Iam {
     /// a lost response, a second key would exist whose secret nobody saw. So it is sent
     /// exactly once, and the caller reconciles the user's keys when the outcome is unknown.
     #[instrument(skip(self))]
-    pub async fn create_access_key(&self, user: &str) -> Result<NewAccessKey> {
+    async fn create_access_key(&self, user: &str) -> Result<NewAccessKey> {
         let out = self
             .client
             .create_access_key()
@@ -241,7 +238,7 @@ impl Iam {
 
     /// Sets a key Active or Inactive (UpdateAccessKey; idempotent).
     #[instrument(skip(self))]
-    pub async fn set_key_status(&self, user: &str, key_id: &str, status: KeyStatus) -> Result<()> {
+    async fn set_key_status(&self, user: &str, key_id: &str, status: KeyStatus) -> Result<()> {
         let sdk_status = match status {
             KeyStatus::Active => StatusType::Active,
             KeyStatus::Inactive => StatusType::Inactive,
@@ -260,7 +257,7 @@ impl Iam {
 
     /// Deletes a key. Returns `false` if it was already gone.
     #[instrument(skip(self))]
-    pub async fn delete_access_key(&self, user: &str, key_id: &str) -> Result<bool> {
+    async fn delete_access_key(&self, user: &str, key_id: &str) -> Result<bool> {
         let result = self
             .client
             .delete_access_key()
@@ -282,7 +279,7 @@ impl Iam {
     /// The user an access key belongs to, or `None` if no such key exists
     /// (GetAccessKeyLastUsed names the owner).
     #[instrument(skip(self))]
-    pub async fn key_owner(&self, key_id: &str) -> Result<Option<String>> {
+    async fn key_owner(&self, key_id: &str) -> Result<Option<String>> {
         let result = self
             .client
             .get_access_key_last_used()
@@ -301,10 +298,7 @@ impl Iam {
     /// current one, if younger than `max_age`; else a new one (GenerateCredentialReport,
     /// polled until it is ready).
     #[instrument(skip(self))]
-    pub async fn credential_report(
-        &self,
-        max_age: chrono::Duration,
-    ) -> Result<Arc<CredentialReport>> {
+    async fn credential_report(&self, max_age: chrono::Duration) -> Result<Arc<CredentialReport>> {
         if let Some((at, report)) = self.cached_report() {
             if Utc::now() - at <= max_age {
                 return Ok(report);
@@ -374,13 +368,9 @@ impl Iam {
         ))
     }
 
-    fn cached_report(&self) -> Option<ReadReport> {
-        self.last_report.lock().ok().and_then(|last| last.clone())
-    }
-
     /// When the key was last used to sign a request, if ever (GetAccessKeyLastUsed).
     #[instrument(skip(self))]
-    pub async fn key_last_used(&self, key_id: &str) -> Result<Option<DateTime<Utc>>> {
+    async fn key_last_used(&self, key_id: &str) -> Result<Option<DateTime<Utc>>> {
         let out = self
             .client
             .get_access_key_last_used()

@@ -2,30 +2,17 @@
 
 use std::collections::BTreeMap;
 
+use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::types::Tag;
 use aws_sdk_secretsmanager::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 use tracing::{info, instrument};
 
-use crate::domain::{Deactivation, SecretState};
+use crate::config::Config;
 use crate::error::{AwsErrorKind, Error, Result};
-use crate::naming::{self, key_from_version_id};
-
-/// What DescribeSecret says about a user's secret (never its value).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretDescription {
-    pub arn: String,
-    pub name: String,
-    pub tags: BTreeMap<String, String>,
-    pub state: SecretState,
-    /// The KMS key as DescribeSecret names it (`None`: the AWS managed key).
-    pub kms_key_id: Option<String>,
-    pub replicated: bool,
-    pub rotation_enabled: bool,
-    pub scheduled_for_deletion: bool,
-    /// How many versions hold a value.
-    pub version_count: usize,
-}
+use crate::naming;
+pub use crate::ports::SecretDescription;
+use crate::ports::SecretsPort;
 
 /// The Secrets Manager calls keyrotor makes.
 #[derive(Clone, Debug)]
@@ -43,10 +30,17 @@ impl Secrets {
         Secrets { client, kms_key_id }
     }
 
+    /// The client from the SDK configuration, creating secrets with the configured KMS key.
+    pub fn from_sdk(sdk: &SdkConfig, config: &Config) -> Self {
+        Secrets::new(Client::new(sdk), config.kms_key_id.clone())
+    }
+}
+
+impl SecretsPort for Secrets {
     /// Describes the secret, or `None` if it does not exist. Whether keyrotor may trust it
     /// is for [`crate::ownership::judge`] to say.
     #[instrument(skip(self))]
-    pub async fn describe(&self, name: &str) -> Result<Option<SecretDescription>> {
+    async fn describe(&self, name: &str) -> Result<Option<SecretDescription>> {
         let result = self
             .client
             .describe_secret()
@@ -64,34 +58,17 @@ impl Secrets {
             .iter()
             .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
             .collect();
-        let current_key_id = out.version_ids_to_stages().and_then(|versions| {
+        let current_version = out.version_ids_to_stages().and_then(|versions| {
             versions
                 .iter()
                 .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
-                .and_then(|(version, _)| key_from_version_id(version))
-                .map(str::to_owned)
+                .map(|(version, _)| version.as_str())
         });
-        let deactivated = match (
-            tags.get(naming::TAG_DEACTIVATED_KEY),
-            tags.get(naming::TAG_DEACTIVATED_AT)
-                .and_then(|at| DateTime::parse_from_rfc3339(at).ok()),
-        ) {
-            (Some(key_id), Some(at)) => Some(Deactivation {
-                key_id: key_id.clone(),
-                at: at.with_timezone(&Utc),
-            }),
-            _ => None,
-        };
-        let deactivating = tags.get(naming::TAG_DEACTIVATING_KEY).cloned();
         Ok(Some(SecretDescription {
             arn: out.arn().unwrap_or_default().to_owned(),
             name: out.name().unwrap_or(name).to_owned(),
+            state: naming::secret_state(&tags, current_version),
             tags,
-            state: SecretState {
-                current_key_id,
-                deactivated,
-                deactivating,
-            },
             kms_key_id: out.kms_key_id().map(str::to_owned),
             replicated: !out.replication_status().is_empty(),
             rotation_enabled: out.rotation_enabled().unwrap_or(false)
@@ -105,7 +82,7 @@ impl Secrets {
     /// policy is in place), tagged with the user's name and unique ID. Returns its ARN; an
     /// existing secret is a conflict the caller resolves by describing it.
     #[instrument(skip(self))]
-    pub async fn create(&self, name: &str, user: &str, user_id: &str) -> Result<String> {
+    async fn create(&self, name: &str, user: &str, user_id: &str) -> Result<String> {
         let out = self
             .client
             .create_secret()
@@ -129,7 +106,7 @@ impl Secrets {
 
     /// The secret's resource policy, if it has one.
     #[instrument(skip(self))]
-    pub async fn policy(&self, secret_arn: &str) -> Result<Option<String>> {
+    async fn policy(&self, secret_arn: &str) -> Result<Option<String>> {
         let out = self
             .client
             .get_resource_policy()
@@ -142,7 +119,7 @@ impl Secrets {
 
     /// Puts keyrotor's resource policy on the secret (see [`crate::ownership`]).
     #[instrument(skip(self, policy))]
-    pub async fn put_policy(&self, secret_arn: &str, policy: &serde_json::Value) -> Result<()> {
+    async fn put_policy(&self, secret_arn: &str, policy: &serde_json::Value) -> Result<()> {
         self.client
             .put_resource_policy()
             .secret_id(secret_arn)
@@ -157,7 +134,7 @@ impl Secrets {
     /// Stores `value` as the AWSCURRENT version with the version ID derived from `key_id`.
     /// Repeating the call with the same key and value is a no-op, so it is safe to retry.
     #[instrument(skip(self, value))]
-    pub async fn put_key(&self, secret_arn: &str, key_id: &str, value: &str) -> Result<()> {
+    async fn put_key(&self, secret_arn: &str, key_id: &str, value: &str) -> Result<()> {
         let version = naming::version_id_for_key(key_id).ok_or_else(|| {
             Error::Internal(format!(
                 "access key ID {key_id} cannot name a secret version"
@@ -181,7 +158,7 @@ impl Secrets {
     /// Marks on the secret the key a rotation is about to deactivate, so that a failure
     /// between deactivating it and recording the time is recognised by a new run.
     #[instrument(skip(self))]
-    pub async fn mark_deactivating(&self, secret_arn: &str, key_id: &str) -> Result<()> {
+    async fn mark_deactivating(&self, secret_arn: &str, key_id: &str) -> Result<()> {
         self.client
             .tag_resource()
             .secret_id(secret_arn)
@@ -194,7 +171,7 @@ impl Secrets {
 
     /// Records on the secret which key a rotation deactivated, and when.
     #[instrument(skip(self))]
-    pub async fn record_deactivation(
+    async fn record_deactivation(
         &self,
         secret_arn: &str,
         key_id: &str,

@@ -6,15 +6,8 @@ use tracing::{info, instrument};
 
 use crate::email::EmailAddress;
 use crate::error::{Error, Result};
-
-/// A rendered message with a text and an HTML part.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Email {
-    pub to: Vec<EmailAddress>,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-}
+pub use crate::ports::Email;
+use crate::ports::MailerPort;
 
 /// Sends mail through SES from one verified identity.
 #[derive(Clone, Debug)]
@@ -35,9 +28,16 @@ impl Mailer {
         Mailer { client }
     }
 
+    /// The client from the SDK configuration.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
+        Mailer::new(Client::new(sdk))
+    }
+}
+
+impl MailerPort for Mailer {
     /// Sends `email` from `from`; returns the SES message ID.
     #[instrument(skip(self, from, email), fields(subject = %email.subject))]
-    pub async fn send(&self, from: &EmailAddress, email: &Email) -> Result<String> {
+    async fn send(&self, from: &EmailAddress, email: &Email) -> Result<String> {
         let destination = Destination::builder()
             .set_to_addresses(Some(
                 email.to.iter().map(|a| a.as_str().to_owned()).collect(),

@@ -4,16 +4,8 @@ use aws_sdk_sfn::Client;
 use tracing::instrument;
 
 use crate::error::{AwsErrorKind, Error, Result};
-
-/// What happened to one StartExecution.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StartOutcome {
-    Started {
-        execution_arn: String,
-    },
-    /// An execution of that name exists already: an earlier run of the scan started it.
-    AlreadyStarted,
-}
+use crate::ports::ExecutionsPort;
+pub use crate::ports::StartOutcome;
 
 #[derive(Clone, Debug)]
 pub struct Executions {
@@ -25,11 +17,18 @@ impl Executions {
         Executions { client }
     }
 
+    /// The client from the SDK configuration.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
+        Executions::new(Client::new(sdk))
+    }
+}
+
+impl ExecutionsPort for Executions {
     /// Starts execution `name`. Step Functions answers a repeated start of a still-running
     /// execution with the same input by returning that execution; one that began before
     /// this call (by more than clock jitter) is reported as already started.
     #[instrument(skip(self, input))]
-    pub async fn start(
+    async fn start(
         &self,
         state_machine_arn: &str,
         name: &str,

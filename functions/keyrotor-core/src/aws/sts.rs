@@ -6,7 +6,9 @@ use aws_credential_types::Credentials;
 use aws_sdk_sts::config::Builder;
 use tracing::{instrument, warn};
 
+use crate::config::Config;
 use crate::error::{Error, ErrorType, Result};
+use crate::ports::VerifierPort;
 use crate::secret::NewAccessKey;
 
 /// Checks new keys with GetCallerIdentity, retrying while IAM propagates the key.
@@ -42,9 +44,19 @@ impl KeyVerifier {
         self
     }
 
+    /// The verifier from the SDK configuration, trying for the configured time.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
+        KeyVerifier::new(
+            Builder::from(sdk),
+            Duration::from_secs(config.verify_timeout_secs),
+        )
+    }
+}
+
+impl VerifierPort for KeyVerifier {
     /// Succeeds once the key authenticates as `expected_arn`.
     #[instrument(skip(self, key), fields(key_id = %key.key_id))]
-    pub async fn verify(&self, key: &NewAccessKey, expected_arn: &str) -> Result<()> {
+    async fn verify(&self, key: &NewAccessKey, expected_arn: &str) -> Result<()> {
         let credentials = Credentials::new(
             &key.key_id,
             key.secret.expose(),

@@ -1,0 +1,209 @@
+//! Ports: the narrow account operations keyrotor's steps use, as traits. The SDK adapters in
+//! [`crate::aws`] implement them against AWS; tests implement them with an in-memory account
+//! that keeps IAM's and Secrets Manager's rules (`keyrotor_tests::fake`), and a wrapper that
+//! fails chosen calls. A function's dependencies name only the ports it uses, so its
+//! signature says which services it touches, and its `AWS_ACTIONS` list says which calls.
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::credential_report::CredentialReport;
+use crate::domain::{AccessKey, KeyStatus, SecretState};
+use crate::email::EmailAddress;
+use crate::error::Result;
+use crate::secret::NewAccessKey;
+
+/// An IAM user as GetUser returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamUser {
+    /// The name as IAM spells it (names are case-insensitive: `ALICE` finds `alice`).
+    pub name: String,
+    pub arn: String,
+    /// The unique ID (`AIDA…`), never reused by another user.
+    pub id: String,
+}
+
+/// One page of user names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPage {
+    pub users: Vec<String>,
+    pub next_marker: Option<String>,
+}
+
+/// What DescribeSecret says about a user's secret (never its value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretDescription {
+    pub arn: String,
+    pub name: String,
+    pub tags: BTreeMap<String, String>,
+    pub state: SecretState,
+    /// The KMS key as DescribeSecret names it (`None`: the AWS managed key).
+    pub kms_key_id: Option<String>,
+    pub replicated: bool,
+    pub rotation_enabled: bool,
+    pub scheduled_for_deletion: bool,
+    /// How many versions hold a value.
+    pub version_count: usize,
+}
+
+/// An e-mail to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub to: Vec<EmailAddress>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The outcome of starting a named execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartOutcome {
+    Started {
+        execution_arn: String,
+    },
+    /// An execution of that name exists already (started by an earlier run).
+    AlreadyStarted,
+}
+
+/// IAM: users, their tags and group membership, and their access keys.
+pub trait UsersPort: Sync {
+    /// One page of ListUsers (at most `max_items`, up to 1,000).
+    fn list_users_page(
+        &self,
+        marker: Option<&str>,
+        max_items: i32,
+    ) -> impl Future<Output = Result<UserPage>> + Send;
+
+    /// The user's canonical name, ARN and unique ID; `UserNotFound` if there is no such user.
+    fn user(&self, user: &str) -> impl Future<Output = Result<IamUser>> + Send;
+
+    /// All of the user's access keys.
+    fn access_keys(&self, user: &str) -> impl Future<Output = Result<Vec<AccessKey>>> + Send;
+
+    /// The user's tags.
+    fn user_tags(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>>> + Send;
+
+    /// The members of `group`; a group that does not exist has none.
+    fn group_members(&self, group: &str) -> impl Future<Output = Result<HashSet<String>>> + Send;
+
+    /// Creates an access key. Not idempotent: sent exactly once, never retried.
+    fn create_access_key(&self, user: &str) -> impl Future<Output = Result<NewAccessKey>> + Send;
+
+    /// Sets a key Active or Inactive (idempotent).
+    fn set_key_status(
+        &self,
+        user: &str,
+        key_id: &str,
+        status: KeyStatus,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Deletes a key; `false` if it was already gone.
+    fn delete_access_key(
+        &self,
+        user: &str,
+        key_id: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// The user an access key belongs to, or `None` if no such key exists.
+    fn key_owner(&self, key_id: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// When the key was last used to sign a request, if ever.
+    fn key_last_used(
+        &self,
+        key_id: &str,
+    ) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
+
+    /// The account's credential report, no older than `max_age`.
+    fn credential_report(
+        &self,
+        max_age: chrono::Duration,
+    ) -> impl Future<Output = Result<Arc<CredentialReport>>> + Send;
+}
+
+/// Secrets Manager: one secret per user holding the current access key.
+pub trait SecretsPort: Sync {
+    /// Describes the secret, or `None` if it does not exist.
+    fn describe(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<SecretDescription>>> + Send;
+
+    /// Creates the user's secret without a value, tagged with the user's name and unique ID,
+    /// encrypted with keyrotor's key; returns its ARN. An existing secret is an
+    /// `AlreadyExists` error.
+    fn create(
+        &self,
+        name: &str,
+        user: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<String>> + Send;
+
+    /// The secret's resource policy, if it has one.
+    fn policy(&self, secret_arn: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// Puts keyrotor's resource policy on the secret.
+    fn put_policy(
+        &self,
+        secret_arn: &str,
+        policy: &serde_json::Value,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores `value` as AWSCURRENT under the version ID derived from `key_id`; repeating it
+    /// with the same key and value is a no-op.
+    fn put_key(
+        &self,
+        secret_arn: &str,
+        key_id: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Marks the key a rotation is about to deactivate.
+    fn mark_deactivating(
+        &self,
+        secret_arn: &str,
+        key_id: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Records which key a rotation deactivated, and when.
+    fn record_deactivation(
+        &self,
+        secret_arn: &str,
+        key_id: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// STS: proves that a new key authenticates as its user.
+pub trait VerifierPort: Sync {
+    /// `Ok` once the key authenticates as `expected_arn`; retried while IAM propagates it.
+    fn verify(
+        &self,
+        key: &NewAccessKey,
+        expected_arn: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// SES: sends one e-mail; returns its message ID.
+pub trait MailerPort: Sync {
+    fn send(
+        &self,
+        from: &EmailAddress,
+        email: &Email,
+    ) -> impl Future<Output = Result<String>> + Send;
+}
+
+/// Step Functions: starts a named execution.
+pub trait ExecutionsPort: Sync {
+    fn start(
+        &self,
+        state_machine_arn: &str,
+        name: &str,
+        input: String,
+    ) -> impl Future<Output = Result<StartOutcome>> + Send;
+}

@@ -1,0 +1,161 @@
+//! keyrotor's functions wired in-process to the in-memory account ([`crate::fake`]) and run
+//! by the real state machine definitions ([`crate::asl`]): what the invariant tests drive
+//! instead of the emulator.
+
+use keyrotor_core::config::{vars, Config};
+use keyrotor_core::Result;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::asl::{Execution, Interpreter, TaskError};
+use crate::fake::{FakeAccount, Faulty};
+use crate::stack::{
+    Machine, ADMIN_ADDRESS, EXEMPT_GROUP, FROM_ADDRESS, KMS_KEY_ID, TRUSTED_ROLE_ARNS,
+};
+
+/// The account as every function sees it: the in-memory account behind a fault layer.
+pub type Account = Faulty<FakeAccount>;
+
+/// The per-user machine the scan starts executions of, in-process.
+pub const ROTATE_USER_ARN: &str =
+    "arn:aws:states:us-east-1:123456789012:stateMachine:keyrotor-rotate";
+
+/// The functions' configuration: the local stack's settings, a deletion delay of zero
+/// (the Wait before deletion is zero seconds too), and `extra` on top.
+pub fn config(extra: &[(&str, &str)]) -> Config {
+    Config::from_lookup(|name| {
+        if let Some((_, v)) = extra.iter().find(|(k, _)| *k == name) {
+            return Some((*v).to_owned());
+        }
+        Some(
+            match name {
+                vars::FROM_ADDRESS => FROM_ADDRESS,
+                vars::ADMIN_ADDRESS => ADMIN_ADDRESS,
+                vars::KMS_KEY_ID => KMS_KEY_ID,
+                vars::TRUSTED_ROLE_ARNS => TRUSTED_ROLE_ARNS,
+                vars::EXEMPT_GROUP => EXEMPT_GROUP,
+                vars::STATE_MACHINE_ARN => ROTATE_USER_ARN,
+                vars::DELETION_DELAY_SECONDS => "0",
+                _ => return None,
+            }
+            .to_owned(),
+        )
+    })
+    .expect("test configuration is valid")
+}
+
+/// Every function, each with only the ports it uses.
+pub struct Functions {
+    pub list: list_users::Deps<Account>,
+    pub assess: assess_key_age::Deps<Account, Account>,
+    pub start: start_rotations::Deps<Account>,
+    pub create: create_key::Deps<Account, Account, Account>,
+    pub deactivate: deactivate_key::Deps<Account, Account>,
+    pub notify: notify::Deps<Account, Account>,
+    pub delete: delete_key::Deps<Account, Account>,
+}
+
+/// Which account layer each function is given.
+pub struct Layers<'a> {
+    pub list: &'a Account,
+    pub assess: &'a Account,
+    pub start: &'a Account,
+    pub create: &'a Account,
+    pub deactivate: &'a Account,
+    pub notify: &'a Account,
+    pub delete: &'a Account,
+}
+
+impl Functions {
+    /// Every function on the same layer (one set of faults for all).
+    pub fn on(account: &Account, config: &Config) -> Self {
+        Functions::with(
+            &Layers {
+                list: account,
+                assess: account,
+                start: account,
+                create: account,
+                deactivate: account,
+                notify: account,
+                delete: account,
+            },
+            config,
+        )
+    }
+
+    /// Each function on its own layer (to tell their calls apart).
+    pub fn with(layers: &Layers<'_>, config: &Config) -> Self {
+        let c = || config.clone();
+        Functions {
+            list: list_users::Deps {
+                config: c(),
+                iam: layers.list.clone(),
+            },
+            assess: assess_key_age::Deps {
+                config: c(),
+                iam: layers.assess.clone(),
+                secrets: layers.assess.clone(),
+            },
+            start: start_rotations::Deps::new(c(), layers.start.clone())
+                .expect("the per-user machine is configured"),
+            create: create_key::Deps {
+                config: c(),
+                iam: layers.create.clone(),
+                secrets: layers.create.clone(),
+                verifier: layers.create.clone(),
+            },
+            deactivate: deactivate_key::Deps {
+                config: c(),
+                iam: layers.deactivate.clone(),
+                secrets: layers.deactivate.clone(),
+            },
+            notify: notify::Deps::new(c(), layers.notify.clone(), layers.notify.clone())
+                .expect("the sender is configured"),
+            delete: delete_key::Deps {
+                config: c(),
+                iam: layers.delete.clone(),
+                secrets: layers.delete.clone(),
+            },
+        }
+    }
+
+    /// Runs one execution of `machine` (forcing allowed on the per-user machine) to its end.
+    pub async fn run(&self, machine: Machine, name: &str, input: Value) -> Execution {
+        let definition = machine.local_definition(0, true).expect("definition");
+        Interpreter::new(&definition)
+            .expect("interpreter")
+            .task("list-users", |i| async move {
+                task(list_users::handle(i, &self.list).await)
+            })
+            .task("assess-key-age", |i| async move {
+                task(assess_key_age::handle(i, &self.assess).await)
+            })
+            .task("start-rotations", |i| async move {
+                task(start_rotations::handle(i, &self.start).await)
+            })
+            .task("create-key", |i| async move {
+                task(create_key::handle(i, &self.create).await)
+            })
+            .task("deactivate-key", |i| async move {
+                task(deactivate_key::handle(i, &self.deactivate).await)
+            })
+            .task("notify", |i| async move {
+                task(notify::handle(i, &self.notify).await)
+            })
+            .task("delete-key", |i| async move {
+                task(delete_key::handle(i, &self.delete).await)
+            })
+            .run(name, input)
+            .await
+            .expect("the definition runs")
+    }
+}
+
+/// A handler's result as a Task's: its output as JSON, or its error's `errorType` and
+/// message.
+pub fn task<O: Serialize>(result: Result<O>) -> std::result::Result<Value, TaskError> {
+    match result {
+        Ok(out) => serde_json::to_value(out).map_err(|e| ("Internal".into(), e.to_string())),
+        Err(e) => Err((e.error_type().as_str().to_owned(), e.to_string())),
+    }
+}

@@ -1,0 +1,112 @@
+//! Each function declares the AWS actions it calls (`AWS_ACTIONS` in its lib.rs), and
+//! `tools/check_infra.py` holds its role to exactly that list. This test holds the list to
+//! the code: a day of scans and rotations in-process, each function on its own recording
+//! layer over one in-memory account, must call nothing a function did not declare, and must
+//! call everything each one declared (a stale declaration would grant an unused permission).
+
+use std::collections::BTreeSet;
+
+use keyrotor_tests::fake::{FakeAccount, Faulty, TestUser};
+use keyrotor_tests::in_process::{config, Functions, Layers};
+use keyrotor_tests::stack::{Machine, EXEMPT_GROUP, KMS_KEY_ID};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn every_function_calls_exactly_the_aws_actions_it_declares() {
+    let account = FakeAccount::new(Some(KMS_KEY_ID));
+    let layer = || Faulty::new(account.clone());
+    let (list, assess, start, create, deactivate, notify, delete) = (
+        layer(),
+        layer(),
+        layer(),
+        layer(),
+        layer(),
+        layer(),
+        layer(),
+    );
+    let f = Functions::with(
+        &Layers {
+            list: &list,
+            assess: &assess,
+            start: &start,
+            create: &create,
+            deactivate: &deactivate,
+            notify: &notify,
+            delete: &delete,
+        },
+        &config(&[]),
+    );
+    // Due, with an inactive leftover to delete first; on a warning day; exempt by group.
+    account.seed(
+        &TestUser::new("alice")
+            .tag("Email", "alice@example.com")
+            .key(120, false)
+            .key(95, true),
+    );
+    account.seed(
+        &TestUser::new("bob")
+            .tag("Email", "bob@example.com")
+            .key(80, true),
+    );
+    account.seed(&TestUser::new("carol").group(EXEMPT_GROUP).key(200, true));
+
+    let scan = f.run(Machine::Scan, "scan", json!({})).await;
+    assert!(scan.succeeded(), "{scan:#?}");
+    let started = account.started();
+    assert_eq!(started.len(), 2, "alice and bob: {started:?}");
+    let mut pair = None;
+    for (_, name, input) in &started {
+        let input: Value = serde_json::from_str(input).expect("JSON input");
+        let run = f.run(Machine::RotateUser, name, input).await;
+        assert!(run.succeeded(), "{run:#?}");
+        if run.output["created"]["newKeyId"].is_string() {
+            pair = Some(run.output["created"].clone());
+        }
+    }
+    let pair = pair.expect("alice was rotated");
+    // A late rerun of each step of alice's finished rotation finds the work done.
+    let old_pair = json!({
+        "user": "alice",
+        "oldKeyId": pair["oldKeyId"],
+        "newKeyId": pair["newKeyId"],
+    });
+    create_key::handle(
+        json!({"user": "alice", "oldKeyId": pair["oldKeyId"]}),
+        &f.create,
+    )
+    .await
+    .expect("create-key recognises the finished rotation");
+    deactivate_key::handle(old_pair.clone(), &f.deactivate)
+        .await
+        .expect("deactivate-key recognises the finished rotation");
+    // The next assessment of alice reads her secret and its policy.
+    assess_key_age::handle(json!({"user": "alice"}), &f.assess)
+        .await
+        .expect("assessed");
+    list_users::handle(json!({"users": ["ALICE"]}), &f.list)
+        .await
+        .expect("named users");
+
+    let functions: [(&str, &[&str], &Faulty<FakeAccount>); 7] = [
+        ("list-users", list_users::AWS_ACTIONS, &list),
+        ("assess-key-age", assess_key_age::AWS_ACTIONS, &assess),
+        ("start-rotations", start_rotations::AWS_ACTIONS, &start),
+        ("create-key", create_key::AWS_ACTIONS, &create),
+        ("deactivate-key", deactivate_key::AWS_ACTIONS, &deactivate),
+        ("notify", notify::AWS_ACTIONS, &notify),
+        ("delete-key", delete_key::AWS_ACTIONS, &delete),
+    ];
+    let mut problems = Vec::new();
+    for (name, declared, layer) in functions {
+        let declared: BTreeSet<&str> = declared.iter().copied().collect();
+        let seen = layer.seen();
+        let undeclared: Vec<_> = seen.difference(&declared).collect();
+        let unused: Vec<_> = declared.difference(&seen).collect();
+        if !undeclared.is_empty() || !unused.is_empty() {
+            problems.push(format!(
+                "{name}: called but not declared {undeclared:?}; declared but not called {unused:?}"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}

@@ -46,7 +46,7 @@ pub async fn follow(ctx: &Ctx, arns: &[String]) -> Result<Vec<Finished>> {
                 done.push(Finished {
                     name: desc.name().unwrap_or_default().to_owned(),
                     arn: arn.clone(),
-                    started: keyrotor_core::aws::to_utc(desc.start_date()),
+                    started: keyrotor_aws::to_utc(desc.start_date()),
                     stage,
                 });
             }
@@ -87,7 +87,7 @@ pub async fn started_by_scan(ctx: &Ctx, machine: &str, scan: &Finished) -> Resul
             .await
             .map_err(|e| aws_error("listing executions", e))?;
         for e in out.executions() {
-            let after = keyrotor_core::aws::to_utc(e.start_date()).is_some_and(|t| t >= started);
+            let after = keyrotor_aws::to_utc(e.start_date()).is_some_and(|t| t >= started);
             if e.name().starts_with(&prefix) && after {
                 arns.push(e.execution_arn().to_owned());
             }

@@ -576,7 +576,7 @@ pub async fn redrive(ctx: &Ctx, arn: &str) -> Result<i32> {
         .send()
         .await
         .map_err(|e| aws_error("redriving the execution", e))?;
-    let at = keyrotor_core::aws::to_utc(out.redrive_date());
+    let at = keyrotor_aws::to_utc(out.redrive_date());
     ctx.emit(&json!({"executionArn": arn, "redriveDate": at}), || {
         format!("redriven from the failed step: {arn}\n")
     });

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use anyhow::{anyhow, Context, Result};
 use chrono::{DateTime, Duration, Utc};
-use keyrotor_core::aws::{Iam, Secrets};
+use keyrotor_aws::{Iam, Secrets};
 use keyrotor_core::domain::planner::RESUME_WINDOW;
 use keyrotor_core::domain::{plan, Decision, KeyStatus};
 use keyrotor_core::ports::UsersPort;

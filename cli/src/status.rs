@@ -157,7 +157,7 @@ async fn executions_since(
             .await
             .map_err(|e| aws_error("listing executions", e))?;
         for e in out.executions() {
-            let started = keyrotor_core::aws::to_utc(e.start_date());
+            let started = keyrotor_aws::to_utc(e.start_date());
             if started.is_some_and(|s| s < since) {
                 // Newest first: everything after this is older.
                 break 'pages;

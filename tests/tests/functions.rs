@@ -5,8 +5,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use keyrotor_aws::FromConfig;
 use keyrotor_core::config::vars;
-use keyrotor_core::{Config, ErrorType, FromConfig};
+use keyrotor_core::{Config, ErrorType};
 use keyrotor_tests::account::{aged_key, user_with_aged_key, Account};
 use keyrotor_tests::moto::MotoServer;
 use keyrotor_tests::proxy::FaultProxy;

@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::LazyLock;
 
+use keyrotor_aws::testing::offline;
 use keyrotor_core::config::{vars, Config};
 use keyrotor_core::payload::{
     self, AssessInput, CreateKeyInput, KeyPairInput, ListUsersInput, NotifyInput,
     StartRotationsInput,
 };
-use keyrotor_core::testing::offline;
 use keyrotor_core::{ErrorType, Result};
 use proptest::prelude::*;
 use serde::de::DeserializeOwned;

@@ -6,10 +6,10 @@
 //!   and only the users that need a per-user execution.
 
 use aws_config::SdkConfig;
-use keyrotor_core::aws::{Iam, Secrets};
+use keyrotor_aws::FromConfig;
+use keyrotor_aws::{Iam, Secrets};
 use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::ports::{SecretsPort, UsersPort};
-use keyrotor_core::FromConfig;
 use std::collections::HashSet;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -317,7 +317,7 @@ fn from_report(keys: &[ReportKey]) -> Vec<AccessKey> {
 
 #[cfg(test)]
 mod tests {
-    use keyrotor_core::testing::offline;
+    use keyrotor_aws::testing::offline;
     use keyrotor_core::ErrorType;
     use serde_json::json;
 
@@ -325,7 +325,7 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_inputs_are_rejected_before_any_aws_call() {
-        keyrotor_core::assert_rejected!(
+        keyrotor_aws::assert_rejected!(
             handle,
             [
                 json!({}),

@@ -2,7 +2,7 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    keyrotor_core::runtime::serve(
+    keyrotor_lambda::serve(
         |event, deps: std::sync::Arc<assess_key_age::Deps>| async move {
             assess_key_age::handle(event, &deps).await
         },

@@ -16,18 +16,18 @@
 //! 6. if 4 or 5 fail, the new key is deleted again, unless the secret turns out to hold it.
 
 use aws_config::SdkConfig;
-use keyrotor_core::aws::{Iam, KeyVerifier, Secrets};
+use keyrotor_aws::FromConfig;
+use keyrotor_aws::{Iam, KeyVerifier, Secrets};
 use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::ports::{SecretsPort, UsersPort, VerifierPort};
-use keyrotor_core::FromConfig;
 use std::collections::HashSet;
 
 use chrono::{Duration, Utc};
-use keyrotor_core::aws::SecretDescription;
 use keyrotor_core::domain::Decision;
 use keyrotor_core::error::AwsErrorKind;
 use keyrotor_core::ownership::{resource_policy, Trust};
 use keyrotor_core::payload::{parse, CreateKeyInput, CreateKeyOutput};
+use keyrotor_core::ports::SecretDescription;
 use keyrotor_core::secret::{NewAccessKey, StoredCredential};
 use keyrotor_core::state::{load_user, read_secret, LiveUser};
 use keyrotor_core::{Error, Result};
@@ -409,7 +409,7 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_inputs_are_rejected_before_any_aws_call() {
-        keyrotor_core::assert_rejected!(
+        keyrotor_aws::assert_rejected!(
             handle,
             [
                 json!({}),

@@ -5,14 +5,14 @@
 
 use aws_config::SdkConfig;
 use chrono::{SubsecRound, Utc};
-use keyrotor_core::aws::{Iam, Secrets};
+use keyrotor_aws::FromConfig;
+use keyrotor_aws::{Iam, Secrets};
 use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::domain::planner::deletion_delay;
 use keyrotor_core::domain::{Decision, KeyStatus};
 use keyrotor_core::payload::{parse, DeactivateKeyOutput, KeyPairInput};
 use keyrotor_core::ports::{SecretsPort, UsersPort};
 use keyrotor_core::state::load_user;
-use keyrotor_core::FromConfig;
 use keyrotor_core::{Error, Result};
 use tracing::info;
 
@@ -208,7 +208,7 @@ mod tests {
     #[tokio::test]
     async fn malformed_inputs_are_rejected_before_any_aws_call() {
         let k1 = "AKIAIOSFODNN7EXAMPLE";
-        keyrotor_core::assert_rejected!(
+        keyrotor_aws::assert_rejected!(
             handle,
             [
                 json!({}),

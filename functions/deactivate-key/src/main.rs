@@ -2,7 +2,7 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    keyrotor_core::runtime::serve(
+    keyrotor_lambda::serve(
         |event, deps: std::sync::Arc<deactivate_key::Deps>| async move {
             deactivate_key::handle(event, &deps).await
         },

@@ -6,14 +6,14 @@
 
 use aws_config::SdkConfig;
 use chrono::Utc;
-use keyrotor_core::aws::{Iam, Secrets};
+use keyrotor_aws::FromConfig;
+use keyrotor_aws::{Iam, Secrets};
 use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::domain::planner::deletion_delay;
 use keyrotor_core::error::AwsErrorKind;
 use keyrotor_core::payload::{parse, DeleteKeyOutput, DeleteOutcome, KeyPairInput};
 use keyrotor_core::ports::{SecretsPort, UsersPort};
 use keyrotor_core::state::load_user;
-use keyrotor_core::FromConfig;
 use keyrotor_core::{Error, Result};
 use tracing::{info, warn};
 
@@ -196,7 +196,7 @@ mod tests {
     #[tokio::test]
     async fn malformed_inputs_are_rejected_before_any_aws_call() {
         let k1 = "AKIAIOSFODNN7EXAMPLE";
-        keyrotor_core::assert_rejected!(
+        keyrotor_aws::assert_rejected!(
             handle,
             [
                 json!({}),

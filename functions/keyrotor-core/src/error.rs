@@ -1,11 +1,6 @@
 //! Typed errors shared by every function, and their mapping to the stable `errorType`
 //! names that the state machine retries and catches by.
 
-use aws_sdk_iam::error::ProvideErrorMetadata;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::SdkError;
-use lambda_runtime::Diagnostic;
-
 use crate::config::ConfigError;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -203,84 +198,6 @@ impl Error {
             _ => None,
         }
     }
-
-    /// Classifies an SDK error from `operation` (e.g. `"iam:CreateAccessKey"`).
-    pub fn from_sdk<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> Self
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        let (kind, code, message) = match &err {
-            SdkError::ServiceError(ctx) => {
-                let code = ctx.err().code().unwrap_or("Unknown").to_owned();
-                let message = ctx.err().message().unwrap_or("").to_owned();
-                let status = ctx.raw().status().as_u16();
-                (classify(&code, status), code, message)
-            }
-            SdkError::TimeoutError(_) => (AwsErrorKind::Transient, "Timeout".into(), String::new()),
-            SdkError::DispatchFailure(_) => (
-                AwsErrorKind::Transient,
-                "DispatchFailure".into(),
-                "the request could not be sent or its response was lost".into(),
-            ),
-            SdkError::ResponseError(_) => (
-                AwsErrorKind::Transient,
-                "ResponseError".into(),
-                "the response could not be read".into(),
-            ),
-            _ => (
-                AwsErrorKind::Rejected,
-                "ConstructionFailure".into(),
-                String::new(),
-            ),
-        };
-        Error::Aws {
-            operation,
-            kind,
-            code,
-            message,
-            source: Box::new(err),
-        }
-    }
-}
-
-fn classify(code: &str, status: u16) -> AwsErrorKind {
-    match code {
-        "Throttling"
-        | "ThrottlingException"
-        | "TooManyRequestsException"
-        | "RequestLimitExceeded"
-        | "SlowDown" => AwsErrorKind::Throttled,
-        "NoSuchEntity"
-        | "ResourceNotFoundException"
-        | "ExecutionDoesNotExist"
-        | "StateMachineDoesNotExist" => AwsErrorKind::NotFound,
-        "LimitExceeded" | "LimitExceededException" => AwsErrorKind::LimitExceeded,
-        "EntityAlreadyExists" | "ResourceExistsException" | "ExecutionAlreadyExists" => {
-            AwsErrorKind::AlreadyExists
-        }
-        "AccessDenied"
-        | "AccessDeniedException"
-        | "UnauthorizedOperation"
-        | "InvalidClientTokenId"
-        | "SignatureDoesNotMatch" => AwsErrorKind::AccessDenied,
-        "ServiceFailure"
-        | "InternalFailure"
-        | "InternalServiceError"
-        | "InternalServiceErrorException"
-        | "ServiceUnavailable"
-        | "RequestTimeout" => AwsErrorKind::Transient,
-        _ if status >= 500 => AwsErrorKind::Transient,
-        _ => AwsErrorKind::Rejected,
-    }
-}
-
-impl From<Error> for Diagnostic {
-    fn from(err: Error) -> Self {
-        Diagnostic {
-            error_type: err.error_type().as_str().to_owned(),
-            error_message: err.to_string(),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -298,14 +215,6 @@ mod tests {
     }
 
     #[test]
-    fn throttling_codes_map_to_throttled_and_5xx_to_transient() {
-        assert_eq!(classify("Throttling", 400), AwsErrorKind::Throttled);
-        assert_eq!(classify("SomethingNew", 503), AwsErrorKind::Transient);
-        assert_eq!(classify("ValidationError", 400), AwsErrorKind::Rejected);
-        assert_eq!(classify("NoSuchEntity", 404), AwsErrorKind::NotFound);
-    }
-
-    #[test]
     fn debug_output_never_includes_the_raw_sdk_error() {
         let err = Error::Aws {
             operation: "iam:CreateAccessKey",
@@ -320,12 +229,5 @@ mod tests {
             shown.starts_with("Transient(iam:CreateAccessKey failed"),
             "{shown}"
         );
-    }
-
-    #[test]
-    fn diagnostic_carries_stable_type_and_message() {
-        let d = Diagnostic::from(Error::InvalidInput("missing field `user`".into()));
-        assert_eq!(d.error_type, "InvalidInput");
-        assert_eq!(d.error_message, "invalid input: missing field `user`");
     }
 }

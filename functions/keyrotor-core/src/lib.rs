@@ -1,9 +1,10 @@
-//! keyrotor's shared library: the rotation rules ([`domain`]), the payloads every function
-//! reads and writes ([`payload`]), configuration ([`config`]), errors ([`error`]), secret
-//! handling ([`secret`]), the ports the steps use ([`ports`]) and the AWS adapters that
-//! implement them ([`aws`]).
+//! keyrotor's domain, with no AWS SDK in it: the rotation rules ([`domain`]), the payloads
+//! every function reads and writes ([`payload`]), configuration ([`config`]), errors
+//! ([`error`]), secret handling ([`secret`]), names ([`naming`]), the ownership of secrets
+//! ([`ownership`]), the ports the steps reach AWS through ([`ports`]) and reading a user's
+//! live state through them ([`state`]). The adapters that implement the ports against AWS
+//! are in `keyrotor-aws`; the Lambda runtime loop is in `keyrotor-lambda`.
 
-pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod email;
@@ -12,13 +13,8 @@ pub mod naming;
 pub mod ownership;
 pub mod payload;
 pub mod ports;
-pub mod runtime;
 pub mod secret;
 pub mod state;
 
 pub use config::Config;
 pub use error::{Error, ErrorType, Result};
-pub use runtime::FromConfig;
-
-#[cfg(any(test, feature = "testing"))]
-pub mod testing;

@@ -2,11 +2,11 @@
 //! input (checked to exist).
 
 use aws_config::SdkConfig;
-use keyrotor_core::aws::Iam;
+use keyrotor_aws::FromConfig;
+use keyrotor_aws::Iam;
 use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::payload::{parse, ListUsersInput, ListUsersOutput};
 use keyrotor_core::ports::UsersPort;
-use keyrotor_core::FromConfig;
 use keyrotor_core::{Error, Result};
 
 /// Largest page ListUsers returns.
@@ -88,7 +88,7 @@ pub async fn handle<U: UsersPort>(
 
 #[cfg(test)]
 mod tests {
-    use keyrotor_core::testing::offline;
+    use keyrotor_aws::testing::offline;
     use keyrotor_core::ErrorType;
     use serde_json::json;
 
@@ -96,7 +96,7 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_inputs_are_rejected_before_any_aws_call() {
-        keyrotor_core::assert_rejected!(
+        keyrotor_aws::assert_rejected!(
             handle,
             [
                 json!([]),

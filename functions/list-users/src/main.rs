@@ -2,7 +2,7 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    keyrotor_core::runtime::serve(|event, deps: std::sync::Arc<list_users::Deps>| async move {
+    keyrotor_lambda::serve(|event, deps: std::sync::Arc<list_users::Deps>| async move {
         list_users::handle(event, &deps).await
     })
     .await

@@ -9,12 +9,12 @@
 mod message;
 
 use aws_config::SdkConfig;
-use keyrotor_core::aws::{Iam, Mailer};
+use keyrotor_aws::FromConfig;
+use keyrotor_aws::{Iam, Mailer};
 use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::email::EmailAddress;
 use keyrotor_core::payload::{parse, NotificationKind, NotifyInput, NotifyOutput};
 use keyrotor_core::ports::{MailerPort, UsersPort};
-use keyrotor_core::FromConfig;
 use keyrotor_core::{naming, Error, Result};
 use tracing::{info, warn};
 
@@ -168,7 +168,7 @@ pub fn recipients(config: &Config, kind: NotificationKind, owner_tag: Option<&st
 
 #[cfg(test)]
 mod tests {
-    use keyrotor_core::testing::{test_config, unreachable_sdk_config};
+    use keyrotor_aws::testing::{test_config, unreachable_sdk_config};
     use keyrotor_core::{Config, ErrorType};
     use serde_json::json;
 
@@ -176,7 +176,7 @@ mod tests {
 
     #[tokio::test]
     async fn malformed_inputs_are_rejected_before_any_aws_call() {
-        keyrotor_core::assert_rejected!(
+        keyrotor_aws::assert_rejected!(
             handle,
             [
                 json!({}),

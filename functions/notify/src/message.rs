@@ -1,10 +1,10 @@
 //! Message texts. Plain text and HTML say the same; every value placed in HTML is escaped.
 
-use keyrotor_core::aws::Email;
 use keyrotor_core::domain::planner::deletion_delay;
 use keyrotor_core::domain::Policy;
 use keyrotor_core::email::EmailAddress;
 use keyrotor_core::payload::{NotificationKind, NotifyInput};
+use keyrotor_core::ports::Email;
 
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -171,8 +171,8 @@ pub fn render(
 
 #[cfg(test)]
 mod tests {
+    use keyrotor_aws::testing::test_config;
     use keyrotor_core::payload::parse;
-    use keyrotor_core::testing::test_config;
     use serde_json::json;
 
     use super::*;

@@ -5,12 +5,12 @@
 
 use aws_config::SdkConfig;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use keyrotor_core::aws::Executions;
-use keyrotor_core::aws::StartOutcome;
+use keyrotor_aws::Executions;
+use keyrotor_aws::FromConfig;
 use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::payload::{parse, StartRotationsInput, StartRotationsOutput, UserName};
 use keyrotor_core::ports::ExecutionsPort;
-use keyrotor_core::FromConfig;
+use keyrotor_core::ports::StartOutcome;
 use keyrotor_core::{naming, Error, Result};
 use tracing::info;
 
@@ -93,14 +93,14 @@ pub async fn handle<E: ExecutionsPort>(
 
 #[cfg(test)]
 mod tests {
-    use keyrotor_core::testing::offline;
+    use keyrotor_aws::testing::offline;
     use serde_json::json;
 
     use super::*;
 
     #[tokio::test]
     async fn malformed_inputs_are_rejected_before_any_aws_call() {
-        keyrotor_core::assert_rejected!(
+        keyrotor_aws::assert_rejected!(
             handle,
             [
                 json!({}),

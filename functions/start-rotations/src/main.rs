@@ -2,7 +2,7 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    keyrotor_core::runtime::serve(
+    keyrotor_lambda::serve(
         |event, deps: std::sync::Arc<start_rotations::Deps>| async move {
             start_rotations::handle(event, &deps).await
         },

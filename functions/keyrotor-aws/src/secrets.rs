@@ -8,11 +8,12 @@ use aws_sdk_secretsmanager::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 use tracing::{info, instrument};
 
-use crate::config::Config;
-use crate::error::{AwsErrorKind, Error, Result};
-use crate::naming;
-pub use crate::ports::SecretDescription;
-use crate::ports::SecretsPort;
+use crate::error::sdk_error;
+use keyrotor_core::config::Config;
+use keyrotor_core::error::{AwsErrorKind, Error, Result};
+use keyrotor_core::naming;
+pub use keyrotor_core::ports::SecretDescription;
+use keyrotor_core::ports::SecretsPort;
 
 /// The Secrets Manager calls keyrotor makes.
 #[derive(Clone, Debug)]
@@ -38,7 +39,7 @@ impl Secrets {
 
 impl SecretsPort for Secrets {
     /// Describes the secret, or `None` if it does not exist. Whether keyrotor may trust it
-    /// is for [`crate::ownership::judge`] to say.
+    /// is for [`keyrotor_core::ownership::judge`] to say.
     #[instrument(skip(self))]
     async fn describe(&self, name: &str) -> Result<Option<SecretDescription>> {
         let result = self
@@ -47,7 +48,7 @@ impl SecretsPort for Secrets {
             .secret_id(name)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("secretsmanager:DescribeSecret", e));
+            .map_err(|e| sdk_error("secretsmanager:DescribeSecret", e));
         let out = match result {
             Ok(out) => out,
             Err(e) if e.aws_kind() == Some(AwsErrorKind::NotFound) => return Ok(None),
@@ -96,7 +97,7 @@ impl SecretsPort for Secrets {
             .tags(tag(naming::TAG_MANAGED_BY, naming::MANAGED_BY_VALUE))
             .send()
             .await
-            .map_err(|e| Error::from_sdk("secretsmanager:CreateSecret", e))?;
+            .map_err(|e| sdk_error("secretsmanager:CreateSecret", e))?;
         let arn = out
             .arn()
             .ok_or_else(|| Error::Internal("CreateSecret returned no ARN".into()))?;
@@ -113,11 +114,11 @@ impl SecretsPort for Secrets {
             .secret_id(secret_arn)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("secretsmanager:GetResourcePolicy", e))?;
+            .map_err(|e| sdk_error("secretsmanager:GetResourcePolicy", e))?;
         Ok(out.resource_policy().map(str::to_owned))
     }
 
-    /// Puts keyrotor's resource policy on the secret (see [`crate::ownership`]).
+    /// Puts keyrotor's resource policy on the secret (see [`keyrotor_core::ownership`]).
     #[instrument(skip(self, policy))]
     async fn put_policy(&self, secret_arn: &str, policy: &serde_json::Value) -> Result<()> {
         self.client
@@ -127,7 +128,7 @@ impl SecretsPort for Secrets {
             .block_public_policy(true)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("secretsmanager:PutResourcePolicy", e))?;
+            .map_err(|e| sdk_error("secretsmanager:PutResourcePolicy", e))?;
         Ok(())
     }
 
@@ -147,7 +148,7 @@ impl SecretsPort for Secrets {
             .secret_string(value)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("secretsmanager:PutSecretValue", e))?;
+            .map_err(|e| sdk_error("secretsmanager:PutSecretValue", e))?;
         info!(
             secret = secret_arn,
             key_id, "stored access key as AWSCURRENT"
@@ -165,7 +166,7 @@ impl SecretsPort for Secrets {
             .tags(tag(naming::TAG_DEACTIVATING_KEY, key_id))
             .send()
             .await
-            .map_err(|e| Error::from_sdk("secretsmanager:TagResource", e))?;
+            .map_err(|e| sdk_error("secretsmanager:TagResource", e))?;
         Ok(())
     }
 
@@ -187,7 +188,7 @@ impl SecretsPort for Secrets {
             ))
             .send()
             .await
-            .map_err(|e| Error::from_sdk("secretsmanager:TagResource", e))?;
+            .map_err(|e| sdk_error("secretsmanager:TagResource", e))?;
         Ok(())
     }
 }

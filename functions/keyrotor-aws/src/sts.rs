@@ -6,10 +6,11 @@ use aws_credential_types::Credentials;
 use aws_sdk_sts::config::Builder;
 use tracing::{instrument, warn};
 
-use crate::config::Config;
-use crate::error::{Error, ErrorType, Result};
-use crate::ports::VerifierPort;
-use crate::secret::NewAccessKey;
+use crate::error::sdk_error;
+use keyrotor_core::config::Config;
+use keyrotor_core::error::{Error, ErrorType, Result};
+use keyrotor_core::ports::VerifierPort;
+use keyrotor_core::secret::NewAccessKey;
 
 /// Checks new keys with GetCallerIdentity, retrying while IAM propagates the key.
 #[derive(Clone, Debug)]
@@ -82,7 +83,7 @@ impl VerifierPort for KeyVerifier {
                     );
                 }
                 Err(e) => {
-                    let err = Error::from_sdk("sts:GetCallerIdentity", e);
+                    let err = sdk_error("sts:GetCallerIdentity", e);
                     match err.error_type() {
                         // Not yet propagated (InvalidClientTokenId), throttled or a blip.
                         ErrorType::AccessDenied | ErrorType::Throttled | ErrorType::Transient => {}

@@ -6,8 +6,9 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_smithy_types::retry::RetryConfig;
 
-use crate::config::Config;
-use crate::runtime::FromConfig;
+use keyrotor_core::config::Config;
+
+use crate::FromConfig;
 
 /// An SDK configuration that reaches nothing (port 9 on loopback, no retries).
 pub fn unreachable_sdk_config() -> SdkConfig {
@@ -53,7 +54,7 @@ macro_rules! assert_rejected {
                 Ok(_) => panic!("{event} was accepted"),
                 Err(err) => assert_eq!(
                     err.error_type(),
-                    $crate::ErrorType::InvalidInput,
+                    ::keyrotor_core::ErrorType::InvalidInput,
                     "{event}: {err}"
                 ),
             }

@@ -10,13 +10,14 @@ use aws_smithy_types::retry::RetryConfig;
 use chrono::{DateTime, Utc};
 use tracing::{info, instrument};
 
-use super::to_utc;
-use crate::domain::credential_report::CredentialReport;
-use crate::domain::{AccessKey, KeyStatus};
-use crate::error::{AwsErrorKind, Error, Result};
-use crate::ports::UsersPort;
-pub use crate::ports::{IamUser, UserPage};
-use crate::secret::{NewAccessKey, SecretAccessKey};
+use crate::error::sdk_error;
+use crate::to_utc;
+use keyrotor_core::domain::credential_report::CredentialReport;
+use keyrotor_core::domain::{AccessKey, KeyStatus};
+use keyrotor_core::error::{AwsErrorKind, Error, Result};
+use keyrotor_core::ports::UsersPort;
+pub use keyrotor_core::ports::{IamUser, UserPage};
+use keyrotor_core::secret::{NewAccessKey, SecretAccessKey};
 
 /// The IAM calls keyrotor makes.
 #[derive(Clone, Debug)]
@@ -67,7 +68,7 @@ impl UsersPort for Iam {
             .max_items(max_items)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("iam:ListUsers", e))?;
+            .map_err(|e| sdk_error("iam:ListUsers", e))?;
         let next_marker = if out.is_truncated() {
             let marker = out.marker().map(str::to_owned);
             if marker.is_none() {
@@ -99,7 +100,7 @@ impl UsersPort for Iam {
             .user_name(user)
             .send()
             .await
-            .map_err(|e| user_missing(user, Error::from_sdk("iam:GetUser", e)))?;
+            .map_err(|e| user_missing(user, sdk_error("iam:GetUser", e)))?;
         let u = out
             .user()
             .ok_or_else(|| Error::Internal("GetUser returned no user".into()))?;
@@ -122,7 +123,7 @@ impl UsersPort for Iam {
                 .set_marker(marker.take())
                 .send()
                 .await
-                .map_err(|e| user_missing(user, Error::from_sdk("iam:ListAccessKeys", e)))?;
+                .map_err(|e| user_missing(user, sdk_error("iam:ListAccessKeys", e)))?;
             for meta in out.access_key_metadata() {
                 let (Some(id), Some(created)) =
                     (meta.access_key_id(), meta.create_date().and_then(to_utc))
@@ -166,7 +167,7 @@ impl UsersPort for Iam {
                 .set_marker(marker.take())
                 .send()
                 .await
-                .map_err(|e| user_missing(user, Error::from_sdk("iam:ListUserTags", e)))?;
+                .map_err(|e| user_missing(user, sdk_error("iam:ListUserTags", e)))?;
             for tag in out.tags() {
                 tags.insert(tag.key().to_owned(), tag.value().to_owned());
             }
@@ -191,7 +192,7 @@ impl UsersPort for Iam {
                 .set_marker(marker.take())
                 .send()
                 .await
-                .map_err(|e| Error::from_sdk("iam:GetGroup", e));
+                .map_err(|e| sdk_error("iam:GetGroup", e));
             let out = match result {
                 Ok(out) => out,
                 Err(e) if e.aws_kind() == Some(AwsErrorKind::NotFound) => {
@@ -223,7 +224,7 @@ impl UsersPort for Iam {
             )
             .send()
             .await
-            .map_err(|e| user_missing(user, Error::from_sdk("iam:CreateAccessKey", e)))?;
+            .map_err(|e| user_missing(user, sdk_error("iam:CreateAccessKey", e)))?;
         let key = out
             .access_key()
             .ok_or_else(|| Error::Internal("CreateAccessKey returned no key".into()))?;
@@ -250,7 +251,7 @@ impl UsersPort for Iam {
             .status(sdk_status)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("iam:UpdateAccessKey", e))?;
+            .map_err(|e| sdk_error("iam:UpdateAccessKey", e))?;
         info!(user, key_id, ?status, "updated access key status");
         Ok(())
     }
@@ -265,7 +266,7 @@ impl UsersPort for Iam {
             .access_key_id(key_id)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("iam:DeleteAccessKey", e));
+            .map_err(|e| sdk_error("iam:DeleteAccessKey", e));
         match result {
             Ok(_) => {
                 info!(user, key_id, "deleted access key");
@@ -286,7 +287,7 @@ impl UsersPort for Iam {
             .access_key_id(key_id)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("iam:GetAccessKeyLastUsed", e));
+            .map_err(|e| sdk_error("iam:GetAccessKeyLastUsed", e));
         match result {
             Ok(out) => Ok(out.user_name().map(str::to_owned)),
             Err(e) if e.aws_kind() == Some(AwsErrorKind::NotFound) => Ok(None),
@@ -311,7 +312,7 @@ impl UsersPort for Iam {
                 .get_credential_report()
                 .send()
                 .await
-                .map_err(|e| Error::from_sdk("iam:GetCredentialReport", e));
+                .map_err(|e| sdk_error("iam:GetCredentialReport", e));
             let stale_or_missing = match &result {
                 Ok(out) => {
                     let at = out.generated_time().and_then(to_utc);
@@ -353,7 +354,7 @@ impl UsersPort for Iam {
                     .generate_credential_report()
                     .send()
                     .await
-                    .map_err(|e| Error::from_sdk("iam:GenerateCredentialReport", e))?;
+                    .map_err(|e| sdk_error("iam:GenerateCredentialReport", e))?;
                 generated = true;
             }
             tokio::time::sleep(std::time::Duration::from_millis(if attempt == 0 {
@@ -377,7 +378,7 @@ impl UsersPort for Iam {
             .access_key_id(key_id)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("iam:GetAccessKeyLastUsed", e))?;
+            .map_err(|e| sdk_error("iam:GetAccessKeyLastUsed", e))?;
         Ok(out
             .access_key_last_used()
             .and_then(|u| u.last_used_date())

@@ -3,9 +3,10 @@
 use aws_sdk_sfn::Client;
 use tracing::instrument;
 
-use crate::error::{AwsErrorKind, Error, Result};
-use crate::ports::ExecutionsPort;
-pub use crate::ports::StartOutcome;
+use crate::error::sdk_error;
+use keyrotor_core::error::{AwsErrorKind, Result};
+use keyrotor_core::ports::ExecutionsPort;
+pub use keyrotor_core::ports::StartOutcome;
 
 #[derive(Clone, Debug)]
 pub struct Executions {
@@ -43,10 +44,10 @@ impl ExecutionsPort for Executions {
             .input(input)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("states:StartExecution", e));
+            .map_err(|e| sdk_error("states:StartExecution", e));
         match result {
             Ok(out) => {
-                let began = super::to_utc(out.start_date());
+                let began = crate::to_utc(out.start_date());
                 if began.is_some_and(|b| b < called_at - chrono::Duration::seconds(1)) {
                     return Ok(StartOutcome::AlreadyStarted);
                 }

@@ -15,9 +15,10 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::DateTime;
-use keyrotor_core::aws::{Executions, Iam, Secrets, StartOutcome};
+use keyrotor_aws::{Executions, Iam, Secrets};
 use keyrotor_core::domain::KeyStatus;
 use keyrotor_core::error::AwsErrorKind;
+use keyrotor_core::ports::StartOutcome;
 use keyrotor_core::ports::{ExecutionsPort, SecretsPort, UsersPort};
 use keyrotor_core::{Error, ErrorType};
 

@@ -1,24 +1,20 @@
 //! What every function's `main` shares: logging, the cold start (configuration, then the
-//! function's own dependencies, built once), and the Lambda runtime loop.
+//! function's own dependencies, built once), and the Lambda runtime loop, which reports a
+//! function's error with its stable `errorType`. Only the function binaries link this crate
+//! (and `lambda_runtime`); the CLI and the tests do not.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::BehaviorVersion;
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Serialize;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, ConfigError};
-use crate::error::Error;
-
-/// A function's dependencies: its configuration and only the SDK clients it uses, built
-/// once per cold start and shared by every invocation. Building them checks the settings
-/// the function cannot work without, so a misconfigured function stops at its cold start
-/// with one clear line instead of failing every invocation.
-pub trait FromConfig: Sized {
-    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError>;
-}
+use keyrotor_aws::FromConfig;
+use keyrotor_core::config::Config;
+use keyrotor_core::error::Error;
+use lambda_runtime::Diagnostic;
 
 /// Logs as text, or as JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`, at `AWS_LAMBDA_LOG_LEVEL`
 /// (or `RUST_LOG`, default `info`). The SDK's wire-level logging is capped at `warn`
@@ -118,14 +114,34 @@ where
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let deps = Arc::clone(&deps);
         // Boxed: handler futures nest deeply (SDK calls inside retries inside steps).
-        async move { Box::pin(handler(event.payload, deps)).await }
+        async move {
+            Box::pin(handler(event.payload, deps))
+                .await
+                .map_err(diagnostic)
+        }
     }))
     .await
 }
 
+/// A function's error as the Lambda service reports it: the stable `errorType` the state
+/// machines retry or catch by, and the message (names and key IDs, never a secret).
+pub fn diagnostic(err: Error) -> Diagnostic {
+    Diagnostic {
+        error_type: err.error_type().as_str().to_owned(),
+        error_message: err.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{outside_lambda, SET_BY_LAMBDA};
+    use super::{diagnostic, outside_lambda, Error, SET_BY_LAMBDA};
+
+    #[test]
+    fn diagnostic_carries_stable_type_and_message() {
+        let d = diagnostic(Error::InvalidInput("missing field `user`".into()));
+        assert_eq!(d.error_type, "InvalidInput");
+        assert_eq!(d.error_message, "invalid input: missing field `user`");
+    }
 
     fn lambda_env(name: &str) -> Option<String> {
         match name {

@@ -4,10 +4,11 @@ use aws_sdk_ses::types::{Body, Content, Destination, Message};
 use aws_sdk_ses::Client;
 use tracing::{info, instrument};
 
-use crate::email::EmailAddress;
-use crate::error::{Error, Result};
-pub use crate::ports::Email;
-use crate::ports::MailerPort;
+use crate::error::sdk_error;
+use keyrotor_core::email::EmailAddress;
+use keyrotor_core::error::{Error, Result};
+pub use keyrotor_core::ports::Email;
+use keyrotor_core::ports::MailerPort;
 
 /// Sends mail through SES from one verified identity.
 #[derive(Clone, Debug)]
@@ -60,7 +61,7 @@ impl MailerPort for Mailer {
             .message(message)
             .send()
             .await
-            .map_err(|e| Error::from_sdk("ses:SendEmail", e))?;
+            .map_err(|e| sdk_error("ses:SendEmail", e))?;
         info!(
             message_id = out.message_id(),
             recipients = email.to.len(),

@@ -1,0 +1,39 @@
+//! keyrotor's AWS adapters: the SDK clients behind the ports of [`keyrotor_core::ports`],
+//! the translation of SDK errors into keyrotor's typed errors ([`error`]), and how a
+//! function builds its dependencies from the SDK configuration at cold start
+//! ([`FromConfig`]). Each adapter wraps one SDK client built once per cold start from the
+//! standard SDK configuration (region, credentials, `AWS_ENDPOINT_URL`).
+
+pub mod error;
+pub mod iam;
+pub mod secrets;
+pub mod ses;
+pub mod sfn;
+pub mod sts;
+
+use aws_config::SdkConfig;
+use chrono::{DateTime, Utc};
+use keyrotor_core::config::{Config, ConfigError};
+
+pub use error::sdk_error;
+pub use iam::Iam;
+pub use secrets::Secrets;
+pub use ses::Mailer;
+pub use sfn::Executions;
+pub use sts::KeyVerifier;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+/// A function's dependencies: its configuration and only the SDK clients it uses, built
+/// once per cold start and shared by every invocation. Building them checks the settings
+/// the function cannot work without, so a misconfigured function stops at its cold start
+/// with one clear line instead of failing every invocation.
+pub trait FromConfig: Sized {
+    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError>;
+}
+
+/// Converts an SDK timestamp; out-of-range values (which AWS never sends) become `None`.
+pub fn to_utc(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}

@@ -92,9 +92,11 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
+## Every test binary of `cargo test --workspace`; those that start a local stack run three at
+## a time (tools/run_tests.py says why).
 test: venv node-tools lint check-infra
 	cargo build --workspace --bins
-	cargo test --workspace --no-fail-fast
+	$(PYTHON) tools/run_tests.py --jobs 3
 
 build:
 	cargo build --workspace

@@ -6,8 +6,8 @@
 //! The whole matrix (every call x fail-before/lose-response x once/every time) runs
 //! in-process in `fault_matrix.rs`, in under a second. Here runs the subset where the wire
 //! and the service matter: the SDK's own retries of a throttled call, CreateAccessKey that
-//! must never be resent, a dropped connection after a write, STS through the real
-//! verification budget, SES refusing mail, and Step Functions' own retry and catch.
+//! must never be resent, a dropped connection after a write, STS refusing a new key once,
+//! throttled calls the SDK's own retry absorbs.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -23,10 +23,12 @@ const TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The cells run on the emulator: (operation as the proxy names it, short name, mode,
 /// every time). The rest of the matrix runs in-process (`fault_matrix.rs`).
-const CELLS: [(&str, &str, &str, bool); 8] = [
-    // Never resent by the SDK; a lost reply leaves a key only reconciliation finds.
+const CELLS: [(&str, &str, &str, bool); 7] = [
+    // Never resent by the SDK; a lost reply leaves a key only reconciliation finds. (Every
+    // time, and the rerun after the failed execution, run in-process, and a failed execution
+    // finished by a rerun runs in end_to_end.rs: on the emulator they would mostly wait out
+    // Step Functions' backoff.)
     ("iam:CreateAccessKey", "createkey", "lose_response", false),
-    ("iam:CreateAccessKey", "createkey", "lose_response", true),
     // The version ID makes a repeated write a no-op on the real service.
     (
         "secretsmanager:PutSecretValue",
@@ -34,14 +36,15 @@ const CELLS: [(&str, &str, &str, bool); 8] = [
         "lose_response",
         false,
     ),
-    // Verification through real STS, for the whole budget.
-    ("sts:GetCallerIdentity", "sts", "fail_before", true),
+    // Refused once by real STS: the verifier's own retry through the SDK absorbs it.
+    ("sts:GetCallerIdentity", "sts", "fail_before", false),
     // Throttled once: the SDK's own retry absorbs it.
     ("iam:UpdateAccessKey", "deactivate", "fail_before", false),
-    ("secretsmanager:TagResource", "tag", "lose_response", true),
+    ("secretsmanager:TagResource", "tag", "lose_response", false),
     ("iam:DeleteAccessKey", "deletekey", "lose_response", false),
-    // SES refuses the owner's mail every time: the admin is told, the rotation goes on.
-    ("ses:SendEmail", "email", "fail_before", true),
+    // SES throttles the owner's mail once. (SES refusing it every time is in adversaries.rs
+    // and in-process: here it would mostly wait out two rounds of Step Functions' backoff.)
+    ("ses:SendEmail", "email", "fail_before", false),
 ];
 
 fn on_stack<F, Fut>(test: F)
@@ -63,6 +66,9 @@ struct Cell {
     mode: &'static str,
     kind: &'static str,
     persistent: bool,
+    /// What the faulted request's body must contain: the user's name, or for Secrets
+    /// Manager the user's unique ID (secrets are named by it; set once the user exists).
+    target: String,
 }
 
 impl Cell {
@@ -78,7 +84,7 @@ impl Cell {
         if self.operation == "ses:SendEmail" {
             rule["match"] = json!(owner_address(&self.user));
         } else if !self.operation.starts_with("sts:") {
-            rule["match"] = json!(self.user);
+            rule["match"] = json!(self.target);
         }
         rule
     }
@@ -105,6 +111,7 @@ fn cells() -> Vec<Cell> {
             );
             Cell {
                 operation,
+                target: user.clone(),
                 user,
                 mode,
                 kind,
@@ -164,18 +171,14 @@ async fn run_cell(stack: &LocalStack, cell: &Cell, seeded: &SeededKey) -> Result
 }
 
 fn clear_rule(stack: &LocalStack, cell: &Cell) {
+    let rule = cell.rule();
     let stats = stack.proxy_stats().expect("stats");
     let rules: Vec<Value> = stats["rules"]
         .as_array()
         .cloned()
         .unwrap_or_default()
         .into_iter()
-        .filter(|r| {
-            r["operation"] != cell.operation
-                || r.get("match")
-                    .and_then(Value::as_str)
-                    .is_some_and(|m| m != cell.user)
-        })
+        .filter(|r| r["operation"] != cell.operation || r.get("match") != rule.get("match"))
         .collect();
     stack.set_faults(json!(rules)).expect("rules");
 }
@@ -197,7 +200,8 @@ fn rotation_calls_failing_on_the_wire_keep_every_invariant() {
         let batches = std::iter::once(together).chain(alone.into_iter().map(|cell| vec![cell]));
         for batch in batches {
             let mut seeded = Vec::new();
-            for cell in &batch {
+            let mut batch = batch;
+            for cell in &mut batch {
                 let key = user_with_aged_key(
                     &stack.moto,
                     &stack.account,
@@ -207,6 +211,9 @@ fn rotation_calls_failing_on_the_wire_keep_every_invariant() {
                 )
                 .await
                 .expect("seed");
+                if cell.operation.starts_with("secretsmanager:") {
+                    cell.target = stack.account.user_id(&cell.user).await.expect("user id");
+                }
                 seeded_secrets.push(key.secret.clone());
                 seeded.push(key);
             }
@@ -259,9 +266,23 @@ fn rotation_calls_failing_on_the_wire_keep_every_invariant() {
         let passed = results.len() - failed.len();
         println!("fault matrix: {passed} passed, {} failed", failed.len());
         assert!(failed.is_empty(), "{failed:#?}");
+        let stats = stack.proxy_stats().expect("stats");
+        let never: Vec<&str> = results
+            .iter()
+            .map(|(cell, _)| cell)
+            .filter(|cell| {
+                let rule = cell.rule();
+                !stats["injected"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|i| i["operation"] == cell.operation && i["match"] == rule["match"])
+            })
+            .map(|cell| cell.user.as_str())
+            .collect();
         assert!(
-            injected >= results.len(),
-            "every cell injected at least one fault ({injected})"
+            never.is_empty(),
+            "cells whose fault never struck ({injected} injected): {never:?}"
         );
 
         // Invariant 6 over everything this produced: the secret of every key the functions

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Runs `cargo test --workspace`'s test binaries, the emulator ones side by side.
+
+`cargo test` runs test binaries one after another. Those that start a local stack (moto, the
+Lambda gateway, cargo lambda watch) spend most of their time waiting on the state machines'
+Waits and retry backoffs, not on the CPU, and each starts a stack of its own on free loopback
+ports, so they can run at the same time. This builds every test binary with cargo, runs the
+quick in-process ones first, one after another, then the emulator ones and the fuzzing
+(CPU-bound, so it fills the emulator ones' waits) `--jobs` at a time, longest first, and
+prints each binary's output as a block when it ends, then a summary. Exits 1 if any binary
+failed (all of them run, as with --no-fail-fast); the doc tests run last.
+
+Usage: run_tests.py [--jobs N]   (from the workspace root; make test runs it)
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# Test binaries that start a local stack or a moto server, and the fuzzing, longest first.
+PARALLEL = ["adversaries", "end_to_end", "faults", "commands", "fuzz", "functions"]
+
+
+def test_binaries() -> list[dict]:
+    out = subprocess.run(
+        ["cargo", "test", "--workspace", "--no-run", "--message-format=json"],
+        cwd=ROOT, stdout=subprocess.PIPE, check=True, text=True,
+    ).stdout
+    binaries = []
+    for line in out.splitlines():
+        try:
+            msg = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if msg.get("reason") != "compiler-artifact" or not msg.get("executable"):
+            continue
+        if not msg.get("profile", {}).get("test"):
+            continue
+        target = msg["target"]
+        binaries.append({
+            "name": target["name"],
+            "kind": target["kind"][0],
+            "package_dir": str(Path(msg["manifest_path"]).parent),
+            "executable": msg["executable"],
+        })
+    return binaries
+
+
+def run(binary: dict) -> tuple[dict, int, str, float]:
+    started = time.monotonic()
+    env = dict(os.environ, CARGO_MANIFEST_DIR=binary["package_dir"])
+    proc = subprocess.run(
+        [binary["executable"]], cwd=binary["package_dir"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    return binary, proc.returncode, proc.stdout, time.monotonic() - started
+
+
+def label(binary: dict) -> str:
+    package = Path(binary["package_dir"]).name
+    return f"{package}/{binary['kind']}:{binary['name']}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=3, help="emulator binaries (and fuzz) at once")
+    args = parser.parse_args()
+
+    binaries = test_binaries()
+    parallel = sorted(
+        (b for b in binaries if b["kind"] == "test" and b["name"] in PARALLEL),
+        key=lambda b: PARALLEL.index(b["name"]),
+    )
+    in_process = [b for b in binaries if b not in parallel]
+    results = []
+
+    def report(result):
+        binary, code, output, seconds = result
+        results.append(result)
+        status = "ok" if code == 0 else f"FAILED (exit {code})"
+        print(f"\n===== {label(binary)}: {status} in {seconds:.1f} s", flush=True)
+        print(output.rstrip(), flush=True)
+
+    t0 = time.monotonic()
+    for binary in in_process:
+        report(run(binary))
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for result in pool.map(run, parallel):
+            report(result)
+    doc = subprocess.run(["cargo", "test", "--workspace", "--doc", "--quiet"], cwd=ROOT)
+
+    print(f"\n===== summary ({time.monotonic() - t0:.0f} s in all; {', '.join(PARALLEL)} {args.jobs} at a time)")
+    failed = 0
+    for binary, code, _, seconds in sorted(results, key=lambda r: -r[3]):
+        if seconds >= 1 or code != 0:
+            print(f"  {'ok    ' if code == 0 else 'FAILED'} {seconds:7.1f} s  {label(binary)}")
+        failed += code != 0
+    failed += doc.returncode != 0
+    print(f"  doc tests: {'ok' if doc.returncode == 0 else 'FAILED'}")
+    print(f"test binaries: {len(results) - (failed - (doc.returncode != 0))} passed, "
+          f"{failed - (doc.returncode != 0)} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

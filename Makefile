@@ -81,7 +81,7 @@ tools/node_modules/.installed: tools/package.json tools/package-lock.json
 
 demo: venv
 	cargo build --quiet --workspace --bins
-	cargo run --quiet -p keyrotor-tests --bin keyrotor-demo
+	cargo run --quiet -p keyrotor-localstack --bin keyrotor-demo
 
 ## Longer fuzzing of every function's input and the configuration (make test runs 10,000
 ## cases of each).

@@ -4,8 +4,8 @@
 use std::future::Future;
 use std::process::Output;
 
-use keyrotor_tests::account::user_with_aged_key;
-use keyrotor_tests::stack::{on_shared_stack, LocalStack, StackOptions};
+use keyrotor_localstack::account::user_with_aged_key;
+use keyrotor_localstack::stack::{on_shared_stack, LocalStack, StackOptions};
 use serde_json::Value;
 
 fn on_stack<F, Fut>(test: F)

@@ -25,8 +25,8 @@ use keyrotor_core::ports::{
 };
 use keyrotor_core::secret::{NewAccessKey, SecretAccessKey};
 
-use crate::account::SeededKey;
 use crate::invariants::Snapshot;
+use keyrotor_localstack::account::{SeededKey, TestUser};
 
 pub const ACCOUNT_ID: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
@@ -124,41 +124,6 @@ pub fn aws_error(operation: &'static str, kind: AwsErrorKind, code: &str, messag
     }
 }
 
-/// A test user: name, tags, groups, and keys by age in days and status. The one way tests,
-/// in-process and on the emulator, describe whom they seed.
-#[derive(Debug, Clone, Default)]
-pub struct TestUser {
-    pub name: String,
-    pub tags: Vec<(String, String)>,
-    pub groups: Vec<String>,
-    /// (age in days, active)
-    pub keys: Vec<(i64, bool)>,
-}
-
-impl TestUser {
-    pub fn new(name: &str) -> Self {
-        TestUser {
-            name: name.to_owned(),
-            ..TestUser::default()
-        }
-    }
-
-    pub fn tag(mut self, key: &str, value: &str) -> Self {
-        self.tags.push((key.to_owned(), value.to_owned()));
-        self
-    }
-
-    pub fn group(mut self, group: &str) -> Self {
-        self.groups.push(group.to_owned());
-        self
-    }
-
-    pub fn key(mut self, age_days: i64, active: bool) -> Self {
-        self.keys.push((age_days, active));
-        self
-    }
-}
-
 /// The in-memory account. Clones share it.
 #[derive(Debug, Clone, Default)]
 pub struct FakeAccount {
@@ -186,14 +151,13 @@ impl FakeAccount {
         state
     }
 
-    /// Creates the user and its keys; returns the keys, oldest first.
+    /// Creates the user, its keys and group memberships; returns the keys in the order of
+    /// `user.keys`.
     pub fn seed(&self, user: &TestUser) -> Vec<SeededKey> {
         let mut state = self.lock();
         let serial = state.next();
         let mut keys = Vec::new();
-        let mut sorted = user.keys.clone();
-        sorted.sort_by_key(|(age, _)| -age);
-        for (age, active) in sorted {
+        for &(age, active) in &user.keys {
             let n = state.next();
             let key = Key {
                 id: format!("AKIAFAKE{n:012}"),

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::asl::{Execution, Interpreter, TaskError};
 use crate::fake::{FakeAccount, Faulty};
-use crate::stack::{
+use keyrotor_localstack::stack::{
     Machine, ADMIN_ADDRESS, EXEMPT_GROUP, FROM_ADDRESS, KMS_KEY_ID, TRUSTED_ROLE_ARNS,
 };
 

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use anyhow::{bail, Context, Result};
 
-use crate::account::{Account, SeededKey};
+use keyrotor_localstack::account::{Account, SeededKey};
 
 /// What a user looked like before the scenario, and what it should end as.
 #[derive(Debug, Clone)]

@@ -13,8 +13,8 @@ use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::types::ExecutionStatus;
 use keyrotor_core::naming;
 use keyrotor_core::ownership::{resource_policy, Expected};
-use keyrotor_tests::account::{aged_key, user_with_aged_key, Account};
-use keyrotor_tests::stack::{
+use keyrotor_localstack::account::{aged_key, user_with_aged_key, Account};
+use keyrotor_localstack::stack::{
     execution_output, on_shared_stack, LocalStack, Machine, StackOptions, ACCOUNT_ID,
     ADMIN_ADDRESS, KMS_KEY_ID, TRUSTED_ROLE_ARNS,
 };

@@ -6,9 +6,10 @@
 
 use std::collections::BTreeSet;
 
-use keyrotor_tests::fake::{FakeAccount, Faulty, TestUser};
+use keyrotor_localstack::account::TestUser;
+use keyrotor_localstack::stack::{Machine, EXEMPT_GROUP, KMS_KEY_ID};
+use keyrotor_tests::fake::{FakeAccount, Faulty};
 use keyrotor_tests::in_process::{config, Functions, Layers};
-use keyrotor_tests::stack::{Machine, EXEMPT_GROUP, KMS_KEY_ID};
 use serde_json::{json, Value};
 
 #[tokio::test]

@@ -8,14 +8,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_sfn::types::ExecutionStatus;
-use keyrotor_tests::account::{aged_key, user_with_aged_key, SeededKey};
-use keyrotor_tests::stack::{
-    execution_output, on_shared_stack, LocalStack, StackOptions, ADMIN_ADDRESS, FROM_ADDRESS,
+use keyrotor_localstack::account::{user_with_aged_key, SeededKey, TestUser};
+use keyrotor_localstack::stack::{
+    execution_output, on_shared_stack, LocalStack, StackOptions, ADMIN_ADDRESS, EXEMPT_GROUP,
+    FROM_ADDRESS,
 };
 use serde_json::{json, Value};
-
-/// A user to create: name, tags, age of the one key in days.
-type Seed = (String, Vec<(&'static str, String)>, i64);
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 const EXEMPT_TAG: &str = "key-rotation:exempt";
@@ -126,9 +124,14 @@ fn a_scheduled_scan_handles_every_kind_of_user_and_a_rerun_changes_nothing() {
         let (m, a) = (&stack.moto, &stack.account);
         let mut seeded: BTreeMap<String, SeededKey> = BTreeMap::new();
         let mail = |u: &str| format!("{}@example.com", u.replace(['+', '=', ',', '@'], "."));
-        let mut plan: Vec<Seed> = Vec::new();
+        let owner = |u: &str| TestUser::new(u).tag("Email", &mail(u));
+        let mut plan: Vec<TestUser> = Vec::new();
         for i in 1..=5 {
-            plan.push((format!("fresh-{i}"), vec![("Email", mail("fresh"))], 10));
+            plan.push(
+                TestUser::new(&format!("fresh-{i}"))
+                    .tag("Email", &mail("fresh"))
+                    .key(10, true),
+            );
         }
         for (user, age) in [
             ("warn80-a", 80),
@@ -137,7 +140,7 @@ fn a_scheduled_scan_handles_every_kind_of_user_and_a_rerun_changes_nothing() {
             ("warn85", 85),
             ("not-a-warning-day", 81),
         ] {
-            plan.push((user.into(), vec![("Email", mail(user))], age));
+            plan.push(owner(user).key(age, true));
         }
         let rotate: Vec<String> = (1..=6)
             .map(|i| format!("rotate-{i}"))
@@ -154,56 +157,57 @@ fn a_scheduled_scan_handles_every_kind_of_user_and_a_rerun_changes_nothing() {
             )
             .collect();
         for user in &rotate {
-            let mut tags = vec![];
-            if user != "nomail" {
-                tags.push(("Email", mail(user)));
-            }
+            let mut u = if user == "nomail" {
+                TestUser::new(user)
+            } else {
+                owner(user)
+            };
             if user == "exempt-past" {
-                tags.push((EXEMPT_TAG, "2020-01-01".into()));
+                u = u.tag(EXEMPT_TAG, "2020-01-01");
             }
-            plan.push((user.clone(), tags, 95));
+            plan.push(u.key(95, true));
         }
+        // Two active keys: the older one is the one on record.
         for user in ["two-active-1", "two-active-2"] {
-            plan.push((user.into(), vec![("Email", mail(user))], 120));
+            plan.push(owner(user).key(120, true).key(30, true));
         }
-        plan.push(("exempt-true".into(), vec![(EXEMPT_TAG, "true".into())], 150));
+        plan.push(
+            TestUser::new("exempt-true")
+                .tag(EXEMPT_TAG, "true")
+                .key(150, true),
+        );
         let in_100_days = (chrono::Utc::now() + chrono::Duration::days(100))
             .date_naive()
             .to_string();
-        plan.push(("exempt-date".into(), vec![(EXEMPT_TAG, in_100_days)], 150));
-        plan.push(("exempt-group".into(), vec![], 150));
-        for (user, tags, age) in &plan {
-            let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let key = user_with_aged_key(m, a, user, &tags, *age)
-                .await
-                .expect("seed");
-            seeded.insert(user.clone(), key);
-        }
+        plan.push(
+            TestUser::new("exempt-date")
+                .tag(EXEMPT_TAG, &in_100_days)
+                .key(150, true),
+        );
+        plan.push(
+            TestUser::new("exempt-group")
+                .group(EXEMPT_GROUP)
+                .key(150, true),
+        );
+        // An inactive leftover beside the active key that is due.
         for user in ["leftover-1", "leftover-2"] {
-            let leftover = user_with_aged_key(m, a, user, &[("Email", &mail(user))], 200)
-                .await
-                .expect("seed");
-            a.set_key_status(user, &leftover.id, false)
-                .await
-                .expect("inactive");
-            seeded.insert(
-                user.to_owned(),
-                aged_key(m, a, user, 100).await.expect("seed"),
-            );
+            plan.push(owner(user).key(200, false).key(100, true));
         }
-        for user in ["two-active-1", "two-active-2"] {
-            aged_key(m, a, user, 30).await.expect("second key");
+        plan.push(TestUser::new("keyless"));
+        plan.push(TestUser::new("inactive-only").key(200, false));
+        for user in &plan {
+            let keys = a.seed(m, user).await.expect("seed");
+            // The key the test follows: the active one (the oldest, if two).
+            let key = user
+                .keys
+                .iter()
+                .zip(keys)
+                .find(|((_, active), _)| *active)
+                .map(|(_, key)| key);
+            if let Some(key) = key {
+                seeded.insert(user.name.clone(), key);
+            }
         }
-        a.add_to_group("break-glass", "exempt-group")
-            .await
-            .expect("group");
-        a.create_user("keyless", &[]).await.expect("seed");
-        let inactive = user_with_aged_key(m, a, "inactive-only", &[], 200)
-            .await
-            .expect("seed");
-        a.set_key_status("inactive-only", &inactive.id, false)
-            .await
-            .expect("inactive");
         let rotating: Vec<String> = rotate
             .iter()
             .cloned()

@@ -7,12 +7,13 @@
 //! `keyrotor_tests::invariants::judge` and a leak scan. A representative subset of these
 //! cells also runs on the emulator (`tests/tests/faults.rs`).
 
-use keyrotor_tests::account::SeededKey;
+use keyrotor_localstack::account::SeededKey;
+use keyrotor_localstack::account::TestUser;
+use keyrotor_localstack::stack::{Machine, KMS_KEY_ID};
 use keyrotor_tests::asl::{Execution, Status};
-use keyrotor_tests::fake::{FakeAccount, Fault, FaultMode, Faulty, TestUser};
+use keyrotor_tests::fake::{FakeAccount, Fault, FaultMode, Faulty};
 use keyrotor_tests::in_process::{config, Account, Functions};
 use keyrotor_tests::invariants::{judge, leak_hits, UserCase};
-use keyrotor_tests::stack::{Machine, KMS_KEY_ID};
 use serde_json::{json, Value};
 
 async fn run(f: &Functions, name: &str, input: Value) -> Execution {

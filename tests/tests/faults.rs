@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use futures_util::future::join_all;
-use keyrotor_tests::account::{user_with_aged_key, SeededKey};
+use keyrotor_localstack::account::{user_with_aged_key, SeededKey};
+use keyrotor_localstack::stack::{execution_output, on_shared_stack, LocalStack, StackOptions};
 use keyrotor_tests::invariants::{check_user, leak_hits, UserCase};
-use keyrotor_tests::stack::{execution_output, on_shared_stack, LocalStack, StackOptions};
 use serde_json::{json, Value};
 
 const TIMEOUT: Duration = Duration::from_secs(600);

@@ -8,10 +8,10 @@ use std::time::Duration;
 use keyrotor_aws::FromConfig;
 use keyrotor_core::config::vars;
 use keyrotor_core::{Config, ErrorType};
-use keyrotor_tests::account::{aged_key, user_with_aged_key, Account};
-use keyrotor_tests::moto::MotoServer;
-use keyrotor_tests::proxy::FaultProxy;
-use keyrotor_tests::stack;
+use keyrotor_localstack::account::{aged_key, user_with_aged_key, Account};
+use keyrotor_localstack::moto::MotoServer;
+use keyrotor_localstack::proxy::FaultProxy;
+use keyrotor_localstack::stack;
 use serde_json::{json, Value};
 use tokio::sync::{Mutex, MutexGuard};
 

@@ -44,7 +44,7 @@ const CHANGES: [&str; 14] = [
 /// The template's `SecretsKey` policy and `SecretPrefix` default, for a stack in
 /// 123456789012/us-east-1.
 static TEMPLATE: LazyLock<(Policy, String)> = LazyLock::new(|| {
-    let path = keyrotor_tests::workspace_root().join("infra/template.yaml");
+    let path = keyrotor_localstack::workspace_root().join("infra/template.yaml");
     let template = Template::load(&path).expect("infra/template.yaml parses");
     let stack = Stack {
         partition: "aws".into(),

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use keyrotor_tests::probe::probe;
-use keyrotor_tests::workspace_root;
+use keyrotor_localstack::probe::probe;
+use keyrotor_localstack::workspace_root;
 use serde_json::json;
 
 fn env() -> Vec<(String, String)> {

@@ -8,8 +8,8 @@ use std::process::Command;
 
 use keyrotor_core::error::{Backoff, LAMBDA_SERVICE_ERRORS, LAMBDA_SERVICE_RETRY};
 use keyrotor_core::ErrorType;
-use keyrotor_tests::stack::{local_substitutions, Machine, FUNCTIONS};
-use keyrotor_tests::workspace_root;
+use keyrotor_localstack::stack::{local_substitutions, Machine, FUNCTIONS};
+use keyrotor_localstack::workspace_root;
 use serde_json::{json, Value};
 
 fn raw(machine: Machine) -> String {

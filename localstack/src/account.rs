@@ -10,7 +10,7 @@ use aws_credential_types::Credentials;
 use aws_sdk_iam::types::{StatusType, Tag};
 use serde_json::{json, Value};
 
-use crate::moto::MotoServer;
+use crate::moto::{MotoServer, SeedUser};
 
 /// SDK clients for the test's own view of the account.
 #[derive(Clone, Debug)]
@@ -22,6 +22,43 @@ pub struct Account {
     pub sfn: aws_sdk_sfn::Client,
 }
 
+/// A test user: name, tags, groups, and keys by age in days and status. The one way the
+/// tests (in-process and on the emulator), the demo and the bench describe whom they seed:
+/// [`Account::seed`] on the emulator, `keyrotor_tests::fake::FakeAccount::seed` in-process,
+/// and [`TestUser::backend_seed`] for the bench's thousands.
+#[derive(Debug, Clone, Default)]
+pub struct TestUser {
+    pub name: String,
+    pub tags: Vec<(String, String)>,
+    pub groups: Vec<String>,
+    /// (age in days, active)
+    pub keys: Vec<(i64, bool)>,
+}
+
+impl TestUser {
+    pub fn new(name: &str) -> Self {
+        TestUser {
+            name: name.to_owned(),
+            ..TestUser::default()
+        }
+    }
+
+    pub fn tag(mut self, key: &str, value: &str) -> Self {
+        self.tags.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn group(mut self, group: &str) -> Self {
+        self.groups.push(group.to_owned());
+        self
+    }
+
+    pub fn key(mut self, age_days: i64, active: bool) -> Self {
+        self.keys.push((age_days, active));
+        self
+    }
+}
+
 /// A key as the test created it, secret included (the tests need it to prove a key works
 /// and to scan outputs for leaks).
 #[derive(Debug, Clone)]
@@ -30,7 +67,53 @@ pub struct SeededKey {
     pub secret: String,
 }
 
+impl TestUser {
+    /// The user as moto's backend seeds it in bulk (`MotoServer::seed_users`), which
+    /// takes one active key at most; `None` for a user it cannot express.
+    pub fn backend_seed(&self) -> Option<SeedUser> {
+        let key_age_days = match self.keys.as_slice() {
+            [] => None,
+            [(age, true)] => Some(*age),
+            _ => return None,
+        };
+        Some(SeedUser {
+            name: self.name.clone(),
+            tags: self.tags.iter().cloned().collect(),
+            key_age_days,
+            groups: self.groups.clone(),
+        })
+    }
+}
+
 impl Account {
+    /// Creates the user with its tags, its keys aged by moving moto's clock (created oldest
+    /// first; inactive ones set so), and its group memberships. Returns the keys in the
+    /// order of `user.keys`.
+    pub async fn seed(&self, moto: &MotoServer, user: &TestUser) -> Result<Vec<SeededKey>> {
+        let tags: Vec<(&str, &str)> = user
+            .tags
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.create_user(&user.name, &tags).await?;
+        let mut oldest_first: Vec<usize> = (0..user.keys.len()).collect();
+        oldest_first.sort_by_key(|&i| -user.keys[i].0);
+        let mut keys: Vec<Option<SeededKey>> = vec![None; user.keys.len()];
+        for i in oldest_first {
+            let (age, active) = user.keys[i];
+            let key = aged_key(moto, self, &user.name, age).await?;
+            if !active {
+                self.set_key_status(&user.name, &key.id, false).await?;
+            }
+            keys[i] = Some(key);
+        }
+        let keys: Vec<SeededKey> = keys.into_iter().flatten().collect();
+        for group in &user.groups {
+            self.add_to_group(group, &user.name).await?;
+        }
+        Ok(keys)
+    }
+
     pub fn new(sdk: &SdkConfig) -> Self {
         Account {
             sdk: sdk.clone(),
@@ -319,8 +402,12 @@ pub async fn user_with_aged_key(
     tags: &[(&str, &str)],
     age_days: i64,
 ) -> Result<SeededKey> {
-    account.create_user(user, tags).await?;
-    aged_key(moto, account, user, age_days).await
+    let user = tags
+        .iter()
+        .fold(TestUser::new(user), |u, (k, v)| u.tag(k, v))
+        .key(age_days, true);
+    let mut keys = account.seed(moto, &user).await?;
+    keys.pop().context("one key seeded")
 }
 
 /// Adds a key of `age_days` to an existing user.

@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use aws_sdk_sfn::types::ExecutionStatus;
-use keyrotor_tests::account::{aged_key, user_with_aged_key, Account};
-use keyrotor_tests::stack::{LocalStack, StackOptions, ADMIN_ADDRESS};
-use keyrotor_tests::workspace_root;
+use keyrotor_localstack::account::{Account, TestUser};
+use keyrotor_localstack::stack::{LocalStack, StackOptions, ADMIN_ADDRESS, EXEMPT_GROUP};
+use keyrotor_localstack::workspace_root;
 use serde_json::Value;
 
 const DELETION_DELAY_SECS: u64 = 6;
@@ -23,6 +23,22 @@ struct DemoUser {
     keys: &'static [(i64, bool)],
     tags: &'static [(&'static str, &'static str)],
     group: bool,
+}
+
+impl DemoUser {
+    fn test_user(&self) -> TestUser {
+        let mut user = TestUser::new(self.name);
+        for (k, v) in self.tags {
+            user = user.tag(k, v);
+        }
+        for (age, active) in self.keys {
+            user = user.key(*age, *active);
+        }
+        if self.group {
+            user = user.group(EXEMPT_GROUP);
+        }
+        user
+    }
 }
 
 const USERS: &[DemoUser] = &[
@@ -156,21 +172,10 @@ async fn demo(stack: &LocalStack, started: Instant) -> Result<()> {
     println!("Seeding the demo account (keys are aged by moving the emulator's clock):");
     let mut before: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
     for user in USERS {
-        let tags: Vec<(&str, &str)> = user.tags.to_vec();
-        a.create_user(user.name, &tags).await?;
-        for (age, active) in user.keys {
-            let key = aged_key(&stack.moto, a, user.name, *age).await?;
-            if !active {
-                a.set_key_status(user.name, &key.id, false).await?;
-            }
-        }
-        if user.group {
-            a.add_to_group("break-glass", user.name).await?;
-        }
+        a.seed(&stack.moto, &user.test_user()).await?;
         before.insert(user.name, a.keys(user.name).await?);
         println!("  {:<14} {}", user.name, user.story);
     }
-    let _ = user_with_aged_key; // seeding above goes key by key
 
     println!("\nRunning the daily scan now, as the EventBridge schedule would, with the operator's command:");
     cli(stack, &["scan", "--wait"])?;

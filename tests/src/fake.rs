@@ -633,11 +633,13 @@ pub enum FaultMode {
     LoseResponse,
 }
 
-/// One fault: on calls of `action`, `times` times (`None`: every time).
+/// One fault: on calls of `action` from the `nth` on (1: the first), `times` times (`None`:
+/// every time).
 #[derive(Debug, Clone)]
 pub struct Fault {
     pub action: &'static str,
     pub mode: FaultMode,
+    pub nth: usize,
     pub times: Option<usize>,
 }
 
@@ -645,8 +647,8 @@ pub struct Fault {
 struct Faults {
     rules: Vec<(Fault, usize)>,
     injected: usize,
-    /// Every action called through this layer.
-    seen: BTreeSet<&'static str>,
+    /// How many calls of each action went through this layer.
+    counts: BTreeMap<&'static str, usize>,
     /// xorshift state for how often to yield before a call (0: once, always).
     jitter: u64,
 }
@@ -701,7 +703,7 @@ impl<A> Faulty<A> {
 
     /// Every action called through this layer so far.
     pub fn seen(&self) -> BTreeSet<&'static str> {
-        self.lock().seen.clone()
+        self.lock().counts.keys().copied().collect()
     }
 
     /// How many faults were injected so far.
@@ -714,10 +716,22 @@ impl<A> Faulty<A> {
     }
 
     /// The fault that strikes this call of `action` now, if any (and counts it).
-    fn strike(&self, action: &'static str, mode: FaultMode) -> Option<Error> {
+    /// Counts a call of `action`; returns its number (1: the first).
+    fn count(&self, action: &'static str) -> usize {
+        let mut faults = self.lock();
+        let n = faults.counts.entry(action).or_default();
+        *n += 1;
+        *n
+    }
+
+    /// The fault that strikes call number `index` of `action` now, if any (and counts it).
+    fn strike(&self, action: &'static str, index: usize, mode: FaultMode) -> Option<Error> {
         let mut faults = self.lock();
         let (fault, fired) = faults.rules.iter_mut().find(|(f, fired)| {
-            f.action == action && f.mode == mode && f.times.is_none_or(|t| *fired < t)
+            f.action == action
+                && f.mode == mode
+                && index >= f.nth
+                && f.times.is_none_or(|t| *fired < t)
         })?;
         *fired += 1;
         let persistent = fault.times.is_none();
@@ -749,15 +763,15 @@ impl<A> Faulty<A> {
         action: &'static str,
         call: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
-        self.lock().seen.insert(action);
+        let index = self.count(action);
         for _ in 0..self.yields() {
             tokio::task::yield_now().await;
         }
-        if let Some(err) = self.strike(action, FaultMode::FailBefore) {
+        if let Some(err) = self.strike(action, index, FaultMode::FailBefore) {
             return Err(err);
         }
         let result = call.await;
-        if let Some(err) = self.strike(action, FaultMode::LoseResponse) {
+        if let Some(err) = self.strike(action, index, FaultMode::LoseResponse) {
             return Err(err);
         }
         result
@@ -815,7 +829,7 @@ impl<A: UsersPort + Send> UsersPort for Faulty<A> {
     }
     async fn credential_report(&self, max_age: Duration) -> Result<Arc<CredentialReport>> {
         // The port generates a report when there is none young enough.
-        self.lock().seen.insert("iam:GenerateCredentialReport");
+        self.count("iam:GenerateCredentialReport");
         self.around(
             "iam:GetCredentialReport",
             self.inner.credential_report(max_age),

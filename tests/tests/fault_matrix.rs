@@ -69,13 +69,14 @@ fn check(account: &Account, user: &str, seeded: &[SeededKey], secret: &str, runs
 
 /// One cell: a rotation under the fault; if it fails, the operator clears the cause and
 /// reruns, and the rerun must finish it. Every invariant holds at the end either way.
-async fn cell(action: &'static str, mode: FaultMode, persistent: bool) {
+async fn cell(action: &'static str, nth: usize, mode: FaultMode, persistent: bool) {
     let account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
     let user = "alice";
     let (seeded, secret) = seed_due(&account, user);
     account.inject(Fault {
         action,
         mode,
+        nth,
         times: if persistent { None } else { Some(1) },
     });
     let f = Functions::on(&account, &config(&[]));
@@ -102,51 +103,61 @@ async fn cell(action: &'static str, mode: FaultMode, persistent: bool) {
 }
 
 macro_rules! cells {
-    ($($name:ident: $action:literal),* $(,)?) => {$(
+    ($($name:ident: $action:literal $(, call $nth:literal)?);* $(;)?) => {$(
         mod $name {
             use super::*;
 
+            const NTH: usize = 1 $(- 1 + $nth)?;
+
             #[tokio::test]
             async fn fails_before_once() {
-                cell($action, FaultMode::FailBefore, false).await;
+                cell($action, NTH, FaultMode::FailBefore, false).await;
             }
 
             #[tokio::test]
             async fn fails_before_every_time() {
-                cell($action, FaultMode::FailBefore, true).await;
+                cell($action, NTH, FaultMode::FailBefore, true).await;
             }
 
             #[tokio::test]
             async fn loses_response_once() {
-                cell($action, FaultMode::LoseResponse, false).await;
+                cell($action, NTH, FaultMode::LoseResponse, false).await;
             }
 
             #[tokio::test]
             async fn loses_response_every_time() {
-                cell($action, FaultMode::LoseResponse, true).await;
+                cell($action, NTH, FaultMode::LoseResponse, true).await;
             }
         }
     )*};
 }
 
 // Every call that changes something in a rotation, the STS check and the mail, and the
-// reads every step re-plans from.
+// reads every step re-plans from; from the first call of each, and from the later call
+// where a rotation makes a second one that matters: the TagResource that records the
+// deactivation (after the key went Inactive), the mail that the old key was deleted, the
+// GetUser and DescribeSecret of the deactivation and of the deletion.
 cells! {
-    create_access_key: "iam:CreateAccessKey",
-    create_secret: "secretsmanager:CreateSecret",
-    put_resource_policy: "secretsmanager:PutResourcePolicy",
-    put_secret_value: "secretsmanager:PutSecretValue",
-    get_caller_identity: "sts:GetCallerIdentity",
-    update_access_key: "iam:UpdateAccessKey",
-    tag_resource: "secretsmanager:TagResource",
-    delete_access_key: "iam:DeleteAccessKey",
-    send_email: "ses:SendEmail",
-    get_user: "iam:GetUser",
-    list_access_keys: "iam:ListAccessKeys",
-    list_user_tags: "iam:ListUserTags",
-    describe_secret: "secretsmanager:DescribeSecret",
-    get_resource_policy: "secretsmanager:GetResourcePolicy",
-    get_access_key_last_used: "iam:GetAccessKeyLastUsed",
+    create_access_key: "iam:CreateAccessKey";
+    create_secret: "secretsmanager:CreateSecret";
+    put_resource_policy: "secretsmanager:PutResourcePolicy";
+    put_secret_value: "secretsmanager:PutSecretValue";
+    get_caller_identity: "sts:GetCallerIdentity";
+    update_access_key: "iam:UpdateAccessKey";
+    tag_resource: "secretsmanager:TagResource";
+    tag_resource_recording_the_deactivation: "secretsmanager:TagResource", call 2;
+    delete_access_key: "iam:DeleteAccessKey";
+    send_email: "ses:SendEmail";
+    send_email_of_the_deletion: "ses:SendEmail", call 2;
+    get_user: "iam:GetUser";
+    get_user_of_the_deactivation: "iam:GetUser", call 3;
+    get_user_of_the_deletion: "iam:GetUser", call 5;
+    list_access_keys: "iam:ListAccessKeys";
+    list_user_tags: "iam:ListUserTags";
+    describe_secret: "secretsmanager:DescribeSecret";
+    describe_secret_of_the_deletion: "secretsmanager:DescribeSecret", call 5;
+    get_resource_policy: "secretsmanager:GetResourcePolicy";
+    get_access_key_last_used: "iam:GetAccessKeyLastUsed";
 }
 
 /// Two executions for one user started together (the scan's and a responder's forced one),

@@ -39,12 +39,6 @@ impl KeyVerifier {
         KeyVerifier { base, delays }
     }
 
-    /// Overrides the pauses between attempts (tests).
-    pub fn with_delays(mut self, delays: Vec<Duration>) -> Self {
-        self.delays = delays;
-        self
-    }
-
     /// The verifier from the SDK configuration, trying for the configured time.
     pub fn from_sdk(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
         KeyVerifier::new(

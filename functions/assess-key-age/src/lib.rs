@@ -5,15 +5,14 @@
 //! - Batch mode (`{"users": [...], "dryRun"?}`, a page of the scan): counts per decision
 //!   and only the users that need a per-user execution.
 
-use aws_config::SdkConfig;
-use keyrotor_aws::FromConfig;
-use keyrotor_aws::{Iam, Secrets};
-use keyrotor_core::config::{Config, ConfigError};
-use keyrotor_core::ports::{SecretsPort, UsersPort};
 use std::collections::HashSet;
 
+use aws_config::SdkConfig;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
+use keyrotor_aws::FromConfig;
+use keyrotor_aws::{Iam, Secrets};
 use keyrotor_core::config::AssessStrategy;
+use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::domain::credential_report::{keys_may_need_action, ReportKey};
 use keyrotor_core::domain::planner::depends_on_records;
 use keyrotor_core::domain::{
@@ -22,6 +21,7 @@ use keyrotor_core::domain::{
 use keyrotor_core::payload::{
     parse, ActionableUser, AssessBatchOutput, AssessInput, Assessment, DecisionCounts, UserName,
 };
+use keyrotor_core::ports::{SecretsPort, UsersPort};
 use keyrotor_core::state::load_user;
 use keyrotor_core::{Error, ErrorType, Result};
 use serde::Serialize;
@@ -42,8 +42,9 @@ pub enum AssessOutput {
     Batch(AssessBatchOutput),
 }
 
-/// What `assess-key-age` needs: its settings and IAM and Secrets Manager (read only), nothing else. Built once per
-/// cold start from the SDK configuration; tests build it around an in-memory account.
+/// What `assess-key-age` needs: its settings and IAM and Secrets Manager (read only),
+/// nothing else. Built once per cold start from the SDK configuration; tests build it
+/// around an in-memory account.
 pub struct Deps<U = Iam, S = Secrets> {
     pub config: Config,
     pub iam: U,

@@ -15,19 +15,19 @@
 //!    version ID derived from the key ID (so a repeated write is a no-op);
 //! 6. if 4 or 5 fail, the new key is deleted again, unless the secret turns out to hold it.
 
+use std::collections::HashSet;
+
 use aws_config::SdkConfig;
+use chrono::{Duration, Utc};
 use keyrotor_aws::FromConfig;
 use keyrotor_aws::{Iam, KeyVerifier, Secrets};
 use keyrotor_core::config::{Config, ConfigError};
-use keyrotor_core::ports::{SecretsPort, UsersPort, VerifierPort};
-use std::collections::HashSet;
-
-use chrono::{Duration, Utc};
 use keyrotor_core::domain::Decision;
 use keyrotor_core::error::AwsErrorKind;
 use keyrotor_core::ownership::{resource_policy, Trust};
 use keyrotor_core::payload::{parse, CreateKeyInput, CreateKeyOutput};
 use keyrotor_core::ports::SecretDescription;
+use keyrotor_core::ports::{SecretsPort, UsersPort, VerifierPort};
 use keyrotor_core::secret::{NewAccessKey, StoredCredential};
 use keyrotor_core::state::{load_user, read_secret, LiveUser};
 use keyrotor_core::{Error, Result};
@@ -37,8 +37,9 @@ use tracing::{error, info, warn};
 /// names, are taken to be that call's work.
 const ORPHAN_WINDOW: Duration = Duration::minutes(15);
 
-/// What `create-key` needs: its settings and IAM, Secrets Manager and STS, nothing else. Built once per
-/// cold start from the SDK configuration; tests build it around an in-memory account.
+/// What `create-key` needs: its settings and IAM, Secrets Manager and STS, nothing else.
+/// Built once per cold start from the SDK configuration; tests build it around an in-memory
+/// account.
 pub struct Deps<U = Iam, S = Secrets, V = KeyVerifier> {
     pub config: Config,
     pub iam: U,

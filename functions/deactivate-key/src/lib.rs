@@ -16,8 +16,9 @@ use keyrotor_core::state::load_user;
 use keyrotor_core::{Error, Result};
 use tracing::info;
 
-/// What `deactivate-key` needs: its settings and IAM and Secrets Manager, nothing else. Built once per
-/// cold start from the SDK configuration; tests build it around an in-memory account.
+/// What `deactivate-key` needs: its settings and IAM and Secrets Manager, nothing else.
+/// Built once per cold start from the SDK configuration; tests build it around an in-memory
+/// account.
 pub struct Deps<U = Iam, S = Secrets> {
     pub config: Config,
     pub iam: U,

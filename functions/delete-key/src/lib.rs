@@ -20,8 +20,9 @@ use tracing::{info, warn};
 /// How early a deletion may arrive and still be waited out rather than refused.
 const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(5);
 
-/// What `delete-key` needs: its settings and IAM and Secrets Manager, nothing else. Built once per
-/// cold start from the SDK configuration; tests build it around an in-memory account.
+/// What `delete-key` needs: its settings and IAM and Secrets Manager, nothing else. Built
+/// once per cold start from the SDK configuration; tests build it around an in-memory
+/// account.
 pub struct Deps<U = Iam, S = Secrets> {
     pub config: Config,
     pub iam: U,

@@ -27,8 +27,9 @@ pub struct Recipients {
     pub owner_missing: Option<String>,
 }
 
-/// What `notify` needs: its settings and IAM (the owner's tags) and SES, nothing else. Built once per
-/// cold start from the SDK configuration; tests build it around an in-memory account.
+/// What `notify` needs: its settings and IAM (the owner's tags) and SES, nothing else.
+/// Built once per cold start from the SDK configuration; tests build it around an in-memory
+/// account.
 pub struct Deps<U = Iam, M = Mailer> {
     pub config: Config,
     /// The sender, required: checked when the dependencies are built (the cold start).

@@ -19,8 +19,8 @@ use tracing::info;
 pub const START_CONCURRENCY: usize = 10;
 pub const MAX_USERS: usize = 1000;
 
-/// What `start-rotations` needs: its settings and Step Functions, nothing else. Built once per
-/// cold start from the SDK configuration; tests build it around an in-memory account.
+/// What `start-rotations` needs: its settings and Step Functions, nothing else. Built once
+/// per cold start from the SDK configuration; tests build it around an in-memory account.
 pub struct Deps<E = Executions> {
     pub config: Config,
     /// The per-user state machine, required: checked when the dependencies are built (the

@@ -558,11 +558,9 @@ impl SecretsPort for FakeAccount {
     ) -> Result<()> {
         let mut state = self.call("secretsmanager:TagResource");
         let tags = &mut state.secret_by_id(secret_arn)?.tags;
-        tags.insert(naming::TAG_DEACTIVATED_KEY.to_owned(), key_id.to_owned());
-        tags.insert(
-            naming::TAG_DEACTIVATED_AT.to_owned(),
-            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        );
+        for (k, v) in naming::deactivation_tags(key_id, at) {
+            tags.insert(k.to_owned(), v);
+        }
         Ok(())
     }
 }

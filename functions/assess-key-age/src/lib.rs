@@ -7,12 +7,9 @@
 
 use std::collections::HashSet;
 
-use aws_config::SdkConfig;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use keyrotor_aws::FromConfig;
-use keyrotor_aws::{Iam, Secrets};
+use keyrotor_aws::{Iam, IamAndSecrets, Secrets};
 use keyrotor_core::config::AssessStrategy;
-use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::domain::credential_report::{keys_may_need_action, ReportKey};
 use keyrotor_core::domain::planner::depends_on_records;
 use keyrotor_core::domain::{
@@ -42,24 +39,9 @@ pub enum AssessOutput {
     Batch(AssessBatchOutput),
 }
 
-/// What `assess-key-age` needs: its settings and IAM and Secrets Manager (read only),
-/// nothing else. Built once per cold start from the SDK configuration; tests build it
-/// around an in-memory account.
-pub struct Deps<U = Iam, S = Secrets> {
-    pub config: Config,
-    pub iam: U,
-    pub secrets: S,
-}
-
-impl FromConfig for Deps {
-    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
-        Ok(Deps {
-            iam: Iam::from_sdk(sdk),
-            secrets: Secrets::from_sdk(sdk, &config),
-            config,
-        })
-    }
-}
+/// What `assess-key-age` needs: its settings, IAM and Secrets Manager, nothing else. Built once
+/// per cold start from the SDK configuration; tests build it around an in-memory account.
+pub type Deps<U = Iam, S = Secrets> = IamAndSecrets<U, S>;
 
 /// Every AWS API action this function calls: its role grants exactly these (checked by
 /// `tools/check_infra.py`), and a test holds the calls the code makes to them.

@@ -253,14 +253,7 @@ async fn store<U, S: SecretsPort, V>(
             Ok(arn) => (arn, Trust::Empty),
             // Created meanwhile: by a concurrent run, a lost response, or someone else.
             Err(e) if e.aws_kind() == Some(AwsErrorKind::AlreadyExists) => {
-                match read_secret(
-                    &deps.secrets,
-                    &deps.config,
-                    &live.identity,
-                    &live.secret_name,
-                )
-                .await?
-                {
+                match read_user_secret(deps, live).await? {
                     Some((secret, trust)) => (secret.arn, trust),
                     None => {
                         return Err(Error::Transient(format!(
@@ -281,14 +274,7 @@ async fn store<U, S: SecretsPort, V>(
             deps.secrets.put_policy(&arn, &policy).await?;
             // Whatever happened before the policy landed, the secret must now be keyrotor's
             // and protected, or it gets no key.
-            match read_secret(
-                &deps.secrets,
-                &deps.config,
-                &live.identity,
-                &live.secret_name,
-            )
-            .await?
-            {
+            match read_user_secret(deps, live).await? {
                 Some((secret, Trust::Protected)) if secret.arn == arn => {}
                 Some((_, Trust::Untrusted(problem))) => return Err(Error::Blocked(problem)),
                 _ => {
@@ -309,6 +295,20 @@ async fn store<U, S: SecretsPort, V>(
     Ok(arn)
 }
 
+/// The user's secret as it is now, and keyrotor's verdict on it.
+async fn read_user_secret<U, S: SecretsPort, V>(
+    deps: &Deps<U, S, V>,
+    live: &LiveUser,
+) -> Result<Option<(SecretDescription, Trust)>> {
+    read_secret(
+        &deps.secrets,
+        &deps.config,
+        &live.identity,
+        &live.secret_name,
+    )
+    .await
+}
+
 /// The secret as it is now, if it can be read and is keyrotor's own and protected: after a
 /// failed or unconfirmed call, what landed is what counts, and only such a secret's current
 /// key counts as stored (anyone may name a version after a key in a secret of theirs).
@@ -316,14 +316,7 @@ async fn secret_now<U, S: SecretsPort, V>(
     deps: &Deps<U, S, V>,
     live: &LiveUser,
 ) -> Option<SecretDescription> {
-    match read_secret(
-        &deps.secrets,
-        &deps.config,
-        &live.identity,
-        &live.secret_name,
-    )
-    .await
-    {
+    match read_user_secret(deps, live).await {
         Ok(Some((secret, Trust::Protected))) => Some(secret),
         _ => None,
     }

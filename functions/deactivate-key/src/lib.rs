@@ -3,11 +3,8 @@
 //! after the key authenticated, so "stored" implies "verified" (invariant 4). Records the
 //! deactivation on the secret, which is what `delete-key` later checks against.
 
-use aws_config::SdkConfig;
 use chrono::{SubsecRound, Utc};
-use keyrotor_aws::FromConfig;
-use keyrotor_aws::{Iam, Secrets};
-use keyrotor_core::config::{Config, ConfigError};
+use keyrotor_aws::{Iam, IamAndSecrets, Secrets};
 use keyrotor_core::domain::planner::deletion_delay;
 use keyrotor_core::domain::{Decision, KeyStatus};
 use keyrotor_core::payload::{parse, DeactivateKeyOutput, KeyPairInput};
@@ -16,24 +13,9 @@ use keyrotor_core::state::load_user;
 use keyrotor_core::{Error, Result};
 use tracing::info;
 
-/// What `deactivate-key` needs: its settings and IAM and Secrets Manager, nothing else.
-/// Built once per cold start from the SDK configuration; tests build it around an in-memory
-/// account.
-pub struct Deps<U = Iam, S = Secrets> {
-    pub config: Config,
-    pub iam: U,
-    pub secrets: S,
-}
-
-impl FromConfig for Deps {
-    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
-        Ok(Deps {
-            iam: Iam::from_sdk(sdk),
-            secrets: Secrets::from_sdk(sdk, &config),
-            config,
-        })
-    }
-}
+/// What `deactivate-key` needs: its settings, IAM and Secrets Manager, nothing else. Built once
+/// per cold start from the SDK configuration; tests build it around an in-memory account.
+pub type Deps<U = Iam, S = Secrets> = IamAndSecrets<U, S>;
 
 /// Every AWS API action this function calls: its role grants exactly these (checked by
 /// `tools/check_infra.py`), and a test holds the calls the code makes to them.

@@ -4,11 +4,8 @@
 //! reactivated (a rollback) or used after deactivation is kept, with the reason. A key that
 //! is already gone is success (idempotent).
 
-use aws_config::SdkConfig;
 use chrono::Utc;
-use keyrotor_aws::FromConfig;
-use keyrotor_aws::{Iam, Secrets};
-use keyrotor_core::config::{Config, ConfigError};
+use keyrotor_aws::{Iam, IamAndSecrets, Secrets};
 use keyrotor_core::domain::planner::deletion_delay;
 use keyrotor_core::error::AwsErrorKind;
 use keyrotor_core::payload::{parse, DeleteKeyOutput, DeleteOutcome, KeyPairInput};
@@ -20,24 +17,9 @@ use tracing::{info, warn};
 /// How early a deletion may arrive and still be waited out rather than refused.
 const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(5);
 
-/// What `delete-key` needs: its settings and IAM and Secrets Manager, nothing else. Built
-/// once per cold start from the SDK configuration; tests build it around an in-memory
-/// account.
-pub struct Deps<U = Iam, S = Secrets> {
-    pub config: Config,
-    pub iam: U,
-    pub secrets: S,
-}
-
-impl FromConfig for Deps {
-    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
-        Ok(Deps {
-            iam: Iam::from_sdk(sdk),
-            secrets: Secrets::from_sdk(sdk, &config),
-            config,
-        })
-    }
-}
+/// What `delete-key` needs: its settings, IAM and Secrets Manager, nothing else. Built once
+/// per cold start from the SDK configuration; tests build it around an in-memory account.
+pub type Deps<U = Iam, S = Secrets> = IamAndSecrets<U, S>;
 
 /// Every AWS API action this function calls: its role grants exactly these (checked by
 /// `tools/check_infra.py`), and a test holds the calls the code makes to them.

@@ -33,6 +33,25 @@ pub trait FromConfig: Sized {
     fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError>;
 }
 
+/// The dependencies of a step that reads and changes a user's keys and secret, and nothing
+/// else (assess-key-age, deactivate-key, delete-key): its settings, IAM and Secrets
+/// Manager. Each of those functions names it as its `Deps`.
+pub struct IamAndSecrets<U = Iam, S = Secrets> {
+    pub config: Config,
+    pub iam: U,
+    pub secrets: S,
+}
+
+impl FromConfig for IamAndSecrets {
+    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        Ok(IamAndSecrets {
+            iam: Iam::from_sdk(sdk),
+            secrets: Secrets::from_sdk(sdk, &config),
+            config,
+        })
+    }
+}
+
 /// Converts an SDK timestamp; out-of-range values (which AWS never sends) become `None`.
 pub fn to_utc(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())

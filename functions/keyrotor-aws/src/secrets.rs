@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::types::Tag;
 use aws_sdk_secretsmanager::Client;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use tracing::{info, instrument};
 
 use crate::error::sdk_error;
@@ -178,14 +178,14 @@ impl SecretsPort for Secrets {
         key_id: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        let tags = naming::deactivation_tags(key_id, at)
+            .iter()
+            .map(|(k, v)| tag(k, v))
+            .collect();
         self.client
             .tag_resource()
             .secret_id(secret_arn)
-            .tags(tag(naming::TAG_DEACTIVATED_KEY, key_id))
-            .tags(tag(
-                naming::TAG_DEACTIVATED_AT,
-                &at.to_rfc3339_opts(SecondsFormat::Secs, true),
-            ))
+            .set_tags(Some(tags))
             .send()
             .await
             .map_err(|e| sdk_error("secretsmanager:TagResource", e))?;

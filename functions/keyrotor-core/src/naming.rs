@@ -84,6 +84,21 @@ pub fn execution_name(date: NaiveDate, user: &str, dry_run: bool) -> String {
     )
 }
 
+/// The tags that record on a secret which key a rotation deactivated, and when (read back
+/// by [`secret_state`]). The SDK adapter and the test account both write them this way.
+pub fn deactivation_tags(
+    key_id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> [(&'static str, String); 2] {
+    [
+        (TAG_DEACTIVATED_KEY, key_id.to_owned()),
+        (
+            TAG_DEACTIVATED_AT,
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ),
+    ]
+}
+
 /// What keyrotor's records on a secret say: the key its AWSCURRENT version holds (named by
 /// the version ID), and the deactivation its tags record. The SDK adapter and the test
 /// account both read a secret this way.

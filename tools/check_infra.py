@@ -6,7 +6,8 @@
    equal the actions its role grants. None missing, none extra.
 2. No wildcard in any Action of any role, managed or inline policy, or key policy.
 3. For every state machine: the ASL's ${placeholders} equal its DefinitionSubstitutions, and
-   its logs exclude execution data; a scheduled machine never allows force, nor does the
+   its logs exclude execution data; its role may invoke exactly the functions of the
+   machines that use it; a scheduled machine never allows force, nor does the
    per-user machine start-rotations starts (KEYROTOR_STATE_MACHINE_ARN, a !Ref).
 4. Every KEYROTOR_* variable the configuration reads is set for the functions (in Globals
    or on the function).
@@ -210,6 +211,23 @@ def main() -> int:
         if any(e.get("Type") in ("Schedule", "ScheduleV2") for e in events.values() if isinstance(e, dict)):
             allow_force = machine.get("DefinitionSubstitutions", {}).get("AllowForce")
             results.append((allow_force != "true", f"{logical}: scheduled, so it does not allow force (AllowForce {allow_force!r})"))
+
+    # Each state machine role may invoke exactly the functions of the machines that use it.
+    used_by_role = {}
+    for logical, res in machines.items():
+        props = res.get("Properties", {})
+        role = referenced(props.get("Role"), resources)
+        functions = {referenced(v, resources) for v in props.get("DefinitionSubstitutions", {}).values()}
+        used_by_role.setdefault(role, set()).update(f for f in functions if f and f.endswith("Function"))
+    for role, functions in sorted(used_by_role.items(), key=lambda kv: str(kv[0])):
+        invokes = set()
+        for policy in resources.get(role, {}).get("Properties", {}).get("Policies", []):
+            for st in statements(policy["PolicyDocument"]):
+                if "lambda:InvokeFunction" in as_list(st.get("Action", [])):
+                    invokes |= {referenced(r, resources) for r in as_list(st.get("Resource", []))}
+        results.append((invokes == functions,
+                        f"{role}: invokes exactly its machines' functions "
+                        f"({sorted(str(f) for f in invokes ^ functions) or len(functions)})"))
 
     started = resources["StartRotationsFunction"]["Properties"].get("Environment", {}).get("Variables", {}).get("KEYROTOR_STATE_MACHINE_ARN")
     target = started.get("Ref") if isinstance(started, dict) else None

@@ -15,10 +15,14 @@ Rules (POST /_faults {"rules": [...]}, replacing the current ones) inject faults
 error, not retried). "fail_before" answers without forwarding; "lose_response" forwards (the change is applied)
 and then answers with the error instead of moto's reply, the hardest case for a caller.
 
-GET /_faults/stats returns {"calls": {operation: n}, "injected": [{operation, match, mode}],
+GET /_faults/stats returns {"calls": {operation: n}, "bytes": {operation: response bytes}, "injected": [{operation, match, mode}],
 "issuedSecrets": [...]}: the secret of every key CreateAccessKey returned through the proxy,
 delivered or lost, so that leak scans can look for all of them (loopback, tests only);
-POST /_faults/reset clears rules and counts. Prints "PORT <n>"; exits with its parent.
+POST /_faults/reset clears rules, counts and latency.
+
+POST /_faults/latency {"ms": 40} delays every AWS call by that much before it is forwarded
+(or failed), as real AWS is slower than moto: the benchmark's model of network and service
+time. Prints "PORT <n>"; exits with its parent.
 """
 
 import argparse
@@ -26,6 +30,7 @@ import http.client
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote_plus
 
@@ -34,8 +39,10 @@ from parent_watch import exit_with_parent
 LOCK = threading.Lock()
 RULES: list[dict] = []
 CALLS: dict[str, int] = {}
+BYTES: dict[str, int] = {}
 INJECTED: list[dict] = []
 ISSUED: list[str] = []
+LATENCY = {"seconds": 0.0}
 SECRET = re.compile(rb"<SecretAccessKey>([^<]+)</SecretAccessKey>")
 SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate"}
@@ -93,6 +100,9 @@ def error_reply(operation: str, kind: str) -> tuple[int, bytes, dict]:
 
 
 class Proxy(BaseHTTPRequestHandler):
+    # Headers and body go out in two writes: with Nagle's algorithm the second waits for the
+    # client's delayed ACK, adding about 40 ms to every call.
+    disable_nagle_algorithm = True
     upstream = ("127.0.0.1", 5000)
     protocol_version = "HTTP/1.1"
 
@@ -116,12 +126,21 @@ class Proxy(BaseHTTPRequestHandler):
         with LOCK:
             if path == "/_faults" and self.command == "POST":
                 RULES[:] = [dict(r) for r in payload.get("rules", [])]
+            elif path == "/_faults/latency" and self.command == "POST":
+                ms = payload.get("ms")
+                if not isinstance(ms, (int, float)) or isinstance(ms, bool) or not 0 <= ms <= 10_000:
+                    self.reply(400, b'{"error": "ms must be a number from 0 to 10000"}', {"Content-Type": "application/json"})
+                    return True
+                LATENCY["seconds"] = ms / 1000
             elif path == "/_faults/reset":
+                LATENCY["seconds"] = 0.0
                 RULES.clear()
                 CALLS.clear()
+                BYTES.clear()
                 INJECTED.clear()
                 ISSUED.clear()
-            body = json.dumps({"calls": CALLS, "injected": INJECTED, "rules": RULES, "issuedSecrets": ISSUED}).encode()
+            body = json.dumps({"calls": CALLS, "bytes": BYTES, "injected": INJECTED, "rules": RULES, "issuedSecrets": ISSUED,
+                               "latencyMs": LATENCY["seconds"] * 1000}).encode()
         self.reply(200, body, {"Content-Type": "application/json"})
         return True
 
@@ -131,6 +150,8 @@ class Proxy(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         operation, text = operation_of(self.headers, body)
+        if LATENCY["seconds"]:
+            time.sleep(LATENCY["seconds"])
         rule = take_rule(operation, text)
         if rule and rule["mode"] == "fail_before":
             return self.fail(operation, rule)
@@ -142,8 +163,9 @@ class Proxy(BaseHTTPRequestHandler):
             data = response.read()
         finally:
             conn.close()
-        if operation == "iam:CreateAccessKey":
-            with LOCK:
+        with LOCK:
+            BYTES[operation] = BYTES.get(operation, 0) + len(data)
+            if operation == "iam:CreateAccessKey":
                 ISSUED.extend(m.decode() for m in SECRET.findall(data))
         if rule:  # lose_response: applied upstream, but the caller sees a failure
             return self.fail(operation, rule)

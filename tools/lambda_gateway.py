@@ -48,6 +48,9 @@ def function_name(raw: str) -> str:
 
 
 class Gateway(BaseHTTPRequestHandler):
+    # Headers and body go out in two writes: with Nagle's algorithm the second waits for the
+    # client's delayed ACK, adding about 40 ms to every call.
+    disable_nagle_algorithm = True
     upstream_port = 9000
     timeout_seconds = 900
 

@@ -33,6 +33,13 @@ impl FaultProxy {
         self.request("POST", "/_faults", &body).map(drop)
     }
 
+    /// Delays every AWS call by `latency` from now on (until [`FaultProxy::reset`]): the
+    /// benchmark's model of real AWS, which answers in tens of milliseconds, not moto's few.
+    pub fn set_latency(&self, latency: std::time::Duration) -> Result<()> {
+        let body = serde_json::json!({ "ms": latency.as_secs_f64() * 1000.0 }).to_string();
+        self.request("POST", "/_faults/latency", &body).map(drop)
+    }
+
     /// The AWS calls per operation, and the faults injected, since the last reset.
     pub fn stats(&self) -> Result<serde_json::Value> {
         self.request("GET", "/_faults/stats", "")
@@ -43,7 +50,12 @@ impl FaultProxy {
         Ok(serde_json::from_value(self.stats()?["calls"].clone())?)
     }
 
-    /// Clears the rules and counts.
+    /// The bytes of moto's replies per operation since the last reset.
+    pub fn response_bytes(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        Ok(serde_json::from_value(self.stats()?["bytes"].clone())?)
+    }
+
+    /// Clears the rules, the counts and the latency.
     pub fn reset(&self) -> Result<()> {
         self.request("POST", "/_faults/reset", "").map(drop)
     }

@@ -48,7 +48,7 @@ pub(crate) fn cost(scans: &[ScanRun], day: &Day, functions: &[FunctionRow]) -> S
     };
     let reports: Vec<&ScanRun> = scans
         .iter()
-        .filter(|s| s.strategy == "credential-report")
+        .filter(|s| s.strategy == "credential-report" && s.latency.is_zero())
         .collect();
     // Scan transitions and invocations grow per ListUsers page of 1,000.
     let pages = |users: usize| users.div_ceil(1000) as f64;

@@ -8,15 +8,20 @@
 //!    due for rotation, 1 in 30 on a warning day, some keyless, some exempt);
 //! 2. at each size runs the scan once per assessment strategy, in the same run, with the
 //!    per-user executions sent to a state machine that does nothing, so the scan alone is
-//!    measured: IAM calls by operation, state transitions, history events, wall time;
+//!    measured: IAM calls by operation, state transitions, history events, wall time; and
+//!    the seed article's scan loop on the same account ([`baseline`]); each at emulator
+//!    speed, and again with a modelled latency added to every AWS call by the fault proxy;
 //! 3. at 1,000 users runs one real day (scan and every per-user execution through to the
 //!    deletion of the old keys) and checks its outcome: per-user transitions, e-mails,
 //!    calls, which feed the monthly cost estimate;
 //! 4. runs each function's release binary under a minimal Lambda Runtime API: time from
 //!    process start to ready, and peak RSS and duration for one real invocation;
-//! 5. reads the size of each function's deployment zip.
+//! 5. reads the size of each function's deployment zip;
+//! 6. at the largest size, weighs GetAccountAuthorizationDetails against the calls of the
+//!    scan it would replace ([`details`]).
 //!
-//! `KEYROTOR_BENCH_SIZES=1000,5000` sets the account sizes (ascending).
+//! `KEYROTOR_BENCH_SIZES=1000,5000` sets the account sizes (ascending);
+//! `KEYROTOR_BENCH_LATENCY_MS=40` the modelled latency per AWS call (0: emulator speed only).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -34,15 +39,19 @@ use keyrotor_localstack::stack::{
 use keyrotor_localstack::workspace_root;
 use serde_json::{json, Value};
 
+mod baseline;
 mod cost;
 mod day;
+mod details;
 mod probe;
 mod render;
 mod scan;
 mod seed;
 
+use baseline::*;
 use cost::*;
 use day::*;
+use details::*;
 use probe::*;
 use render::*;
 use scan::*;
@@ -55,8 +64,9 @@ const CARGO_PROFILE: &str = "release-local";
 const DELETION_DELAY_SECS: u64 = 3;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let sizes = match sizes() {
-        Ok(sizes) => sizes,
+    let settings = sizes().and_then(|sizes| Ok((sizes, latency()?)));
+    let (sizes, latency) = match settings {
+        Ok(settings) => settings,
         Err(e) => {
             eprintln!("keyrotor-bench: {e:#}");
             std::process::exit(2);
@@ -64,7 +74,7 @@ async fn main() {
     };
     let started = Instant::now();
     let outcome = tokio::select! {
-        result = bench(&sizes) => result,
+        result = bench(&sizes, latency) => result,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("\ninterrupted");
             std::process::exit(130);
@@ -109,7 +119,19 @@ fn sizes() -> Result<Vec<usize>> {
     Ok(sizes)
 }
 
-async fn bench(sizes: &[usize]) -> Result<String> {
+/// The modelled latency per AWS call: real IAM answers in tens of milliseconds, moto in a few.
+fn latency() -> Result<Duration> {
+    let text = std::env::var("KEYROTOR_BENCH_LATENCY_MS").unwrap_or_else(|_| "40".into());
+    let ms: u64 = text
+        .trim()
+        .parse()
+        .ok()
+        .filter(|ms| *ms <= 1000)
+        .with_context(|| format!("KEYROTOR_BENCH_LATENCY_MS={text:?} is not 0 to 1000"))?;
+    Ok(Duration::from_millis(ms))
+}
+
+async fn bench(sizes: &[usize], latency: Duration) -> Result<String> {
     let started = Instant::now();
     // Progress on stderr, with the time since the start, so slow phases show.
     let progress = |what: &str| eprintln!("[{:6.1} s] {what}", started.elapsed().as_secs_f64());
@@ -117,16 +139,38 @@ async fn bench(sizes: &[usize]) -> Result<String> {
     let mut stack = LocalStack::start(stack_options("credential-report", None)).await?;
     let mut seeded = Seeded::default();
     let mut scans = Vec::new();
+    let mut loops = Vec::new();
+    let mut weighed = Vec::new();
     let mut day = None;
     let mut seeding = Vec::new();
     for &size in sizes {
         progress(&format!("seeding {size} users"));
         seeding.push((size, seed(&stack, &mut seeded, size).await?));
-        for strategy in STRATEGIES {
-            progress(&format!("scanning {size} users with {strategy}"));
-            let run = run_scan(&mut stack, size, strategy).await?;
-            progress(&format!("  scanned in {:.2?}", run.wall));
-            scans.push(run);
+        let latencies = if latency.is_zero() {
+            vec![Duration::ZERO]
+        } else {
+            vec![Duration::ZERO, latency]
+        };
+        for &latency in &latencies {
+            let per_call = format!("{} ms per call added", latency.as_millis());
+            for strategy in STRATEGIES {
+                progress(&format!(
+                    "scanning {size} users with {strategy}, {per_call}"
+                ));
+                let run = run_scan(&mut stack, size, strategy, latency).await?;
+                progress(&format!("  scanned in {:.2?}", run.wall));
+                scans.push(run);
+            }
+            progress(&format!("the seed's loop over {size} users, {per_call}"));
+            let run = run_seed_loop(&stack, size, latency).await?;
+            progress(&format!("  looped in {:.2?}", run.wall));
+            loops.push(run);
+            if Some(&size) == sizes.last() {
+                progress(&format!(
+                    "weighing GetAccountAuthorizationDetails, {per_call}"
+                ));
+                weighed.push(weigh_details(&stack, size, latency).await?);
+            }
         }
         if day.is_none() {
             progress(&format!("one real day at {size} users"));
@@ -140,6 +184,8 @@ async fn bench(sizes: &[usize]) -> Result<String> {
     let day = day.context("no day was run")?;
     Ok(render(
         &scans,
+        &loops,
+        &weighed,
         &day,
         &functions,
         &seeding,

@@ -46,6 +46,8 @@ pub(crate) fn short(op: &str) -> &str {
 
 pub(crate) fn render(
     scans: &[ScanRun],
+    loops: &[LoopRun],
+    weighed: &[Weighed],
     day: &Day,
     functions: &[FunctionRow],
     seeding: &[(usize, Duration)],
@@ -57,8 +59,8 @@ pub(crate) fn render(
     let _ = writeln!(out, "Machine: {}. Local stack: moto 5.2.5 executing the real ASL, the function binaries under `cargo lambda watch --profile {CARGO_PROFILE}` (a quicker build than the deployment's: no fat LTO, SDK service crates unoptimized; Cargo.toml says why), calls counted by the fault proxy.\n", machine());
 
     let _ = writeln!(out, "### Scan (per-user executions sent to a no-op state machine, so the scan alone is measured)\n");
-    let _ = writeln!(out, "| users | strategy | IAM calls | IAM calls by operation | other calls | state transitions | history events | wall time | in list / assess / start |");
-    let _ = writeln!(out, "|---:|---|---:|---|---|---:|---:|---:|---|");
+    let _ = writeln!(out, "| users | latency per call | strategy | IAM calls | IAM calls by operation | other calls | state transitions | history events | wall time | in list / assess / start |");
+    let _ = writeln!(out, "|---:|---:|---|---:|---|---|---:|---:|---:|---|");
     for run in scans {
         let by_op: Vec<String> = run
             .calls
@@ -74,8 +76,9 @@ pub(crate) fn render(
             .collect();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} / {:.2} s |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} / {:.2} s |",
             run.users,
+            latency(run.latency),
             run.strategy,
             run.calls_of("iam:"),
             by_op.join(", "),
@@ -93,8 +96,9 @@ pub(crate) fn render(
         if let [listing, report] = pair {
             let _ = writeln!(
                 out,
-                "- {} users: the credential report scans {:.1}× faster than listing each user's keys ({} vs {}), with {:.1}× fewer IAM calls ({} vs {}); both found {} (Lambda invocations: {} vs {}).",
+                "- {} users, {}: the credential report scans {:.1}× faster than listing each user's keys ({} vs {}), with {:.1}× fewer IAM calls ({} vs {}); both found {} (Lambda invocations: {} vs {}).",
                 report.users,
+                latency(report.latency),
                 listing.wall.as_secs_f64() / report.wall.as_secs_f64(),
                 secs(report.wall),
                 secs(listing.wall),
@@ -114,6 +118,8 @@ pub(crate) fn render(
             }
         }
     }
+    out.push_str(&against_the_seed(scans, loops));
+    out.push_str(&authorization_details(weighed));
     for (size, took) in seeding {
         let _ = writeln!(out, "- seeding up to {size} users took {}", secs(*took));
     }
@@ -179,7 +185,7 @@ pub(crate) fn render(
         );
     }
 
-    out.push_str(&targets(scans, day, functions));
+    out.push_str(&targets(scans, loops, day, functions));
     out.push_str(&cost(scans, day, functions));
     let _ = writeln!(out, "\n(The bench itself took {}.)", secs(took));
     out
@@ -192,7 +198,99 @@ pub(crate) fn describe_totals(totals: &Value) -> String {
     )
 }
 
-pub(crate) fn targets(scans: &[ScanRun], day: &Day, functions: &[FunctionRow]) -> String {
+pub(crate) fn latency(latency: Duration) -> String {
+    if latency.is_zero() {
+        "emulator speed".into()
+    } else {
+        format!("+{} ms", latency.as_millis())
+    }
+}
+
+/// The scan of `strategy` measured beside this run of the seed's loop.
+fn beside<'a>(scans: &'a [ScanRun], run: &LoopRun, strategy: &str) -> Option<&'a ScanRun> {
+    scans
+        .iter()
+        .find(|s| s.users == run.users && s.latency == run.latency && s.strategy == strategy)
+}
+
+/// keyrotor's scan against the seed article's loop, on the same account through the same
+/// proxy in the same run.
+pub(crate) fn against_the_seed(scans: &[ScanRun], loops: &[LoopRun]) -> String {
+    let mut out = String::from(
+        "\n#### Against the seed article's scan loop (same account, same proxy, same run)\n\n",
+    );
+    out.push_str("| users | latency per call | seed's loop: IAM calls | wall time | keyrotor, credential report: AWS calls | wall time | faster | of which reading (list + assess) | faster | keyrotor, list-access-keys: wall time | faster |\n");
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for run in loops {
+        let (Some(report), Some(listing)) = (
+            beside(scans, run, "credential-report"),
+            beside(scans, run, "list-access-keys"),
+        ) else {
+            continue;
+        };
+        let all_calls: u64 = report.calls.values().sum();
+        // The part of the scan that does what the loop does: find who is due.
+        let reading = report.phases[0] + report.phases[1];
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | **{:.1}×** | {:.2} s | {:.1}× | {} | {:.1}× |",
+            run.users,
+            latency(run.latency),
+            run.iam_calls(),
+            secs(run.wall),
+            all_calls,
+            secs(report.wall),
+            run.wall.as_secs_f64() / report.wall.as_secs_f64(),
+            reading,
+            run.wall.as_secs_f64() / reading,
+            secs(listing.wall),
+            run.wall.as_secs_f64() / listing.wall.as_secs_f64(),
+        );
+    }
+    out.push_str("\nThe loop reads only (ListUsers in pages of 100, ListAccessKeys per user, ListUserTags per key 80 to 89 days old), one call after another. keyrotor's scan also starts the per-user executions (its AWS calls and wall time include them); the reading column is the time in its list and assess states, the part that does what the loop does. ");
+    if let Some(run) = loops.last() {
+        let _ = writeln!(
+            out,
+            "At {} users the loop found {} keys to rotate and {} to warn about (every day from 80 to 89; keyrotor warns on 3 of them and leaves exempt users alone).",
+            run.users, run.due, run.warned
+        );
+    }
+    out
+}
+
+/// GetAccountAuthorizationDetails against the calls it would replace.
+pub(crate) fn authorization_details(weighed: &[Weighed]) -> String {
+    let mut out = String::from("\n#### GetAccountAuthorizationDetails (Filter=User) against the calls it would replace\n\n");
+    out.push_str("| users | latency per call | reads | calls | reply bytes | wall time |\n|---:|---:|---|---:|---:|---:|\n");
+    for w in weighed {
+        for (what, side) in [
+            (
+                "ListUsers + GetGroup per page, ListUserTags for users worth a look (8 in flight)",
+                &w.scan,
+            ),
+            ("GetAccountAuthorizationDetails, Filter=User", &w.details),
+        ] {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {what} | {} | {} | {} |",
+                w.users,
+                latency(w.latency),
+                side.calls,
+                mb(side.bytes),
+                secs(side.wall)
+            );
+        }
+    }
+    out.push_str("\nmoto answers GetAccountAuthorizationDetails in one reply whatever the page size, and its users carry no inline policies; AWS pages at 1,000 and adds each user's inline policy documents, attached policies and groups.\n");
+    out
+}
+
+pub(crate) fn targets(
+    scans: &[ScanRun],
+    loops: &[LoopRun],
+    day: &Day,
+    functions: &[FunctionRow],
+) -> String {
     let mut out = String::from("\n### Targets\n\n| target | measured | met |\n|---|---|---|\n");
     let mut row = |target: &str, measured: String, met: bool| {
         let _ = writeln!(
@@ -202,12 +300,13 @@ pub(crate) fn targets(scans: &[ScanRun], day: &Day, functions: &[FunctionRow]) -
         );
     };
     let largest = scans.iter().map(|s| s.users).max().unwrap_or(0);
-    let report = scans
-        .iter()
-        .find(|s| s.users == largest && s.strategy == "credential-report");
-    let listing = scans
-        .iter()
-        .find(|s| s.users == largest && s.strategy == "list-access-keys");
+    let at_emulator_speed = |strategy: &str| {
+        scans
+            .iter()
+            .find(|s| s.users == largest && s.latency.is_zero() && s.strategy == strategy)
+    };
+    let report = at_emulator_speed("credential-report");
+    let listing = at_emulator_speed("list-access-keys");
     if let (Some(report), Some(listing)) = (report, listing) {
         // The scan's own calls, and those for users whose keys may need action (each of
         // them gets one ListUserTags, and ListAccessKeys when a rotation may be under way).
@@ -239,6 +338,21 @@ pub(crate) fn targets(scans: &[ScanRun], day: &Day, functions: &[FunctionRow]) -
                 secs(listing.wall)
             ),
             ratio >= 10.0,
+        );
+    }
+    for run in loops.iter().filter(|run| run.users == largest) {
+        let Some(report) = beside(scans, run, "credential-report") else {
+            continue;
+        };
+        let wanted = if run.latency.is_zero() { 15.0 } else { 50.0 };
+        let ratio = run.wall.as_secs_f64() / report.wall.as_secs_f64();
+        row(
+            &format!(
+                "{largest}-user scan, {}: ≥ {wanted}× faster than the seed's loop",
+                latency(run.latency)
+            ),
+            format!("{ratio:.1}× ({} vs {})", secs(report.wall), secs(run.wall)),
+            ratio >= wanted,
         );
     }
     if let Some(rotation) = day.kinds.get("rotation") {

@@ -6,6 +6,8 @@ use super::*;
 pub(crate) struct ScanRun {
     pub(crate) users: usize,
     pub(crate) strategy: &'static str,
+    /// Added by the fault proxy to each AWS call of the functions.
+    pub(crate) latency: Duration,
     pub(crate) calls: BTreeMap<String, u64>,
     pub(crate) transitions: usize,
     pub(crate) events: usize,
@@ -108,18 +110,22 @@ pub(crate) async fn run_scan(
     stack: &mut LocalStack,
     users: usize,
     strategy: &'static str,
+    latency: Duration,
 ) -> Result<ScanRun> {
-    let sink_arn = sink(&stack.account, &format!("bench-sink-{users}-{strategy}")).await?;
+    let label = format!("{users}-{strategy}-{}ms", latency.as_millis());
+    let sink_arn = sink(&stack.account, &format!("bench-sink-{label}")).await?;
     let invocations_before = prepare(
         stack,
         &stack_options(strategy, Some(&sink_arn)),
         &SCAN_FUNCTIONS,
     )?;
+    stack.proxy.set_latency(latency)?;
     let arn = stack
-        .start_scan(&format!("bench-scan-{users}-{strategy}"), &json!({}))
+        .start_scan(&format!("bench-scan-{label}"), &json!({}))
         .await?;
     let (out, wall) = finish(stack, &arn, Duration::from_secs(600)).await?;
     let calls = stack.proxy.calls()?;
+    stack.proxy.set_latency(Duration::ZERO)?;
     let invocations = total_invocations(stack)? - invocations_before;
     let history = stack.history(&arn).await?;
     let totals: Value = serde_json::from_str(out.output().unwrap_or("{}"))?;
@@ -134,6 +140,7 @@ pub(crate) async fn run_scan(
     Ok(ScanRun {
         users,
         strategy,
+        latency,
         calls,
         transitions: transitions(&history),
         events: history.len(),

@@ -1,0 +1,81 @@
+//! The baseline keyrotor is measured against: the daily scan loop of the article this
+//! project started from, as a read-only measurement written for the bench (not the article's
+//! code). One Lambda walks ListUsers page after page (IAM's default page of 100), calls
+//! ListAccessKeys for every user, and ListUserTags for every key 80 to 89 days old (the
+//! article's warning window), one call after another. It sends no mail and changes nothing:
+//! only its reads are measured, which is all a scan that finds nothing to do costs it.
+
+use super::*;
+
+/// The article's warning window and rotation age, in whole days.
+const WARN_FROM_DAYS: i64 = 80;
+const ROTATE_AT_DAYS: i64 = 90;
+
+/// One run of the loop, measured.
+pub(crate) struct LoopRun {
+    pub(crate) users: usize,
+    pub(crate) latency: Duration,
+    pub(crate) calls: BTreeMap<String, u64>,
+    pub(crate) wall: Duration,
+    /// Keys the loop would rotate (90 days or older), and would warn about (80 to 89).
+    pub(crate) due: u64,
+    pub(crate) warned: u64,
+}
+
+impl LoopRun {
+    pub(crate) fn iam_calls(&self) -> u64 {
+        self.calls.values().sum()
+    }
+}
+
+/// Runs the loop over the whole account through the fault proxy, with `latency` added to
+/// each of its calls as to keyrotor's.
+pub(crate) async fn run_seed_loop(
+    stack: &LocalStack,
+    users: usize,
+    latency: Duration,
+) -> Result<LoopRun> {
+    let config = aws_sdk_iam::config::Builder::from(&stack.moto.sdk_config())
+        .endpoint_url(stack.proxy.endpoint())
+        .build();
+    let iam = aws_sdk_iam::Client::from_conf(config);
+    stack.reset_proxy()?;
+    stack.proxy.set_latency(latency)?;
+    let started = Instant::now();
+    let now = chrono::Utc::now().timestamp();
+    let (mut seen, mut due, mut warned) = (0, 0, 0);
+    let mut pages = iam.list_users().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        for user in page?.users() {
+            seen += 1;
+            let name = user.user_name();
+            let keys = iam.list_access_keys().user_name(name).send().await?;
+            for key in keys.access_key_metadata() {
+                let created = key.create_date().map_or(now, |d| d.secs());
+                let age_days = (now - created) / 86_400;
+                if age_days >= ROTATE_AT_DAYS {
+                    due += 1;
+                } else if age_days >= WARN_FROM_DAYS {
+                    // The article reads the tags for the owner's address, then mails.
+                    iam.list_user_tags().user_name(name).send().await?;
+                    warned += 1;
+                }
+            }
+        }
+    }
+    let wall = started.elapsed();
+    let calls = stack.proxy.calls()?;
+    stack.reset_proxy()?;
+    ensure!(
+        seen == users,
+        "the seed's loop saw {seen} users, not {users}"
+    );
+    Ok(LoopRun {
+        users,
+        latency,
+        calls,
+        wall,
+        due,
+        warned,
+    })
+}

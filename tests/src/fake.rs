@@ -649,6 +649,9 @@ struct Faults {
     counts: BTreeMap<&'static str, usize>,
     /// xorshift state for how often to yield before a call (0: once, always).
     jitter: u64,
+    /// Calls under way through this layer now, and the most there ever were at once.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 /// Wraps an account and fails chosen calls, before or after applying them, and records the
@@ -702,6 +705,11 @@ impl<A> Faulty<A> {
     /// Every action called through this layer so far.
     pub fn seen(&self) -> BTreeSet<&'static str> {
         self.lock().counts.keys().copied().collect()
+    }
+
+    /// The most calls that were ever under way through this layer at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.lock().max_in_flight
     }
 
     /// How many faults were injected so far.
@@ -762,6 +770,7 @@ impl<A> Faulty<A> {
         call: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
         let index = self.count(action);
+        let _flight = Flight::start(&self.faults);
         for _ in 0..self.yields() {
             tokio::task::yield_now().await;
         }
@@ -773,6 +782,24 @@ impl<A> Faulty<A> {
             return Err(err);
         }
         result
+    }
+}
+
+/// One call under way through a [`Faulty`] layer, from its start to its end (or its drop).
+struct Flight<'a>(&'a Mutex<Faults>);
+
+impl<'a> Flight<'a> {
+    fn start(faults: &'a Mutex<Faults>) -> Self {
+        let mut f = faults.lock().unwrap_or_else(|p| p.into_inner());
+        f.in_flight += 1;
+        f.max_in_flight = f.max_in_flight.max(f.in_flight);
+        Flight(faults)
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).in_flight -= 1;
     }
 }
 

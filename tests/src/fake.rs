@@ -770,7 +770,7 @@ impl<A> Faulty<A> {
         call: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
         let index = self.count(action);
-        let _flight = Flight::start(&self.faults);
+        let _flight = Flight::start(self);
         for _ in 0..self.yields() {
             tokio::task::yield_now().await;
         }
@@ -786,20 +786,20 @@ impl<A> Faulty<A> {
 }
 
 /// One call under way through a [`Faulty`] layer, from its start to its end (or its drop).
-struct Flight<'a>(&'a Mutex<Faults>);
+struct Flight<'a, A>(&'a Faulty<A>);
 
-impl<'a> Flight<'a> {
-    fn start(faults: &'a Mutex<Faults>) -> Self {
-        let mut f = faults.lock().unwrap_or_else(|p| p.into_inner());
-        f.in_flight += 1;
-        f.max_in_flight = f.max_in_flight.max(f.in_flight);
-        Flight(faults)
+impl<'a, A> Flight<'a, A> {
+    fn start(layer: &'a Faulty<A>) -> Self {
+        let mut faults = layer.lock();
+        faults.in_flight += 1;
+        faults.max_in_flight = faults.max_in_flight.max(faults.in_flight);
+        Flight(layer)
     }
 }
 
-impl Drop for Flight<'_> {
+impl<A> Drop for Flight<'_, A> {
     fn drop(&mut self) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).in_flight -= 1;
+        self.0.lock().in_flight -= 1;
     }
 }
 

@@ -35,13 +35,8 @@ pub(crate) async fn run_seed_loop(
     users: usize,
     latency: Duration,
 ) -> Result<LoopRun> {
-    let config = aws_sdk_iam::config::Builder::from(&stack.moto.sdk_config())
-        .endpoint_url(stack.proxy.endpoint())
-        .build();
-    let iam = aws_sdk_iam::Client::from_conf(config);
-    stack.reset_proxy()?;
-    stack.proxy.set_latency(latency)?;
-    let started = Instant::now();
+    let iam = iam_through_proxy(stack);
+    let meter = Meter::start(stack, latency)?;
     let now = chrono::Utc::now().timestamp();
     let (mut seen, mut due, mut warned) = (0, 0, 0);
     let mut pages = iam.list_users().into_paginator().send();
@@ -63,9 +58,7 @@ pub(crate) async fn run_seed_loop(
             }
         }
     }
-    let wall = started.elapsed();
-    let calls = stack.proxy.calls()?;
-    stack.reset_proxy()?;
+    let Metered { calls, wall, .. } = meter.stop(stack)?;
     ensure!(
         seen == users,
         "the seed's loop saw {seen} users, not {users}"
@@ -78,4 +71,42 @@ pub(crate) async fn run_seed_loop(
         due,
         warned,
     })
+}
+
+/// An IAM client of the bench's own that goes through the fault proxy, so that its calls
+/// are counted and delayed like the functions'.
+pub(crate) fn iam_through_proxy(stack: &LocalStack) -> aws_sdk_iam::Client {
+    let config = aws_sdk_iam::config::Builder::from(&stack.moto.sdk_config())
+        .endpoint_url(stack.proxy.endpoint())
+        .build();
+    aws_sdk_iam::Client::from_conf(config)
+}
+
+/// A measured stretch of the bench's own calls through the fault proxy.
+pub(crate) struct Meter(Instant);
+
+/// What a [`Meter`] saw.
+pub(crate) struct Metered {
+    pub(crate) calls: BTreeMap<String, u64>,
+    pub(crate) bytes: u64,
+    pub(crate) wall: Duration,
+}
+
+impl Meter {
+    /// Clears the proxy's counts and delays every call by `latency` from now on.
+    pub(crate) fn start(stack: &LocalStack, latency: Duration) -> Result<Self> {
+        stack.reset_proxy()?;
+        stack.proxy.set_latency(latency)?;
+        Ok(Meter(Instant::now()))
+    }
+
+    /// The calls and reply bytes since the start, and the time; clears the proxy (counts and
+    /// latency).
+    pub(crate) fn stop(self, stack: &LocalStack) -> Result<Metered> {
+        let wall = self.0.elapsed();
+        let calls = stack.proxy.calls()?;
+        let bytes = stack.proxy.response_bytes()?.values().sum();
+        stack.reset_proxy()?;
+        Ok(Metered { calls, bytes, wall })
+    }
 }

@@ -1,16 +1,14 @@
 //! Weighing `GetAccountAuthorizationDetails` (Filter=User) against the calls it would
 //! replace in a scan: ListUsers pages of 1,000, GetGroup for the exemption group once per
-//! page, and ListUserTags for each user whose key may need action (8 in flight, as
-//! `assess-key-age` reads them). One call returns users with their tags and groups, up to
-//! 1,000 per page in AWS; moto ignores the page size and answers the whole account at once.
+//! page, and ListUserTags for each user whose key may need action (as many in flight as
+//! `assess-key-age` reads them: its `BATCH_CONCURRENCY`). One call returns users with their
+//! tags and groups, up to 1,000 per page in AWS; moto ignores the page size and answers the
+//! whole account at once.
 //! Both sides run through the fault proxy, which counts their calls and reply bytes.
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::*;
-
-/// Tags read at once, as `assess-key-age` does (its `BATCH_CONCURRENCY`).
-const IN_FLIGHT: usize = 8;
 
 /// One side of the comparison.
 pub(crate) struct Side {
@@ -19,6 +17,17 @@ pub(crate) struct Side {
     pub(crate) wall: Duration,
     /// Users whose tags it read.
     pub(crate) tagged: usize,
+}
+
+impl Side {
+    fn of(metered: Metered, tagged: usize) -> Self {
+        Side {
+            calls: metered.calls.values().sum(),
+            bytes: metered.bytes,
+            wall: metered.wall,
+            tagged,
+        }
+    }
 }
 
 pub(crate) struct Weighed {
@@ -30,29 +39,20 @@ pub(crate) struct Weighed {
     pub(crate) details: Side,
 }
 
-fn client(stack: &LocalStack) -> aws_sdk_iam::Client {
-    let config = aws_sdk_iam::config::Builder::from(&stack.moto.sdk_config())
-        .endpoint_url(stack.proxy.endpoint())
-        .build();
-    aws_sdk_iam::Client::from_conf(config)
-}
-
 /// Measures both sides over the account's `users` seeded users, with `latency` per call.
 pub(crate) async fn weigh_details(
     stack: &LocalStack,
     users: usize,
     latency: Duration,
 ) -> Result<Weighed> {
-    let iam = client(stack);
+    let iam = iam_through_proxy(stack);
     // The users the scan reads tags for: those whose keys may need action today.
     let worth_a_look: BTreeSet<String> = (0..users)
         .filter(|&i| matches!(kind(i), Kind::Due | Kind::Warn(_) | Kind::Exempt))
         .map(user_name)
         .collect();
 
-    stack.reset_proxy()?;
-    stack.proxy.set_latency(latency)?;
-    let started = Instant::now();
+    let meter = Meter::start(stack, latency)?;
     let mut tagged = 0;
     let mut pages = iam.list_users().max_items(1000).into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -66,15 +66,14 @@ pub(crate) async fn weigh_details(
             .collect();
         tagged += stream::iter(names)
             .map(|name| iam.list_user_tags().user_name(name).send())
-            .buffered(IN_FLIGHT)
+            .buffered(assess_key_age::BATCH_CONCURRENCY)
             .try_collect::<Vec<_>>()
             .await?
             .len();
     }
-    let scan = side(stack, started, tagged)?;
+    let scan = Side::of(meter.stop(stack)?, tagged);
 
-    stack.proxy.set_latency(latency)?;
-    let started = Instant::now();
+    let meter = Meter::start(stack, latency)?;
     let mut tagged = 0;
     let mut pages = iam
         .get_account_authorization_details()
@@ -89,7 +88,7 @@ pub(crate) async fn weigh_details(
             .filter(|u| !u.tags().is_empty())
             .count();
     }
-    let details = side(stack, started, tagged)?;
+    let details = Side::of(meter.stop(stack)?, tagged);
     ensure!(
         details.tagged == users,
         "GetAccountAuthorizationDetails returned {} tagged users of {users}",
@@ -100,19 +99,5 @@ pub(crate) async fn weigh_details(
         latency,
         scan,
         details,
-    })
-}
-
-/// The calls and bytes since the last reset, and the time since `started`; resets.
-fn side(stack: &LocalStack, started: Instant, tagged: usize) -> Result<Side> {
-    let wall = started.elapsed();
-    let calls = stack.proxy.calls()?.values().sum();
-    let bytes = stack.proxy.response_bytes()?.values().sum();
-    stack.reset_proxy()?;
-    Ok(Side {
-        calls,
-        bytes,
-        wall,
-        tagged,
     })
 }

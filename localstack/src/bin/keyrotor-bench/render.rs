@@ -263,11 +263,12 @@ pub(crate) fn authorization_details(weighed: &[Weighed]) -> String {
     let mut out = String::from("\n#### GetAccountAuthorizationDetails (Filter=User) against the calls it would replace\n\n");
     out.push_str("| users | latency per call | reads | calls | reply bytes | wall time |\n|---:|---:|---|---:|---:|---:|\n");
     for w in weighed {
+        let scan = format!(
+            "ListUsers + GetGroup per page, ListUserTags for users worth a look ({} in flight)",
+            assess_key_age::BATCH_CONCURRENCY
+        );
         for (what, side) in [
-            (
-                "ListUsers + GetGroup per page, ListUserTags for users worth a look (8 in flight)",
-                &w.scan,
-            ),
+            (scan.as_str(), &w.scan),
             ("GetAccountAuthorizationDetails, Filter=User", &w.details),
         ] {
             let _ = writeln!(

@@ -8,7 +8,9 @@
 3. For every state machine: the ASL's ${placeholders} equal its DefinitionSubstitutions, and
    its logs exclude execution data; its role may invoke exactly the functions of the
    machines that use it; a scheduled machine never allows force, nor does the
-   per-user machine start-rotations starts (KEYROTOR_STATE_MACHINE_ARN, a !Ref).
+   per-user machine start-rotations starts (KEYROTOR_STATE_MACHINE_ARN, a !Ref), while
+   respond-to-exposure starts the one that does; each of the two may start only that
+   machine, and respond-to-exposure runs only on events only AWS can send (aws.* sources).
 4. Every KEYROTOR_* variable the configuration reads is set for the functions (in Globals
    or on the function).
 5. Alarms can notify: every SNS topic an alarm acts on is encrypted with a KMS key of this
@@ -35,6 +37,7 @@ FUNCTIONS = {
     "list-users": "ListUsers",
     "assess-key-age": "AssessKeyAge",
     "start-rotations": "StartRotations",
+    "respond-to-exposure": "RespondToExposure",
     "create-key": "CreateKey",
     "deactivate-key": "DeactivateKey",
     "notify": "Notify",
@@ -229,11 +232,26 @@ def main() -> int:
                         f"{role}: invokes exactly its machines' functions "
                         f"({sorted(str(f) for f in invokes ^ functions) or len(functions)})"))
 
-    started = resources["StartRotationsFunction"]["Properties"].get("Environment", {}).get("Variables", {}).get("KEYROTOR_STATE_MACHINE_ARN")
-    target = started.get("Ref") if isinstance(started, dict) else None
-    target_force = machines.get(target, {}).get("Properties", {}).get("DefinitionSubstitutions", {}).get("AllowForce")
-    results.append((target in machines and target_force == "false",
-                    f"start-rotations starts {target or started!r}, a machine of this template that refuses force (AllowForce {target_force!r})"))
+    for function, wanted_force in (("StartRotations", "false"), ("RespondToExposure", "true")):
+        started = resources[f"{function}Function"]["Properties"].get("Environment", {}).get("Variables", {}).get("KEYROTOR_STATE_MACHINE_ARN")
+        target = started.get("Ref") if isinstance(started, dict) else None
+        target_force = machines.get(target, {}).get("Properties", {}).get("DefinitionSubstitutions", {}).get("AllowForce")
+        may_start = set()
+        for policy in resources[f"{function}Role"]["Properties"].get("Policies", []):
+            for st in statements(policy["PolicyDocument"]):
+                if "states:StartExecution" in as_list(st.get("Action", [])):
+                    may_start |= {referenced(r, resources) for r in as_list(st.get("Resource", []))}
+        ok = target in machines and target_force == wanted_force and may_start == {target}
+        results.append((ok, f"{function}Function starts {target or started!r} (AllowForce {target_force!r}, "
+                            f"wanted {wanted_force!r}) and may start only that ({sorted(str(m) for m in may_start)})"))
+
+    # The leak response runs on AWS's own events only: customers cannot put an aws.* source.
+    events = resources["RespondToExposureFunction"]["Properties"].get("Events", {}) or {}
+    sources = [e.get("Properties", {}).get("Pattern", {}).get("source") for e in events.values()]
+    only_aws = bool(events) and all(
+        isinstance(e, dict) and e.get("Type") == "EventBridgeRule" for e in events.values()
+    ) and all(isinstance(src, list) and src and all(str(x).startswith("aws.") for x in src) for src in sources)
+    results.append((only_aws, f"respond-to-exposure runs on AWS's events only (sources {sources})"))
 
     config = (CORE / "config.rs").read_text()
     wanted = set(re.findall(r'pub const \w+: &str = "(KEYROTOR_\w+)";', config))

@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use clap::{Parser, Subcommand, ValueEnum};
-use keyrotor_core::payload::UserName;
+use keyrotor_core::payload::{KeyId, Text, UserName};
 use serde_json::{json, Value};
 
 /// Exit code of `report` when a key that is not exempt is past the rotation age.
@@ -98,15 +98,28 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
     },
-    /// Start a per-user execution for each USER now (for example after a leak).
+    /// Start a per-user execution for each USER now, or (with --key) a forced rotation of
+    /// one leaked access key, whoever owns it.
     Rotate {
         /// IAM user names.
-        #[arg(required = true, value_name = "USER")]
+        #[arg(required_unless_present = "key", value_name = "USER")]
         users: Vec<String>,
+        /// Rotate exactly this access key (a leak): the execution finds its owner, replaces
+        /// it, and leaves the user's other key alone. Requires --force.
+        #[arg(
+            long,
+            value_name = "ACCESS_KEY_ID",
+            requires = "force",
+            conflicts_with = "users"
+        )]
+        key: Option<String>,
         /// Rotate whatever the key's age, exemption or an owner's rollback (never beyond two
         /// keys). Starts on the responder state machine, which only responders may start.
         #[arg(long)]
         force: bool,
+        /// Why the rotation is forced: said in the mails to the owner and the admin.
+        #[arg(long, value_name = "TEXT", requires = "force")]
+        reason: Option<String>,
         /// Report what would be done; change nothing, send nothing.
         #[arg(long)]
         dry_run: bool,
@@ -347,10 +360,26 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Scan { dry_run, wait } => scan(&ctx, dry_run, wait).await,
         Command::Rotate {
             users,
+            key,
             force,
+            reason,
             dry_run,
             wait,
-        } => rotate(&ctx, &users, force, dry_run, wait).await,
+        } => {
+            let reason = reason
+                .map(|r| Text::try_from(r).map_err(|e| anyhow!("--reason: {e}")))
+                .transpose()?;
+            let request = RotateRequest {
+                force,
+                reason,
+                dry_run,
+                wait,
+            };
+            match key {
+                Some(key) => rotate_key(&ctx, &key, request).await,
+                None => rotate(&ctx, &users, request).await,
+            }
+        }
         Command::Status { user, since } => status::status(&ctx, user.as_deref(), since).await,
         Command::Rerun { arn, wait } => rerun(&ctx, &arn, wait).await,
         Command::Redrive { arn } => redrive(&ctx, &arn).await,
@@ -438,13 +467,31 @@ async fn scan(ctx: &Ctx, dry_run: bool, wait: bool) -> Result<i32> {
     })
 }
 
-async fn rotate(
-    ctx: &Ctx,
-    users: &[String],
+/// The flags of `keyrotor rotate`.
+struct RotateRequest {
     force: bool,
+    reason: Option<Text>,
     dry_run: bool,
     wait: bool,
-) -> Result<i32> {
+}
+
+impl RotateRequest {
+    /// The execution input beyond whom it is about: `force`, `reason`, `dryRun`.
+    fn input(&self, mut input: Value) -> Value {
+        if self.force {
+            input["force"] = json!(true);
+        }
+        if let Some(reason) = &self.reason {
+            input["reason"] = json!(reason);
+        }
+        if self.dry_run {
+            input["dryRun"] = json!(true);
+        }
+        input
+    }
+}
+
+async fn rotate(ctx: &Ctx, users: &[String], request: RotateRequest) -> Result<i32> {
     let names = users
         .iter()
         .map(|u| UserName::try_from(u.clone()).map_err(|e| anyhow!(e)))
@@ -462,20 +509,14 @@ async fn rotate(
             Err(e) => return Err(aws_error("looking up the user", e)),
         }
     }
-    let machine = if force {
+    let machine = if request.force {
         forcing_machine(ctx).await?
     } else {
         ctx.state_machine().await?
     };
     let mut started = Vec::new();
     for user in &names {
-        let mut input = json!({"user": user.as_str()});
-        if force {
-            input["force"] = json!(true);
-        }
-        if dry_run {
-            input["dryRun"] = json!(true);
-        }
+        let input = request.input(json!({"user": user.as_str()}));
         let name = format!(
             "adhoc-{}-{}-{}",
             safe(user.as_str(), 40),
@@ -485,6 +526,46 @@ async fn rotate(
         let arn = start(ctx, &machine, &name, &input).await?;
         started.push((user.to_string(), name, arn));
     }
+    follow_started(ctx, started, request.wait).await
+}
+
+/// `keyrotor rotate --key ID --force`: a forced rotation of one key on the responder
+/// machine, whose first step resolves the owner. The owner is looked up here too, so that
+/// a mistyped key fails at once with a clear message instead of in an execution.
+async fn rotate_key(ctx: &Ctx, key: &str, request: RotateRequest) -> Result<i32> {
+    let key = KeyId::try_from(key.to_owned()).map_err(|e| anyhow!("--key: {e}"))?;
+    let iam = aws_sdk_iam::Client::new(&ctx.sdk);
+    let owner = match iam
+        .get_access_key_last_used()
+        .access_key_id(key.as_str())
+        .send()
+        .await
+    {
+        Ok(out) => out.user_name().map(str::to_owned),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.code() == Some("NoSuchEntity")) =>
+        {
+            None
+        }
+        Err(e) => return Err(aws_error("looking up the key's owner", e)),
+    };
+    let Some(owner) = owner else {
+        bail!("unknown key {key}: no IAM user of this account has that access key");
+    };
+    let machine = forcing_machine(ctx).await?;
+    let input = request.input(json!({"accessKeyId": key.as_str()}));
+    let name = format!("adhoc-key-{key}-{}", stamp());
+    let arn = start(ctx, &machine, &name, &input).await?;
+    follow_started(ctx, vec![(owner, name, arn)], request.wait).await
+}
+
+/// Prints the executions `rotate` started, or follows them to their end.
+async fn follow_started(
+    ctx: &Ctx,
+    started: Vec<(String, String, String)>,
+    wait: bool,
+) -> Result<i32> {
     if !wait {
         let value = json!(started
             .iter()

@@ -45,9 +45,13 @@ fn text(v: &Value) -> &str {
 /// The stage of an execution.
 pub async fn stage(ctx: &Ctx, desc: &DescribeExecutionOutput) -> Result<Stage> {
     let input: Value = serde_json::from_str(desc.input().unwrap_or("{}")).unwrap_or_default();
-    let user = input["user"].as_str().map(str::to_owned);
     let status = desc.status().clone();
     let output: Value = serde_json::from_str(desc.output().unwrap_or("null")).unwrap_or_default();
+    // A leak response names the key; its owner is known once the assessment found them.
+    let user = [&input["user"], &output["assessment"]["user"]]
+        .into_iter()
+        .find_map(|u| u.as_str().map(str::to_owned))
+        .or_else(|| input["accessKeyId"].as_str().map(|k| format!("(key {k})")));
     let dry_run = input["dryRun"] == json!(true)
         || output["dryRun"] == json!(true)
         || output["assessment"]["dryRun"] == json!(true);
@@ -163,7 +167,11 @@ async fn executions_since(
                 break 'pages;
             }
             if let Some(user) = user {
-                if !e.name().contains(&safe(user.as_str(), 40)) && !e.name().starts_with("rerun-") {
+                // Executions by key ID (leak responses) do not carry the user's name.
+                let by_key = ["rerun-", "exposed-", "adhoc-key-"]
+                    .iter()
+                    .any(|p| e.name().starts_with(p));
+                if !e.name().contains(&safe(user.as_str(), 40)) && !by_key {
                     continue;
                 }
             }

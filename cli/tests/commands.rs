@@ -197,6 +197,68 @@ fn rotate_status_and_rerun_follow_a_rotation_through() {
 }
 
 #[test]
+fn rotate_key_force_replaces_exactly_the_leaked_key() {
+    on_stack(|stack| async move {
+        // dave's key is young: only a forced rotation by key ID replaces it.
+        let leaked = user_with_aged_key(
+            &stack.moto,
+            &stack.account,
+            "dave",
+            &[("Email", "dave@example.com")],
+            3,
+        )
+        .await
+        .expect("seed");
+        let out = keyrotor(
+            stack,
+            &[
+                "rotate",
+                "--key",
+                &leaked.id,
+                "--force",
+                "--reason",
+                "pasted in a chat",
+                "--wait",
+                "--output",
+                "json",
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let done = json(&out);
+        assert_eq!(done[0]["user"], "dave", "{done}");
+        let keys = stack.account.keys("dave").await.expect("keys");
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        assert_ne!(keys[0].0, leaked.id);
+        let mails = stack.moto.sent_emails().expect("mails");
+        let why = mails
+            .iter()
+            .filter(|m| {
+                m.body
+                    .contains("a responder forced this rotation: pasted in a chat.")
+            })
+            .count();
+        assert!(why >= 2, "owner and admin are told why: {mails:#?}");
+        // `status --user` finds the rotation by key under its owner's name.
+        let out = keyrotor(stack, &["status", "--user", "dave", "--output", "json"]);
+        let rows = json(&out);
+        assert!(
+            rows.as_array()
+                .is_some_and(|r| r.iter().any(|row| row["user"] == "dave"
+                    && row["executionArn"]
+                        .as_str()
+                        .is_some_and(|a| a.contains(":adhoc-key-")))),
+            "{rows}"
+        );
+    });
+}
+
+#[test]
 fn scan_wait_follows_the_per_user_executions_it_starts() {
     on_stack(|stack| async move {
         let (m, a) = (&stack.moto, &stack.account);
@@ -248,7 +310,7 @@ fn bad_arguments_and_unknown_things_are_one_clear_line() {
             .state_machine_arn
             .replace(":stateMachine:", ":execution:")
             + ":nope";
-        let cases: [(&[&str], i32, &str); 7] = [
+        let cases: [(&[&str], i32, &str); 13] = [
             (&["rotate", "bad name!"], 1, "is not an IAM user name"),
             (&["rotate", "ghost"], 1, "unknown user ghost"),
             (&["rerun", "not-an-arn"], 1, "is not an execution ARN"),
@@ -260,6 +322,30 @@ fn bad_arguments_and_unknown_things_are_one_clear_line() {
             ),
             (&["status", "--since", "0"], 2, "--since"),
             (&["rotate"], 2, "USER"),
+            (&["rotate", "--key", "AKIAIOSFODNN7EXAMPLE"], 2, "--force"),
+            (&["rotate", "carol", "--reason", "leak"], 2, "--force"),
+            (
+                &[
+                    "rotate",
+                    "carol",
+                    "--key",
+                    "AKIAIOSFODNN7EXAMPLE",
+                    "--force",
+                ],
+                2,
+                "cannot be used with",
+            ),
+            (&["rotate", "--key", "akia-nope", "--force"], 1, "--key"),
+            (
+                &["rotate", "carol", "--force", "--reason", "two\nlines"],
+                1,
+                "--reason",
+            ),
+            (
+                &["rotate", "--key", "AKIAIOSFODNN7EXAMPLE", "--force"],
+                1,
+                "unknown key AKIAIOSFODNN7EXAMPLE",
+            ),
         ];
         for (args, code, needle) in cases {
             let out = keyrotor(stack, args);

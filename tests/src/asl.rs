@@ -115,10 +115,11 @@ impl<'a> Interpreter<'a> {
                     },
                 },
                 "Pass" => {
-                    let result = match (&state["Parameters"], &state["Result"]) {
-                        (Value::Null, Value::Null) => data.clone(),
-                        (Value::Null, result) => result.clone(),
-                        (params, _) => resolve(params, &data, &context)?,
+                    // A `"Result": null` is a result (null), not an absent one.
+                    let result = match (state.get("Parameters"), state.get("Result")) {
+                        (None, None) => data.clone(),
+                        (None, Some(result)) => result.clone(),
+                        (Some(params), _) => resolve(params, &data, &context)?,
                     };
                     data = apply_result_path(state, data, result)?;
                     next_of(state)

@@ -2,10 +2,12 @@
 //! account behind keyrotor's ports with a layer that fails chosen calls ([`fake`]), an
 //! in-process interpreter of the state machines' ASL ([`asl`]) and the functions wired to
 //! both ([`in_process`]), for invariant tests that run in milliseconds; the invariant checker
-//! ([`invariants`]); and a small IAM policy evaluator for the documents the emulator does not
+//! ([`invariants`]); AWS's reports of an exposed key as EventBridge delivers them
+//! ([`events`]); and a small IAM policy evaluator for the documents the emulator does not
 //! enforce ([`policy`]). Nothing here talks to a real AWS account.
 
 pub mod asl;
+pub mod events;
 pub mod fake;
 pub mod in_process;
 pub mod invariants;

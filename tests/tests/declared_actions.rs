@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use keyrotor_localstack::account::TestUser;
 use keyrotor_localstack::stack::{Machine, EXEMPT_GROUP, KMS_KEY_ID};
+use keyrotor_tests::events::health_exposure;
 use keyrotor_tests::fake::{FakeAccount, Faulty};
 use keyrotor_tests::in_process::{config, Functions, Layers};
 use serde_json::{json, Value};
@@ -88,10 +89,33 @@ async fn every_function_calls_exactly_the_aws_actions_it_declares() {
         .await
         .expect("named users");
 
-    let functions: [(&str, &[&str], &Faulty<FakeAccount>); 7] = [
+    // carol's key leaks: the report starts a forced rotation by key ID, whose owner
+    // assess-key-age looks up.
+    let respond = layer();
+    let carol_key = account.keys("carol")[0].0.clone();
+    let deps = respond_to_exposure::Deps::new(config(&[]), respond.clone()).expect("deps");
+    let report = health_exposure(&carol_key, chrono::Utc::now(), "https://example.com/leak");
+    let out = respond_to_exposure::handle(report, &deps)
+        .await
+        .expect("the report is accepted");
+    let (_, name, input) = account
+        .started()
+        .into_iter()
+        .find(|(_, n, _)| *n == out.execution_name)
+        .expect("started");
+    let input: Value = serde_json::from_str(&input).expect("JSON input");
+    let run = f.run(Machine::RotateUser, &name, input).await;
+    assert!(run.succeeded(), "{run:#?}");
+
+    let functions: [(&str, &[&str], &Faulty<FakeAccount>); 8] = [
         ("list-users", list_users::AWS_ACTIONS, &list),
         ("assess-key-age", assess_key_age::AWS_ACTIONS, &assess),
         ("start-rotations", start_rotations::AWS_ACTIONS, &start),
+        (
+            "respond-to-exposure",
+            respond_to_exposure::AWS_ACTIONS,
+            &respond,
+        ),
         ("create-key", create_key::AWS_ACTIONS, &create),
         ("deactivate-key", deactivate_key::AWS_ACTIONS, &deactivate),
         ("notify", notify::AWS_ACTIONS, &notify),

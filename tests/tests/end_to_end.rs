@@ -13,6 +13,8 @@ use keyrotor_localstack::stack::{
     execution_output, on_shared_stack, LocalStack, StackOptions, ADMIN_ADDRESS, EXEMPT_GROUP,
     FROM_ADDRESS,
 };
+use keyrotor_tests::events::health_exposure;
+use keyrotor_tests::invariants::{check_user, UserCase};
 use serde_json::{json, Value};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -455,5 +457,109 @@ fn a_failed_execution_is_finished_by_a_new_run_without_a_second_key() {
         assert!(mails
             .iter()
             .any(|e| e.subject.contains("deleted") && e.to == ["frank@example.com"]));
+    });
+}
+
+/// AWS's report of an exposed key, delivered to the real respond-to-exposure binary as
+/// EventBridge would: for an exempt user, a user on a warning day and a user with an
+/// inactive leftover key, one forced rotation each, mails that say why, and a second
+/// delivery that starts nothing. A report of a key no user here has changes nothing.
+#[test]
+fn an_exposure_report_rotates_the_leaked_key_of_any_user_once() {
+    on_stack(|stack| async move {
+        let users = [
+            TestUser::new("leak-exempt")
+                .tag(EXEMPT_TAG, "true")
+                .group(EXEMPT_GROUP)
+                .key(20, true),
+            TestUser::new("leak-warned").key(80, true),
+            TestUser::new("leak-leftover").key(30, true).key(200, false),
+        ];
+        let reported_at = chrono::Utc::now() - chrono::Duration::minutes(30);
+        let mut cases = Vec::new();
+        for user in users {
+            let name = user.name.clone();
+            let user = user.tag("Email", &format!("{name}@example.com"));
+            let seeded = stack.account.seed(&stack.moto, &user).await.expect("seed");
+            let exposed = seeded[0].id.clone();
+            let event = health_exposure(&exposed, reported_at, "https://github.com/example/leak");
+            let (status, body) = stack.invoke("respond-to-exposure", &event).expect("invoke");
+            assert_eq!(status, 200, "{body}");
+            let answer: Value = serde_json::from_str(&body).expect("JSON");
+            assert_eq!(answer["started"], true, "{answer}");
+            cases.push((name, seeded, exposed, event, answer));
+        }
+        stack.wait_all(TIMEOUT).await.expect("executions end");
+
+        for (user, seeded, exposed, event, answer) in &cases {
+            let name = answer["executionName"].as_str().expect("name");
+            let arn = stack
+                .state_machine_arn
+                .replace(":stateMachine:", ":execution:")
+                + ":"
+                + name;
+            let done = stack.wait_for(&arn, TIMEOUT).await.expect("ended");
+            assert_eq!(
+                done.status(),
+                &ExecutionStatus::Succeeded,
+                "{user}: {:?}",
+                done.cause()
+            );
+            let out = output(&done);
+            assert_eq!(out["assessment"]["user"], user.as_str());
+            assert_eq!(out["assessment"]["oldKeyId"], exposed.as_str());
+            assert_eq!(out["deleted"]["outcome"], "deleted", "{user}: {out}");
+            let case = UserCase {
+                user,
+                seeded,
+                secret_name: stack.account.secret_of(user).await.expect("secret"),
+                expect_rotated: true,
+            };
+            check_user(&stack.account, &case)
+                .await
+                .unwrap_or_else(|e| panic!("{e:#}"));
+
+            // The same report delivered again starts nothing.
+            let (status, body) = stack.invoke("respond-to-exposure", event).expect("invoke");
+            assert_eq!(status, 200, "{body}");
+            let again: Value = serde_json::from_str(&body).expect("JSON");
+            assert_eq!(again["started"], false, "{again}");
+            assert_eq!(again["executionName"], answer["executionName"]);
+        }
+        assert_eq!(stack.executions().await.expect("list").len(), cases.len());
+
+        let mails = stack.moto.sent_emails().expect("mails");
+        for (user, _, exposed, _, _) in &cases {
+            for to in [format!("{user}@example.com"), ADMIN_ADDRESS.to_owned()] {
+                let told = mails.iter().any(|m| {
+                    m.to.contains(&to)
+                        && m.subject.contains("rotated")
+                        && m.body.contains(&format!(
+                            "AWS Health reported the access key {exposed} as exposed"
+                        ))
+                        && m.body.contains("lookup-events")
+                });
+                assert!(
+                    told,
+                    "{user}: no rotation mail to {to} saying why: {mails:#?}"
+                );
+            }
+        }
+
+        // A key no user of this account has: the execution fails, the admin is told.
+        let stranger = health_exposure("AKIAIOSFODNN7EXAMPLE", reported_at, "https://x.example");
+        let (_, body) = stack
+            .invoke("respond-to-exposure", &stranger)
+            .expect("invoke");
+        let answer: Value = serde_json::from_str(&body).expect("JSON");
+        let arn = stack
+            .state_machine_arn
+            .replace(":stateMachine:", ":execution:")
+            + ":"
+            + answer["executionName"].as_str().expect("name");
+        let done = stack.wait_for(&arn, TIMEOUT).await.expect("ended");
+        assert_eq!(done.status(), &ExecutionStatus::Failed);
+        assert_eq!(done.error(), Some("NotFound"), "{:?}", done.cause());
+        assert_no_leak(stack, &secret_values(stack).await).await;
     });
 }

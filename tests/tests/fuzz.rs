@@ -11,11 +11,13 @@ use std::sync::LazyLock;
 
 use keyrotor_aws::testing::offline;
 use keyrotor_core::config::{vars, Config};
+use keyrotor_core::exposure::parse_event;
 use keyrotor_core::payload::{
     self, AssessInput, CreateKeyInput, KeyPairInput, ListUsersInput, NotifyInput,
     StartRotationsInput,
 };
 use keyrotor_core::{ErrorType, Result};
+use keyrotor_tests::events::{health_exposure, trusted_advisor_exposure};
 use proptest::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
@@ -84,6 +86,41 @@ fn arb_json() -> impl Strategy<Value = Value> {
             prop::collection::vec((names.clone(), inner), 0..6)
                 .prop_map(|fields| Value::Object(fields.into_iter().collect())),
         ]
+    })
+}
+
+/// AWS's exposure reports with one field replaced by arbitrary JSON: near-valid events, where
+/// a parser's mistakes hide.
+fn arb_exposure_event() -> impl Strategy<Value = Value> {
+    let at = chrono::Utc::now();
+    let bases = vec![
+        health_exposure(
+            "AKIAIOSFODNN7EXAMPLE",
+            at,
+            "https://github.com/example/repo",
+        ),
+        trusted_advisor_exposure("AKIAIOSFODNN7EXAMPLE", "alice", at),
+    ];
+    let fields = prop_oneof![
+        Just("/source"),
+        Just("/detail-type"),
+        Just("/detail"),
+        Just("/detail/eventTypeCode"),
+        Just("/detail/startTime"),
+        Just("/detail/affectedEntities"),
+        Just("/detail/affectedEntities/0/entityValue"),
+        Just("/detail/eventMetadata/exposedUrl"),
+        Just("/detail/status"),
+        Just("/detail/check-name"),
+        Just("/detail/check-item-detail/Access Key ID"),
+        Just("/detail/check-item-detail/Time Updated"),
+        Just("/detail/check-item-detail/Location"),
+    ];
+    (prop::sample::select(bases), fields, arb_json()).prop_map(|(mut event, field, value)| {
+        if let Some(slot) = event.pointer_mut(field) {
+            *slot = value;
+        }
+        event
     })
 }
 
@@ -157,6 +194,19 @@ proptest! {
     fn start_rotations_never_panics(event in arb_json()) {
         static DEPS: LazyLock<start_rotations::Deps> = LazyLock::new(offline);
         check::<StartRotationsInput, _, _, _, _>(event, &*DEPS, start_rotations::handle)?;
+    }
+
+    #[test]
+    fn respond_to_exposure_never_panics(event in arb_exposure_event()) {
+        static DEPS: LazyLock<respond_to_exposure::Deps> = LazyLock::new(offline);
+        let result = RUNTIME.block_on(respond_to_exposure::handle(event.clone(), &DEPS));
+        if let Err(err) = result {
+            let ty = err.error_type();
+            prop_assert!(ErrorType::ALL.contains(&ty));
+            if ty != ErrorType::InvalidInput {
+                prop_assert!(parse_event(&event).is_ok(), "{ty:?} for an event that does not parse: {event}");
+            }
+        }
     }
 
     #[test]

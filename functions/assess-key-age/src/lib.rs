@@ -1,7 +1,10 @@
 //! `assess-key-age`: runs the planner on live state.
 //!
-//! - Single mode (`{"user": ..., "force"?, "dryRun"?}`, the per-user execution input):
-//!   the user's full plan.
+//! - Single mode (`{"user": ..., "force"?, "reason"?, "dryRun"?}`, the per-user execution
+//!   input): the user's full plan.
+//! - Key mode (`{"accessKeyId": ..., "force": true, "reason"?, "exposure"?}`, a leak
+//!   response): the key's owner, resolved with GetAccessKeyLastUsed before anything else,
+//!   and the forced plan for exactly that key.
 //! - Batch mode (`{"users": [...], "dryRun"?}`, a page of the scan): counts per decision
 //!   and only the users that need a per-user execution.
 
@@ -13,10 +16,11 @@ use keyrotor_core::config::AssessStrategy;
 use keyrotor_core::domain::credential_report::{keys_may_need_action, CredentialReport, ReportKey};
 use keyrotor_core::domain::planner::depends_on_records;
 use keyrotor_core::domain::{
-    plan, AccessKey, Decision, KeyStatus, Plan, Policy, SecretState, UserState,
+    plan, plan_key, AccessKey, Decision, KeyStatus, Plan, Policy, SecretState, UserState,
 };
 use keyrotor_core::payload::{
-    parse, ActionableUser, AssessBatchOutput, AssessInput, Assessment, DecisionCounts, UserName,
+    parse, ActionableUser, AssessBatchOutput, AssessInput, Assessment, Cause, DecisionCounts,
+    KeyId, UserName,
 };
 use keyrotor_core::ports::{SecretsPort, UsersPort};
 use keyrotor_core::state::load_user;
@@ -52,6 +56,7 @@ pub type Deps<U = Iam, S = Secrets> = IamAndSecrets<U, S>;
 /// `tools/check_infra.py`), and a test holds the calls the code makes to them.
 pub const AWS_ACTIONS: &[&str] = &[
     "iam:GenerateCredentialReport",
+    "iam:GetAccessKeyLastUsed",
     "iam:GetCredentialReport",
     "iam:GetGroup",
     "iam:GetUser",
@@ -67,11 +72,38 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
 ) -> Result<AssessOutput> {
     let input: AssessInput = parse(event)?;
     let dry_run = input.dry_run || deps.config.dry_run;
-    match (input.user, input.users) {
-        (Some(user), None) => Ok(AssessOutput::Single(
-            assess_one(deps, &user, input.force, dry_run).await?,
+    let cause = match (input.reason, input.exposure) {
+        (None, None) => None,
+        (reason, exposure) => Some(Cause { reason, exposure }),
+    };
+    if !input.force && (cause.is_some() || input.access_key_id.is_some()) {
+        return Err(Error::InvalidInput(
+            "accessKeyId, reason and exposure belong to a forced rotation: add \"force\": true"
+                .into(),
+        ));
+    }
+    if let Some(exposure) = cause.as_ref().and_then(|c| c.exposure.as_ref()) {
+        if input.access_key_id.as_ref() != Some(&exposure.access_key_id) {
+            return Err(Error::InvalidInput(format!(
+                "the exposure names {}: give it as accessKeyId",
+                exposure.access_key_id
+            )));
+        }
+    }
+    let one = |target| Assessing {
+        target,
+        force: input.force,
+        dry_run,
+        cause: cause.clone(),
+    };
+    match (input.user, input.access_key_id, input.users) {
+        (Some(user), None, None) => Ok(AssessOutput::Single(
+            assess_one(deps, one(Target::User(user))).await?,
         )),
-        (None, Some(users)) => {
+        (None, Some(key), None) => Ok(AssessOutput::Single(
+            assess_one(deps, one(Target::Key(key))).await?,
+        )),
+        (None, None, Some(users)) => {
             if input.force {
                 return Err(Error::InvalidInput(
                     "force applies to a single user only".into(),
@@ -85,27 +117,77 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
             Ok(AssessOutput::Batch(assess_batch(deps, &users).await?))
         }
         _ => Err(Error::InvalidInput(
-            "give exactly one of user or users".into(),
+            "give exactly one of user, accessKeyId or users".into(),
         )),
     }
 }
 
-async fn assess_one<U: UsersPort, S: SecretsPort>(
-    deps: &Deps<U, S>,
-    user: &UserName,
+/// Whose keys a single assessment is about.
+enum Target {
+    User(UserName),
+    /// The user who owns this key, and only this key.
+    Key(KeyId),
+}
+
+/// One single-mode request, checked.
+struct Assessing {
+    target: Target,
     force: bool,
     dry_run: bool,
+    cause: Option<Cause>,
+}
+
+async fn assess_one<U: UsersPort, S: SecretsPort>(
+    deps: &Deps<U, S>,
+    request: Assessing,
 ) -> Result<Assessment> {
-    let live = load_user(&deps.iam, &deps.secrets, &deps.config, user.as_str(), None).await?;
-    let plan = live.plan(&deps.config, force);
+    let (live, plan) = match &request.target {
+        Target::User(user) => {
+            let live =
+                load_user(&deps.iam, &deps.secrets, &deps.config, user.as_str(), None).await?;
+            let plan = live.plan(&deps.config, request.force);
+            (live, plan)
+        }
+        Target::Key(key) => {
+            let not_ours = || {
+                Error::NotFound(format!(
+                    "{key} is not (or no longer) an access key of an IAM user in this account"
+                ))
+            };
+            // The owner as IAM says, then that user's own key list must hold the key: a
+            // name alone proves nothing (the emulator, for one, answers for any account).
+            let owner = deps
+                .iam
+                .key_owner(key.as_str())
+                .await?
+                .ok_or_else(not_ours)?;
+            let live = load_user(&deps.iam, &deps.secrets, &deps.config, &owner, None)
+                .await
+                .map_err(|e| match e {
+                    Error::UserNotFound(_) => not_ours(),
+                    e => e,
+                })?;
+            if live.state.key(key.as_str()).is_none() {
+                return Err(not_ours());
+            }
+            let plan = plan_key(
+                &live.state,
+                &deps.config.policy,
+                chrono::Utc::now(),
+                key.as_str(),
+            );
+            (live, plan)
+        }
+    };
     let user = live.state.user;
     tracing::info!(user = %user, action = plan.decision.name(), reason = %plan.reason, "assessed");
     Ok(Assessment {
         user,
         plan,
-        force,
-        dry_run,
+        force: request.force,
+        dry_run: request.dry_run,
         assessed_at: chrono::Utc::now(),
+        cause: request.cause,
     })
 }
 
@@ -340,6 +422,18 @@ mod tests {
                 json!({"users": ["bob"], "force": true}),
                 json!({"user": "alice", "force": "yes"}),
                 json!({"user": "alice", "rotate": true}),
+                // A leak response by key ID is forced, names one key, and says only text.
+                json!({"accessKeyId": "AKIAIOSFODNN7EXAMPLE"}),
+                json!({"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "force": false}),
+                json!({"accessKeyId": "akia-not-a-key", "force": true}),
+                json!({"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "user": "alice", "force": true}),
+                json!({"user": "alice", "reason": "leaked"}),
+                json!({"user": "alice", "force": true, "reason": ""}),
+                json!({"user": "alice", "force": true, "reason": "a\u{1b}[31m"}),
+                json!({"user": "alice", "force": true, "reason": "x".repeat(501)}),
+                json!({"user": "alice", "force": true, "exposure": {"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "reporter": "awsHealth", "reportedAt": "2026-11-30T09:15:00Z"}}),
+                json!({"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "force": true, "exposure": {"accessKeyId": "AKIAI44QH8DHBEXAMPLE", "reporter": "awsHealth", "reportedAt": "2026-11-30T09:15:00Z"}}),
+                json!({"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "force": true, "exposure": {"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "reporter": "someone", "reportedAt": "2026-11-30T09:15:00Z"}}),
             ]
         );
     }

@@ -52,6 +52,31 @@ impl FromConfig for IamAndSecrets {
     }
 }
 
+/// The dependencies of a step that starts executions of the per-user machine and does
+/// nothing else (start-rotations, respond-to-exposure): its settings, the machine's ARN
+/// (`KEYROTOR_STATE_MACHINE_ARN`, required, checked at the cold start) and Step Functions.
+pub struct ExecutionStarter<E = Executions> {
+    pub config: Config,
+    pub state_machine_arn: String,
+    pub executions: E,
+}
+
+impl<E> ExecutionStarter<E> {
+    pub fn new(config: Config, executions: E) -> Result<Self, ConfigError> {
+        Ok(ExecutionStarter {
+            state_machine_arn: config.require_state_machine_arn()?.to_owned(),
+            config,
+            executions,
+        })
+    }
+}
+
+impl FromConfig for ExecutionStarter {
+    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        ExecutionStarter::new(config, Executions::from_sdk(sdk))
+    }
+}
+
 /// Converts an SDK timestamp; out-of-range values (which AWS never sends) become `None`.
 pub fn to_utc(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())

@@ -363,7 +363,10 @@ impl Config {
     /// The state machine to start per-user executions of.
     pub fn require_state_machine_arn(&self) -> Result<&str, ConfigError> {
         self.state_machine_arn.as_deref().ok_or_else(|| {
-            ConfigError::new(vars::STATE_MACHINE_ARN, "is required by start-rotations")
+            ConfigError::new(
+                vars::STATE_MACHINE_ARN,
+                "is required by start-rotations and respond-to-exposure",
+            )
         })
     }
 

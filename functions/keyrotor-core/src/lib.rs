@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod email;
 pub mod error;
+pub mod exposure;
 pub mod naming;
 pub mod ownership;
 pub mod payload;

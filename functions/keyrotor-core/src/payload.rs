@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::Plan;
 use crate::error::{Error, Result};
+use crate::exposure::Exposure;
 
 /// Parses a function's event into its input type; any mismatch is `InvalidInput`. Only a
 /// JSON object is accepted (serde would otherwise read a struct from an array too).
@@ -104,6 +105,62 @@ impl fmt::Display for KeyId {
     }
 }
 
+/// Free text a person or AWS wrote (why a rotation was forced, where a key was found): 1–500
+/// characters, none of them control characters, so it reads the same in a mail, a log line
+/// and a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Text(String);
+
+impl Text {
+    pub const MAX_CHARS: usize = 500;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Text {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        let chars = value.chars().count();
+        if value.trim().is_empty() || chars > Text::MAX_CHARS {
+            return Err(format!(
+                "the text must have 1-{} characters, not {chars}",
+                Text::MAX_CHARS
+            ));
+        }
+        if value.chars().any(char::is_control) {
+            return Err("the text must not contain control characters".into());
+        }
+        Ok(Text(value))
+    }
+}
+
+impl From<Text> for String {
+    fn from(value: Text) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why a rotation was forced, carried from the execution's input to the mails about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Cause {
+    /// What the person or rule that forced it said.
+    #[serde(default)]
+    pub reason: Option<Text>,
+    /// The exposure AWS reported, when an exposure event started the rotation.
+    #[serde(default)]
+    pub exposure: Option<Exposure>,
+}
+
 // ---------------------------------------------------------------- list-users
 
 /// The input of a scan execution (`{}` from the schedule, or `{"dryRun": true}`), which
@@ -148,18 +205,27 @@ pub struct ListUsersOutput {
 
 // ---------------------------------------------------------------- assess-key-age
 
-/// `assess-key-age`: either one user (per-user execution: the execution input itself) or a
-/// batch of users (a page of the scan).
+/// `assess-key-age`: one user (the per-user execution's input: `user`, or `accessKeyId`
+/// for the user who owns that key) or a batch of users (a page of the scan).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AssessInput {
     #[serde(default)]
     pub user: Option<UserName>,
+    /// Rotate exactly this key, whoever owns it (a leak response: requires `force`).
+    #[serde(default)]
+    pub access_key_id: Option<KeyId>,
     #[serde(default)]
     pub users: Option<Vec<UserName>>,
     /// Rotate regardless of age or exemption (single user only).
     #[serde(default)]
     pub force: bool,
+    /// Why the rotation is forced (requires `force`).
+    #[serde(default)]
+    pub reason: Option<Text>,
+    /// The exposure report that forced it (requires `force`).
+    #[serde(default)]
+    pub exposure: Option<Exposure>,
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -174,6 +240,9 @@ pub struct Assessment {
     pub force: bool,
     pub dry_run: bool,
     pub assessed_at: DateTime<Utc>,
+    /// Why the rotation was forced; always present (`null` when it was not), because the
+    /// state machine hands it to each mail by path and a missing path fails the execution.
+    pub cause: Option<Cause>,
 }
 
 /// Counts of decisions over a batch.
@@ -355,6 +424,9 @@ pub struct NotifyInput {
     pub error: Option<CaughtError>,
     #[serde(default)]
     pub execution: Option<String>,
+    /// Why the rotation was forced: said in the mail, and the admin gets a copy.
+    #[serde(default)]
+    pub cause: Option<Cause>,
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -391,4 +463,16 @@ pub struct StartRotationsOutput {
     pub started: u32,
     pub already_started: u32,
     pub dry_run: bool,
+}
+
+// ---------------------------------------------------------------- respond-to-exposure
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RespondToExposureOutput {
+    pub access_key_id: String,
+    /// The forced rotation's execution: named after the key and the report's time.
+    pub execution_name: String,
+    /// `false`: an execution of that name already exists (the same report, delivered again).
+    pub started: bool,
 }

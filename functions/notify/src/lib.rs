@@ -94,6 +94,7 @@ pub async fn handle<U: UsersPort, M: MailerPort>(
         &deps.config,
         input.kind,
         tags.get(&deps.config.email_tag).map(String::as_str),
+        input.cause.is_some(),
     );
     let output = |message_ids: Vec<String>, skipped: Option<String>| NotifyOutput {
         kind: input.kind,
@@ -137,8 +138,14 @@ pub async fn handle<U: UsersPort, M: MailerPort>(
 }
 
 /// Chooses recipients: owner messages go to the owner, or to the admin when the owner has
-/// no acceptable address; blocked and kept keys go to both; failures to the admin.
-pub fn recipients(config: &Config, kind: NotificationKind, owner_tag: Option<&str>) -> Recipients {
+/// no acceptable address; blocked and kept keys go to both, and so does every message about
+/// a forced rotation (`forced`: it has a cause, such as a leak); failures to the admin.
+pub fn recipients(
+    config: &Config,
+    kind: NotificationKind,
+    owner_tag: Option<&str>,
+    forced: bool,
+) -> Recipients {
     let owner = match owner_tag.map(EmailAddress::parse) {
         None => Err(format!("the user has no {} tag", config.email_tag)),
         // The tag's text is not quoted: anyone who may tag the user wrote it.
@@ -156,7 +163,9 @@ pub fn recipients(config: &Config, kind: NotificationKind, owner_tag: Option<&st
         (NotificationKind::Failure | NotificationKind::Undelivered, _) => {
             (admin.into_iter().collect(), None)
         }
-        (NotificationKind::Blocked | NotificationKind::Kept, Ok(owner)) => {
+        (_, Ok(owner))
+            if forced || matches!(kind, NotificationKind::Blocked | NotificationKind::Kept) =>
+        {
             let mut to = vec![owner];
             to.extend(admin.filter(|a| !to.contains(a)));
             (to, None)
@@ -216,7 +225,7 @@ mod tests {
     fn owner_messages_go_to_the_owner_and_fall_back_to_the_admin() {
         let config = config_with_domains("example.com");
         let to = |kind, tag| {
-            recipients(&config, kind, tag)
+            recipients(&config, kind, tag, false)
                 .to
                 .iter()
                 .map(ToString::to_string)
@@ -249,8 +258,22 @@ mod tests {
             to(NotificationKind::Failure, Some("alice@example.com")),
             ["security@example.com"]
         );
-        let why =
-            recipients(&config, NotificationKind::Warning, Some("eve@evil.example")).owner_missing;
+        let why = recipients(
+            &config,
+            NotificationKind::Warning,
+            Some("eve@evil.example"),
+            false,
+        )
+        .owner_missing;
         assert!(why.is_some_and(|w| w.contains("allowed")));
+        // A forced rotation (a leak) is the admin's business too.
+        let forced = recipients(
+            &config,
+            NotificationKind::Rotated,
+            Some("alice@example.com"),
+            true,
+        );
+        let forced: Vec<String> = forced.to.iter().map(ToString::to_string).collect();
+        assert_eq!(forced, ["alice@example.com", "security@example.com"]);
     }
 }

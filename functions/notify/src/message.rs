@@ -3,7 +3,7 @@
 use keyrotor_core::domain::planner::deletion_delay;
 use keyrotor_core::domain::Policy;
 use keyrotor_core::email::EmailAddress;
-use keyrotor_core::payload::{NotificationKind, NotifyInput};
+use keyrotor_core::payload::{Cause, NotificationKind, NotifyInput};
 use keyrotor_core::ports::Email;
 
 fn escape(s: &str) -> String {
@@ -40,6 +40,35 @@ fn push_error(lines: &mut Vec<String>, input: &NotifyInput) {
             lines.push(format!("Cause: {}", clip(cause, 1000)));
         }
     }
+}
+
+/// Why a rotation was forced and, for an exposed key, what to do about it: look for its use
+/// since the exposure in CloudTrail, and leave AWS's quarantine policy to a person.
+fn push_cause(lines: &mut Vec<String>, cause: &Cause) {
+    let Some(exposure) = &cause.exposure else {
+        if let Some(reason) = &cause.reason {
+            lines.push(format!("Why: a responder forced this rotation: {reason}."));
+        }
+        return;
+    };
+    let key = &exposure.access_key_id;
+    let when = exposure.reported_at.format("%Y-%m-%d %H:%M UTC");
+    let place = exposure.found_at.as_ref().map_or_else(
+        || "It did not say where.".to_owned(),
+        |at| format!("It was found at: {at}"),
+    );
+    lines.push(format!(
+        "Why: {} reported the access key {key} as exposed in a public place on {when}. {place}",
+        exposure.reporter.name()
+    ));
+    lines.push(format!(
+        "Anyone may have used it since. Check CloudTrail, in every region you use, for requests signed with {key} since {when}:"
+    ));
+    lines.push(format!(
+        "    aws cloudtrail lookup-events --lookup-attributes AttributeKey=AccessKeyId,AttributeValue={key} --start-time {}",
+        exposure.reported_at.format("%Y-%m-%dT%H:%M:%SZ")
+    ));
+    lines.push("AWS attaches a quarantine policy (AWSCompromisedKeyQuarantineV3 or a later version) to a user whose key it finds exposed. It stays until a person removes it after that review: keyrotor never removes policies.".to_owned());
 }
 
 /// Builds the e-mail for `input`. `owner_missing` explains, in admin copies of owner
@@ -92,9 +121,12 @@ pub fn render(
                 || format!("in {delay_days} days"),
                 |d| format!("after {}", d.format("%Y-%m-%d %H:%M UTC")),
             );
-            lines.push(format!(
-                "The old key {key} is now inactive and will be deleted {after}. If something broke, reactivating it stops the deletion."
-            ));
+            let exposed = input.cause.as_ref().is_some_and(|c| c.exposure.is_some());
+            lines.push(if exposed {
+                format!("The old key {key} is now inactive and will be deleted {after}. Do not reactivate it: it was exposed. Move every application to the new key.")
+            } else {
+                format!("The old key {key} is now inactive and will be deleted {after}. If something broke, reactivating it stops the deletion.")
+            });
             format!("[keyrotor] Access key of {user} rotated: new key {new}")
         }
         NotificationKind::Deleted => {
@@ -126,8 +158,9 @@ pub fn render(
             format!("[keyrotor] Message to the owner of {user} not delivered")
         }
         NotificationKind::Failure => {
+            // Only a scan, or a leak response whose key has no owner here, names no user.
             let what = if user.is_empty() {
-                "A keyrotor scan".to_owned()
+                "A keyrotor execution".to_owned()
             } else {
                 format!("A keyrotor execution for IAM user {user}")
             };
@@ -135,12 +168,15 @@ pub fn render(
             push_error(&mut lines, input);
             lines.push("Fix the cause, then redrive the execution or start a new one for this user; every step is safe to repeat.".to_owned());
             if user.is_empty() {
-                "[keyrotor] Scan failed".to_owned()
+                "[keyrotor] Execution failed".to_owned()
             } else {
                 format!("[keyrotor] Execution for {user} failed")
             }
         }
     };
+    if let Some(cause) = &input.cause {
+        push_cause(&mut lines, cause);
+    }
     if let Some(reason) = &input.reason {
         lines.push(format!("Reason: {}", clip(reason, 1000)));
     }
@@ -218,5 +254,46 @@ mod tests {
         );
         assert!(!e.html.contains("<script>"));
         assert!(e.html.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn a_rotation_after_an_exposure_says_why_and_what_to_do() {
+        let exposure = json!({
+            "accessKeyId": "AKIAOLD0000000000001",
+            "reporter": "awsHealth",
+            "reportedAt": "2026-11-30T09:15:00Z",
+            "foundAt": "https://github.com/example/<repo>"
+        });
+        let e = email(json!({
+            "kind": "rotated", "user": "alice", "keyId": "AKIAOLD0000000000001",
+            "newKeyId": "AKIANEW0000000000002",
+            "cause": {"reason": "AWS Health reported the key as exposed", "exposure": exposure}
+        }));
+        for part in [&e.text, &e.html] {
+            assert!(
+                part.contains("AWS Health reported the access key AKIAOLD0000000000001 as exposed")
+            );
+            assert!(part.contains("2026-11-30 09:15 UTC"));
+            assert!(part
+                .contains("AttributeValue=AKIAOLD0000000000001 --start-time 2026-11-30T09:15:00Z"));
+            assert!(part.contains("AWSCompromisedKeyQuarantineV3"));
+            assert!(part.contains("keyrotor never removes policies"));
+            assert!(part.contains("Do not reactivate it"));
+            assert!(!part.contains("reactivating it stops the deletion"));
+        }
+        assert!(e
+            .text
+            .contains("found at: https://github.com/example/<repo>"));
+        assert!(e.html.contains("https://github.com/example/&lt;repo&gt;"));
+
+        // Forced by hand: the responder's reason, and no leak advice.
+        let e = email(json!({
+            "kind": "rotated", "user": "alice", "keyId": "AKIAOLD0000000000001",
+            "newKeyId": "AKIANEW0000000000002", "cause": {"reason": "laptop stolen"}
+        }));
+        assert!(e
+            .text
+            .contains("a responder forced this rotation: laptop stolen."));
+        assert!(!e.text.contains("CloudTrail"));
     }
 }

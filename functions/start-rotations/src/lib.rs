@@ -3,11 +3,8 @@
 //! `ExecutionAlreadyExists` and starts nothing twice. (A function, not the native
 //! `states:startExecution` integration, because the local ASL interpreter lacks that.)
 
-use aws_config::SdkConfig;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use keyrotor_aws::Executions;
-use keyrotor_aws::FromConfig;
-use keyrotor_core::config::{Config, ConfigError};
+use keyrotor_aws::{ExecutionStarter, Executions};
 use keyrotor_core::payload::{parse, StartRotationsInput, StartRotationsOutput, UserName};
 use keyrotor_core::ports::ExecutionsPort;
 use keyrotor_core::ports::StartOutcome;
@@ -19,31 +16,10 @@ use tracing::info;
 pub const START_CONCURRENCY: usize = 10;
 pub const MAX_USERS: usize = 1000;
 
-/// What `start-rotations` needs: its settings and Step Functions, nothing else. Built once
-/// per cold start from the SDK configuration; tests build it around an in-memory account.
-pub struct Deps<E = Executions> {
-    pub config: Config,
-    /// The per-user state machine, required: checked when the dependencies are built (the
-    /// cold start).
-    pub state_machine_arn: String,
-    pub executions: E,
-}
-
-impl<E> Deps<E> {
-    pub fn new(config: Config, executions: E) -> Result<Self, ConfigError> {
-        Ok(Deps {
-            state_machine_arn: config.require_state_machine_arn()?.to_owned(),
-            config,
-            executions,
-        })
-    }
-}
-
-impl FromConfig for Deps {
-    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
-        Deps::new(config, Executions::from_sdk(sdk))
-    }
-}
+/// What `start-rotations` needs: its settings, the per-user machine and Step Functions,
+/// nothing else. Built once per cold start from the SDK configuration; tests build it
+/// around an in-memory account.
+pub type Deps<E = Executions> = ExecutionStarter<E>;
 
 /// Every AWS API action this function calls: its role grants exactly these (checked by
 /// `tools/check_infra.py`), and a test holds the calls the code makes to them.

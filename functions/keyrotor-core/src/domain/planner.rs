@@ -130,6 +130,47 @@ pub fn plan(state: &UserState, policy: &Policy, now: DateTime<Utc>, force: bool)
     }
 }
 
+/// Decides what to do about one named key of the user: a forced rotation of exactly that
+/// key (a leak response). A key that is inactive or gone needs nothing: the rotation that
+/// replaced it, or a person, already took it out of use, and a second report of the same
+/// leak must not rotate its replacement. An active key the forced plan would not replace
+/// (the user's other key is a rotation's old key still inside its delay, or the exposed
+/// key is the replacement of a rotation still under way) is blocked: reported, unchanged.
+pub fn plan_key(state: &UserState, policy: &Policy, now: DateTime<Utc>, key_id: &str) -> Plan {
+    let Some(key) = state.key(key_id) else {
+        return Plan::new(
+            Decision::None,
+            format!(
+                "{key_id} is no longer a key of {}: nothing to rotate",
+                state.user
+            ),
+        );
+    };
+    if !key.is_active() {
+        let how = state.secret.deactivation_of(key_id).map_or_else(
+            || "it is inactive".to_owned(),
+            |d| format!("keyrotor deactivated it at {}", d.at),
+        );
+        return Plan::new(
+            Decision::None,
+            format!("{key_id} is already out of use ({how}): nothing to rotate"),
+        );
+    }
+    let forced = plan(state, policy, now, true);
+    match &forced.decision {
+        Decision::Rotate { old_key_id, .. } if old_key_id == key_id => forced,
+        Decision::Blocked {
+            key_id: Some(blocked),
+        } if blocked == key_id => forced,
+        _ => Plan::new(
+            Decision::Blocked {
+                key_id: Some(key_id.to_owned()),
+            },
+            format!("{key_id} cannot be replaced now: {}", forced.reason),
+        ),
+    }
+}
+
 fn plan_keys(
     state: &UserState,
     policy: &Policy,

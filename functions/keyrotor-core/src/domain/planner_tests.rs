@@ -444,6 +444,103 @@ fn arb_state() -> impl Strategy<Value = UserState> {
     )
 }
 
+// ---------------------------------------------------------------- one named key (a leak)
+
+fn decide_key(state: &UserState, key_id: &str) -> Plan {
+    plan_key(state, &policy(), now(), key_id)
+}
+
+#[test]
+fn an_exposed_key_is_rotated_whatever_its_age_or_exemption() {
+    let mut state = user(vec![key("AKIALEAK", Active, 10)]);
+    state
+        .tags
+        .insert("key-rotation:exempt".into(), "true".into());
+    state.in_exempt_group = true;
+    let p = decide_key(&state, "AKIALEAK");
+    assert!(
+        matches!(p.decision, Decision::Rotate { ref old_key_id, forced: true, .. } if old_key_id == "AKIALEAK"),
+        "{p:?}"
+    );
+    // On a warning day, and next to an inactive leftover key (deleted first to make room).
+    let state = user(vec![
+        key("AKIALEAK", Active, 80),
+        key("AKIALEFT", Inactive, 300),
+    ]);
+    let p = decide_key(&state, "AKIALEAK");
+    assert!(
+        matches!(p.decision, Decision::Rotate { ref delete_first, .. } if delete_first.as_deref() == Some("AKIALEFT")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn a_second_report_of_a_replaced_key_rotates_nothing() {
+    // The first report's rotation deactivated the key and waits to delete it.
+    let mut state = user(vec![
+        key("AKIANEW", Active, 0),
+        key("AKIALEAK", Inactive, 10),
+    ]);
+    state.secret = SecretState {
+        current_key_id: Some("AKIANEW".into()),
+        deactivated: Some(Deactivation {
+            key_id: "AKIALEAK".into(),
+            at: now() - Duration::hours(1),
+        }),
+        deactivating: None,
+    };
+    let p = decide_key(&state, "AKIALEAK");
+    assert_eq!(p.decision, Decision::None, "{p:?}");
+    assert!(p.reason.contains("keyrotor deactivated it"), "{p:?}");
+    // ... and once it was deleted.
+    state.keys.truncate(1);
+    assert_eq!(decide_key(&state, "AKIALEAK").decision, Decision::None);
+    // A forced plan for the user, without the key, would rotate the replacement.
+    assert_eq!(
+        plan(&state, &policy(), now(), true).decision.name(),
+        "rotate"
+    );
+}
+
+#[test]
+fn an_exposed_key_that_cannot_be_replaced_now_is_blocked_by_name() {
+    // The user's other key is the old key of a rotation still inside its delay: a third
+    // key does not fit, and that key is not deleted early.
+    let mut state = user(vec![
+        key("AKIALEAK", Active, 1),
+        key("AKIAOLD", Inactive, 95),
+    ]);
+    state.secret = SecretState {
+        current_key_id: Some("AKIALEAK".into()),
+        deactivated: Some(Deactivation {
+            key_id: "AKIAOLD".into(),
+            at: now() - Duration::days(1),
+        }),
+        deactivating: None,
+    };
+    let p = decide_key(&state, "AKIALEAK");
+    assert_eq!(
+        p.decision,
+        Decision::Blocked {
+            key_id: Some("AKIALEAK".into())
+        },
+        "{p:?}"
+    );
+    assert!(
+        p.reason.starts_with("AKIALEAK cannot be replaced now"),
+        "{p:?}"
+    );
+    // Two active keys: keyrotor does not deactivate a key it did not replace.
+    let state = user(vec![
+        key("AKIALEAK", Active, 10),
+        key("AKIAOTHER", Active, 5),
+    ]);
+    assert!(matches!(
+        decide_key(&state, "AKIALEAK").decision,
+        Decision::Blocked { key_id: Some(ref k) } if k == "AKIALEAK"
+    ));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(5_000))]
 
@@ -535,5 +632,18 @@ proptest! {
         }
         let d = decide(&user(keys));
         prop_assert!(matches!(d, Decision::Rotate { .. }), "{:?}", d);
+    }
+
+    #[test]
+    fn a_plan_for_a_named_key_acts_on_that_key_or_changes_nothing(state in arb_state(), pick in 0usize..4) {
+        let key_id = state.keys.get(pick).map_or_else(|| "AKIAGONE".to_owned(), |k| k.id.clone());
+        let p = plan_key(&state, &policy(), now(), &key_id);
+        let active = state.key(&key_id).is_some_and(AccessKey::is_active);
+        match &p.decision {
+            Decision::Rotate { old_key_id, .. } => prop_assert!(active && *old_key_id == key_id, "{:?}", p),
+            Decision::Blocked { key_id: Some(k) } => prop_assert!(active && *k == key_id, "{:?}", p),
+            Decision::None => prop_assert!(!active, "{:?}", p),
+            other => prop_assert!(false, "{:?} for {:?}", other, state),
+        }
     }
 }

@@ -1,0 +1,75 @@
+//! `respond-to-exposure`: the target of the EventBridge rules on AWS's reports of an exposed
+//! access key (AWS Health `AWS_RISK_CREDENTIALS_EXPOSED`, Trusted Advisor "Exposed Access
+//! Keys"). It reads the report and starts a forced per-user execution for the key on the
+//! responder machine, named after the key and the report's time, so the same report
+//! delivered twice starts one execution. It reads nothing in IAM and changes nothing itself:
+//! the execution resolves the key's owner and decides. (A function, not a rule target on
+//! the machine: a rule's target cannot name the execution, and an unnamed one would start
+//! again on every delivery.)
+
+use keyrotor_aws::{ExecutionStarter, Executions};
+use keyrotor_core::exposure::parse_event;
+use keyrotor_core::payload::RespondToExposureOutput;
+use keyrotor_core::ports::{ExecutionsPort, StartOutcome};
+use keyrotor_core::Result;
+use tracing::info;
+
+/// What `respond-to-exposure` needs: its settings, the responder machine (its
+/// `KEYROTOR_STATE_MACHINE_ARN`) and Step Functions, nothing else.
+pub type Deps<E = Executions> = ExecutionStarter<E>;
+
+/// Every AWS API action this function calls: its role grants exactly these (checked by
+/// `tools/check_infra.py`, which also holds the machine it may start to the responder's).
+pub const AWS_ACTIONS: &[&str] = &["states:StartExecution"];
+
+pub async fn handle<E: ExecutionsPort>(
+    event: serde_json::Value,
+    deps: &Deps<E>,
+) -> Result<RespondToExposureOutput> {
+    let exposure = parse_event(&event)?;
+    let name = exposure.execution_name();
+    let input = exposure.execution_input().to_string();
+    let outcome = deps
+        .executions
+        .start(&deps.state_machine_arn, &name, input)
+        .await?;
+    let started = matches!(outcome, StartOutcome::Started { .. });
+    info!(
+        access_key_id = %exposure.access_key_id,
+        reporter = exposure.reporter.name(),
+        execution = %name,
+        started,
+        "exposed access key reported"
+    );
+    Ok(RespondToExposureOutput {
+        access_key_id: exposure.access_key_id.to_string(),
+        execution_name: name,
+        started,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn other_events_are_rejected_before_any_aws_call() {
+        keyrotor_aws::assert_rejected!(
+            handle,
+            [
+                json!({}),
+                json!(null),
+                json!({"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "force": true}),
+                json!({"source": "aws.health", "detail-type": "AWS Health Event", "detail": {"eventTypeCode": "AWS_EC2_OPERATIONAL_ISSUE"}}),
+                json!({"source": "aws.health", "detail-type": "AWS Health Event", "detail": {
+                    "eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED",
+                    "startTime": "Wed, 12 Feb 2025 00:37:54 GMT",
+                    "affectedEntities": [{"entityValue": "ASIAIOSFODNN7EXAMPLE"}]}}),
+                json!({"source": "aws.trustedadvisor", "detail-type": "Trusted Advisor Check Item Refresh Notification", "detail": {
+                    "check-name": "Exposed Access Keys", "status": "OK"}}),
+            ]
+        );
+    }
+}

@@ -1,0 +1,61 @@
+//! AWS's reports of an exposed access key, as EventBridge delivers them to
+//! `respond-to-exposure`: shaped after the AWS Health `AWS_RISK_CREDENTIALS_EXPOSED` event
+//! and the Trusted Advisor "Exposed Access Keys" check event of AWS's documentation and
+//! samples, for any key and time.
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+/// An AWS Health event reporting `key` exposed at `at`, found at `url`.
+pub fn health_exposure(key: &str, at: DateTime<Utc>, url: &str) -> Value {
+    let rfc1123 = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    json!({
+        "version": "0",
+        "id": "7bf73129-1428-4cd3-a780-95db273d1602",
+        "detail-type": "AWS Health Event",
+        "source": "aws.health",
+        "account": "123456789012",
+        "time": at.to_rfc3339(),
+        "region": "us-east-1",
+        "resources": [key],
+        "detail": {
+            "eventArn": "arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/AWS_RISK_CREDENTIALS_EXPOSED_EXAMPLE",
+            "service": "RISK",
+            "eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED",
+            "eventTypeCategory": "issue",
+            "eventScopeCode": "ACCOUNT_SPECIFIC",
+            "startTime": rfc1123,
+            "statusCode": "open",
+            "eventDescription": [{"language": "en_US", "latestDescription": "Your AWS Access Key may be compromised."}],
+            "eventMetadata": {"exposedUrl": url},
+            "affectedEntities": [{"entityValue": key, "lastUpdatedTime": rfc1123}]
+        }
+    })
+}
+
+/// A Trusted Advisor "Exposed Access Keys" check item reporting `key` at `at`.
+pub fn trusted_advisor_exposure(key: &str, user: &str, at: DateTime<Utc>) -> Value {
+    json!({
+        "version": "0",
+        "detail-type": "Trusted Advisor Check Item Refresh Notification",
+        "source": "aws.trustedadvisor",
+        "account": "123456789012",
+        "time": at.to_rfc3339(),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "check-name": "Exposed Access Keys",
+            "check-item-detail": {
+                "Case ID": "02648f3b-e3d2-4b5e-9b0c-4a2b1c0d1e2f",
+                "User Name (IAM or Root)": user,
+                "Access Key ID": key,
+                "Time Updated": at.timestamp_millis().to_string(),
+                "Fraud Type": "Exposed",
+                "Location": "www.github.com/example/repo/blob/main/config"
+            },
+            "status": "ERROR",
+            "resource_id": "",
+            "uuid": "aa12345f-55c7-498e-b7ac-123456781234"
+        }
+    })
+}

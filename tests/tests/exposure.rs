@@ -1,0 +1,234 @@
+//! Leaked keys, in-process: AWS's report of an exposed key goes through the real
+//! `respond-to-exposure` handler, and the execution it starts runs the real per-user state
+//! machine (forcing allowed, as on the responder machine) against the in-memory account. The
+//! users are the ones a leak can hit where a scheduled rotation would do nothing: an exempt
+//! user, a user on a warning day, a user with an inactive leftover key. The same run on the
+//! emulator, through the real binaries, is in `end_to_end.rs`.
+
+use chrono::{Duration, Utc};
+use keyrotor_localstack::account::{SeededKey, TestUser};
+use keyrotor_localstack::stack::{Machine, ADMIN_ADDRESS, EXEMPT_GROUP, KMS_KEY_ID};
+use keyrotor_tests::asl::Execution;
+use keyrotor_tests::events::{health_exposure, trusted_advisor_exposure};
+use keyrotor_tests::fake::{FakeAccount, Faulty};
+use keyrotor_tests::in_process::{config, Account, Functions};
+use keyrotor_tests::invariants::{judge, leak_hits, UserCase};
+use serde_json::Value;
+
+/// Delivers `event` to respond-to-exposure, then runs the execution it started, if any.
+async fn deliver(f: &Functions, account: &Account, event: Value) -> Option<Execution> {
+    let deps = respond_to_exposure::Deps::new(config(&[]), account.clone()).expect("deps");
+    let out = respond_to_exposure::handle(event, &deps)
+        .await
+        .expect("a report of an exposed key is accepted");
+    if !out.started {
+        return None;
+    }
+    let (_, name, input) = account
+        .inner
+        .started()
+        .into_iter()
+        .find(|(_, name, _)| *name == out.execution_name)
+        .expect("the execution was started");
+    assert!(name.starts_with(&format!("exposed-{}-", out.access_key_id)));
+    let input: Value = serde_json::from_str(&input).expect("JSON input");
+    Some(f.run(Machine::RotateUser, &name, input).await)
+}
+
+/// The users a leak can hit, each with an owner address, and the key AWS reports exposed.
+fn seed(account: &Account) -> Vec<(&'static str, Vec<SeededKey>, String)> {
+    let users = [
+        TestUser::new("exempt")
+            .tag("key-rotation:exempt", "true")
+            .group(EXEMPT_GROUP)
+            .key(20, true),
+        TestUser::new("warned").key(80, true),
+        TestUser::new("leftover").key(30, true).key(200, false),
+    ];
+    users
+        .into_iter()
+        .map(|user| {
+            let name: &'static str = match user.name.as_str() {
+                "exempt" => "exempt",
+                "warned" => "warned",
+                _ => "leftover",
+            };
+            let seeded = account
+                .inner
+                .seed(&user.tag("Email", &format!("{name}@example.com")));
+            let exposed = seeded[0].id.clone();
+            (name, seeded, exposed)
+        })
+        .collect()
+}
+
+fn secret_name(account: &Account, user: &str) -> String {
+    let id = account.inner.user_id(user).expect("seeded");
+    keyrotor_core::naming::secret_name("iam-access-key/", &id)
+}
+
+#[tokio::test]
+async fn an_exposure_report_rotates_the_key_once_for_any_user() {
+    let account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
+    let f = Functions::on(&account, &config(&[]));
+    let reported_at = Utc::now() - Duration::minutes(20);
+    let mut runs = Vec::new();
+    let mut seeded_secrets = Vec::new();
+    for (user, seeded, exposed) in seed(&account) {
+        seeded_secrets.extend(seeded.iter().map(|k| k.secret.clone()));
+        let event = health_exposure(&exposed, reported_at, "https://github.com/example/leak");
+        let run = deliver(&f, &account, event.clone())
+            .await
+            .expect("the first report starts an execution");
+        assert!(run.succeeded(), "{user}: {run:#?}");
+        for state in [
+            "ByKey",
+            "CreateKey",
+            "DeactivateOldKey",
+            "NotifyRotated",
+            "DeleteOldKey",
+        ] {
+            assert!(
+                run.entered.iter().any(|s| s == state),
+                "{user}: {:?}",
+                run.entered
+            );
+        }
+        assert_eq!(run.output["assessment"]["user"], user);
+        assert_eq!(run.output["assessment"]["oldKeyId"], exposed.as_str());
+        let case = UserCase {
+            user,
+            seeded: &seeded,
+            secret_name: secret_name(&account, user),
+            expect_rotated: true,
+        };
+        let snapshot = account.inner.snapshot(user, &case.secret_name, &seeded);
+        judge(&case, &snapshot).unwrap_or_else(|e| panic!("{e:#}"));
+
+        // Owner and admin were told why, and what to do.
+        let owner = format!("{user}@example.com");
+        for to in [owner.as_str(), ADMIN_ADDRESS] {
+            let rotated = account.inner.mails().into_iter().find(|m| {
+                m.to.iter().any(|a| a.to_string() == to)
+                    && m.subject.contains("rotated")
+                    && m.text.contains(&exposed)
+            });
+            let rotated = rotated.unwrap_or_else(|| panic!("{user}: no rotation mail to {to}"));
+            assert!(
+                rotated.text.contains(&format!(
+                    "AWS Health reported the access key {exposed} as exposed"
+                )),
+                "{}",
+                rotated.text
+            );
+            assert!(rotated.text.contains("https://github.com/example/leak"));
+            assert!(rotated.text.contains("keyrotor never removes policies"));
+        }
+
+        // The same report again starts nothing. A later report of the key (Trusted Advisor
+        // this time) finds it deleted: its execution fails NotFound, tells the admin, and
+        // changes nothing. (A report while the key still waits, inactive, for deletion
+        // succeeds and changes nothing: end_to_end.rs, and the planner's tests.)
+        let calls = account.inner.calls().len();
+        let mails = account.inner.mails().len();
+        assert!(deliver(&f, &account, event).await.is_none());
+        let later = trusted_advisor_exposure(&exposed, user, Utc::now());
+        let again = deliver(&f, &account, later).await.expect("a new report");
+        assert!(!again.succeeded(), "{again:#?}");
+        assert!(
+            format!("{:?}", again.status).contains("no longer"),
+            "{:?}",
+            again.status
+        );
+        let new_mails = &account.inner.mails()[mails..];
+        assert!(
+            new_mails.len() == 1
+                && new_mails[0]
+                    .to
+                    .iter()
+                    .all(|a| a.to_string() == ADMIN_ADDRESS),
+            "{user}: {new_mails:?}"
+        );
+        let writes: Vec<_> = account.inner.calls()[calls..]
+            .iter()
+            .filter(|c| !is_read(c))
+            .copied()
+            .collect();
+        // The duplicate's StartExecution finds the execution of that name and starts none.
+        assert_eq!(
+            writes,
+            [
+                "states:StartExecution",
+                "states:StartExecution",
+                "ses:SendEmail"
+            ],
+            "{user}"
+        );
+        assert!(judge(
+            &case,
+            &account.inner.snapshot(user, &case.secret_name, &seeded)
+        )
+        .is_ok());
+        runs.push(run);
+        runs.push(again);
+    }
+    let mut texts: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{:?} {}", r.status, r.output))
+        .collect();
+    texts.extend(
+        account
+            .inner
+            .mails()
+            .iter()
+            .map(|m| format!("{} {} {}", m.subject, m.text, m.html)),
+    );
+    let mut secrets = account.inner.issued_secrets();
+    secrets.extend(seeded_secrets);
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    assert_eq!(leak_hits(&secrets, &texts), 0, "a secret value leaked");
+}
+
+fn is_read(action: &str) -> bool {
+    let name = action.split(':').nth(1).unwrap_or_default();
+    ["Get", "List", "Describe"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+#[tokio::test]
+async fn a_key_that_is_not_a_user_key_here_fails_the_execution_and_changes_nothing() {
+    let account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
+    let f = Functions::on(&account, &config(&[]));
+    account.inner.seed(&TestUser::new("alice").key(10, true));
+    let event = health_exposure("AKIAIOSFODNN7EXAMPLE", Utc::now(), "https://gist.example/x");
+    let run = deliver(&f, &account, event).await.expect("started");
+    assert!(!run.succeeded());
+    assert!(
+        format!("{:?}", run.status).contains("NotFound"),
+        "{:?}",
+        run.status
+    );
+    let writes: Vec<_> = account
+        .inner
+        .calls()
+        .into_iter()
+        .filter(|c| !is_read(c))
+        .collect();
+    assert_eq!(
+        writes,
+        ["states:StartExecution", "ses:SendEmail"],
+        "only the admin's failure mail"
+    );
+    let mail = &account.inner.mails()[0];
+    assert_eq!(
+        mail.to.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [ADMIN_ADDRESS]
+    );
+    assert!(
+        mail.text
+            .contains("not (or no longer) an access key of an IAM user in this account"),
+        "{}",
+        mail.text
+    );
+}

@@ -159,3 +159,27 @@ pub fn task<O: Serialize>(result: Result<O>) -> std::result::Result<Value, TaskE
         Err(e) => Err((e.error_type().as_str().to_owned(), e.to_string())),
     }
 }
+
+/// How many times a secret value the account issued, or one of `seeded`, appears in the
+/// executions' outputs and errors or in any e-mail sent (invariant 6): 0 when nothing leaked.
+pub fn leaks(
+    account: &Account,
+    runs: &[Execution],
+    seeded: impl IntoIterator<Item = String>,
+) -> usize {
+    let mut texts: Vec<String> = runs
+        .iter()
+        .map(|r| format!("{:?} {}", r.status, r.output))
+        .collect();
+    texts.extend(
+        account
+            .inner
+            .mails()
+            .iter()
+            .map(|m| format!("{} {} {}", m.subject, m.text, m.html)),
+    );
+    let mut secrets = account.inner.issued_secrets();
+    secrets.extend(seeded);
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    crate::invariants::leak_hits(&secrets, &texts)
+}

@@ -17,6 +17,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use clap::{Parser, Subcommand, ValueEnum};
 use keyrotor_core::payload::{KeyId, Text, UserName};
+use keyrotor_core::ports::UsersPort;
 use serde_json::{json, Value};
 
 /// Exit code of `report` when a key that is not exempt is past the rotation age.
@@ -534,22 +535,11 @@ async fn rotate(ctx: &Ctx, users: &[String], request: RotateRequest) -> Result<i
 /// a mistyped key fails at once with a clear message instead of in an execution.
 async fn rotate_key(ctx: &Ctx, key: &str, request: RotateRequest) -> Result<i32> {
     let key = KeyId::try_from(key.to_owned()).map_err(|e| anyhow!("--key: {e}"))?;
-    let iam = aws_sdk_iam::Client::new(&ctx.sdk);
-    let owner = match iam
-        .get_access_key_last_used()
-        .access_key_id(key.as_str())
-        .send()
+    // The adapter the functions use: a key IAM does not know is `None`.
+    let owner = keyrotor_aws::Iam::from_sdk(&ctx.sdk)
+        .key_owner(key.as_str())
         .await
-    {
-        Ok(out) => out.user_name().map(str::to_owned),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.code() == Some("NoSuchEntity")) =>
-        {
-            None
-        }
-        Err(e) => return Err(aws_error("looking up the key's owner", e)),
-    };
+        .context("looking up the key's owner")?;
     let Some(owner) = owner else {
         bail!("unknown key {key}: no IAM user of this account has that access key");
     };

@@ -7,7 +7,7 @@ use chrono::{SubsecRound, Utc};
 use keyrotor_aws::{Iam, IamAndSecrets, Secrets};
 use keyrotor_core::domain::planner::deletion_delay;
 use keyrotor_core::domain::{Decision, KeyStatus};
-use keyrotor_core::payload::{parse, DeactivateKeyOutput, KeyPairInput};
+use keyrotor_core::payload::{DeactivateKeyOutput, KeyPairInput};
 use keyrotor_core::ports::{SecretsPort, UsersPort};
 use keyrotor_core::state::load_user;
 use keyrotor_core::{Error, Result};
@@ -35,15 +35,10 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
     event: serde_json::Value,
     deps: &Deps<U, S>,
 ) -> Result<DeactivateKeyOutput> {
-    let input: KeyPairInput = parse(event)?;
+    let input = KeyPairInput::parse(event)?;
     let dry_run = input.dry_run || deps.config.dry_run;
     let old = input.old_key_id.as_str();
     let new = match (&input.new_key_id, dry_run) {
-        (Some(new), _) if new == &input.old_key_id => {
-            return Err(Error::InvalidInput(
-                "newKeyId and oldKeyId are the same key".into(),
-            ));
-        }
         (Some(new), _) => Some(new.as_str()),
         (None, true) => None,
         (None, false) => return Err(Error::InvalidInput("newKeyId is required".into())),

@@ -8,7 +8,7 @@ use chrono::Utc;
 use keyrotor_aws::{Iam, IamAndSecrets, Secrets};
 use keyrotor_core::domain::planner::deletion_delay;
 use keyrotor_core::error::AwsErrorKind;
-use keyrotor_core::payload::{parse, DeleteKeyOutput, DeleteOutcome, KeyPairInput};
+use keyrotor_core::payload::{DeleteKeyOutput, DeleteOutcome, KeyPairInput};
 use keyrotor_core::ports::{SecretsPort, UsersPort};
 use keyrotor_core::state::load_user;
 use keyrotor_core::{Error, Result};
@@ -38,14 +38,9 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
     event: serde_json::Value,
     deps: &Deps<U, S>,
 ) -> Result<DeleteKeyOutput> {
-    let input: KeyPairInput = parse(event)?;
+    let input = KeyPairInput::parse(event)?;
     let dry_run = input.dry_run || deps.config.dry_run;
     let old = input.old_key_id.as_str();
-    if input.new_key_id.as_ref() == Some(&input.old_key_id) {
-        return Err(Error::InvalidInput(
-            "newKeyId and oldKeyId are the same key".into(),
-        ));
-    }
     // `force` changes nothing here: a forced rotation's old key is deleted by the same rules.
     let mut live = load_user(
         &deps.iam,

@@ -323,6 +323,20 @@ pub struct KeyPairInput {
     pub dry_run: bool,
 }
 
+impl KeyPairInput {
+    /// Parses the event of `deactivate-key` or `delete-key`: a pair whose two keys are one
+    /// is `InvalidInput` (the step would act on the key it is meant to keep).
+    pub fn parse(event: serde_json::Value) -> Result<Self> {
+        let input: KeyPairInput = parse(event)?;
+        if input.new_key_id.as_ref() == Some(&input.old_key_id) {
+            return Err(Error::InvalidInput(
+                "newKeyId and oldKeyId are the same key".into(),
+            ));
+        }
+        Ok(input)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeactivateKeyOutput {

@@ -482,6 +482,17 @@ fn a_state_machine_without_allow_force_refuses_forced_rotations() {
         .await;
         assert_eq!(forced.status(), &ExecutionStatus::Failed);
         assert_eq!(forced.error(), Some("ForceNotAllowed"));
+        // A leak response by key ID is forced too: refused before anything is read, and
+        // without "force" the assessment rejects it.
+        let by_key = start(
+            "by-key-by-operator",
+            json!({"accessKeyId": key.id, "force": true}),
+        )
+        .await;
+        assert_eq!(by_key.error(), Some("ForceNotAllowed"));
+        let unforced = start("unforced-key-by-operator", json!({"accessKeyId": key.id})).await;
+        assert_eq!(unforced.status(), &ExecutionStatus::Failed);
+        assert_eq!(unforced.error(), Some("InvalidInput"));
         assert_eq!(
             a.keys("operator-target").await.expect("keys"),
             [(key.id.clone(), "Active".to_owned())],

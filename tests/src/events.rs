@@ -4,7 +4,29 @@
 //! samples, for any key and time.
 
 use chrono::{DateTime, Utc};
+use keyrotor_localstack::account::TestUser;
+use keyrotor_localstack::stack::EXEMPT_GROUP;
 use serde_json::{json, Value};
+
+/// The users a leak can hit where a scheduled run would rotate nothing, each with an owner
+/// address; the first key of each is the one AWS reports exposed: an exempt user (by tag and
+/// group), a user on a warning day, and a user with an inactive leftover key.
+pub fn users_a_leak_can_hit() -> Vec<TestUser> {
+    [
+        TestUser::new("leak-exempt")
+            .tag("key-rotation:exempt", "true")
+            .group(EXEMPT_GROUP)
+            .key(20, true),
+        TestUser::new("leak-warned").key(80, true),
+        TestUser::new("leak-leftover").key(30, true).key(200, false),
+    ]
+    .into_iter()
+    .map(|user| {
+        let address = format!("{}@example.com", user.name);
+        user.tag("Email", &address)
+    })
+    .collect()
+}
 
 /// An AWS Health event reporting `key` exposed at `at`, found at `url`.
 pub fn health_exposure(key: &str, at: DateTime<Utc>, url: &str) -> Value {

@@ -13,7 +13,7 @@ use keyrotor_localstack::stack::{
     execution_output, on_shared_stack, LocalStack, StackOptions, ADMIN_ADDRESS, EXEMPT_GROUP,
     FROM_ADDRESS,
 };
-use keyrotor_tests::events::health_exposure;
+use keyrotor_tests::events::{health_exposure, users_a_leak_can_hit};
 use keyrotor_tests::invariants::{check_user, UserCase};
 use serde_json::{json, Value};
 
@@ -467,19 +467,10 @@ fn a_failed_execution_is_finished_by_a_new_run_without_a_second_key() {
 #[test]
 fn an_exposure_report_rotates_the_leaked_key_of_any_user_once() {
     on_stack(|stack| async move {
-        let users = [
-            TestUser::new("leak-exempt")
-                .tag(EXEMPT_TAG, "true")
-                .group(EXEMPT_GROUP)
-                .key(20, true),
-            TestUser::new("leak-warned").key(80, true),
-            TestUser::new("leak-leftover").key(30, true).key(200, false),
-        ];
         let reported_at = chrono::Utc::now() - chrono::Duration::minutes(30);
         let mut cases = Vec::new();
-        for user in users {
+        for user in users_a_leak_can_hit() {
             let name = user.name.clone();
-            let user = user.tag("Email", &format!("{name}@example.com"));
             let seeded = stack.account.seed(&stack.moto, &user).await.expect("seed");
             let exposed = seeded[0].id.clone();
             let event = health_exposure(&exposed, reported_at, "https://github.com/example/leak");

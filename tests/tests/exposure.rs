@@ -7,9 +7,9 @@
 
 use chrono::{Duration, Utc};
 use keyrotor_localstack::account::{SeededKey, TestUser};
-use keyrotor_localstack::stack::{Machine, ADMIN_ADDRESS, EXEMPT_GROUP, KMS_KEY_ID};
+use keyrotor_localstack::stack::{Machine, ADMIN_ADDRESS, KMS_KEY_ID};
 use keyrotor_tests::asl::Execution;
-use keyrotor_tests::events::{health_exposure, trusted_advisor_exposure};
+use keyrotor_tests::events::{health_exposure, trusted_advisor_exposure, users_a_leak_can_hit};
 use keyrotor_tests::fake::{FakeAccount, Faulty};
 use keyrotor_tests::in_process::{config, leaks, Account, Functions};
 use keyrotor_tests::invariants::{judge, UserCase};
@@ -35,29 +35,14 @@ async fn deliver(f: &Functions, account: &Account, event: Value) -> Option<Execu
     Some(f.run(Machine::RotateUser, &name, input).await)
 }
 
-/// The users a leak can hit, each with an owner address, and the key AWS reports exposed.
-fn seed(account: &Account) -> Vec<(&'static str, Vec<SeededKey>, String)> {
-    let users = [
-        TestUser::new("exempt")
-            .tag("key-rotation:exempt", "true")
-            .group(EXEMPT_GROUP)
-            .key(20, true),
-        TestUser::new("warned").key(80, true),
-        TestUser::new("leftover").key(30, true).key(200, false),
-    ];
-    users
+/// Seeds [`users_a_leak_can_hit`]: each user's name, seeded keys, and the exposed key.
+fn seed(account: &Account) -> Vec<(String, Vec<SeededKey>, String)> {
+    users_a_leak_can_hit()
         .into_iter()
         .map(|user| {
-            let name: &'static str = match user.name.as_str() {
-                "exempt" => "exempt",
-                "warned" => "warned",
-                _ => "leftover",
-            };
-            let seeded = account
-                .inner
-                .seed(&user.tag("Email", &format!("{name}@example.com")));
+            let seeded = account.inner.seed(&user);
             let exposed = seeded[0].id.clone();
-            (name, seeded, exposed)
+            (user.name, seeded, exposed)
         })
         .collect()
 }
@@ -74,7 +59,8 @@ async fn an_exposure_report_rotates_the_key_once_for_any_user() {
     let reported_at = Utc::now() - Duration::minutes(20);
     let mut runs = Vec::new();
     let mut seeded_secrets = Vec::new();
-    for (user, seeded, exposed) in seed(&account) {
+    for (name, seeded, exposed) in seed(&account) {
+        let user = name.as_str();
         seeded_secrets.extend(seeded.iter().map(|k| k.secret.clone()));
         let event = health_exposure(&exposed, reported_at, "https://github.com/example/leak");
         let run = deliver(&f, &account, event.clone())

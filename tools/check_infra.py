@@ -19,6 +19,9 @@
 6. Who may force a rotation: no managed policy that may start a scheduled machine may also
    start a machine that allows force, and none may invoke a function directly (which would
    bypass the state machines' AllowForce gate).
+7. Events: every statement that allows events:PutEvents allows it on the account's default
+   bus only, for the source keyrotor only (so no role of this template can put events that
+   look like another service's on any bus).
 
 Usage: check_infra.py [template] (default infra/template.yaml; DefinitionUri paths resolve
 from infra/). Prints one line per check and "check_infra: N passed, N failed"; exits 1 on
@@ -295,6 +298,20 @@ def main() -> int:
                         f"{' (a scheduled and a forcing machine)' if mixed else ''}"
                         f"{' (and invokes functions directly)' if invokes else ''}"
                         f"{' (and a machine not of this template)' if unknown else ''}"))
+
+    default_bus = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"}
+    puts = []
+    for logical, res in resources.items():
+        for doc in policy_documents(res):
+            for st in statements(doc):
+                if st.get("Effect") == "Allow" and "events:PutEvents" in as_list(st.get("Action", [])):
+                    source = st.get("Condition", {}).get("StringEquals", {}).get("events:source")
+                    ok = as_list(st.get("Resource")) == [default_bus] and source == "keyrotor"
+                    puts.append(logical)
+                    results.append((ok, f"{logical}: events:PutEvents on the default bus, source keyrotor only "
+                                        f"(resource {st.get('Resource')!r}, source {source!r})"))
+    if not puts:
+        results.append((False, "events: no role may put keyrotor's events"))
 
     for ok, line in results:
         print(("ok    " if ok else "FAIL  ") + line)

@@ -54,7 +54,7 @@ def operation_of(headers, body: bytes) -> tuple[str, str]:
     text = body.decode("utf-8", "replace")
     if target and "." in target:
         prefix, op = target.rsplit(".", 1)
-        service = {"AWSStepFunctions": "states"}.get(prefix, prefix.lower())
+        service = {"AWSStepFunctions": "states", "AWSEvents": "events"}.get(prefix, prefix.lower())
         return f"{service}:{op}", text
     form = parse_qs(text)
     action = (form.get("Action") or ["?"])[0]

@@ -20,7 +20,13 @@ pub struct Account {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub ses: aws_sdk_ses::Client,
     pub sfn: aws_sdk_sfn::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
+
+/// The queue a rule on the default bus sends every keyrotor event to, as a pipeline of the
+/// account's own would receive them.
+pub const EVENTS_QUEUE: &str = "keyrotor-events";
 
 /// A test user: name, tags, groups, and keys by age in days and status. The one way the
 /// tests (in-process and on the emulator), the demo and the bench describe whom they seed:
@@ -121,6 +127,8 @@ impl Account {
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
             ses: aws_sdk_ses::Client::new(sdk),
             sfn: aws_sdk_sfn::Client::new(sdk),
+            events: aws_sdk_eventbridge::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
         }
     }
 
@@ -279,6 +287,93 @@ impl Account {
             .send()
             .await?;
         Ok(out.arn().unwrap_or_default().to_owned())
+    }
+
+    /// A rule on the default bus that sends every event of source `keyrotor` to the queue
+    /// [`EVENTS_QUEUE`] (the README's example rule, with a queue as its target).
+    pub async fn route_events_to_queue(&self) -> Result<()> {
+        let queue = self
+            .sqs
+            .create_queue()
+            .queue_name(EVENTS_QUEUE)
+            .send()
+            .await
+            .context("CreateQueue")?;
+        let url = queue.queue_url().context("a queue URL")?;
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .context("GetQueueAttributes")?;
+        let arn = attributes
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .context("the queue's ARN")?;
+        self.events
+            .put_rule()
+            .name("keyrotor-to-queue")
+            .event_pattern(json!({"source": [keyrotor_core::events::SOURCE]}).to_string())
+            .send()
+            .await
+            .context("PutRule")?;
+        self.events
+            .put_targets()
+            .rule("keyrotor-to-queue")
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(arn)
+                    .build()?,
+            )
+            .send()
+            .await
+            .context("PutTargets")?;
+        Ok(())
+    }
+
+    /// Every keyrotor event the queue received since the last call (each taken off the
+    /// queue), as EventBridge delivered it: `detail-type`, `source`, `detail`, ...
+    pub async fn received_events(&self) -> Result<Vec<Value>> {
+        let url = self
+            .sqs
+            .get_queue_url()
+            .queue_name(EVENTS_QUEUE)
+            .send()
+            .await
+            .context("GetQueueUrl")?
+            .queue_url()
+            .context("a queue URL")?
+            .to_owned();
+        let mut events = Vec::new();
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .context("ReceiveMessage")?;
+            if out.messages().is_empty() {
+                return Ok(events);
+            }
+            for message in out.messages() {
+                let body = message.body().unwrap_or_default();
+                events.push(serde_json::from_str(body).context("an event is JSON")?);
+                if let Some(handle) = message.receipt_handle() {
+                    self.sqs
+                        .delete_message()
+                        .queue_url(&url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .context("DeleteMessage")?;
+                }
+            }
+        }
     }
 
     pub async fn verify_sender(&self, address: &str) -> Result<()> {

@@ -217,9 +217,11 @@ impl LocalStack {
         Ok(stack)
     }
 
-    /// After a reset: the verified sender and the state machines again.
+    /// After a reset: the verified sender, the rule that routes keyrotor's events to a
+    /// queue, and the state machines again.
     pub async fn prepare_account(&self, options: &StackOptions) -> Result<()> {
         self.account.verify_sender(FROM_ADDRESS).await?;
+        self.account.route_events_to_queue().await?;
         for (machine, name, arn) in [
             (
                 Machine::RotateUser,
@@ -434,6 +436,23 @@ impl LocalStack {
     /// Replaces the fault proxy's rules (see `tools/fault_proxy.py`); `[]` removes all.
     pub fn set_faults(&self, rules: serde_json::Value) -> Result<()> {
         self.proxy.set_faults(rules)
+    }
+
+    /// How long the functions' log is now: where [`LocalStack::metrics_since`] starts.
+    pub fn functions_log_len(&self) -> u64 {
+        std::fs::metadata(&self.functions_log).map_or(0, |m| m.len())
+    }
+
+    /// The metric lines (CloudWatch embedded metric format) the functions wrote to their log
+    /// after `offset`, as CloudWatch would read them.
+    pub fn metrics_since(&self, offset: u64) -> Result<Vec<keyrotor_core::metrics::Parsed>> {
+        let log = std::fs::read(&self.functions_log)
+            .with_context(|| format!("reading {}", self.functions_log.display()))?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(log.len());
+        Ok(String::from_utf8_lossy(&log[start..])
+            .lines()
+            .filter_map(keyrotor_core::metrics::parse_line)
+            .collect())
     }
 
     /// The functions' AWS calls per operation, and the faults injected, since the last reset.

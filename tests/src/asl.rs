@@ -1,7 +1,7 @@
 //! A small in-process interpreter of the part of the Amazon States Language keyrotor's state
 //! machines use: Task (Parameters, ResultSelector, ResultPath, Retry, Catch), Pass, Choice
 //! (StringEquals, BooleanEquals, IsPresent, IsBoolean, IsNull, And, Not), Wait, Succeed and
-//! Fail, paths of the form `$.a.b` and `$$.Execution.Id`, and `States.MathAdd`. Tasks call
+//! Fail, paths of the form `$.a.b` and `$$.Execution.Id` / `StartTime`, and `States.MathAdd`. Tasks call
 //! the real handlers in-process. Anything else in a definition is an error, not a guess.
 //!
 //! It runs the real `statemachine/*.asl.json` files, so invariant tests in-process follow the
@@ -77,7 +77,11 @@ impl<'a> Interpreter<'a> {
     /// Runs an execution named `name` with `input` to its end.
     pub async fn run(&self, name: &str, input: Value) -> Result<Execution> {
         let states = self.definition["States"].as_object().context("no States")?;
-        let context = json!({"Execution": {"Id": format!("arn:aws:states:local:execution:{name}"), "Name": name}});
+        let context = json!({"Execution": {
+            "Id": format!("arn:aws:states:local:execution:{name}"),
+            "Name": name,
+            "StartTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }});
         let mut current = self.definition["StartAt"]
             .as_str()
             .context("no StartAt")?

@@ -18,10 +18,11 @@ use keyrotor_core::domain::credential_report::{CredentialReport, ReportKey};
 use keyrotor_core::domain::{AccessKey, KeyStatus};
 use keyrotor_core::email::EmailAddress;
 use keyrotor_core::error::{AwsErrorKind, Error, Result};
+use keyrotor_core::events::Event;
 use keyrotor_core::naming;
 use keyrotor_core::ports::{
-    Email, ExecutionsPort, IamUser, MailerPort, SecretDescription, SecretsPort, StartOutcome,
-    UserPage, UsersPort, VerifierPort,
+    Email, EventsPort, ExecutionsPort, IamUser, MailerPort, SecretDescription, SecretsPort,
+    StartOutcome, UserPage, UsersPort, VerifierPort,
 };
 use keyrotor_core::secret::{NewAccessKey, SecretAccessKey};
 
@@ -76,6 +77,7 @@ struct State {
     issued: Vec<String>,
     mails: Vec<Email>,
     started: Vec<(String, String, String)>,
+    events: Vec<Event>,
 }
 
 impl State {
@@ -279,6 +281,11 @@ impl FakeAccount {
     /// Every e-mail sent.
     pub fn mails(&self) -> Vec<Email> {
         self.lock().mails.clone()
+    }
+
+    /// Every event published.
+    pub fn events(&self) -> Vec<Event> {
+        self.lock().events.clone()
     }
 
     /// Every execution started: (state machine, name, input).
@@ -593,6 +600,15 @@ impl MailerPort for FakeAccount {
         let n = state.next();
         state.mails.push(email.clone());
         Ok(format!("fake-message-{n}"))
+    }
+}
+
+impl EventsPort for FakeAccount {
+    async fn publish(&self, events: &[Event]) -> Result<()> {
+        self.call("events:PutEvents")
+            .events
+            .extend_from_slice(events);
+        Ok(())
     }
 }
 
@@ -930,6 +946,13 @@ impl<A: VerifierPort + Send> VerifierPort for Faulty<A> {
 impl<A: MailerPort + Send> MailerPort for Faulty<A> {
     async fn send(&self, from: &EmailAddress, email: &Email) -> Result<String> {
         self.around("ses:SendEmail", self.inner.send(from, email))
+            .await
+    }
+}
+
+impl<A: EventsPort + Send> EventsPort for Faulty<A> {
+    async fn publish(&self, events: &[Event]) -> Result<()> {
+        self.around("events:PutEvents", self.inner.publish(events))
             .await
     }
 }

@@ -51,7 +51,7 @@ pub struct Functions {
     pub start: start_rotations::Deps<Account>,
     pub create: create_key::Deps<Account, Account, Account>,
     pub deactivate: deactivate_key::Deps<Account, Account>,
-    pub notify: notify::Deps<Account, Account>,
+    pub notify: notify::Deps<Account, Account, Account>,
     pub delete: delete_key::Deps<Account, Account>,
 }
 
@@ -109,8 +109,13 @@ impl Functions {
                 iam: layers.deactivate.clone(),
                 secrets: layers.deactivate.clone(),
             },
-            notify: notify::Deps::new(c(), layers.notify.clone(), layers.notify.clone())
-                .expect("the sender is configured"),
+            notify: notify::Deps::new(
+                c(),
+                layers.notify.clone(),
+                layers.notify.clone(),
+                layers.notify.clone(),
+            )
+            .expect("the sender is configured"),
             delete: delete_key::Deps {
                 config: c(),
                 iam: layers.delete.clone(),
@@ -161,7 +166,8 @@ pub fn task<O: Serialize>(result: Result<O>) -> std::result::Result<Value, TaskE
 }
 
 /// How many times a secret value the account issued, or one of `seeded`, appears in the
-/// executions' outputs and errors or in any e-mail sent (invariant 6): 0 when nothing leaked.
+/// executions' outputs and errors, in any e-mail sent or in any event published (invariant
+/// 6): 0 when nothing leaked.
 pub fn leaks(
     account: &Account,
     runs: &[Execution],
@@ -178,6 +184,7 @@ pub fn leaks(
             .iter()
             .map(|m| format!("{} {} {}", m.subject, m.text, m.html)),
     );
+    texts.extend(account.inner.events().iter().map(|e| e.detail.to_string()));
     let mut secrets = account.inner.issued_secrets();
     secrets.extend(seeded);
     let texts: Vec<&str> = texts.iter().map(String::as_str).collect();

@@ -490,7 +490,8 @@ pub mod template {
         pub partition: String,
         pub region: String,
         pub account_id: String,
-        /// `Logical.Attribute` (e.g. `CreateKeyRole.Arn`) to its value.
+        /// `Logical.Attribute` (e.g. `CreateKeyRole.Arn`) to its value, and a resource's
+        /// logical ID (or `AWS::StackName`) to what `!Ref` gives.
         pub attributes: BTreeMap<String, String>,
     }
 
@@ -509,15 +510,30 @@ pub mod template {
             Ok(Self(serde_norway::from_str(text)?))
         }
 
-        /// The `Default` of a template parameter.
+        /// The `Default` of a template parameter (a number as its text).
         pub fn parameter_default(&self, name: &str) -> Result<String> {
-            self.0
+            let default = self
+                .0
                 .get("Parameters")
                 .and_then(|p| p.get(name))
-                .and_then(|p| p.get("Default"))
-                .and_then(Yaml::as_str)
-                .map(str::to_owned)
-                .with_context(|| format!("parameter {name} has no string Default"))
+                .and_then(|p| p.get("Default"));
+            match default {
+                Some(Yaml::String(s)) => Ok(s.clone()),
+                Some(Yaml::Number(n)) => Ok(n.to_string()),
+                _ => bail!("parameter {name} has no string or number Default"),
+            }
+        }
+
+        /// The logical IDs of the resources of `kind` (e.g. `AWS::CloudWatch::Alarm`).
+        pub fn resources_of_type(&self, kind: &str) -> Vec<String> {
+            let Some(Yaml::Mapping(resources)) = self.0.get("Resources") else {
+                return Vec::new();
+            };
+            resources
+                .iter()
+                .filter(|(_, r)| r.get("Type").and_then(Yaml::as_str) == Some(kind))
+                .filter_map(|(k, _)| k.as_str().map(str::to_owned))
+                .collect()
         }
 
         /// The element at `path` (mapping keys from the top), as JSON with `!Sub`, `!Ref`
@@ -557,18 +573,63 @@ pub mod template {
                     let tag = tagged.tag.to_string();
                     let arg = tagged.value.as_str();
                     Value::String(match (tag.as_str(), arg) {
-                        ("!Sub", Some(text)) => self.sub(text, stack)?,
+                        ("!Sub", Some(text)) => self.sub(text, stack, &BTreeMap::new())?,
                         ("!Ref", Some(name)) => self.reference(name, stack)?,
                         ("!GetAtt", Some(name)) => attribute(name, stack)?,
+                        ("!Sub" | "!Select" | "!Split", None) => {
+                            self.function(&tag, &tagged.value, stack)?
+                        }
                         _ => bail!("unsupported {tag} {:?}", tagged.value),
                     })
                 }
             })
         }
 
-        /// `!Sub`: `${Name}` and `${Logical.Attribute}` substituted, `${!Literal}` kept as
-        /// `${Literal}`.
-        fn sub(&self, text: &str, stack: &Stack) -> Result<String> {
+        /// `!Sub [text, {Name: value}]`, `!Select [index, list]` and `!Split [separator,
+        /// text]` (as a `!Select` argument), their arguments resolved first.
+        fn function(&self, tag: &str, args: &Yaml, stack: &Stack) -> Result<String> {
+            let args = self.json(args, stack)?;
+            let args = args
+                .as_array()
+                .with_context(|| format!("{tag} takes a list"))?;
+            match (tag, args.as_slice()) {
+                ("!Sub", [Value::String(text), Value::Object(vars)]) => {
+                    let vars = vars
+                        .iter()
+                        .map(|(k, v)| {
+                            Ok((k.clone(), v.as_str().context("a !Sub variable")?.to_owned()))
+                        })
+                        .collect::<Result<BTreeMap<_, _>>>()?;
+                    self.sub(text, stack, &vars)
+                }
+                // A list in a string: `!Split` hands `!Select` its parts, one per line.
+                ("!Split", [Value::String(separator), Value::String(text)]) => Ok(text
+                    .split(separator.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")),
+                ("!Select", [index, Value::String(parts)]) => {
+                    let index = index
+                        .as_u64()
+                        .or_else(|| index.as_str().and_then(|i| i.parse().ok()))
+                        .context("a !Select index")?;
+                    parts
+                        .split('\n')
+                        .nth(usize::try_from(index)?)
+                        .map(str::to_owned)
+                        .with_context(|| format!("!Select {index} of {parts:?}"))
+                }
+                _ => bail!("unsupported {tag} {args:?}"),
+            }
+        }
+
+        /// `!Sub`: `${Name}` (from `vars` first) and `${Logical.Attribute}` substituted,
+        /// `${!Literal}` kept as `${Literal}`.
+        fn sub(
+            &self,
+            text: &str,
+            stack: &Stack,
+            vars: &BTreeMap<String, String>,
+        ) -> Result<String> {
             let mut out = String::new();
             let mut rest = text;
             while let Some(start) = rest.find("${") {
@@ -579,6 +640,7 @@ pub mod template {
                 let name = &rest[start + 2..start + end];
                 match name.strip_prefix('!') {
                     Some(literal) => out.push_str(&format!("${{{literal}}}")),
+                    None if vars.contains_key(name) => out.push_str(&vars[name]),
                     None if name.contains('.') => out.push_str(&attribute(name, stack)?),
                     None => out.push_str(&self.reference(name, stack)?),
                 }
@@ -588,13 +650,17 @@ pub mod template {
             Ok(out)
         }
 
-        /// `!Ref` of a pseudo parameter, or of a template parameter (its default).
+        /// `!Ref` of a pseudo parameter, of a resource or pseudo parameter the stack gives
+        /// (in `attributes`, by bare name), or of a template parameter (its default).
         fn reference(&self, name: &str, stack: &Stack) -> Result<String> {
             match name {
                 "AWS::Partition" => Ok(stack.partition.clone()),
                 "AWS::Region" => Ok(stack.region.clone()),
                 "AWS::AccountId" => Ok(stack.account_id.clone()),
-                _ => self.parameter_default(name),
+                _ => match stack.attributes.get(name) {
+                    Some(value) => Ok(value.clone()),
+                    None => self.parameter_default(name),
+                },
             }
         }
     }

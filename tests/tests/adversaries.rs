@@ -293,6 +293,18 @@ fn an_owners_rollback_stands_until_a_rotation_is_forced() {
         let done = stack.wait_for(&arn, TIMEOUT).await.expect("ends");
         assert_succeeded(&done);
         assert_eq!(output(&done)["deleted"]["outcome"], "keptReactivated");
+        // Other automation hears it too: the old key stays, and why.
+        let received = a.received_events().await.expect("events");
+        let kept: Vec<_> = received
+            .iter()
+            .filter(|e| e["detail-type"] == "OldKeyKept")
+            .collect();
+        assert_eq!(kept.len(), 1, "{received:?}");
+        assert_eq!(kept[0]["detail"]["user"], "roller");
+        assert_eq!(kept[0]["detail"]["keyId"], old.id.as_str());
+        assert!(kept[0]["detail"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("reactivated")));
 
         // The next run inside the resume window (a rerun, the next scan's execution, a
         // non-forced rotate) must not deactivate the key again.

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_sfn::types::ExecutionStatus;
+use keyrotor_core::metrics::Parsed;
 use keyrotor_localstack::account::{user_with_aged_key, SeededKey, TestUser};
 use keyrotor_localstack::stack::{
     execution_output, on_shared_stack, LocalStack, StackOptions, ADMIN_ADDRESS, EXEMPT_GROUP,
@@ -50,6 +51,33 @@ async fn run_scan(
         .expect("scan ends")
 }
 
+/// The received events of `detail_type`.
+fn of_type<'a>(events: &'a [Value], detail_type: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["detail-type"] == detail_type && e["source"] == "keyrotor")
+        .collect()
+}
+
+/// The sum of a metric over the lines without dimensions (a scan's, summed over its pages).
+fn scan_metric(lines: &[Parsed], name: &str) -> f64 {
+    lines
+        .iter()
+        .filter(|l| l.dimensions.is_empty())
+        .flat_map(|l| &l.values)
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// How many rotation outcomes of `outcome` the lines count.
+fn outcomes(lines: &[Parsed], outcome: &str) -> usize {
+    lines
+        .iter()
+        .filter(|l| l.dimensions == [("Outcome".to_owned(), outcome.to_owned())])
+        .count()
+}
+
 fn output(done: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput) -> Value {
     execution_output(done).expect("JSON output")
 }
@@ -73,9 +101,9 @@ async fn secret_values(stack: &LocalStack) -> Vec<String> {
     values
 }
 
-/// Checks that no execution history, function log line or e-mail holds a secret; returns
-/// how many history events were searched.
-async fn assert_no_leak(stack: &LocalStack, secrets: &[String]) -> usize {
+/// Checks that no execution history, function log line, e-mail or event (`received`, as
+/// the queue delivered them) holds a secret; returns how many history events were searched.
+async fn assert_no_leak(stack: &LocalStack, secrets: &[String], received: &[Value]) -> usize {
     assert!(
         !secrets.is_empty() && secrets.iter().all(|s| s.len() >= 20),
         "real secrets to look for"
@@ -108,8 +136,10 @@ async fn assert_no_leak(stack: &LocalStack, secrets: &[String]) -> usize {
     }
     let log = std::fs::read_to_string(&stack.functions_log).expect("function log");
     let mails = stack.moto.sent_emails().expect("emails");
+    let delivered = serde_json::to_string(&received).expect("json");
     for s in secrets {
         assert!(!log.contains(s.as_str()), "secret in the function log");
+        assert!(!delivered.contains(s.as_str()), "secret in an event");
         assert!(
             mails
                 .iter()
@@ -216,6 +246,7 @@ fn a_scheduled_scan_handles_every_kind_of_user_and_a_rerun_changes_nothing() {
             .chain(["leftover-1".into(), "leftover-2".into()])
             .collect();
 
+        let log_start = stack.functions_log_len();
         let scan = run_scan(stack, "scan-1").await;
         assert_eq!(
             scan.status(),
@@ -321,11 +352,90 @@ fn a_scheduled_scan_handles_every_kind_of_user_and_a_rerun_changes_nothing() {
         }
         assert!(mails.iter().all(|e| e.source == FROM_ADDRESS));
 
+        // The metric lines the functions wrote add up to the scan's summary, and count
+        // each rotation's outcomes.
+        let metrics = stack.metrics_since(log_start).expect("function log");
+        for (metric, total) in [
+            ("UsersSeen", "seen"),
+            ("KeysDue", "rotate"),
+            ("Warned", "warn"),
+            ("Blocked", "blocked"),
+            ("Exempt", "exempt"),
+            ("NonCompliantKeys", "nonCompliant"),
+        ] {
+            assert_eq!(
+                Some(scan_metric(&metrics, metric)),
+                totals[total].as_f64(),
+                "{metric} against totals.{total}: {totals}"
+            );
+        }
+        // Every user due (with an expired exemption too), the leftovers' active keys and the
+        // older of each pair of active keys; the exempt users' keys are not counted.
+        assert_eq!(totals["nonCompliant"], rotating.len() + 2, "{totals}");
+        assert_eq!(
+            scan_metric(&metrics, "RotationsStarted"),
+            rotating.len() as f64
+        );
+        let oldest = metrics
+            .iter()
+            .flat_map(|l| &l.values)
+            .filter(|(n, _)| n == "OldestKeyAgeDays")
+            .map(|(_, v)| *v)
+            .fold(0.0, f64::max);
+        assert_eq!(
+            oldest, 150.0,
+            "the exempt users' keys are the oldest active ones"
+        );
+        assert_eq!(outcomes(&metrics, "rotated"), rotating.len());
+        assert_eq!(outcomes(&metrics, "deleted"), rotating.len());
+        assert_eq!(outcomes(&metrics, "failed"), 0);
+
+        // The events, as a rule on the default bus delivered them to a queue: one per
+        // outcome, naming the new key, its secret and version.
+        let received = a.received_events().await.expect("events");
+        for (detail_type, count) in [
+            ("KeyRotated", rotating.len()),
+            ("OldKeyDeactivated", rotating.len()),
+            ("OldKeyDeleted", rotating.len()),
+            ("Warned", 4),
+            ("RotationBlocked", 2),
+            ("RotationFailed", 0),
+        ] {
+            assert_eq!(
+                of_type(&received, detail_type).len(),
+                count,
+                "{detail_type}"
+            );
+        }
+        for event in of_type(&received, "KeyRotated") {
+            let d = &event["detail"];
+            let user = d["user"].as_str().expect("user");
+            let keys = a.keys(user).await.expect("keys");
+            assert_eq!(d["newKeyId"], keys[0].0.as_str(), "{user}");
+            assert_eq!(d["oldKeyId"], seeded[user].id.as_str(), "{user}");
+            let secret = a.secret_of(user).await.expect("secret name");
+            assert_eq!(d["secretName"], secret.as_str(), "{user}");
+            assert!(
+                d["secretArn"]
+                    .as_str()
+                    .is_some_and(|arn| arn.contains(&format!(":secret:{secret}"))),
+                "{d}"
+            );
+            let versions = a.secret_versions(&secret).await.expect("versions");
+            assert!(
+                versions.iter().any(|(id, stages)| Some(id.as_str())
+                    == d["secretVersionId"].as_str()
+                    && stages.iter().any(|s| s == "AWSCURRENT")),
+                "{d} in {versions:?}"
+            );
+        }
+
         let secrets = secret_values(stack).await;
-        let events = assert_no_leak(stack, &secrets).await;
+        let events = assert_no_leak(stack, &secrets, &received).await;
         println!(
-            "scan: {} executions, {events} history events searched for {} secrets: 0 hits",
+            "scan: {} executions, {events} history events and {} keyrotor events searched for {} secrets: 0 hits",
             executions.len(),
+            received.len(),
             secrets.len()
         );
 
@@ -393,7 +503,8 @@ fn a_forced_ad_hoc_execution_rotates_a_fresh_key() {
             "forced rotation: {transitions} state transitions, {} history events",
             history.len()
         );
-        assert_no_leak(stack, &secret_values(stack).await).await;
+        let received = stack.account.received_events().await.expect("events");
+        assert_no_leak(stack, &secret_values(stack).await, &received).await;
     });
 }
 
@@ -450,7 +561,30 @@ fn a_failed_execution_is_finished_by_a_new_run_without_a_second_key() {
                 .len(),
             1
         );
+        // The failure is announced with its step and error type; the run that finished the
+        // rotation announces the new key (its secret named as on any rotation) and the
+        // deletion.
+        let received = a.received_events().await.expect("events");
+        let failed = of_type(&received, "RotationFailed");
+        assert_eq!(failed.len(), 1, "{received:?}");
+        assert_eq!(failed[0]["detail"]["user"], "frank");
+        assert_eq!(failed[0]["detail"]["step"], "DeleteOldKey");
+        assert_eq!(failed[0]["detail"]["errorType"], "ServiceError");
+        let rotated = of_type(&received, "KeyRotated");
+        assert!(
+            rotated.len() == 2
+                && rotated
+                    .iter()
+                    .all(|e| e["detail"]["newKeyId"] == new_id.as_str()
+                        && e["detail"]["secretArn"].is_string()),
+            "{rotated:?}"
+        );
+        assert_eq!(of_type(&received, "OldKeyDeleted").len(), 1);
         let mails = stack.moto.sent_emails().expect("emails");
+        assert!(mails
+            .iter()
+            .any(|e| e.subject.contains("Execution for frank failed")
+                && e.body.contains("failed at its step DeleteOldKey")));
         assert!(mails
             .iter()
             .any(|e| e.subject.contains("rotated: new key") && e.to == ["frank@example.com"]));
@@ -551,6 +685,61 @@ fn an_exposure_report_rotates_the_leaked_key_of_any_user_once() {
         let done = stack.wait_for(&arn, TIMEOUT).await.expect("ended");
         assert_eq!(done.status(), &ExecutionStatus::Failed);
         assert_eq!(done.error(), Some("NotFound"), "{:?}", done.cause());
-        assert_no_leak(stack, &secret_values(stack).await).await;
+        let received = stack.account.received_events().await.expect("events");
+        assert_no_leak(stack, &secret_values(stack).await, &received).await;
+    });
+}
+
+/// EventBridge refuses every PutEvents (at the fault proxy): the rotation runs to its end
+/// all the same, the owner gets both mails, and the admin is told which events are missing.
+#[test]
+fn a_bus_that_refuses_keyrotors_events_never_stops_a_rotation() {
+    on_stack(|stack| async move {
+        let a = &stack.account;
+        let old = user_with_aged_key(&stack.moto, a, "gina", &[("Email", "gina@example.com")], 95)
+            .await
+            .expect("seed");
+        stack
+            .set_faults(
+                json!([{"operation": "events:PutEvents", "mode": "fail_before",
+                "kind": "500", "times": -1}]),
+            )
+            .expect("fault");
+        let done = run(stack, "gina-1", json!({"user": "gina"})).await;
+        let calls = stack.proxy_stats().expect("stats");
+        stack.set_faults(json!([])).expect("fixed");
+        assert_eq!(
+            done.status(),
+            &ExecutionStatus::Succeeded,
+            "{:?}",
+            done.error()
+        );
+        assert!(
+            calls["calls"]["events:PutEvents"]
+                .as_u64()
+                .is_some_and(|n| n >= 2),
+            "{calls}"
+        );
+        let keys = a.keys("gina").await.expect("keys");
+        assert_eq!(keys.len(), 1);
+        assert_ne!(keys[0].0, old.id);
+        let out = output(&done);
+        assert!(out["notified"]["eventsError"].is_string(), "{out}");
+        assert!(a.received_events().await.expect("events").is_empty());
+        let mails = stack.moto.sent_emails().expect("emails");
+        let notices: Vec<_> = mails
+            .iter()
+            .filter(|e| {
+                e.subject
+                    .contains("Events about IAM user gina not published")
+            })
+            .collect();
+        assert_eq!(notices.len(), 2, "rotated and deleted: {mails:?}");
+        assert!(notices.iter().all(|e| e.to == [ADMIN_ADDRESS]));
+        for subject in ["rotated: new key", "deleted"] {
+            assert!(mails
+                .iter()
+                .any(|e| e.subject.contains(subject) && e.to == ["gina@example.com"]));
+        }
     });
 }

@@ -140,12 +140,14 @@ async fn an_exposure_report_rotates_the_key_once_for_any_user() {
             .filter(|c| !is_read(c))
             .copied()
             .collect();
-        // The duplicate's StartExecution finds the execution of that name and starts none.
+        // The duplicate's StartExecution finds the execution of that name and starts none;
+        // the failure is reported by mail and by a RotationFailed event.
         assert_eq!(
             writes,
             [
                 "states:StartExecution",
                 "states:StartExecution",
+                "events:PutEvents",
                 "ses:SendEmail"
             ],
             "{user}"
@@ -193,8 +195,8 @@ async fn a_key_that_is_not_a_user_key_here_fails_the_execution_and_changes_nothi
         .collect();
     assert_eq!(
         writes,
-        ["states:StartExecution", "ses:SendEmail"],
-        "only the admin's failure mail"
+        ["states:StartExecution", "events:PutEvents", "ses:SendEmail"],
+        "only the admin's failure mail and its event"
     );
     let mail = &account.inner.mails()[0];
     assert_eq!(

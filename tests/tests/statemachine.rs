@@ -229,7 +229,14 @@ fn every_task_retries_by_the_one_policy_and_catches_into_the_one_failure_path() 
                 );
                 catch("$.mailError", report)
             } else {
-                catch("$.error", "NotifyFailure")
+                // A step's failure names the step, then reaches the one failure report.
+                let named = format!("{name}Failed");
+                let pass = &states[named.as_str()];
+                assert_eq!(pass["Type"], "Pass", "{machine:?}: {named}");
+                assert_eq!(pass["Result"], name.as_str(), "{machine:?}: {named}");
+                assert_eq!(pass["ResultPath"], "$.failedStep", "{machine:?}: {named}");
+                assert_eq!(pass["Next"], "NotifyFailure", "{machine:?}: {named}");
+                catch("$.error", &named)
             };
             assert_eq!(
                 state["Catch"], expected,

@@ -18,6 +18,7 @@ use keyrotor_core::domain::planner::depends_on_records;
 use keyrotor_core::domain::{
     plan, plan_key, AccessKey, Decision, KeyStatus, Plan, Policy, SecretState, UserState,
 };
+use keyrotor_core::metrics::{Emf, Metric};
 use keyrotor_core::payload::{
     parse, ActionableUser, AssessBatchOutput, AssessInput, Assessment, Cause, DecisionCounts,
     KeyId, UserName,
@@ -114,7 +115,11 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
                     "at most {MAX_BATCH} users per batch"
                 )));
             }
-            Ok(AssessOutput::Batch(assess_batch(deps, &users).await?))
+            let page = assess_batch(deps, &users).await?;
+            if !dry_run {
+                page_metrics(&page, chrono::Utc::now()).emit();
+            }
+            Ok(AssessOutput::Batch(page))
         }
         _ => Err(Error::InvalidInput(
             "give exactly one of user, accessKeyId or users".into(),
@@ -216,29 +221,42 @@ async fn assess_batch<U: UsersPort, S: SecretsPort>(
     // How closely to look at each user, from their key ages: read from the credential
     // report without a call of their own, else from one ListAccessKeys each. A user not in
     // the report, or gone since ListUsers, gets the whole live look (which says so).
+    // The oldest active key, from the ages each user's look was chosen by (a user looked at
+    // in full adds theirs from the live state below).
+    let mut oldest = OldestKey(None);
     let looks: Vec<Option<Look>> = match &report {
         Some(report) => users
             .iter()
             .map(|user| match report.users.get(user.as_str()) {
-                Some(ages) => look_for(ages, || from_report(ages), policy, now),
+                Some(ages) => {
+                    oldest.add(ages.iter().map(|k| (k.active, k.created)), now);
+                    look_for(ages, || from_report(ages), policy, now)
+                }
                 None => Some(Look::Full),
             })
             .collect(),
         None => {
-            stream::iter(users)
+            let listed: Vec<(Option<Look>, Vec<ReportKey>)> = stream::iter(users)
                 .map(|user| async move {
                     match deps.iam.access_keys(user.as_str()).await {
                         Ok(keys) => {
                             let ages: Vec<ReportKey> = keys.iter().map(ReportKey::from).collect();
-                            Ok(look_for(&ages, || keys, policy, now))
+                            Ok((look_for(&ages, || keys, policy, now), ages))
                         }
-                        Err(Error::UserNotFound(_)) => Ok(Some(Look::Full)),
+                        Err(Error::UserNotFound(_)) => Ok((Some(Look::Full), Vec::new())),
                         Err(e) => Err(e),
                     }
                 })
                 .buffered(BATCH_CONCURRENCY)
                 .try_collect()
-                .await?
+                .await?;
+            listed
+                .into_iter()
+                .map(|(look, ages)| {
+                    oldest.add(ages.iter().map(|k| (k.active, k.created)), now);
+                    look
+                })
+                .collect()
         }
     };
     let to_look: Vec<(&UserName, Look)> = users
@@ -247,7 +265,7 @@ async fn assess_batch<U: UsersPort, S: SecretsPort>(
         .filter_map(|(user, look)| look.map(|look| (user, look)))
         .collect();
     let skipped = users.len() - to_look.len();
-    let plans: Vec<(String, Option<Plan>)> = stream::iter(to_look)
+    let plans: Vec<(String, Option<Planned>)> = stream::iter(to_look)
         .map(|(user, look)| async move {
             let plan = match look {
                 Look::Tags(keys) => match deps.iam.user_tags(user.as_str()).await {
@@ -260,9 +278,9 @@ async fn assess_batch<U: UsersPort, S: SecretsPort>(
                             secret: SecretState::default(),
                             secret_problem: None,
                         };
-                        Some(plan(&state, policy, now, false))
+                        Some((plan(&state, policy, now, false), state.keys))
                     }
-                    Err(e) => per_user_outcome(user, e)?,
+                    Err(e) => per_user_outcome(user, e)?.map(|p| (p, Vec::new())),
                 },
                 Look::Full => match load_user(
                     &deps.iam,
@@ -273,8 +291,8 @@ async fn assess_batch<U: UsersPort, S: SecretsPort>(
                 )
                 .await
                 {
-                    Ok(live) => Some(live.plan(&deps.config, false)),
-                    Err(e) => per_user_outcome(user, e)?,
+                    Ok(live) => Some((live.plan(&deps.config, false), live.state.keys)),
+                    Err(e) => per_user_outcome(user, e)?.map(|p| (p, Vec::new())),
                 },
             };
             Ok::<_, Error>((user.to_string(), plan))
@@ -288,8 +306,20 @@ async fn assess_batch<U: UsersPort, S: SecretsPort>(
         ..DecisionCounts::default()
     };
     let mut actionable = Vec::new();
+    let mut non_compliant = 0u32;
     for (user, plan) in &plans {
-        let Some(plan) = plan else { continue };
+        let Some((plan, keys)) = plan else { continue };
+        // Not in the report: this user's ages were not counted above.
+        if report.as_ref().is_some_and(|r| !r.users.contains_key(user)) {
+            oldest.add(keys.iter().map(|k| (k.is_active(), k.created)), now);
+        }
+        if plan.decision != Decision::Exempt {
+            let overdue = keys
+                .iter()
+                .filter(|k| k.is_active() && k.age_days(now) >= i64::from(policy.rotate_after_days))
+                .count();
+            non_compliant += u32::try_from(overdue).unwrap_or(u32::MAX);
+        }
         let needs_action = plan.decision.needs_action(now);
         match plan.decision {
             Decision::None => counts.none += 1,
@@ -311,8 +341,47 @@ async fn assess_batch<U: UsersPort, S: SecretsPort>(
     Ok(AssessBatchOutput {
         seen: u32::try_from(plans.len() + skipped).unwrap_or(u32::MAX),
         counts,
+        non_compliant,
+        oldest_key_age_days: oldest.0,
         actionable,
     })
+}
+
+/// A user's plan, with the keys it was made from (none if they could not be read).
+type Planned = (Plan, Vec<AccessKey>);
+
+/// The age in days of the oldest active key seen so far.
+struct OldestKey(Option<i64>);
+
+impl OldestKey {
+    fn add(
+        &mut self,
+        keys: impl Iterator<Item = (bool, chrono::DateTime<chrono::Utc>)>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        for (active, created) in keys {
+            if active {
+                let age = (now - created).num_days();
+                self.0 = Some(self.0.map_or(age, |oldest| oldest.max(age)));
+            }
+        }
+    }
+}
+
+/// A page's figures as metrics: summed over a scan's pages, the scan's (the oldest key's
+/// age by its maximum).
+pub fn page_metrics(page: &AssessBatchOutput, at: chrono::DateTime<chrono::Utc>) -> Emf {
+    let emf = Emf::new(at)
+        .value(Metric::UsersSeen, f64::from(page.seen))
+        .value(Metric::KeysDue, f64::from(page.counts.rotate))
+        .value(Metric::Warned, f64::from(page.counts.warn))
+        .value(Metric::Blocked, f64::from(page.counts.blocked))
+        .value(Metric::Exempt, f64::from(page.counts.exempt))
+        .value(Metric::NonCompliantKeys, f64::from(page.non_compliant));
+    match page.oldest_key_age_days {
+        Some(days) => emf.value(Metric::OldestKeyAgeDays, days as f64),
+        None => emf,
+    }
 }
 
 /// The members of the exemption group, if one is configured.

@@ -54,10 +54,12 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
     )
     .await?;
     let user = live.state.user.as_str();
+    let described_arn = live.secret.as_ref().map(|s| s.arn.clone());
     let output = |deactivated_at: Option<chrono::DateTime<Utc>>, already_inactive: bool| {
         DeactivateKeyOutput {
             user: user.to_owned(),
             old_key_id: old.to_owned(),
+            secret_arn: described_arn.clone(),
             deactivated_at,
             delete_after: deactivated_at.map(|at| at + delay),
             already_inactive,

@@ -5,6 +5,7 @@
 //! standard SDK configuration (region, credentials, `AWS_ENDPOINT_URL`).
 
 pub mod error;
+pub mod events;
 pub mod iam;
 pub mod secrets;
 pub mod ses;
@@ -16,6 +17,7 @@ use chrono::{DateTime, Utc};
 use keyrotor_core::config::{Config, ConfigError};
 
 pub use error::sdk_error;
+pub use events::EventBus;
 pub use iam::Iam;
 pub use secrets::Secrets;
 pub use ses::Mailer;

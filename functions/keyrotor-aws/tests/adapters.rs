@@ -19,7 +19,7 @@ use keyrotor_aws::{Executions, Iam, Secrets};
 use keyrotor_core::domain::KeyStatus;
 use keyrotor_core::error::AwsErrorKind;
 use keyrotor_core::ports::StartOutcome;
-use keyrotor_core::ports::{ExecutionsPort, SecretsPort, UsersPort};
+use keyrotor_core::ports::{EventsPort, ExecutionsPort, SecretsPort, UsersPort};
 use keyrotor_core::{Error, ErrorType};
 
 fn retries() -> RetryConfig {
@@ -511,4 +511,59 @@ async fn a_missing_credential_report_is_generated_and_awaited() {
         .expect("report");
     assert!(report.users.contains_key("alice"));
     assert_eq!((get.num_calls(), generate.num_calls()), (3, 1));
+}
+
+fn event(n: usize) -> keyrotor_core::events::Event {
+    let context = keyrotor_core::events::Context {
+        user: Some(format!("user-{n}")),
+        execution: None,
+        forced: false,
+    };
+    keyrotor_core::events::deleted(&context, "AKIAIOSFODNN7EXAMPLE")
+}
+
+#[tokio::test]
+async fn events_go_out_ten_at_a_time_as_keyrotors_source() {
+    use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
+    let put = mock!(aws_sdk_eventbridge::Client::put_events)
+        .match_requests(|r| {
+            r.entries().len() <= 10
+                && r.entries().iter().all(|e| {
+                    e.source() == Some("keyrotor")
+                        && e.detail_type() == Some("OldKeyDeleted")
+                        && e.event_bus_name().is_none()
+                })
+        })
+        .sequence()
+        .output(|| PutEventsOutput::builder().failed_entry_count(0).build())
+        .times(3)
+        .build();
+    let bus = keyrotor_aws::EventBus::new(mock_client!(aws_sdk_eventbridge, [&put]));
+    let events: Vec<_> = (0..23).map(event).collect();
+    bus.publish(&events).await.expect("published");
+    assert_eq!(put.num_calls(), 3, "23 events: 10, 10 and 3");
+}
+
+#[tokio::test]
+async fn an_event_eventbridge_refuses_fails_the_publication() {
+    use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
+    use aws_sdk_eventbridge::types::PutEventsResultEntry;
+    let put = mock!(aws_sdk_eventbridge::Client::put_events).then_output(|| {
+        PutEventsOutput::builder()
+            .failed_entry_count(1)
+            .entries(PutEventsResultEntry::builder().event_id("e1").build())
+            .entries(
+                PutEventsResultEntry::builder()
+                    .error_code("InternalFailure")
+                    .build(),
+            )
+            .build()
+    });
+    let bus = keyrotor_aws::EventBus::new(mock_client!(aws_sdk_eventbridge, [&put]));
+    let err = bus
+        .publish(&[event(1), event(2)])
+        .await
+        .expect_err("one refused");
+    assert_eq!(err.error_type(), ErrorType::Transient);
+    assert!(err.to_string().contains("InternalFailure"), "{err}");
 }

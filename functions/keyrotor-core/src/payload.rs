@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::Plan;
 use crate::error::{Error, Result};
+use crate::events::DetailType;
 use crate::exposure::Exposure;
 
 /// Parses a function's event into its input type; any mismatch is `InvalidInput`. Only a
@@ -271,6 +272,10 @@ pub struct ActionableUser {
 pub struct AssessBatchOutput {
     pub seen: u32,
     pub counts: DecisionCounts,
+    /// Active keys past the rotation age whose user is not exempt.
+    pub non_compliant: u32,
+    /// The age of the page's oldest active key, exempt users' included (`null`: none).
+    pub oldest_key_age_days: Option<i64>,
     /// Only the users needing action leave the page, which keeps the state small.
     pub actionable: Vec<ActionableUser>,
 }
@@ -342,6 +347,9 @@ impl KeyPairInput {
 pub struct DeactivateKeyOutput {
     pub user: String,
     pub old_key_id: String,
+    /// The user's secret, which holds the new key (`null` when there is none yet: a dry
+    /// run). The rotated mail's event names it.
+    pub secret_arn: Option<String>,
     /// When the old key was deactivated (absent in a dry run).
     pub deactivated_at: Option<DateTime<Utc>>,
     /// When it may be deleted.
@@ -441,8 +449,77 @@ pub struct NotifyInput {
     /// Why the rotation was forced: said in the mail, and the admin gets a copy.
     #[serde(default)]
     pub cause: Option<Cause>,
+    /// The user's secret that holds the new key (`rotated`): named in the `KeyRotated` event.
+    #[serde(default)]
+    pub secret_arn: Option<Arn>,
+    /// The state that failed (`failure`): named in the mail and the failure event.
+    #[serde(default)]
+    pub step: Option<StepName>,
+    /// The failure is a scan's, not a per-user execution's.
+    #[serde(default)]
+    pub scan: bool,
+    /// When the execution started: a rotation's outcome is measured from it.
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// An ARN as a state machine passes it on: `arn:` and up to 2,048 printable characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Arn(String);
+
+impl TryFrom<String> for Arn {
+    type Error = String;
+    fn try_from(value: String) -> std::result::Result<Self, String> {
+        let printable = value.chars().all(|c| c.is_ascii_graphic());
+        if value.starts_with("arn:") && value.len() <= 2048 && printable {
+            Ok(Arn(value))
+        } else {
+            Err("not an ARN".into())
+        }
+    }
+}
+
+impl From<Arn> for String {
+    fn from(arn: Arn) -> String {
+        arn.0
+    }
+}
+
+impl Arn {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The name of a state of keyrotor's state machines: 1–80 ASCII letters and digits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StepName(String);
+
+impl TryFrom<String> for StepName {
+    type Error = String;
+    fn try_from(value: String) -> std::result::Result<Self, String> {
+        if (1..=80).contains(&value.len()) && value.chars().all(|c| c.is_ascii_alphanumeric()) {
+            Ok(StepName(value))
+        } else {
+            Err("a step is a state's name: 1-80 letters and digits".into())
+        }
+    }
+}
+
+impl From<StepName> for String {
+    fn from(step: StepName) -> String {
+        step.0
+    }
+}
+
+impl StepName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -455,6 +532,10 @@ pub struct NotifyOutput {
     pub message_ids: Vec<String>,
     /// Why nothing was sent, when nothing was.
     pub skipped: Option<String>,
+    /// The events put on the default bus (none in a dry run).
+    pub events: Vec<DetailType>,
+    /// Why the events could not be published, if they could not (the admin was told).
+    pub events_error: Option<String>,
     pub dry_run: bool,
 }
 

@@ -207,3 +207,9 @@ pub trait ExecutionsPort: Sync {
         input: String,
     ) -> impl Future<Output = Result<StartOutcome>> + Send;
 }
+
+/// EventBridge: puts events on the account's default bus (source `keyrotor`).
+pub trait EventsPort: Sync {
+    /// Publishes every event, or fails: an entry EventBridge refused fails the whole call.
+    fn publish(&self, events: &[crate::events::Event]) -> impl Future<Output = Result<()>> + Send;
+}

@@ -90,6 +90,7 @@ where
     O: Serialize,
 {
     init_logging();
+    keyrotor_core::metrics::write_to_stdout();
     if let Some(problem) = outside_lambda(|name| std::env::var(name).ok()) {
         // lambda_runtime would panic on it; say it in one line instead.
         tracing::error!("{problem}");

@@ -1,24 +1,33 @@
-//! `notify`: tells owners and admins what happened, by SES, in text and HTML.
+//! `notify`: tells owners and admins what happened, by SES, in text and HTML, and tells
+//! other automation: an event on the default EventBridge bus and, for a rotation's
+//! outcome, a metric line (`keyrotor_core::events`, `keyrotor_core::metrics`).
 //!
 //! The owner's address comes from a user tag (`KEYROTOR_EMAIL_TAG`), which anyone allowed
 //! to tag users can write, so it must parse as one address and, if an allow-list is set,
 //! belong to an allowed domain; otherwise the admin gets the message instead. Messages name
 //! key IDs, dates, the secret and the command to read it: never a secret value, and no
 //! text from tags beyond a validated address. Owner and admin each get their own message.
+//!
+//! The event goes out first, so a mail that cannot be sent never holds it back. An event
+//! that cannot be published is reported to the admin and never fails the step: a report is
+//! never a gate.
 
 mod message;
 
 use aws_config::SdkConfig;
+use chrono::Utc;
 use keyrotor_aws::FromConfig;
-use keyrotor_aws::{Iam, Mailer};
+use keyrotor_aws::{EventBus, Iam, Mailer};
 use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::email::EmailAddress;
+use keyrotor_core::events::{self, DetailType, Event};
+use keyrotor_core::metrics::{Emf, Outcome};
 use keyrotor_core::payload::{parse, NotificationKind, NotifyInput, NotifyOutput};
-use keyrotor_core::ports::{MailerPort, UsersPort};
+use keyrotor_core::ports::{EventsPort, MailerPort, UsersPort};
 use keyrotor_core::{naming, Error, Result};
 use tracing::{info, warn};
 
-pub use message::render;
+pub use message::{render, render_unpublished};
 
 /// Who gets the message, and why the owner does not, if not.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,41 +36,53 @@ pub struct Recipients {
     pub owner_missing: Option<String>,
 }
 
-/// What `notify` needs: its settings and IAM (the owner's tags) and SES, nothing else.
-/// Built once per cold start from the SDK configuration; tests build it around an in-memory
-/// account.
-pub struct Deps<U = Iam, M = Mailer> {
+/// What `notify` needs: its settings and IAM (the owner's tags), SES and EventBridge,
+/// nothing else. Built once per cold start from the SDK configuration; tests build it
+/// around an in-memory account.
+pub struct Deps<U = Iam, M = Mailer, E = EventBus> {
     pub config: Config,
     /// The sender, required: checked when the dependencies are built (the cold start).
     pub from: EmailAddress,
     pub iam: U,
     pub mailer: M,
+    pub events: E,
 }
 
-impl<U, M> Deps<U, M> {
-    pub fn new(config: Config, iam: U, mailer: M) -> Result<Self, ConfigError> {
+impl<U, M, E> Deps<U, M, E> {
+    pub fn new(config: Config, iam: U, mailer: M, events: E) -> Result<Self, ConfigError> {
         Ok(Deps {
             from: config.require_from_address()?.clone(),
             config,
             iam,
             mailer,
+            events,
         })
     }
 }
 
 impl FromConfig for Deps {
     fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
-        Deps::new(config, Iam::from_sdk(sdk), Mailer::from_sdk(sdk))
+        Deps::new(
+            config,
+            Iam::from_sdk(sdk),
+            Mailer::from_sdk(sdk),
+            EventBus::from_sdk(sdk),
+        )
     }
 }
 
 /// Every AWS API action this function calls: its role grants exactly these (checked by
 /// `tools/check_infra.py`), and a test holds the calls the code makes to them.
-pub const AWS_ACTIONS: &[&str] = &["iam:GetUser", "iam:ListUserTags", "ses:SendEmail"];
+pub const AWS_ACTIONS: &[&str] = &[
+    "events:PutEvents",
+    "iam:GetUser",
+    "iam:ListUserTags",
+    "ses:SendEmail",
+];
 
-pub async fn handle<U: UsersPort, M: MailerPort>(
+pub async fn handle<U: UsersPort, M: MailerPort, E: EventsPort>(
     event: serde_json::Value,
-    deps: &Deps<U, M>,
+    deps: &Deps<U, M, E>,
 ) -> Result<NotifyOutput> {
     let input: NotifyInput = parse(event)?;
     let dry_run = input.dry_run || deps.config.dry_run;
@@ -90,6 +111,26 @@ pub async fn handle<U: UsersPort, M: MailerPort>(
         }
     };
     let user = user.as_str();
+
+    // Other automation hears of it first; a dry run tells nobody.
+    let report = outcome_events(&input, user, &secret_name);
+    let (published, events_error) = if dry_run || report.is_empty() {
+        (Vec::new(), None)
+    } else {
+        if let Some(outcome) = outcome_of(&input) {
+            Emf::rotation(Utc::now(), outcome, input.started_at).emit();
+        }
+        match deps.events.publish(&report).await {
+            Ok(()) => (report.iter().map(|e| e.detail_type).collect(), None),
+            Err(e) => {
+                warn!(user, error = %e, "events not published; telling the admin");
+                let types: Vec<DetailType> = report.iter().map(|e| e.detail_type).collect();
+                tell_admin_unpublished(deps, &input, user, &types, &e).await;
+                (Vec::new(), Some(e.to_string()))
+            }
+        }
+    };
+
     let recipients = recipients(
         &deps.config,
         input.kind,
@@ -102,6 +143,8 @@ pub async fn handle<U: UsersPort, M: MailerPort>(
         recipients: recipients.to.iter().map(ToString::to_string).collect(),
         message_ids,
         skipped,
+        events: published.clone(),
+        events_error: events_error.clone(),
         dry_run,
     };
     if recipients.to.is_empty() {
@@ -135,6 +178,92 @@ pub async fn handle<U: UsersPort, M: MailerPort>(
         message_ids.push(deps.mailer.send(&deps.from, &email).await?);
     }
     Ok(output(message_ids, None))
+}
+
+/// The rotation outcome a message reports, for the metrics: none for warnings, blocked
+/// users, undelivered mail and scans.
+fn outcome_of(input: &NotifyInput) -> Option<Outcome> {
+    match input.kind {
+        NotificationKind::Rotated => Some(Outcome::Rotated),
+        NotificationKind::Deleted => Some(Outcome::Deleted),
+        NotificationKind::Kept => Some(Outcome::Kept),
+        NotificationKind::Failure if !input.scan => Some(Outcome::Failed),
+        _ => None,
+    }
+}
+
+/// The events that report what `input` reports (an undelivered mail reports none).
+pub fn outcome_events(input: &NotifyInput, user: &str, secret_name: &str) -> Vec<Event> {
+    let context = events::Context {
+        user: (!user.is_empty()).then(|| user.to_owned()),
+        execution: input.execution.clone(),
+        forced: input.cause.is_some(),
+    };
+    let key = input.key_id.as_ref().map(|k| k.as_str());
+    let reason = input.reason.as_deref().unwrap_or_default();
+    match (input.kind, key) {
+        (NotificationKind::Warning, _) => {
+            vec![events::warned(
+                &context,
+                key,
+                input.age_days,
+                input.rotate_on,
+            )]
+        }
+        (NotificationKind::Rotated, Some(old)) => match &input.new_key_id {
+            Some(new) => events::rotated(
+                &context,
+                old,
+                new.as_str(),
+                secret_name,
+                input.secret_arn.as_ref().map(|a| a.as_str()),
+                input.delete_after,
+            ),
+            None => Vec::new(),
+        },
+        (NotificationKind::Deleted, Some(old)) => vec![events::deleted(&context, old)],
+        (NotificationKind::Kept, Some(old)) => vec![events::kept(&context, old, reason)],
+        (NotificationKind::Blocked, _) => vec![events::blocked(&context, key, reason)],
+        (NotificationKind::Failure, _) => {
+            // Step Functions' error name: short, but it came through the execution.
+            let error_type: String = input
+                .error
+                .as_ref()
+                .map_or("Unknown", |e| e.error.as_str())
+                .chars()
+                .take(100)
+                .collect();
+            vec![events::failed(
+                &context,
+                input.scan,
+                input.step.as_ref().map(|s| s.as_str()),
+                &error_type,
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Tells the admin that events could not be published, as a failed owner mail is told. A
+/// notice that cannot be sent either is logged: the step still succeeds.
+async fn tell_admin_unpublished<U, M: MailerPort, E>(
+    deps: &Deps<U, M, E>,
+    input: &NotifyInput,
+    user: &str,
+    types: &[DetailType],
+    error: &Error,
+) {
+    let Some(admin) = deps.config.admin_address.clone() else {
+        warn!(
+            user,
+            "no admin address: the unpublished events are only logged"
+        );
+        return;
+    };
+    let email = render_unpublished(input, user, types, error, admin);
+    if let Err(e) = deps.mailer.send(&deps.from, &email).await {
+        warn!(user, error = %e, "the admin could not be told of the unpublished events");
+    }
 }
 
 /// Chooses recipients: owner messages go to the owner, or to the admin when the owner has

@@ -3,6 +3,8 @@
 use keyrotor_core::domain::planner::deletion_delay;
 use keyrotor_core::domain::Policy;
 use keyrotor_core::email::EmailAddress;
+use keyrotor_core::error::Error;
+use keyrotor_core::events::DetailType;
 use keyrotor_core::payload::{Cause, NotificationKind, NotifyInput};
 use keyrotor_core::ports::Email;
 
@@ -164,7 +166,10 @@ pub fn render(
             } else {
                 format!("A keyrotor execution for IAM user {user}")
             };
-            lines.push(format!("{what} failed."));
+            match &input.step {
+                Some(step) => lines.push(format!("{what} failed at its step {}.", step.as_str())),
+                None => lines.push(format!("{what} failed.")),
+            }
             push_error(&mut lines, input);
             lines.push("Fix the cause, then redrive the execution or start a new one for this user; every step is safe to repeat.".to_owned());
             if user.is_empty() {
@@ -202,6 +207,45 @@ pub fn render(
         subject,
         text,
         html,
+    }
+}
+
+/// The admin's notice that `types` could not be put on the event bus: what other
+/// automation missed, and why (the error names the call and AWS's code, never a secret).
+pub fn render_unpublished(
+    input: &NotifyInput,
+    user: &str,
+    types: &[DetailType],
+    error: &Error,
+    admin: EmailAddress,
+) -> Email {
+    let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+    let about = if user.is_empty() {
+        "a keyrotor scan".to_owned()
+    } else {
+        format!("IAM user {user}")
+    };
+    let mut lines = vec![
+        format!(
+            "keyrotor could not put its event(s) {} about {about} on the default EventBridge bus.",
+            names.join(", ")
+        ),
+        format!("Error: {}", clip(&error.to_string(), 500)),
+        "The rotation went on regardless: an event that cannot be published never stops it. Automation that waits for these events (a pipeline that reads the new key, say) did not run: start it yourself.".to_owned(),
+    ];
+    if let Some(execution) = &input.execution {
+        lines.push(format!("Execution: {}", clip(execution, 300)));
+    }
+    let text = format!("{}\n\n-- keyrotor\n", lines.join("\n\n"));
+    let html_body: String = lines
+        .iter()
+        .map(|l| format!("<p>{}</p>", escape(l)))
+        .collect();
+    Email {
+        to: vec![admin],
+        subject: format!("[keyrotor] Events about {about} not published"),
+        text,
+        html: format!("<html><body>{html_body}<p>-- keyrotor</p></body></html>"),
     }
 }
 

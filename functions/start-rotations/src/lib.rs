@@ -5,6 +5,7 @@
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use keyrotor_aws::{ExecutionStarter, Executions};
+use keyrotor_core::metrics::{Emf, Metric};
 use keyrotor_core::payload::{parse, StartRotationsInput, StartRotationsOutput, UserName};
 use keyrotor_core::ports::ExecutionsPort;
 use keyrotor_core::ports::StartOutcome;
@@ -44,22 +45,35 @@ pub async fn handle<E: ExecutionsPort>(
     let state_machine = deps.state_machine_arn.as_str();
     let day = input.scan_started_at.date_naive();
 
-    let outcomes: Vec<StartOutcome> = stream::iter(&users)
-        .map(|user| {
+    // Each start's outcome, and whether the execution is to rotate a key (or finish a
+    // rotation) rather than to warn or report.
+    let outcomes: Vec<(bool, StartOutcome)> = stream::iter(users.iter().zip(&input.users))
+        .map(|(user, actionable)| {
             let name = naming::execution_name(day, user.as_str(), dry_run);
             let body = serde_json::json!({ "user": user.as_str(), "dryRun": dry_run }).to_string();
-            async move { deps.executions.start(state_machine, &name, body).await }
+            let rotation = matches!(actionable.action.as_str(), "rotate" | "finish");
+            async move {
+                let outcome = deps.executions.start(state_machine, &name, body).await?;
+                Ok::<_, Error>((rotation, outcome))
+            }
         })
         .buffer_unordered(START_CONCURRENCY)
         .try_collect()
         .await?;
 
-    let started = outcomes
+    let is_started = |o: &StartOutcome| matches!(o, StartOutcome::Started { .. });
+    let started = outcomes.iter().filter(|(_, o)| is_started(o)).count();
+    let rotations = outcomes
         .iter()
-        .filter(|o| matches!(o, StartOutcome::Started { .. }))
+        .filter(|(rotation, o)| *rotation && is_started(o))
         .count();
     let already = outcomes.len() - started;
     info!(started, already_started = already, "per-user executions");
+    if !dry_run {
+        Emf::new(chrono::Utc::now())
+            .value(Metric::RotationsStarted, rotations as f64)
+            .emit();
+    }
     Ok(StartRotationsOutput {
         started: u32::try_from(started).unwrap_or(u32::MAX),
         already_started: u32::try_from(already).unwrap_or(u32::MAX),

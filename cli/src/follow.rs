@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use aws_sdk_sfn::types::ExecutionStatus;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::status::{stage, Stage};
 use crate::{aws_error, Colour, Ctx, Output};
@@ -116,7 +116,7 @@ pub fn summarise(ctx: &Ctx, done: &[Finished]) {
     if ctx.output == Output::Json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&rows).unwrap_or_default()
+            serde_json::to_string_pretty(&ctx.in_context(Value::Array(rows))).unwrap_or_default()
         );
         return;
     }

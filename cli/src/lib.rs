@@ -4,6 +4,7 @@
 //! a real account and the local stack.
 
 mod follow;
+mod html;
 mod report;
 mod status;
 
@@ -86,6 +87,9 @@ pub enum ReportFormat {
     Table,
     Json,
     Csv,
+    /// One self-contained page for auditors: the age chart, the non-compliant keys first,
+    /// the policy, when and where it was made.
+    Html,
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,7 +158,8 @@ pub enum Command {
     /// policy does next and when. Exits 3 when a key that is not exempt is past the
     /// rotation age, so it can gate a compliance check.
     Report {
-        /// A table for people, JSON or CSV for tools (`--output json` implies json).
+        /// A table for people, JSON or CSV for tools (`--output json` implies json), or one
+        /// HTML page for auditors (`> keys.html`).
         #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
         format: ReportFormat,
     },
@@ -169,6 +174,50 @@ pub struct Ctx {
     state_machine: Option<String>,
     scan_state_machine: Option<String>,
     responder_state_machine: Option<String>,
+    /// Who the credentials are (STS GetCallerIdentity); `None` skips the lookup (tests).
+    sts: Option<aws_sdk_sts::Client>,
+    /// What the command acts on, once known: said on stderr, and a field of JSON output.
+    target: std::sync::Mutex<Option<Target>>,
+}
+
+/// Where a command acts: the account, region and state machine, and as whom.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// The state machines it starts, follows or reads (status reads two).
+    pub state_machines: Vec<String>,
+    /// The caller's ARN (for an SSO sign-in, the `AWSReservedSSO_…` role session).
+    pub identity: Option<String>,
+}
+
+impl Target {
+    /// One line for people: `account 123456789012, region eu-west-1, state machine ARN
+    /// (as ARN)`.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![
+            format!("account {}", self.account.as_deref().unwrap_or("unknown")),
+            format!("region {}", self.region.as_deref().unwrap_or("unknown")),
+        ];
+        match self.state_machines.as_slice() {
+            [] => {}
+            [one] => parts.push(format!("state machine {one}")),
+            many => parts.push(format!("state machines {}", many.join(" and "))),
+        }
+        let mut line = parts.join(", ");
+        if let Some(identity) = &self.identity {
+            line.push_str(&format!(" (as {identity})"));
+        }
+        line
+    }
+}
+
+/// The account of an ARN (its fifth part), if it names one.
+fn arn_account(arn: &str) -> Option<&str> {
+    arn.split(':')
+        .nth(4)
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// How each of keyrotor's state machines is found when no ARN is given: the one machine
@@ -209,13 +258,63 @@ impl Ctx {
     ) -> Self {
         Ctx {
             sfn: Sfn::new(&sdk),
+            sts: Some(aws_sdk_sts::Client::new(&sdk)),
             sdk,
             output,
             colour,
             state_machine,
             scan_state_machine: None,
             responder_state_machine: None,
+            target: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The same context without the caller-identity lookup (tests with mocked clients).
+    pub fn without_identity(mut self) -> Self {
+        self.sts = None;
+        self
+    }
+
+    /// Says where the command acts: the account (the caller's, else the state machine's),
+    /// the region and `state_machines`, and as whom. On stderr for people; JSON output
+    /// carries it as `context`. A caller that cannot be identified is no error here: the
+    /// command's own calls then fail with the reason.
+    pub async fn acting_on(&self, state_machines: &[&str]) {
+        let identity = match &self.sts {
+            Some(sts) => sts.get_caller_identity().send().await.ok(),
+            None => None,
+        };
+        let target = Target {
+            account: identity
+                .as_ref()
+                .and_then(|i| i.account().map(str::to_owned))
+                .or_else(|| {
+                    state_machines
+                        .iter()
+                        .find_map(|m| arn_account(m))
+                        .map(str::to_owned)
+                }),
+            region: self.sdk.region().map(ToString::to_string),
+            state_machines: state_machines.iter().map(|m| (*m).to_owned()).collect(),
+            identity: identity.and_then(|i| i.arn().map(str::to_owned)),
+        };
+        if self.output == Output::Text {
+            eprintln!("keyrotor: {}", target.describe());
+        }
+        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = Some(target);
+    }
+
+    /// What the command acts on (`None` before [`Ctx::acting_on`]).
+    pub fn target(&self) -> Option<Target> {
+        self.target
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// What the command acts on, as JSON (`null` before [`Ctx::acting_on`]).
+    pub fn target_json(&self) -> Value {
+        serde_json::to_value(self.target()).unwrap_or(Value::Null)
     }
 
     /// The same context with the scan machine given (`--scan-state-machine`).
@@ -316,14 +415,27 @@ impl Ctx {
         }
     }
 
-    /// Prints `value` as JSON (for `--output json`), or `text` for people.
+    /// Prints `value` as JSON (for `--output json`), or `text` for people. JSON output is
+    /// always an object with the `context` the command acts in: an object gains the field,
+    /// a list becomes `{"context", "executions"}`.
     pub fn emit(&self, value: &Value, text: impl FnOnce() -> String) {
         match self.output {
             Output::Json => println!(
                 "{}",
-                serde_json::to_string_pretty(value).unwrap_or_default()
+                serde_json::to_string_pretty(&self.in_context(value.clone())).unwrap_or_default()
             ),
             Output::Text => print!("{}", text()),
+        }
+    }
+
+    /// `value` with the command's `context` (see [`Ctx::emit`]).
+    pub fn in_context(&self, value: Value) -> Value {
+        match value {
+            Value::Object(mut map) => {
+                map.insert("context".into(), self.target_json());
+                Value::Object(map)
+            }
+            other => json!({"context": self.target_json(), "executions": other}),
         }
     }
 }
@@ -428,6 +540,7 @@ async fn start(ctx: &Ctx, machine: &str, name: &str, input: &Value) -> Result<St
 
 async fn scan(ctx: &Ctx, dry_run: bool, wait: bool) -> Result<i32> {
     let machine = ctx.scan_state_machine().await?;
+    ctx.acting_on(&[&machine]).await;
     let input = if dry_run {
         json!({"dryRun": true})
     } else {
@@ -515,6 +628,7 @@ async fn rotate(ctx: &Ctx, users: &[String], request: RotateRequest) -> Result<i
     } else {
         ctx.state_machine().await?
     };
+    ctx.acting_on(&[&machine]).await;
     let mut started = Vec::new();
     for user in &names {
         let input = request.input(json!({"user": user.as_str()}));
@@ -544,6 +658,7 @@ async fn rotate_key(ctx: &Ctx, key: &str, request: RotateRequest) -> Result<i32>
         bail!("unknown key {key}: no IAM user of this account has that access key");
     };
     let machine = forcing_machine(ctx).await?;
+    ctx.acting_on(&[&machine]).await;
     let input = request.input(json!({"accessKeyId": key.as_str()}));
     let name = format!("adhoc-key-{key}-{}", stamp());
     let arn = start(ctx, &machine, &name, &input).await?;
@@ -613,6 +728,7 @@ fn short_hash(s: &str) -> String {
 
 async fn rerun(ctx: &Ctx, arn: &str, wait: bool) -> Result<i32> {
     let old = describe(ctx, arn).await?;
+    ctx.acting_on(&[old.state_machine_arn()]).await;
     let input = old.input().unwrap_or("{}");
     let value: Value = serde_json::from_str(input).context("the execution's input is not JSON")?;
     let name = format!("rerun-{}-{}", safe(old.name().unwrap_or("x"), 50), stamp());
@@ -640,6 +756,9 @@ async fn rerun(ctx: &Ctx, arn: &str, wait: bool) -> Result<i32> {
 
 /// `keyrotor redrive ARN`.
 pub async fn redrive(ctx: &Ctx, arn: &str) -> Result<i32> {
+    let machine = machine_of_execution(require_execution_arn(arn)?);
+    ctx.acting_on(&machine.as_deref().into_iter().collect::<Vec<_>>())
+        .await;
     let out = ctx
         .sfn
         .redrive_execution()
@@ -652,6 +771,13 @@ pub async fn redrive(ctx: &Ctx, arn: &str) -> Result<i32> {
         format!("redriven from the failed step: {arn}\n")
     });
     Ok(0)
+}
+
+/// The state machine of an execution ARN (`…:execution:MACHINE:NAME`).
+fn machine_of_execution(arn: &str) -> Option<String> {
+    let (prefix, rest) = arn.split_once(":execution:")?;
+    let (machine, _) = rest.split_once(':')?;
+    Some(format!("{prefix}:stateMachine:{machine}"))
 }
 
 fn require_execution_arn(arn: &str) -> Result<&str> {
@@ -698,6 +824,13 @@ where
         };
     }
     let chain = aws_smithy_types::error::display::DisplayErrorContext(&err).to_string();
+    if chain.contains("SSO") {
+        let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".into());
+        return anyhow!(
+            "the IAM Identity Center (SSO) sign-in of profile {profile} has expired or is \
+             missing: run `aws sso login --profile {profile}`"
+        );
+    }
     if chain.contains("credentials") || chain.contains("Credentials") {
         return anyhow!("no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
     }
@@ -734,7 +867,29 @@ mod tests {
         let sdk = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .build();
-        Ctx::new(sdk, Output::Json, false, None).with_sfn(sfn)
+        Ctx::new(sdk, Output::Json, false, None)
+            .with_sfn(sfn)
+            .without_identity()
+    }
+
+    #[test]
+    fn an_execution_names_its_state_machine_and_account() {
+        assert_eq!(
+            machine_of_execution(ARN).as_deref(),
+            Some("arn:aws:states:us-east-1:123456789012:stateMachine:keyrotor")
+        );
+        assert_eq!(arn_account(ARN), Some("123456789012"));
+        assert_eq!(arn_account("arn:aws:states:us-east-1::x"), None);
+        let target = Target {
+            account: Some("123456789012".into()),
+            region: Some("eu-west-1".into()),
+            state_machines: vec!["arn:m".into()],
+            identity: None,
+        };
+        assert_eq!(
+            target.describe(),
+            "account 123456789012, region eu-west-1, state machine arn:m"
+        );
     }
 
     // moto has no RedriveExecution: the call is checked against mocked responses.

@@ -21,14 +21,15 @@ use crate::{Colour, Ctx, ReportFormat, EXIT_NON_COMPLIANT};
 /// One key (or a user without keys) in the report.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Row {
-    user: String,
-    key_id: Option<String>,
-    status: Option<&'static str>,
-    age_days: Option<i64>,
-    last_used: Option<DateTime<Utc>>,
-    next: String,
-    overdue: bool,
+pub struct Row {
+    pub user: String,
+    pub key_id: Option<String>,
+    pub status: Option<&'static str>,
+    pub age_days: Option<i64>,
+    pub last_used: Option<DateTime<Utc>>,
+    pub next: String,
+    /// Active, past the rotation age, and the user not exempt.
+    pub overdue: bool,
 }
 
 /// The policy the report judges by, and where it came from.
@@ -99,6 +100,11 @@ pub async fn deployed_config(
 }
 
 pub async fn report(ctx: &Ctx, format: ReportFormat) -> Result<i32> {
+    // The machine whose policy judges the keys, if there is one; the keys are this
+    // account's either way.
+    let machine = ctx.state_machine().await.ok();
+    ctx.acting_on(&machine.as_deref().into_iter().collect::<Vec<_>>())
+        .await;
     let origin = policy(ctx).await?;
     if format != ReportFormat::Json {
         eprintln!("policy: {}", origin.source);
@@ -174,15 +180,28 @@ pub async fn report(ctx: &Ctx, format: ReportFormat) -> Result<i32> {
     match format {
         ReportFormat::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
+            serde_json::to_string_pretty(&ctx.in_context(serde_json::json!({
                 "generatedAt": now,
                 "policySource": origin.source,
                 "policyDeployed": origin.deployed,
                 "rotateAfterDays": policy.rotate_after_days,
                 "overdueKeys": overdue,
                 "keys": rows,
-            }))?
+            })))?
         ),
+        ReportFormat::Html => {
+            let target = ctx.target();
+            print!(
+                "{}",
+                crate::html::render(&crate::html::Page {
+                    generated_at: now,
+                    target: target.as_ref(),
+                    policy,
+                    policy_source: &origin.source,
+                    rows: &rows,
+                })
+            );
+        }
         ReportFormat::Csv => {
             println!("user,key_id,status,age_days,last_used,next,overdue");
             for r in &rows {

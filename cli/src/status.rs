@@ -200,6 +200,7 @@ pub async fn status(ctx: &Ctx, user: Option<&str>, since_days: u32) -> Result<i3
     let machines: Vec<&str> = std::iter::once(main.as_str())
         .chain(responder.as_deref().filter(|r| *r != main))
         .collect();
+    ctx.acting_on(&machines).await;
     let since = Utc::now() - Duration::days(i64::from(since_days));
     let mut rows = Vec::new();
     for machine in machines {
@@ -218,7 +219,7 @@ pub async fn status(ctx: &Ctx, user: Option<&str>, since_days: u32) -> Result<i3
         }))
         .collect::<Vec<_>>());
     if ctx.output == Output::Json {
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        println!("{}", serde_json::to_string_pretty(&ctx.in_context(value))?);
         return Ok(0);
     }
     if rows.is_empty() {

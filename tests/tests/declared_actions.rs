@@ -135,3 +135,49 @@ async fn every_function_calls_exactly_the_aws_actions_it_declares() {
     }
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// The deployed functions are built on their own (`make package`: the functions of
+/// LAMBDA_FUNCTIONS, nothing else), so the features only the `keyrotor` command enables,
+/// IAM Identity Center sign-in and credential_process, never reach them: no SSO client,
+/// and no code path that reads a token cache, in a Lambda binary.
+#[test]
+fn the_deployed_functions_link_none_of_the_operators_sign_in_code() {
+    let root = keyrotor_localstack::workspace_root();
+    let makefile = std::fs::read_to_string(root.join("Makefile")).expect("Makefile");
+    let functions: Vec<&str> = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("LAMBDA_FUNCTIONS := "))
+        .expect("LAMBDA_FUNCTIONS in the Makefile")
+        .split_whitespace()
+        .collect();
+    assert!(functions.len() >= 8, "{functions:?}");
+    let tree = |packages: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO"));
+        command.current_dir(&root).args([
+            "tree",
+            "--offline",
+            "--locked",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ]);
+        for p in packages {
+            command.args(["-p", p]);
+        }
+        let out = command.output().expect("cargo tree runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let deployed = tree(&functions);
+    assert!(deployed.contains("aws-config"), "the tree is read");
+    for crate_name in ["aws-sdk-sso ", "aws-sdk-ssooidc "] {
+        assert!(!deployed.contains(crate_name), "{crate_name}in a function");
+    }
+    // And the command has them: the test would pass for nothing otherwise.
+    assert!(tree(&["keyrotor"]).contains("aws-sdk-sso "));
+}

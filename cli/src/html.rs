@@ -68,7 +68,7 @@ fn chart(rows: &[Row], rotate_after: u32) -> String {
         .filter_map(|r| r.age_days)
         .collect();
     let bins = bins(&ages, rotate_after);
-    let (bar, gap, height, top, bottom) = (36, 6, 180, 20, 40);
+    let (bar, gap, height, top, bottom) = (52, 8, 180, 20, 40);
     let width = bins.len() * (bar + gap) + gap;
     let max = bins.iter().map(|b| b.2).max().unwrap_or(0).max(1);
     let mut svg = format!(
@@ -222,7 +222,7 @@ pub fn render(page: &Page<'_>) -> String {
             );
             format!(
                 "<tr class=\"{}\" data-overdue=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>\n",
-                if r.overdue { "overdue" } else { "ok" },
+                if r.overdue { "overdue" } else { "compliant" },
                 r.overdue,
                 escape(&r.user),
                 escape(r.key_id.as_deref().unwrap_or("-")),
@@ -249,12 +249,13 @@ dd {{ margin: 0; }}
 .bad, tr.overdue td {{ color: #b42318; }}
 tr.overdue td {{ font-weight: 600; }}
 table {{ border-collapse: collapse; }}
-th, td {{ border-bottom: 1px solid #ddd; padding: 0.3em 0.8em; text-align: left; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 0.3em 0.8em; text-align: left; white-space: nowrap; }}
 td.num {{ text-align: right; }}
 rect.bar {{ fill: #4c78a8; }}
 rect.bar.past {{ fill: #b42318; }}
 #rotation-age {{ stroke: #b42318; stroke-dasharray: 4 3; }}
 svg text {{ font-size: 11px; }}
+svg text.axis {{ font-size: 10px; fill: #555; }}
 </style>
 </head>
 <body>
@@ -298,6 +299,68 @@ mod tests {
         assert_eq!(last.2, 1, "5000 days: in the open bar");
         // Three bars past the rotation age, at least.
         assert!(bins.iter().filter(|b| b.0 >= 90).count() >= 3);
+    }
+
+    fn row(user: &str, key: Option<&str>, age: Option<i64>, active: bool, overdue: bool) -> Row {
+        Row {
+            user: user.into(),
+            key_id: key.map(str::to_owned),
+            status: key.map(|_| if active { "Active" } else { "Inactive" }),
+            age_days: age,
+            last_used: None,
+            next: "x < y & z".into(),
+            overdue,
+        }
+    }
+
+    #[test]
+    fn the_page_is_well_formed_with_the_overdue_keys_first_and_every_active_key_charted() {
+        let policy = Policy {
+            rotate_after_days: 90,
+            warn_days: vec![80, 85, 89],
+            deletion_delay_secs: 7 * 86_400,
+            exempt_tag: "key-rotation:exempt".into(),
+            max_exemption_days: 365,
+        };
+        let rows = [
+            row("young", Some("AKIA0000000000000001"), Some(3), true, false),
+            row("old", Some("AKIA0000000000000002"), Some(400), true, true),
+            row(
+                "gone",
+                Some("AKIA0000000000000003"),
+                Some(200),
+                false,
+                false,
+            ),
+            row("keyless", None, None, false, false),
+            row("due", Some("AKIA0000000000000004"), Some(95), true, true),
+        ];
+        let page = render(&Page {
+            generated_at: Utc::now(),
+            target: None,
+            policy: &policy,
+            policy_source: "tests",
+            rows: &rows,
+        });
+        let options = roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..roxmltree::ParsingOptions::default()
+        };
+        let doc = roxmltree::Document::parse_with_options(&page, options).expect("well-formed");
+        let users: Vec<&str> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("tr") && n.attribute("data-overdue").is_some())
+            .filter_map(|tr| tr.first_element_child().and_then(|td| td.text()))
+            .collect();
+        assert_eq!(users, ["old", "due", "gone", "young", "keyless"]);
+        let charted: usize = doc
+            .descendants()
+            .filter_map(|n| n.attribute("data-count"))
+            .map(|c| c.parse::<usize>().expect("count"))
+            .sum();
+        assert_eq!(charted, 3, "the active keys only");
+        assert!(page.contains("x &lt; y &amp; z"));
+        assert!(page.contains("an unknown account"));
     }
 
     #[test]

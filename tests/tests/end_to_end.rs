@@ -692,6 +692,7 @@ fn an_exposure_report_rotates_the_leaked_key_of_any_user_once() {
 
 /// EventBridge refuses every PutEvents (at the fault proxy): the rotation runs to its end
 /// all the same, the owner gets both mails, and the admin is told which events are missing.
+/// Then a failed scan: its own event type.
 #[test]
 fn a_bus_that_refuses_keyrotors_events_never_stops_a_rotation() {
     on_stack(|stack| async move {
@@ -741,5 +742,22 @@ fn a_bus_that_refuses_keyrotors_events_never_stops_a_rotation() {
                 .iter()
                 .any(|e| e.subject.contains(subject) && e.to == ["gina@example.com"]));
         }
+
+        // With the bus back, a scan that IAM refuses to list users for is announced as a
+        // scan's failure, naming the step.
+        stack
+            .set_faults(json!([{"operation": "iam:ListUsers", "mode": "fail_before",
+                "kind": "reject", "times": -1}]))
+            .expect("fault");
+        let scan = run_scan(stack, "scan-refused").await;
+        stack.set_faults(json!([])).expect("fixed");
+        assert_eq!(scan.status(), &ExecutionStatus::Failed);
+        let received = a.received_events().await.expect("events");
+        let failed = of_type(&received, "ScanFailed");
+        assert_eq!(failed.len(), 1, "{received:?}");
+        assert_eq!(failed[0]["detail"]["step"], "ListFirstPage");
+        assert_eq!(failed[0]["detail"]["errorType"], "ServiceError");
+        assert!(failed[0]["detail"]["user"].is_null());
+        assert!(of_type(&received, "RotationFailed").is_empty());
     });
 }

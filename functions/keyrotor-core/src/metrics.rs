@@ -85,6 +85,27 @@ impl Metric {
         }
     }
 
+    /// Whether the metric is written per rotation `Outcome` (one CloudWatch metric per
+    /// outcome) rather than without dimensions.
+    pub fn per_outcome(self) -> bool {
+        matches!(self, Metric::Rotations | Metric::RotationDuration)
+    }
+
+    /// How many CloudWatch metrics (name and dimension values) keyrotor writes in all: what
+    /// CloudWatch bills as custom metrics.
+    pub fn cloudwatch_metrics() -> usize {
+        Metric::ALL
+            .iter()
+            .map(|m| {
+                if m.per_outcome() {
+                    Outcome::ALL.len()
+                } else {
+                    1
+                }
+            })
+            .sum()
+    }
+
     /// The CloudWatch unit. Ages are counts of days: CloudWatch has no day unit.
     pub fn unit(self) -> &'static str {
         match self {
@@ -108,6 +129,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Rotated,
+        Outcome::Deleted,
+        Outcome::Kept,
+        Outcome::Failed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Rotated => "rotated",
@@ -319,6 +347,12 @@ mod tests {
         ] {
             assert_eq!(parse_line(line), None, "{line}");
         }
+    }
+
+    #[test]
+    fn sixteen_metrics_are_billed() {
+        // 8 per scan, and 2 per rotation outcome times 4 outcomes.
+        assert_eq!(Metric::cloudwatch_metrics(), 16);
     }
 
     #[test]

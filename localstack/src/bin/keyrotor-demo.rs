@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use aws_sdk_sfn::types::ExecutionStatus;
-use keyrotor_localstack::account::{Account, TestUser};
+use keyrotor_localstack::account::{Account, TestUser, EVENTS_QUEUE};
 use keyrotor_localstack::stack::{LocalStack, StackOptions, ADMIN_ADDRESS, EXEMPT_GROUP};
 use keyrotor_localstack::workspace_root;
 use serde_json::Value;
@@ -126,7 +126,7 @@ async fn main() {
     let started = Instant::now();
     println!("keyrotor demo: the whole pipeline against a local AWS emulator\n");
     println!("Starting the local stack: moto (IAM, STS, Secrets Manager, SES, Step Functions),");
-    println!("cargo lambda watch serving the seven function binaries, and the state machine...");
+    println!("cargo lambda watch serving the eight function binaries, and the state machines...");
     let stack = match LocalStack::start(StackOptions {
         deletion_delay_secs: DELETION_DELAY_SECS,
         ..StackOptions::default()
@@ -178,6 +178,7 @@ async fn demo(stack: &LocalStack, started: Instant) -> Result<()> {
     }
 
     println!("\nRunning the daily scan now, as the EventBridge schedule would, with the operator's command:");
+    let log_start = stack.functions_log_len();
     cli(stack, &["scan", "--wait"])?;
     let scans = stack.executions_of(&stack.scan_state_machine_arn).await?;
     let scan = scans.first().context("the scan execution")?;
@@ -193,7 +194,110 @@ async fn demo(stack: &LocalStack, started: Instant) -> Result<()> {
     let totals: Value = serde_json::from_str(scan.output().unwrap_or("{}"))?;
     cli(stack, &["status"])?;
     cli(stack, &["report"])?;
-    report(stack, a, &before, &totals["totals"]).await
+    let page = workspace_root().join("target/demo/keyrotor-report.html");
+    cli_to_file(stack, &["report", "--format", "html"], &page)?;
+    let events = a.received_events().await?;
+    report(stack, a, &before, &totals["totals"], &events).await?;
+    observed(stack, &events, log_start)?;
+    println!("\nWhere to look:");
+    println!(
+        "  the auditors' page      {} (open it in a browser)",
+        page.display()
+    );
+    println!(
+        "  the metric lines        {} (lines starting {{\"_aws\"; on AWS, CloudWatch turns them into the dashboard's metrics)",
+        stack.functions_log.display()
+    );
+    println!("  the events              the queue {EVENTS_QUEUE}, fed by a rule on the default bus for source keyrotor");
+    Ok(())
+}
+
+/// What keyrotor told other automation during the demo: the events a rule on the default
+/// bus sent to a queue, and the metric lines the functions wrote since `log_start`.
+fn observed(stack: &LocalStack, events: &[Value], log_start: u64) -> Result<()> {
+    let mut by_type: BTreeMap<String, usize> = BTreeMap::new();
+    for e in events {
+        *by_type
+            .entry(e["detail-type"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
+    }
+    println!("\nEvents on the default bus (source keyrotor), as a rule delivered them to a queue:");
+    for (detail_type, count) in &by_type {
+        println!("  {detail_type:<18} {count}");
+    }
+    if let Some(rotated) = events.iter().find(|e| e["detail-type"] == "KeyRotated") {
+        println!("  e.g. KeyRotated: {}", rotated["detail"]);
+    }
+
+    let lines = stack.metrics_since(log_start)?;
+    println!(
+        "\nMetrics the functions wrote ({} CloudWatch embedded-metric lines, namespace keyrotor):",
+        lines.len()
+    );
+    let mut scan: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    let mut outcomes: BTreeMap<String, (usize, f64)> = BTreeMap::new();
+    for line in &lines {
+        match line.dimensions.as_slice() {
+            [] => {
+                for (name, value) in &line.values {
+                    let entry = scan.entry(name.clone()).or_insert((0.0, f64::MIN));
+                    entry.0 += value;
+                    entry.1 = entry.1.max(*value);
+                }
+            }
+            [(_, outcome)] => {
+                let entry = outcomes.entry(outcome.clone()).or_default();
+                entry.0 += 1;
+                entry.1 += line
+                    .values
+                    .iter()
+                    .find(|(n, _)| n == "RotationDuration")
+                    .map_or(0.0, |(_, v)| *v);
+            }
+            _ => {}
+        }
+    }
+    for (name, (sum, max)) in &scan {
+        // Ages are read by their maximum, counts by their sum.
+        let shown = if name == "OldestKeyAgeDays" {
+            *max
+        } else {
+            *sum
+        };
+        println!("  {name:<18} {shown}");
+    }
+    for (outcome, (count, seconds)) in &outcomes {
+        println!(
+            "  Rotations {outcome:<8} {count}, {:.1} s on average from the execution's start",
+            seconds / *count as f64
+        );
+    }
+    Ok(())
+}
+
+/// Runs `keyrotor ARGS` with its output written to `path` instead of shown.
+fn cli_to_file(stack: &LocalStack, args: &[&str], path: &std::path::Path) -> Result<()> {
+    let binary = workspace_root().join("target/debug/keyrotor");
+    println!("\n  $ keyrotor {} > {}", args.join(" "), path.display());
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let out = stack
+        .operator_command(&binary)
+        .args(args)
+        .env("KEYROTOR_STATE_MACHINE_ARN", &stack.state_machine_arn)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running keyrotor")?;
+    if !matches!(out.status.code(), Some(0 | 3)) {
+        bail!(
+            "keyrotor {} exited with {:?}",
+            args.join(" "),
+            out.status.code()
+        );
+    }
+    std::fs::write(path, &out.stdout)?;
+    Ok(())
 }
 
 /// Runs `keyrotor ARGS` against the local stack, showing the command and its output.
@@ -231,6 +335,7 @@ async fn report(
     a: &Account,
     before: &BTreeMap<&str, Vec<(String, String)>>,
     totals: &Value,
+    events: &[Value],
 ) -> Result<()> {
     let executions = stack.executions().await?;
     let mut per_user: BTreeMap<String, (Value, usize, String)> = BTreeMap::new();
@@ -395,14 +500,16 @@ async fn report(
     for m in &mails {
         haystack.push_str(&m.body);
     }
+    haystack.push_str(&serde_json::to_string(events)?);
     let hits = secrets
         .iter()
         .filter(|s| haystack.contains(s.as_str()))
         .count();
     println!(
-        "\nLeak check: {} new secret access keys searched for in {} execution histories, the function logs and every e-mail: {hits} found.",
+        "\nLeak check: {} new secret access keys searched for in {} execution histories, the function logs, every e-mail and the {} events: {hits} found.",
         secrets.len(),
-        executions.len()
+        executions.len(),
+        events.len()
     );
     if hits > 0 {
         bail!("a secret value leaked");

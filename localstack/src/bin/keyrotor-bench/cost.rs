@@ -12,13 +12,25 @@ pub(crate) mod price {
     pub const SECRETS_PER_CALL: f64 = 0.05 / 10_000.0;
     pub const SES_PER_EMAIL: f64 = 0.10 / 1000.0;
     pub const KMS_KEY_PER_MONTH: f64 = 1.0;
+    pub const EVENTS_PER_EVENT: f64 = 1.0 / 1_000_000.0;
+    pub const CUSTOM_METRIC_PER_MONTH: f64 = 0.30;
+    pub const DASHBOARD_PER_MONTH: f64 = 3.0;
+    pub const ALARM_METRIC_PER_MONTH: f64 = 0.10;
 }
 /// The EventBridge schedule runs the scan once a day.
 pub(crate) const SCANS_PER_MONTH: f64 = 30.0;
 
-/// What the deployment configures: each function's memory in GB (`MemorySize`) and the
-/// number of customer-managed KMS keys, read from infra/template.yaml.
-pub(crate) fn deployed() -> Result<(f64, f64)> {
+/// What the deployment configures, read from infra/template.yaml.
+pub(crate) struct Deployed {
+    /// Each function's memory in GB (`MemorySize`).
+    memory_gb: f64,
+    kms_keys: f64,
+    dashboards: f64,
+    /// Metrics the alarms watch (a metric-math alarm is billed per metric).
+    alarm_metrics: f64,
+}
+
+pub(crate) fn deployed() -> Result<Deployed> {
     let path = workspace_root().join("infra/template.yaml");
     let template =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -27,11 +39,15 @@ pub(crate) fn deployed() -> Result<(f64, f64)> {
         .find_map(|l| l.trim().strip_prefix("MemorySize:"))
         .and_then(|v| v.trim().parse().ok())
         .context("no MemorySize in infra/template.yaml")?;
-    let kms_keys = template
-        .lines()
-        .filter(|l| l.trim() == "Type: AWS::KMS::Key")
-        .count();
-    Ok((memory_mb / 1024.0, kms_keys as f64))
+    let count = |wanted: &dyn Fn(&str) -> bool| {
+        template.lines().filter(|l| wanted(l.trim())).count() as f64
+    };
+    Ok(Deployed {
+        memory_gb: memory_mb / 1024.0,
+        kms_keys: count(&|l| l == "Type: AWS::KMS::Key"),
+        dashboards: count(&|l| l == "Type: AWS::CloudWatch::Dashboard"),
+        alarm_metrics: count(&|l| l.starts_with("MetricName:") || l.contains("MetricStat:")),
+    })
 }
 
 /// A month of keyrotor at 1k, 10k and 100k users, from this run's counts.
@@ -39,7 +55,12 @@ pub(crate) fn cost(scans: &[ScanRun], day: &Day, functions: &[FunctionRow]) -> S
     let mut out = String::from(
         "\n### Monthly cost estimate (us-east-1 list prices, no free tiers; daily scan)\n\n",
     );
-    let (memory_gb, kms_keys) = match deployed() {
+    let Deployed {
+        memory_gb,
+        kms_keys,
+        dashboards,
+        alarm_metrics,
+    } = match deployed() {
         Ok(figures) => figures,
         Err(e) => {
             let _ = writeln!(out, "(no estimate: {e:#})");
@@ -82,15 +103,19 @@ pub(crate) fn cost(scans: &[ScanRun], day: &Day, functions: &[FunctionRow]) -> S
         .map(|(_, n)| n)
         .sum();
     let secret_calls = secret_calls as f64 * scale;
+    // At most two events per PutEvents call (KeyRotated with OldKeyDeactivated).
+    let events_per_day =
+        day.calls.get("events:PutEvents").copied().unwrap_or(0) as f64 * 2.0 * scale;
+    let metrics = keyrotor_core::metrics::Metric::cloudwatch_metrics() as f64;
     let mean_seconds = functions
         .iter()
         .map(|f| f.duration.as_secs_f64())
         .sum::<f64>()
         / functions.len().max(1) as f64;
-    let _ = writeln!(out, "| users | state transitions | Step Functions | Lambda invocations | Lambda | secrets stored | Secrets Manager | e-mails | SES | KMS | total |");
+    let _ = writeln!(out, "| users | state transitions | Step Functions | Lambda invocations | Lambda | secrets stored | Secrets Manager | e-mails | SES | KMS | events | CloudWatch metrics, dashboard, alarms | total |");
     let _ = writeln!(
         out,
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for users in [1_000usize, 10_000, 100_000] {
         let thousands = users as f64 / 1000.0;
@@ -113,12 +138,17 @@ pub(crate) fn cost(scans: &[ScanRun], day: &Day, functions: &[FunctionRow]) -> S
         let mails = SCANS_PER_MONTH * emails * thousands;
         let ses = mails * price::SES_PER_EMAIL;
         let kms = accounts * kms_keys * price::KMS_KEY_PER_MONTH;
+        let events = SCANS_PER_MONTH * events_per_day * thousands * price::EVENTS_PER_EVENT;
+        let cloudwatch = accounts
+            * (metrics * price::CUSTOM_METRIC_PER_MONTH
+                + dashboards * price::DASHBOARD_PER_MONTH
+                + alarm_metrics * price::ALARM_METRIC_PER_MONTH);
         let _ = writeln!(
             out,
-            "| {users} | {transitions:.0} | ${sfn:.2} | {invocations:.0} | ${lambda:.2} | {secrets:.0} | ${sm:.2} | {mails:.0} | ${ses:.2} | ${kms:.2} | **${:.2}** |",
-            sfn + lambda + sm + ses + kms
+            "| {users} | {transitions:.0} | ${sfn:.2} | {invocations:.0} | ${lambda:.2} | {secrets:.0} | ${sm:.2} | {mails:.0} | ${ses:.2} | ${kms:.2} | ${events:.2} | ${cloudwatch:.2} | **${:.2}** |",
+            sfn + lambda + sm + ses + kms + events + cloudwatch
         );
     }
-    let _ = writeln!(out, "\nInputs from this run: scan {t_fixed:.1} + {t_page:.1} transitions per 1,000-user page; per 1,000 users a day {per_user_transitions:.0} per-user transitions, {per_user_invocations:.0} per-user Lambda invocations, {emails:.0} e-mails, {secret_calls:.0} Secrets Manager calls; Lambda at {:.0} MB arm64 for ten times the mean local duration of the seven functions ({}); {kms_keys:.0} KMS keys per account. IAM allows 5,000 users per account, so 10k and 100k users are 2 and 20 accounts, each with its own deployment. Secrets are counted for every user (keyless and exempt users have none, so this is an upper bound). Prices: Step Functions $0.025 per 1,000 transitions; Lambda $0.20 per million requests and $0.0000133334 per GB-s (arm64); Secrets Manager $0.40 per secret-month and $0.05 per 10,000 calls; SES $0.10 per 1,000 e-mails; KMS $1 per key-month. Not included: CloudWatch Logs, KMS requests, data transfer.", memory_gb * 1024.0, ms(Duration::from_secs_f64(mean_seconds)));
+    let _ = writeln!(out, "\nInputs from this run: scan {t_fixed:.1} + {t_page:.1} transitions per 1,000-user page; per 1,000 users a day {per_user_transitions:.0} per-user transitions, {per_user_invocations:.0} per-user Lambda invocations, {emails:.0} e-mails, {secret_calls:.0} Secrets Manager calls; Lambda at {:.0} MB arm64 for ten times the mean local duration of the functions ({}); {kms_keys:.0} KMS keys per account; per account {metrics:.0} custom metrics, {dashboards:.0} dashboard and {alarm_metrics:.0} alarm metrics, and at most {events_per_day:.0} events per 1,000 users a day. IAM allows 5,000 users per account, so 10k and 100k users are 2 and 20 accounts, each with its own deployment. Secrets are counted for every user (keyless and exempt users have none, so this is an upper bound). Prices: Step Functions $0.025 per 1,000 transitions; Lambda $0.20 per million requests and $0.0000133334 per GB-s (arm64); Secrets Manager $0.40 per secret-month and $0.05 per 10,000 calls; SES $0.10 per 1,000 e-mails; KMS $1 per key-month; EventBridge $1 per million custom events; CloudWatch $0.30 per custom metric-month, $3 per dashboard-month (the first three of an account are free), $0.10 per alarm metric-month. Not included: CloudWatch Logs, KMS requests, data transfer.", memory_gb * 1024.0, ms(Duration::from_secs_f64(mean_seconds)));
     out
 }

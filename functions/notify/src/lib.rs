@@ -193,7 +193,7 @@ fn outcome_of(input: &NotifyInput) -> Option<Outcome> {
 }
 
 /// The events that report what `input` reports (an undelivered mail reports none).
-pub fn outcome_events(input: &NotifyInput, user: &str, secret_name: &str) -> Vec<Event> {
+fn outcome_events(input: &NotifyInput, user: &str, secret_name: &str) -> Vec<Event> {
     let context = events::Context {
         user: (!user.is_empty()).then(|| user.to_owned()),
         execution: input.execution.clone(),

@@ -10,6 +10,7 @@
 
 use chrono::{DateTime, Utc};
 use keyrotor_core::domain::Policy;
+use keyrotor_core::html::escape;
 
 use crate::report::Row;
 use crate::Target;
@@ -26,21 +27,6 @@ pub struct Page<'a> {
 
 /// Width in days of one bar of the age chart.
 const BIN_DAYS: i64 = 30;
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The chart's bars: `(from, to, count)` in days, `to` `None` for the last, open bar. The
 /// bars reach three past the rotation age, and on to a year when a key is older; older
@@ -361,10 +347,5 @@ mod tests {
         assert_eq!(charted, 3, "the active keys only");
         assert!(page.contains("x &lt; y &amp; z"));
         assert!(page.contains("an unknown account"));
-    }
-
-    #[test]
-    fn text_from_iam_is_escaped() {
-        assert_eq!(escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&#39;");
     }
 }

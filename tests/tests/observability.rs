@@ -13,8 +13,9 @@ use keyrotor_core::events::DetailType;
 use keyrotor_core::metrics::{Metric, Outcome, NAMESPACE, OUTCOME_DIMENSION};
 use keyrotor_core::naming;
 use keyrotor_core::ports::SecretsPort;
-use keyrotor_localstack::account::TestUser;
+use keyrotor_localstack::account::{SeededKey, TestUser};
 use keyrotor_localstack::stack::{Machine, ADMIN_ADDRESS, KMS_KEY_ID};
+use keyrotor_tests::asl::Execution;
 use keyrotor_tests::fake::{FakeAccount, Fault, FaultMode, Faulty};
 use keyrotor_tests::in_process::{config, leaks, Account, Functions};
 use keyrotor_tests::policy::template::{Stack, Template};
@@ -23,6 +24,21 @@ use serde_json::{json, Value};
 
 fn account() -> Account {
     Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)))
+}
+
+/// Seeds alice with a 95-day-old key and runs her rotation (execution `r1`) to its end.
+async fn rotate_alice(account: &Account) -> (Vec<SeededKey>, Execution) {
+    let f = Functions::on(account, &config(&[]));
+    let seeded = account.inner.seed(
+        &TestUser::new("alice")
+            .tag("Email", "alice@example.com")
+            .key(95, true),
+    );
+    let run = f
+        .run(Machine::RotateUser, "r1", json!({"user": "alice"}))
+        .await;
+    assert!(run.succeeded(), "{:?}", run.status);
+    (seeded, run)
 }
 
 fn types(account: &Account) -> Vec<DetailType> {
@@ -37,16 +53,7 @@ fn types(account: &Account) -> Vec<DetailType> {
 #[tokio::test]
 async fn a_rotation_announces_the_new_key_its_secret_and_version_then_the_deletion() {
     let account = account();
-    let f = Functions::on(&account, &config(&[]));
-    let seeded = account.inner.seed(
-        &TestUser::new("alice")
-            .tag("Email", "alice@example.com")
-            .key(95, true),
-    );
-    let run = f
-        .run(Machine::RotateUser, "r1", json!({"user": "alice"}))
-        .await;
-    assert!(run.succeeded(), "{:?}", run.status);
+    let (seeded, run) = rotate_alice(&account).await;
 
     assert_eq!(
         types(&account),
@@ -134,16 +141,7 @@ async fn a_bus_that_refuses_events_never_stops_a_rotation_and_the_admin_is_told(
         nth: 1,
         times: None,
     });
-    let f = Functions::on(&account, &config(&[]));
-    let seeded = account.inner.seed(
-        &TestUser::new("alice")
-            .tag("Email", "alice@example.com")
-            .key(95, true),
-    );
-    let run = f
-        .run(Machine::RotateUser, "r1", json!({"user": "alice"}))
-        .await;
-    assert!(run.succeeded(), "{:?}", run.status);
+    let (seeded, run) = rotate_alice(&account).await;
     let keys = account.inner.keys("alice");
     assert_eq!(keys.len(), 1, "rotated and the old key deleted");
     assert_ne!(keys[0].0, seeded[0].id);

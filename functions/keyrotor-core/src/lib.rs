@@ -12,6 +12,7 @@ pub mod email;
 pub mod error;
 pub mod events;
 pub mod exposure;
+pub mod html;
 pub mod metrics;
 pub mod naming;
 pub mod ownership;

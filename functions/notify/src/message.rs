@@ -5,23 +5,9 @@ use keyrotor_core::domain::Policy;
 use keyrotor_core::email::EmailAddress;
 use keyrotor_core::error::Error;
 use keyrotor_core::events::DetailType;
+use keyrotor_core::html::escape;
 use keyrotor_core::payload::{Cause, NotificationKind, NotifyInput};
 use keyrotor_core::ports::Email;
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// Limits free text that came from elsewhere (a caught error's cause) to a sane length.
 fn clip(s: &str, max: usize) -> String {

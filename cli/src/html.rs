@@ -237,6 +237,7 @@ tr.overdue td {{ font-weight: 600; }}
 table {{ border-collapse: collapse; }}
 th, td {{ border-bottom: 1px solid #ddd; padding: 0.3em 0.8em; text-align: left; white-space: nowrap; }}
 td.num {{ text-align: right; }}
+td:last-child {{ white-space: normal; }}
 rect.bar {{ fill: #4c78a8; }}
 rect.bar.past {{ fill: #b42318; }}
 #rotation-age {{ stroke: #b42318; stroke-dasharray: 4 3; }}

@@ -536,8 +536,9 @@ pub mod template {
                 .collect()
         }
 
-        /// The element at `path` (mapping keys from the top), as JSON with `!Sub`, `!Ref`
-        /// and `!GetAtt` resolved. Any other tag is an error.
+        /// The element at `path` (mapping keys from the top), as JSON with `!Sub` (both
+        /// forms), `!Ref`, `!GetAtt`, `!Select` and `!Split` resolved. Any other tag is an
+        /// error.
         pub fn resolve(&self, path: &[&str], stack: &Stack) -> Result<Value> {
             let mut node = &self.0;
             for key in path {
@@ -572,22 +573,24 @@ pub mod template {
                 Yaml::Tagged(tagged) => {
                     let tag = tagged.tag.to_string();
                     let arg = tagged.value.as_str();
-                    Value::String(match (tag.as_str(), arg) {
-                        ("!Sub", Some(text)) => self.sub(text, stack, &BTreeMap::new())?,
-                        ("!Ref", Some(name)) => self.reference(name, stack)?,
-                        ("!GetAtt", Some(name)) => attribute(name, stack)?,
+                    match (tag.as_str(), arg) {
+                        ("!Sub", Some(text)) => {
+                            Value::String(self.sub(text, stack, &BTreeMap::new())?)
+                        }
+                        ("!Ref", Some(name)) => Value::String(self.reference(name, stack)?),
+                        ("!GetAtt", Some(name)) => Value::String(attribute(name, stack)?),
                         ("!Sub" | "!Select" | "!Split", None) => {
                             self.function(&tag, &tagged.value, stack)?
                         }
                         _ => bail!("unsupported {tag} {:?}", tagged.value),
-                    })
+                    }
                 }
             })
         }
 
         /// `!Sub [text, {Name: value}]`, `!Select [index, list]` and `!Split [separator,
-        /// text]` (as a `!Select` argument), their arguments resolved first.
-        fn function(&self, tag: &str, args: &Yaml, stack: &Stack) -> Result<String> {
+        /// text]` (a list), their arguments resolved first.
+        fn function(&self, tag: &str, args: &Yaml, stack: &Stack) -> Result<Value> {
             let args = self.json(args, stack)?;
             let args = args
                 .as_array()
@@ -600,23 +603,22 @@ pub mod template {
                             Ok((k.clone(), v.as_str().context("a !Sub variable")?.to_owned()))
                         })
                         .collect::<Result<BTreeMap<_, _>>>()?;
-                    self.sub(text, stack, &vars)
+                    Ok(Value::String(self.sub(text, stack, &vars)?))
                 }
-                // A list in a string: `!Split` hands `!Select` its parts, one per line.
-                ("!Split", [Value::String(separator), Value::String(text)]) => Ok(text
-                    .split(separator.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n")),
-                ("!Select", [index, Value::String(parts)]) => {
+                ("!Split", [Value::String(separator), Value::String(text)]) => Ok(Value::Array(
+                    text.split(separator.as_str())
+                        .map(|part| Value::String(part.to_owned()))
+                        .collect(),
+                )),
+                ("!Select", [index, Value::Array(items)]) => {
                     let index = index
                         .as_u64()
                         .or_else(|| index.as_str().and_then(|i| i.parse().ok()))
                         .context("a !Select index")?;
-                    parts
-                        .split('\n')
-                        .nth(usize::try_from(index)?)
-                        .map(str::to_owned)
-                        .with_context(|| format!("!Select {index} of {parts:?}"))
+                    items
+                        .get(usize::try_from(index)?)
+                        .cloned()
+                        .with_context(|| format!("!Select {index} of {items:?}"))
                 }
                 _ => bail!("unsupported {tag} {args:?}"),
             }

@@ -625,5 +625,26 @@ mod evaluator {
             Template::parse("A: !Join [',', [a, b]]\nB: !GetAtt Missing.Arn\n").expect("parses");
         assert!(template.resolve(&["A"], &stack).is_err());
         assert!(template.resolve(&["B"], &stack).is_err());
+        // The forms the template's SES statement uses resolve to what CloudFormation gives.
+        let template = Template::parse(
+            "C: !Select [1, !Split ['@', 'keyrotor@example.com']]\n\
+             D: !Sub ['arn:${AWS::Partition}:x/${Domain}', {Domain: !Select [1, !Split ['@', 'a@b.example']]}]\n\
+             E: !Split [',', 'a,b']\n\
+             F: !Select [2, !Split [',', 'a,b']]\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            template.resolve(&["C"], &stack).expect("C"),
+            json!("example.com")
+        );
+        assert_eq!(
+            template.resolve(&["D"], &stack).expect("D"),
+            json!("arn:aws:x/b.example")
+        );
+        assert_eq!(
+            template.resolve(&["E"], &stack).expect("E"),
+            json!(["a", "b"])
+        );
+        assert!(template.resolve(&["F"], &stack).is_err(), "out of range");
     }
 }

@@ -145,8 +145,7 @@ pub async fn report(ctx: &Ctx, format: ReportFormat) -> Result<i32> {
             keys.sort_by_key(|k| k.created);
             for key in &keys {
                 let age = key.age_days(now);
-                let overdue =
-                    key.is_active() && !exempt && age >= i64::from(policy.rotate_after_days);
+                let overdue = !exempt && key.is_past_rotation_age(policy, now);
                 let next = next_step(
                     &decision,
                     key.id.as_str(),

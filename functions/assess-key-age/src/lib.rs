@@ -316,7 +316,7 @@ async fn assess_batch<U: UsersPort, S: SecretsPort>(
         if plan.decision != Decision::Exempt {
             let overdue = keys
                 .iter()
-                .filter(|k| k.is_active() && k.age_days(now) >= i64::from(policy.rotate_after_days))
+                .filter(|k| k.is_past_rotation_age(policy, now))
                 .count();
             non_compliant += u32::try_from(overdue).unwrap_or(u32::MAX);
         }

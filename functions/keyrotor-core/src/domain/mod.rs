@@ -36,6 +36,12 @@ impl AccessKey {
     pub fn is_active(&self) -> bool {
         self.status == KeyStatus::Active
     }
+
+    /// Active and at or past the rotation age: non-compliant unless its user is exempt. The
+    /// one rule behind the `NonCompliantKeys` metric and `keyrotor report`'s exit code 3.
+    pub fn is_past_rotation_age(&self, policy: &Policy, now: DateTime<Utc>) -> bool {
+        self.is_active() && self.age_days(now) >= i64::from(policy.rotate_after_days)
+    }
 }
 
 /// What keyrotor's own records (the user's secret in Secrets Manager) say about the user.

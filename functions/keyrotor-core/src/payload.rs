@@ -24,6 +24,32 @@ pub fn parse<T: DeserializeOwned>(event: serde_json::Value) -> Result<T> {
     serde_json::from_value(event).map_err(|e| Error::InvalidInput(e.to_string()))
 }
 
+/// What every checked string of a payload has besides its own check (`TryFrom<String>`):
+/// back to `String` (serialization), `as_str` and `Display`.
+macro_rules! checked_string {
+    ($($name:ident),+) => {$(
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    )+};
+}
+
+checked_string!(UserName, KeyId, Text, Arn, StepName);
+
 /// An IAM user name: 1–64 characters of letters, digits and `+=,.@_-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -44,24 +70,6 @@ impl TryFrom<String> for UserName {
                 value.chars().take(80).collect::<String>()
             ))
         }
-    }
-}
-
-impl From<UserName> for String {
-    fn from(value: UserName) -> Self {
-        value.0
-    }
-}
-
-impl UserName {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for UserName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -88,24 +96,6 @@ impl TryFrom<String> for KeyId {
     }
 }
 
-impl From<KeyId> for String {
-    fn from(value: KeyId) -> Self {
-        value.0
-    }
-}
-
-impl KeyId {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for KeyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// Free text a person or AWS wrote (why a rotation was forced, where a key was found): 1–500
 /// characters, none of them control characters, so it reads the same in a mail, a log line
 /// and a table.
@@ -115,10 +105,6 @@ pub struct Text(String);
 
 impl Text {
     pub const MAX_CHARS: usize = 500;
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 impl TryFrom<String> for Text {
@@ -135,18 +121,6 @@ impl TryFrom<String> for Text {
             return Err("the text must not contain control characters".into());
         }
         Ok(Text(value))
-    }
-}
-
-impl From<Text> for String {
-    fn from(value: Text) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for Text {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -482,18 +456,6 @@ impl TryFrom<String> for Arn {
     }
 }
 
-impl From<Arn> for String {
-    fn from(arn: Arn) -> String {
-        arn.0
-    }
-}
-
-impl Arn {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// The name of a state of keyrotor's state machines: 1–80 ASCII letters and digits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -507,18 +469,6 @@ impl TryFrom<String> for StepName {
         } else {
             Err("a step is a state's name: 1-80 letters and digits".into())
         }
-    }
-}
-
-impl From<StepName> for String {
-    fn from(step: StepName) -> String {
-        step.0
-    }
-}
-
-impl StepName {
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 

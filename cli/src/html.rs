@@ -100,8 +100,6 @@ pub fn render(page: &Page<'_>) -> String {
     let policy = page.policy;
     let overdue = page.rows.iter().filter(|r| r.overdue).count();
     let keys = page.rows.iter().filter(|r| r.key_id.is_some()).count();
-    let mut users: Vec<&str> = page.rows.iter().map(|r| r.user.as_str()).collect();
-    users.dedup();
     let verdict = if overdue == 0 {
         "<p id=\"verdict\" class=\"ok\">Compliant: no active key past the rotation age, exempt users aside.</p>".to_owned()
     } else {
@@ -183,7 +181,11 @@ pub fn render(page: &Page<'_>) -> String {
             policy.max_exemption_days.to_string(),
         ),
         ("exempt-tag", "Exemption tag", policy.exempt_tag.clone()),
-        ("counts", "Users, keys", format!("{}, {keys}", users.len())),
+        (
+            "counts",
+            "Users, keys",
+            format!("{}, {keys}", crate::report::count_users(page.rows)),
+        ),
     ];
     let facts: String = facts
         .iter()

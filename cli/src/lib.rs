@@ -279,7 +279,8 @@ impl Ctx {
     /// the region and `state_machines`, and as whom. On stderr for people; JSON output
     /// carries it as `context`. A caller that cannot be identified is no error here: the
     /// command's own calls then fail with the reason.
-    pub async fn acting_on(&self, state_machines: &[&str]) {
+    pub async fn acting_on<'a>(&self, state_machines: impl IntoIterator<Item = &'a str>) {
+        let state_machines: Vec<&str> = state_machines.into_iter().collect();
         let identity = match &self.sts {
             Some(sts) => sts.get_caller_identity().send().await.ok(),
             None => None,
@@ -540,7 +541,7 @@ async fn start(ctx: &Ctx, machine: &str, name: &str, input: &Value) -> Result<St
 
 async fn scan(ctx: &Ctx, dry_run: bool, wait: bool) -> Result<i32> {
     let machine = ctx.scan_state_machine().await?;
-    ctx.acting_on(&[&machine]).await;
+    ctx.acting_on([machine.as_str()]).await;
     let input = if dry_run {
         json!({"dryRun": true})
     } else {
@@ -628,7 +629,7 @@ async fn rotate(ctx: &Ctx, users: &[String], request: RotateRequest) -> Result<i
     } else {
         ctx.state_machine().await?
     };
-    ctx.acting_on(&[&machine]).await;
+    ctx.acting_on([machine.as_str()]).await;
     let mut started = Vec::new();
     for user in &names {
         let input = request.input(json!({"user": user.as_str()}));
@@ -658,7 +659,7 @@ async fn rotate_key(ctx: &Ctx, key: &str, request: RotateRequest) -> Result<i32>
         bail!("unknown key {key}: no IAM user of this account has that access key");
     };
     let machine = forcing_machine(ctx).await?;
-    ctx.acting_on(&[&machine]).await;
+    ctx.acting_on([machine.as_str()]).await;
     let input = request.input(json!({"accessKeyId": key.as_str()}));
     let name = format!("adhoc-key-{key}-{}", stamp());
     let arn = start(ctx, &machine, &name, &input).await?;
@@ -728,7 +729,7 @@ fn short_hash(s: &str) -> String {
 
 async fn rerun(ctx: &Ctx, arn: &str, wait: bool) -> Result<i32> {
     let old = describe(ctx, arn).await?;
-    ctx.acting_on(&[old.state_machine_arn()]).await;
+    ctx.acting_on([old.state_machine_arn()]).await;
     let input = old.input().unwrap_or("{}");
     let value: Value = serde_json::from_str(input).context("the execution's input is not JSON")?;
     let name = format!("rerun-{}-{}", safe(old.name().unwrap_or("x"), 50), stamp());
@@ -757,8 +758,7 @@ async fn rerun(ctx: &Ctx, arn: &str, wait: bool) -> Result<i32> {
 /// `keyrotor redrive ARN`.
 pub async fn redrive(ctx: &Ctx, arn: &str) -> Result<i32> {
     let machine = machine_of_execution(require_execution_arn(arn)?);
-    ctx.acting_on(&machine.as_deref().into_iter().collect::<Vec<_>>())
-        .await;
+    ctx.acting_on(machine.as_deref()).await;
     let out = ctx
         .sfn
         .redrive_execution()

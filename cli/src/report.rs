@@ -103,8 +103,7 @@ pub async fn report(ctx: &Ctx, format: ReportFormat) -> Result<i32> {
     // The machine whose policy judges the keys, if there is one; the keys are this
     // account's either way.
     let machine = ctx.state_machine().await.ok();
-    ctx.acting_on(&machine.as_deref().into_iter().collect::<Vec<_>>())
-        .await;
+    ctx.acting_on(machine.as_deref()).await;
     let origin = policy(ctx).await?;
     if format != ReportFormat::Json {
         eprintln!("policy: {}", origin.source);
@@ -275,7 +274,8 @@ pub async fn report(ctx: &Ctx, format: ReportFormat) -> Result<i32> {
     Ok(if overdue > 0 { EXIT_NON_COMPLIANT } else { 0 })
 }
 
-fn count_users(rows: &[Row]) -> usize {
+/// How many users the rows are about (a user's rows are consecutive).
+pub(crate) fn count_users(rows: &[Row]) -> usize {
     let mut users: Vec<&str> = rows.iter().map(|r| r.user.as_str()).collect();
     users.dedup();
     users.len()

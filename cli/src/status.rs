@@ -200,7 +200,7 @@ pub async fn status(ctx: &Ctx, user: Option<&str>, since_days: u32) -> Result<i3
     let machines: Vec<&str> = std::iter::once(main.as_str())
         .chain(responder.as_deref().filter(|r| *r != main))
         .collect();
-    ctx.acting_on(&machines).await;
+    ctx.acting_on(machines.iter().copied()).await;
     let since = Utc::now() - Duration::days(i64::from(since_days));
     let mut rows = Vec::new();
     for machine in machines {

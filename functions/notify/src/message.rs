@@ -179,6 +179,12 @@ pub fn render(
             "You receive this as the keyrotor admin because the owner could not be reached: {why}."
         ));
     }
+    assemble(to, subject, &lines)
+}
+
+/// The mail of `lines`: paragraphs in the text part and in the escaped HTML part, where a
+/// line indented by four spaces is a command (`<pre>`).
+fn assemble(to: Vec<EmailAddress>, subject: String, lines: &[String]) -> Email {
     let text = format!("{}\n\n-- keyrotor\n", lines.join("\n\n"));
     let html_body: String = lines
         .iter()
@@ -217,22 +223,16 @@ pub fn render_unpublished(
             names.join(", ")
         ),
         format!("Error: {}", clip(&error.to_string(), 500)),
-        "The rotation went on regardless: an event that cannot be published never stops it. Automation that waits for these events (a pipeline that reads the new key, say) did not run: start it yourself.".to_owned(),
+        "The rotation went on regardless: an event that cannot be published never stops it. Automation that waits for these events (a rule that tells the team owning the user, say) did not run: tell them yourself.".to_owned(),
     ];
     if let Some(execution) = &input.execution {
         lines.push(format!("Execution: {}", clip(execution, 300)));
     }
-    let text = format!("{}\n\n-- keyrotor\n", lines.join("\n\n"));
-    let html_body: String = lines
-        .iter()
-        .map(|l| format!("<p>{}</p>", escape(l)))
-        .collect();
-    Email {
-        to: vec![admin],
-        subject: format!("[keyrotor] Events about {about} not published"),
-        text,
-        html: format!("<html><body>{html_body}<p>-- keyrotor</p></body></html>"),
-    }
+    assemble(
+        vec![admin],
+        format!("[keyrotor] Events about {about} not published"),
+        &lines,
+    )
 }
 
 #[cfg(test)]

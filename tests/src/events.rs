@@ -1,7 +1,8 @@
-//! AWS's reports of an exposed access key, as EventBridge delivers them to
-//! `respond-to-exposure`: shaped after the AWS Health `AWS_RISK_CREDENTIALS_EXPOSED` event
-//! and the Trusted Advisor "Exposed Access Keys" check event of AWS's documentation and
-//! samples, for any key and time.
+//! Events, both ways. AWS's reports of an exposed access key, as EventBridge delivers them
+//! to `respond-to-exposure`: shaped after the AWS Health `AWS_RISK_CREDENTIALS_EXPOSED`
+//! event and the Trusted Advisor "Exposed Access Keys" check event of AWS's documentation
+//! and samples, for any key and time. And keyrotor's own events as a rule delivered them
+//! ([`of_type`]).
 
 use chrono::{DateTime, Utc};
 use keyrotor_localstack::account::TestUser;
@@ -80,4 +81,12 @@ pub fn trusted_advisor_exposure(key: &str, user: &str, at: DateTime<Utc>) -> Val
             "uuid": "aa12345f-55c7-498e-b7ac-123456781234"
         }
     })
+}
+
+/// The delivered keyrotor events (`Account::received_events`) of `detail_type`.
+pub fn of_type<'a>(events: &'a [Value], detail_type: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["detail-type"] == detail_type && e["source"] == keyrotor_core::events::SOURCE)
+        .collect()
 }

@@ -18,6 +18,7 @@ use keyrotor_localstack::stack::{
     execution_output, on_shared_stack, LocalStack, Machine, StackOptions, ACCOUNT_ID,
     ADMIN_ADDRESS, KMS_KEY_ID, TRUSTED_ROLE_ARNS,
 };
+use keyrotor_tests::events::of_type;
 use serde_json::{json, Value};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -295,10 +296,7 @@ fn an_owners_rollback_stands_until_a_rotation_is_forced() {
         assert_eq!(output(&done)["deleted"]["outcome"], "keptReactivated");
         // Other automation hears it too: the old key stays, and why.
         let received = a.received_events().await.expect("events");
-        let kept: Vec<_> = received
-            .iter()
-            .filter(|e| e["detail-type"] == "OldKeyKept")
-            .collect();
+        let kept = of_type(&received, "OldKeyKept");
         assert_eq!(kept.len(), 1, "{received:?}");
         assert_eq!(kept[0]["detail"]["user"], "roller");
         assert_eq!(kept[0]["detail"]["keyId"], old.id.as_str());

@@ -8,13 +8,13 @@ use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_sfn::types::ExecutionStatus;
-use keyrotor_core::metrics::Parsed;
+use keyrotor_core::metrics::{Metric, Outcome, Summary};
 use keyrotor_localstack::account::{user_with_aged_key, SeededKey, TestUser};
 use keyrotor_localstack::stack::{
     execution_output, on_shared_stack, LocalStack, StackOptions, ADMIN_ADDRESS, EXEMPT_GROUP,
     FROM_ADDRESS,
 };
-use keyrotor_tests::events::{health_exposure, users_a_leak_can_hit};
+use keyrotor_tests::events::{health_exposure, of_type, users_a_leak_can_hit};
 use keyrotor_tests::invariants::{check_user, UserCase};
 use serde_json::{json, Value};
 
@@ -49,33 +49,6 @@ async fn run_scan(
         .run_scan(name, &json!({}), TIMEOUT)
         .await
         .expect("scan ends")
-}
-
-/// The received events of `detail_type`.
-fn of_type<'a>(events: &'a [Value], detail_type: &str) -> Vec<&'a Value> {
-    events
-        .iter()
-        .filter(|e| e["detail-type"] == detail_type && e["source"] == "keyrotor")
-        .collect()
-}
-
-/// The sum of a metric over the lines without dimensions (a scan's, summed over its pages).
-fn scan_metric(lines: &[Parsed], name: &str) -> f64 {
-    lines
-        .iter()
-        .filter(|l| l.dimensions.is_empty())
-        .flat_map(|l| &l.values)
-        .filter(|(n, _)| n == name)
-        .map(|(_, v)| v)
-        .sum()
-}
-
-/// How many rotation outcomes of `outcome` the lines count.
-fn outcomes(lines: &[Parsed], outcome: &str) -> usize {
-    lines
-        .iter()
-        .filter(|l| l.dimensions == [("Outcome".to_owned(), outcome.to_owned())])
-        .count()
 }
 
 fn output(done: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput) -> Value {
@@ -354,41 +327,33 @@ fn a_scheduled_scan_handles_every_kind_of_user_and_a_rerun_changes_nothing() {
 
         // The metric lines the functions wrote add up to the scan's summary, and count
         // each rotation's outcomes.
-        let metrics = stack.metrics_since(log_start).expect("function log");
+        let metrics = Summary::of(&stack.metrics_since(log_start).expect("function log"));
         for (metric, total) in [
-            ("UsersSeen", "seen"),
-            ("KeysDue", "rotate"),
-            ("Warned", "warn"),
-            ("Blocked", "blocked"),
-            ("Exempt", "exempt"),
-            ("NonCompliantKeys", "nonCompliant"),
+            (Metric::UsersSeen, "seen"),
+            (Metric::KeysDue, "rotate"),
+            (Metric::Warned, "warn"),
+            (Metric::Blocked, "blocked"),
+            (Metric::Exempt, "exempt"),
+            (Metric::NonCompliantKeys, "nonCompliant"),
         ] {
             assert_eq!(
-                Some(scan_metric(&metrics, metric)),
+                Some(metrics.sum(metric)),
                 totals[total].as_f64(),
-                "{metric} against totals.{total}: {totals}"
+                "{metric:?} against totals.{total}: {totals}"
             );
         }
         // Every user due (with an expired exemption too), the leftovers' active keys and the
         // older of each pair of active keys; the exempt users' keys are not counted.
         assert_eq!(totals["nonCompliant"], rotating.len() + 2, "{totals}");
+        assert_eq!(metrics.sum(Metric::RotationsStarted), rotating.len() as f64);
         assert_eq!(
-            scan_metric(&metrics, "RotationsStarted"),
-            rotating.len() as f64
-        );
-        let oldest = metrics
-            .iter()
-            .flat_map(|l| &l.values)
-            .filter(|(n, _)| n == "OldestKeyAgeDays")
-            .map(|(_, v)| *v)
-            .fold(0.0, f64::max);
-        assert_eq!(
-            oldest, 150.0,
+            metrics.max(Metric::OldestKeyAgeDays),
+            Some(150.0),
             "the exempt users' keys are the oldest active ones"
         );
-        assert_eq!(outcomes(&metrics, "rotated"), rotating.len());
-        assert_eq!(outcomes(&metrics, "deleted"), rotating.len());
-        assert_eq!(outcomes(&metrics, "failed"), 0);
+        assert_eq!(metrics.count(Outcome::Rotated), rotating.len());
+        assert_eq!(metrics.count(Outcome::Deleted), rotating.len());
+        assert_eq!(metrics.count(Outcome::Failed), 0);
 
         // The events, as a rule on the default bus delivered them to a queue: one per
         // outcome, naming the new key, its secret and version.

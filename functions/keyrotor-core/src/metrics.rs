@@ -9,6 +9,7 @@
 //! delivers at least once, and a retried step writes its line again: the figures are for
 //! dashboards and alarms, the execution history stays the record. Dry runs write nothing.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -276,6 +277,59 @@ pub fn parse_line(line: &str) -> Option<Parsed> {
     Some(Parsed { dimensions, values })
 }
 
+/// Metric lines as the dashboard reads them: each scan figure's sum and maximum over the
+/// lines without dimensions (one per scan page), and for each rotation outcome how many
+/// there were and their total duration in seconds. The demo prints it; the end-to-end test
+/// holds it to the scan's summary.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub scan: BTreeMap<String, (f64, f64)>,
+    pub outcomes: BTreeMap<String, (usize, f64)>,
+}
+
+impl Summary {
+    pub fn of(lines: &[Parsed]) -> Self {
+        let mut summary = Summary::default();
+        for line in lines {
+            match line.dimensions.as_slice() {
+                [] => {
+                    for (name, value) in &line.values {
+                        let entry = summary.scan.entry(name.clone()).or_insert((0.0, f64::MIN));
+                        entry.0 += value;
+                        entry.1 = entry.1.max(*value);
+                    }
+                }
+                [(dimension, outcome)] if dimension == OUTCOME_DIMENSION => {
+                    let entry = summary.outcomes.entry(outcome.clone()).or_default();
+                    entry.0 += 1;
+                    entry.1 += line
+                        .values
+                        .iter()
+                        .find(|(n, _)| n == Metric::RotationDuration.name())
+                        .map_or(0.0, |(_, v)| *v);
+                }
+                _ => {}
+            }
+        }
+        summary
+    }
+
+    /// A scan figure summed over the lines (0 when none wrote it).
+    pub fn sum(&self, metric: Metric) -> f64 {
+        self.scan.get(metric.name()).map_or(0.0, |(sum, _)| *sum)
+    }
+
+    /// A scan figure's largest value, if any line wrote it.
+    pub fn max(&self, metric: Metric) -> Option<f64> {
+        self.scan.get(metric.name()).map(|(_, max)| *max)
+    }
+
+    /// How many rotations ended with `outcome`.
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.outcomes.get(outcome.as_str()).map_or(0, |(n, _)| *n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,6 +389,38 @@ mod tests {
             Some(at() + chrono::Duration::seconds(5)),
         );
         assert_eq!(skewed.values().len(), 1);
+    }
+
+    #[test]
+    fn a_summary_sums_the_pages_and_counts_the_outcomes() {
+        let lines: Vec<Parsed> = [
+            Emf::new(at())
+                .value(Metric::UsersSeen, 1000.0)
+                .value(Metric::OldestKeyAgeDays, 95.0),
+            Emf::new(at())
+                .value(Metric::UsersSeen, 31.0)
+                .value(Metric::OldestKeyAgeDays, 150.0),
+            Emf::rotation(
+                at(),
+                Outcome::Rotated,
+                Some(at() - chrono::Duration::seconds(10)),
+            ),
+            Emf::rotation(
+                at(),
+                Outcome::Rotated,
+                Some(at() - chrono::Duration::seconds(20)),
+            ),
+        ]
+        .iter()
+        .filter_map(|e| parse_line(&e.to_line()))
+        .collect();
+        let summary = Summary::of(&lines);
+        assert_eq!(summary.sum(Metric::UsersSeen), 1031.0);
+        assert_eq!(summary.max(Metric::OldestKeyAgeDays), Some(150.0));
+        assert_eq!(summary.max(Metric::KeysDue), None);
+        assert_eq!(summary.count(Outcome::Rotated), 2);
+        assert_eq!(summary.count(Outcome::Failed), 0);
+        assert_eq!(summary.outcomes["rotated"].1, 30.0);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use aws_sdk_sfn::types::ExecutionStatus;
+use keyrotor_core::metrics::{Metric, Summary};
 use keyrotor_localstack::account::{Account, TestUser, EVENTS_QUEUE};
 use keyrotor_localstack::stack::{LocalStack, StackOptions, ADMIN_ADDRESS, EXEMPT_GROUP};
 use keyrotor_localstack::workspace_root;
@@ -179,7 +180,7 @@ async fn demo(stack: &LocalStack, started: Instant) -> Result<()> {
 
     println!("\nRunning the daily scan now, as the EventBridge schedule would, with the operator's command:");
     let log_start = stack.functions_log_len();
-    cli(stack, &["scan", "--wait"])?;
+    cli(stack, &["scan", "--wait"], None)?;
     let scans = stack.executions_of(&stack.scan_state_machine_arn).await?;
     let scan = scans.first().context("the scan execution")?;
     let scan = a
@@ -192,10 +193,10 @@ async fn demo(stack: &LocalStack, started: Instant) -> Result<()> {
         bail!("the scan ended {:?}: {:?}", scan.status(), scan.cause());
     }
     let totals: Value = serde_json::from_str(scan.output().unwrap_or("{}"))?;
-    cli(stack, &["status"])?;
-    cli(stack, &["report"])?;
+    cli(stack, &["status"], None)?;
+    cli(stack, &["report"], None)?;
     let page = workspace_root().join("target/demo/keyrotor-report.html");
-    cli_to_file(stack, &["report", "--format", "html"], &page)?;
+    cli(stack, &["report", "--format", "html"], Some(&page))?;
     let events = a.received_events().await?;
     report(stack, a, &before, &totals["totals"], &events).await?;
     observed(stack, &events, log_start)?;
@@ -234,39 +235,17 @@ fn observed(stack: &LocalStack, events: &[Value], log_start: u64) -> Result<()> 
         "\nMetrics the functions wrote ({} CloudWatch embedded-metric lines, namespace keyrotor):",
         lines.len()
     );
-    let mut scan: BTreeMap<String, (f64, f64)> = BTreeMap::new();
-    let mut outcomes: BTreeMap<String, (usize, f64)> = BTreeMap::new();
-    for line in &lines {
-        match line.dimensions.as_slice() {
-            [] => {
-                for (name, value) in &line.values {
-                    let entry = scan.entry(name.clone()).or_insert((0.0, f64::MIN));
-                    entry.0 += value;
-                    entry.1 = entry.1.max(*value);
-                }
-            }
-            [(_, outcome)] => {
-                let entry = outcomes.entry(outcome.clone()).or_default();
-                entry.0 += 1;
-                entry.1 += line
-                    .values
-                    .iter()
-                    .find(|(n, _)| n == "RotationDuration")
-                    .map_or(0.0, |(_, v)| *v);
-            }
-            _ => {}
-        }
-    }
-    for (name, (sum, max)) in &scan {
+    let summary = Summary::of(&lines);
+    for (name, (sum, max)) in &summary.scan {
         // Ages are read by their maximum, counts by their sum.
-        let shown = if name == "OldestKeyAgeDays" {
+        let shown = if name == Metric::OldestKeyAgeDays.name() {
             *max
         } else {
             *sum
         };
         println!("  {name:<18} {shown}");
     }
-    for (outcome, (count, seconds)) in &outcomes {
+    for (outcome, (count, seconds)) in &summary.outcomes {
         println!(
             "  Rotations {outcome:<8} {count}, {:.1} s on average from the execution's start",
             seconds / *count as f64
@@ -275,33 +254,9 @@ fn observed(stack: &LocalStack, events: &[Value], log_start: u64) -> Result<()> 
     Ok(())
 }
 
-/// Runs `keyrotor ARGS` with its output written to `path` instead of shown.
-fn cli_to_file(stack: &LocalStack, args: &[&str], path: &std::path::Path) -> Result<()> {
-    let binary = workspace_root().join("target/debug/keyrotor");
-    println!("\n  $ keyrotor {} > {}", args.join(" "), path.display());
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let out = stack
-        .operator_command(&binary)
-        .args(args)
-        .env("KEYROTOR_STATE_MACHINE_ARN", &stack.state_machine_arn)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .context("running keyrotor")?;
-    if !matches!(out.status.code(), Some(0 | 3)) {
-        bail!(
-            "keyrotor {} exited with {:?}",
-            args.join(" "),
-            out.status.code()
-        );
-    }
-    std::fs::write(path, &out.stdout)?;
-    Ok(())
-}
-
-/// Runs `keyrotor ARGS` against the local stack, showing the command and its output.
-fn cli(stack: &LocalStack, args: &[&str]) -> Result<()> {
+/// Runs `keyrotor ARGS` against the local stack, showing the command and its output, or
+/// writing its output to `to` (its progress still shown).
+fn cli(stack: &LocalStack, args: &[&str], to: Option<&std::path::Path>) -> Result<()> {
     let binary = workspace_root().join("target/debug/keyrotor");
     if !binary.exists() {
         bail!(
@@ -309,17 +264,25 @@ fn cli(stack: &LocalStack, args: &[&str]) -> Result<()> {
             binary.display()
         );
     }
-    println!("\n  $ keyrotor {}", args.join(" "));
-    let status = stack
-        .operator_command(&binary)
+    let mut command = stack.operator_command(&binary);
+    command
         .args(args)
         .env("KEYROTOR_STATE_MACHINE_ARN", &stack.state_machine_arn)
         .env(
             "KEYROTOR_SCAN_STATE_MACHINE_ARN",
             &stack.scan_state_machine_arn,
-        )
-        .status()
-        .context("running keyrotor")?;
+        );
+    match to {
+        Some(path) => {
+            println!("\n  $ keyrotor {} > {}", args.join(" "), path.display());
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            command.stdout(std::fs::File::create(path)?);
+        }
+        None => println!("\n  $ keyrotor {}", args.join(" ")),
+    }
+    let status = command.status().context("running keyrotor")?;
     match status.code() {
         Some(0) => {}
         Some(3) if args[0] == "report" => {

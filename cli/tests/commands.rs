@@ -52,6 +52,17 @@ fn assert_context(value: &Value, machines: &[&str]) {
     }
 }
 
+/// The command exited with `code`; the message shows all it printed.
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}{}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("JSON output ({e}): {}", stdout(out)))
@@ -73,13 +84,7 @@ fn report_passes_a_compliant_account_and_fails_an_overdue_key() {
         a.create_user("keyless", &[]).await.expect("seed");
 
         let out = keyrotor(stack, &["report"]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}{}",
-            stdout(&out),
-            stderr(&out)
-        );
+        assert_exit(&out, 0);
         let table = stdout(&out);
         assert!(
             table.contains("compliant: no active key past the rotation age"),
@@ -334,13 +339,7 @@ fn an_iam_identity_center_profile_signs_the_commands_in() {
 
         let signed_in = sso_home("sso-valid", TOKEN, chrono::Duration::hours(8));
         let out = run(&signed_in);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}{}",
-            stdout(&out),
-            stderr(&out)
-        );
+        assert_exit(&out, 0);
         assert_context(&json(&out), &["keyrotor-rotate"]);
         let requests = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
         assert_eq!(requests.len(), 1, "one GetRoleCredentials: {requests:?}");
@@ -383,13 +382,7 @@ fn rotate_status_and_rerun_follow_a_rotation_through() {
         let mut outputs = Vec::new();
         let out = keyrotor(stack, &["rotate", "alice", "--wait"]);
         outputs.push(out.clone());
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}{}",
-            stdout(&out),
-            stderr(&out)
-        );
+        assert_exit(&out, 0);
         assert!(stdout(&out).contains("rotated to"), "{}", stdout(&out));
         assert!(
             stderr(&out).contains("waiting for deletion until"),
@@ -483,13 +476,7 @@ fn rotate_key_force_replaces_exactly_the_leaked_key() {
                 "json",
             ],
         );
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}{}",
-            stdout(&out),
-            stderr(&out)
-        );
+        assert_exit(&out, 0);
         let done = json(&out);
         assert_context(&done, &["keyrotor-rotate"]);
         let done = &done["executions"];

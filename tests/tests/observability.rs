@@ -365,6 +365,9 @@ fn the_missed_scan_alarm_counts_a_silent_day_against_the_schedule() {
             &stack,
         )
         .expect("the alarm resolves");
+    // AWS/States: a namespace no principal of the account can write to (PutMetricData
+    // refuses AWS/ namespaces), so no one can keep this alarm quiet with made-up successes.
+    assert_eq!(alarm["Namespace"], "AWS/States");
     assert_eq!(alarm["MetricName"], "ExecutionsSucceeded");
     assert_eq!(
         alarm["Dimensions"][0]["Value"],
@@ -379,6 +382,29 @@ fn the_missed_scan_alarm_counts_a_silent_day_against_the_schedule() {
     assert_eq!(alarm["DatapointsToAlarm"], alarm["EvaluationPeriods"]);
     assert_eq!(alarm["TreatMissingData"], "breaching");
     assert_eq!(alarm["ComparisonOperator"], "LessThanThreshold");
+}
+
+/// Anyone with `cloudwatch:PutMetricData` (PowerUserAccess, for one) can write to the
+/// `keyrotor` namespace. The compliance alarm reads the day's Maximum against zero: made-up
+/// datapoints can raise it, never bring a real non-compliant count back under the threshold.
+#[test]
+fn made_up_metric_data_can_raise_the_compliance_alarm_but_never_silence_it() {
+    let (template, stack) = template();
+    let alarm = template
+        .resolve(
+            &["Resources", "NonCompliantKeysAlarm", "Properties"],
+            &stack,
+        )
+        .expect("the alarm resolves");
+    assert_eq!(alarm["Namespace"], NAMESPACE);
+    assert_eq!(alarm["MetricName"], Metric::NonCompliantKeys.name());
+    assert_eq!(alarm["Statistic"], "Maximum");
+    assert_eq!(alarm["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(alarm["Threshold"], 0);
+    assert!(
+        alarm["Dimensions"].is_null(),
+        "no dimension a writer could pick apart"
+    );
 }
 
 /// notify's role policy, as an identity policy applies to its holder (`Principal` `*`).

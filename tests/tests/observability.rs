@@ -229,6 +229,13 @@ fn template() -> (Template, Stack) {
     (template, stack)
 }
 
+/// A resource's properties, resolved for `stack`.
+fn properties(template: &Template, stack: &Stack, logical: &str) -> Value {
+    template
+        .resolve(&["Resources", logical, "Properties"], stack)
+        .unwrap_or_else(|e| panic!("{logical} resolves: {e:#}"))
+}
+
 /// A metric a dashboard widget or an alarm uses: namespace, name, dimensions.
 type Used = (String, String, Vec<(String, String)>);
 
@@ -264,9 +271,7 @@ fn metrics_used(template: &Template, stack: &Stack) -> Vec<Used> {
         }
     }
     for alarm in template.resources_of_type("AWS::CloudWatch::Alarm") {
-        let props = template
-            .resolve(&["Resources", &alarm, "Properties"], stack)
-            .expect("the alarm resolves");
+        let props = properties(template, stack, &alarm);
         let stats: Vec<&Value> = match props["Metrics"].as_array() {
             Some(queries) => queries
                 .iter()
@@ -359,12 +364,7 @@ fn the_dashboard_and_alarms_use_only_metrics_the_code_writes_and_show_every_one(
 #[test]
 fn the_missed_scan_alarm_counts_a_silent_day_against_the_schedule() {
     let (template, stack) = template();
-    let alarm = template
-        .resolve(
-            &["Resources", "NoSuccessfulScanAlarm", "Properties"],
-            &stack,
-        )
-        .expect("the alarm resolves");
+    let alarm = properties(&template, &stack, "NoSuccessfulScanAlarm");
     // AWS/States: a namespace no principal of the account can write to (PutMetricData
     // refuses AWS/ namespaces), so no one can keep this alarm quiet with made-up successes.
     assert_eq!(alarm["Namespace"], "AWS/States");
@@ -390,12 +390,7 @@ fn the_missed_scan_alarm_counts_a_silent_day_against_the_schedule() {
 #[test]
 fn made_up_metric_data_can_raise_the_compliance_alarm_but_never_silence_it() {
     let (template, stack) = template();
-    let alarm = template
-        .resolve(
-            &["Resources", "NonCompliantKeysAlarm", "Properties"],
-            &stack,
-        )
-        .expect("the alarm resolves");
+    let alarm = properties(&template, &stack, "NonCompliantKeysAlarm");
     assert_eq!(alarm["Namespace"], NAMESPACE);
     assert_eq!(alarm["MetricName"], Metric::NonCompliantKeys.name());
     assert_eq!(alarm["Statistic"], "Maximum");

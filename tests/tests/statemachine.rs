@@ -235,7 +235,7 @@ fn every_task_retries_by_the_one_policy_and_catches_into_the_one_failure_path() 
                 assert_eq!(pass["Type"], "Pass", "{machine:?}: {named}");
                 assert_eq!(pass["Result"], name.as_str(), "{machine:?}: {named}");
                 assert_eq!(pass["ResultPath"], "$.failedStep", "{machine:?}: {named}");
-                assert_eq!(pass["Next"], "NotifyFailure", "{machine:?}: {named}");
+                reaches_failure_report_with_account(machine, states, &pass["Next"]);
                 catch("$.error", &named)
             };
             assert_eq!(
@@ -245,6 +245,43 @@ fn every_task_retries_by_the_one_policy_and_catches_into_the_one_failure_path() 
         }
     }
     assert!(tasks >= 15, "found only {tasks} tasks");
+}
+
+/// From a `<Step>Failed` pass, every way leads to NotifyFailure with `$.account` set: the
+/// scan sets it at its start; the per-user machine, whose input may lack it, sets it to
+/// `null` on the way if the input had none.
+fn reaches_failure_report_with_account(
+    machine: Machine,
+    states: &serde_json::Map<String, Value>,
+    next: &Value,
+) {
+    match next.as_str() {
+        Some("NotifyFailure") => {
+            assert_eq!(
+                machine,
+                Machine::Scan,
+                "only the scan sets $.account at its start"
+            );
+            assert_sets_account(states, "AccountGiven", "ListFirstPage");
+        }
+        Some("FailureAccountGiven") => {
+            assert_sets_account(states, "FailureAccountGiven", "NotifyFailure")
+        }
+        other => panic!("{machine:?}: a failure pass leads to {other:?}"),
+    }
+}
+
+/// `choice` goes on to `next` with the input's `$.account`, or sets it to `null` first.
+fn assert_sets_account(states: &serde_json::Map<String, Value>, choice: &str, next: &str) {
+    let choice = &states[choice];
+    assert_eq!(choice["Choices"][0]["Variable"], "$.account");
+    assert_eq!(choice["Choices"][0]["IsPresent"], true);
+    assert_eq!(choice["Choices"][0]["Next"], next);
+    let own = &states[choice["Default"].as_str().expect("Default")];
+    assert_eq!(own["Type"], "Pass");
+    assert_eq!(own["Result"], Value::Null);
+    assert_eq!(own["ResultPath"], "$.account");
+    assert_eq!(own["Next"], next);
 }
 
 #[test]
@@ -324,4 +361,39 @@ fn asl_validator_accepts_both_definitions() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Every step of both machines works in the execution's account: each Task hands its
+/// function the `account` the execution was given (`null` for keyrotor's own), so no step
+/// of a member account's execution can land in another account. Assess, which gets the
+/// whole input, carries it on as `$.assessment.account`.
+#[test]
+fn every_task_passes_the_executions_account_on() {
+    for machine in Machine::ALL {
+        let def = definition(machine);
+        for (name, state) in states(&def) {
+            if state["Type"] != "Task" {
+                continue;
+            }
+            let passed = &state["Parameters"]["account.$"];
+            let expected = match (machine, name.as_str()) {
+                (Machine::RotateUser, "Assess") => {
+                    assert!(state["Parameters"].is_null(), "Assess gets the whole input");
+                    continue;
+                }
+                (Machine::RotateUser, "NotifyFailure") | (Machine::Scan, _) => "$.account",
+                (Machine::RotateUser, _) => "$.assessment.account",
+            };
+            assert_eq!(passed, expected, "{machine:?}: {name}");
+        }
+    }
+    // The scan keeps it in its state from page to page.
+    let scan = definition(Machine::Scan);
+    let scan = states(&scan);
+    assert_eq!(
+        scan["ListFirstPage"]["ResultSelector"]["account.$"],
+        "$.account"
+    );
+    assert_eq!(scan["Tally"]["Parameters"]["account.$"], "$.account");
+    assert_eq!(scan["ScanDone"]["Parameters"]["account.$"], "$.account");
 }

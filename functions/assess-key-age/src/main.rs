@@ -2,7 +2,9 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    keyrotor_lambda::serve(
+    keyrotor_lambda::serve_in_account(
+        "assess-key-age",
+        keyrotor_lambda::AccountInput::Removed,
         |event, deps: std::sync::Arc<assess_key_age::Deps>| async move {
             assess_key_age::handle(event, &deps).await
         },

@@ -2,8 +2,12 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    keyrotor_lambda::serve(|event, deps: std::sync::Arc<create_key::Deps>| async move {
-        create_key::handle(event, &deps).await
-    })
+    keyrotor_lambda::serve_in_account(
+        "create-key",
+        keyrotor_lambda::AccountInput::Removed,
+        |event, deps: std::sync::Arc<create_key::Deps>| async move {
+            create_key::handle(event, &deps).await
+        },
+    )
     .await
 }

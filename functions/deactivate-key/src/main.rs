@@ -2,7 +2,9 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    keyrotor_lambda::serve(
+    keyrotor_lambda::serve_in_account(
+        "deactivate-key",
+        keyrotor_lambda::AccountInput::Removed,
         |event, deps: std::sync::Arc<deactivate_key::Deps>| async move {
             deactivate_key::handle(event, &deps).await
         },

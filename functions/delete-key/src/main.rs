@@ -2,8 +2,12 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    keyrotor_lambda::serve(|event, deps: std::sync::Arc<delete_key::Deps>| async move {
-        delete_key::handle(event, &deps).await
-    })
+    keyrotor_lambda::serve_in_account(
+        "delete-key",
+        keyrotor_lambda::AccountInput::Removed,
+        |event, deps: std::sync::Arc<delete_key::Deps>| async move {
+            delete_key::handle(event, &deps).await
+        },
+    )
     .await
 }

@@ -55,13 +55,17 @@ fn classify(code: &str, status: u16) -> AwsErrorKind {
         "NoSuchEntity"
         | "ResourceNotFoundException"
         | "ExecutionDoesNotExist"
-        | "StateMachineDoesNotExist" => AwsErrorKind::NotFound,
+        | "StateMachineDoesNotExist"
+        | "AccountNotFoundException"
+        | "ParentNotFoundException"
+        | "TargetNotFoundException" => AwsErrorKind::NotFound,
         "LimitExceeded" | "LimitExceededException" => AwsErrorKind::LimitExceeded,
         "EntityAlreadyExists" | "ResourceExistsException" | "ExecutionAlreadyExists" => {
             AwsErrorKind::AlreadyExists
         }
         "AccessDenied"
         | "AccessDeniedException"
+        | "AWSOrganizationsNotInUseException"
         | "UnauthorizedOperation"
         | "InvalidClientTokenId"
         | "SignatureDoesNotMatch" => AwsErrorKind::AccessDenied,

@@ -7,6 +7,8 @@
 pub mod error;
 pub mod events;
 pub mod iam;
+pub mod member;
+pub mod organizations;
 pub mod secrets;
 pub mod ses;
 pub mod sfn;
@@ -19,6 +21,8 @@ use keyrotor_core::config::{Config, ConfigError};
 pub use error::sdk_error;
 pub use events::EventBus;
 pub use iam::Iam;
+pub use member::Accounts;
+pub use organizations::Organizations;
 pub use secrets::Secrets;
 pub use ses::Mailer;
 pub use sfn::Executions;
@@ -33,6 +37,15 @@ pub mod testing;
 /// with one clear line instead of failing every invocation.
 pub trait FromConfig: Sized {
     fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError>;
+
+    /// The dependencies for a member account, given the function's own (`self`), the
+    /// member account's configuration and an SDK configuration holding a session of the
+    /// function's member role there. By default every client works in the member account;
+    /// a function that also uses its own account's services (notify: SES, EventBridge)
+    /// keeps those clients.
+    fn in_member(&self, config: Config, member: &SdkConfig) -> Result<Self, ConfigError> {
+        Self::from_config(config, member)
+    }
 }
 
 /// The dependencies of a step that reads and changes a user's keys and secret, and nothing

@@ -518,6 +518,7 @@ fn event(n: usize) -> keyrotor_core::events::Event {
         user: Some(format!("user-{n}")),
         execution: None,
         forced: false,
+        account: None,
     };
     keyrotor_core::events::deleted(&context, "AKIAIOSFODNN7EXAMPLE")
 }

@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use crate::accounts::{AccountId, AccountsMode, OrgNodeId, Scope};
 use crate::domain::Policy;
 use crate::email::EmailAddress;
 
@@ -45,6 +46,27 @@ pub struct Config {
     /// `deactivate-key` roles, and an optional break-glass role. Every secret's resource
     /// policy denies any change to every other principal.
     pub trusted_role_arns: Vec<String>,
+    /// Which accounts keyrotor works in, and how it reaches them.
+    pub accounts: AccountsConfig,
+}
+
+/// The many-accounts settings. In the default mode (`self`) none of them is used.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountsConfig {
+    pub mode: AccountsMode,
+    pub scope: Scope,
+    /// A role in the management account to read the organization through, when keyrotor is
+    /// deployed neither there nor in a delegated administrator account.
+    pub org_role_arn: Option<String>,
+    /// How many account scans an organization scan runs at a time.
+    pub concurrency: u16,
+    /// The `sts:ExternalId` the member roles' trust policies ask for, if any.
+    pub external_id: Option<String>,
+}
+
+impl AccountsConfig {
+    pub const DEFAULT_CONCURRENCY: u16 = 10;
+    pub const MAX_CONCURRENCY: u16 = 100;
 }
 
 /// How the scan assesses a page of users.
@@ -92,6 +114,14 @@ pub mod vars {
     pub const ASSESS_STRATEGY: &str = "KEYROTOR_ASSESS_STRATEGY";
     pub const MAX_EXEMPTION_DAYS: &str = "KEYROTOR_MAX_EXEMPTION_DAYS";
     pub const TRUSTED_ROLE_ARNS: &str = "KEYROTOR_TRUSTED_ROLE_ARNS";
+    pub const ACCOUNTS: &str = "KEYROTOR_ACCOUNTS";
+    pub const INCLUDE_OUS: &str = "KEYROTOR_INCLUDE_OUS";
+    pub const EXCLUDE_OUS: &str = "KEYROTOR_EXCLUDE_OUS";
+    pub const EXCLUDE_ACCOUNTS: &str = "KEYROTOR_EXCLUDE_ACCOUNTS";
+    pub const INCLUDE_MANAGEMENT_ACCOUNT: &str = "KEYROTOR_INCLUDE_MANAGEMENT_ACCOUNT";
+    pub const ORG_ROLE_ARN: &str = "KEYROTOR_ORG_ROLE_ARN";
+    pub const ACCOUNT_CONCURRENCY: &str = "KEYROTOR_ACCOUNT_CONCURRENCY";
+    pub const MEMBER_EXTERNAL_ID: &str = "KEYROTOR_MEMBER_EXTERNAL_ID";
 }
 
 /// IAM tag keys: 1–128 characters of letters, digits, spaces and `_.:/=+-@`.
@@ -238,17 +268,7 @@ impl Config {
                 .collect::<Result<Vec<_>, _>>()?,
         };
 
-        let dry_run = match get(vars::DRY_RUN).map(|v| v.to_ascii_lowercase()) {
-            None => false,
-            Some(v) if v == "true" || v == "1" || v == "yes" => true,
-            Some(v) if v == "false" || v == "0" || v == "no" => false,
-            Some(v) => {
-                return Err(ConfigError::new(
-                    vars::DRY_RUN,
-                    format!("{v:?} is not true or false"),
-                ))
-            }
-        };
+        let dry_run = parse_flag(vars::DRY_RUN, get(vars::DRY_RUN))?;
 
         let state_machine_arn = get(vars::STATE_MACHINE_ARN);
         if let Some(arn) = &state_machine_arn {
@@ -300,15 +320,7 @@ impl Config {
                 .map(str::trim)
                 .filter(|a| !a.is_empty())
                 .map(|arn| {
-                    let ok = arn.starts_with("arn:")
-                        && arn.split(':').nth(2) == Some("iam")
-                        && arn
-                            .split(':')
-                            .nth(5)
-                            .is_some_and(|r| r.starts_with("role/"))
-                        && !arn.contains(['*', '?', '"', '\\'])
-                        && arn.len() <= 2048;
-                    ok.then(|| arn.to_owned()).ok_or_else(|| {
+                    is_role_arn(arn).then(|| arn.to_owned()).ok_or_else(|| {
                         ConfigError::new(
                             vars::TRUSTED_ROLE_ARNS,
                             format!("{arn:?} is not an IAM role ARN"),
@@ -318,7 +330,10 @@ impl Config {
                 .collect::<Result<Vec<_>, _>>()?,
         };
 
+        let accounts = AccountsConfig::from_lookup(&get)?;
+
         Ok(Config {
+            accounts,
             verify_timeout_secs,
             trusted_role_arns,
             assess_strategy,
@@ -378,6 +393,129 @@ impl Config {
                 .iter()
                 .any(|d| d == address.domain())
     }
+}
+
+/// `true`/`1`/`yes` or `false`/`0`/`no` (any case); unset is `false`.
+fn parse_flag(var: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value.map(|v| v.to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(v) if v == "true" || v == "1" || v == "yes" => Ok(true),
+        Some(v) if v == "false" || v == "0" || v == "no" => Ok(false),
+        Some(v) => Err(ConfigError::new(var, format!("{v:?} is not true or false"))),
+    }
+}
+
+/// A comma-separated list, each item parsed by `T::from_str`; unset is empty.
+fn parse_list<T: std::str::FromStr<Err = String>>(
+    var: &'static str,
+    value: Option<String>,
+) -> Result<Vec<T>, ConfigError> {
+    value
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| item.parse().map_err(|e| ConfigError::new(var, e)))
+        .collect()
+}
+
+impl AccountsConfig {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mode = match get(vars::ACCOUNTS) {
+            None => AccountsMode::OwnAccount,
+            Some(v) if v.eq_ignore_ascii_case("self") => AccountsMode::OwnAccount,
+            Some(v) if v.eq_ignore_ascii_case("organization") => AccountsMode::Organization,
+            Some(v) => {
+                let ids: Vec<AccountId> = parse_list(vars::ACCOUNTS, Some(v)).map_err(|e| {
+                    ConfigError::new(
+                        vars::ACCOUNTS,
+                        format!("{}: give self, organization or account IDs", e.reason),
+                    )
+                })?;
+                AccountsMode::Listed(ids)
+            }
+        };
+        let scope = Scope {
+            include_ous: parse_list::<OrgNodeId>(vars::INCLUDE_OUS, get(vars::INCLUDE_OUS))?,
+            exclude_ous: parse_list::<OrgNodeId>(vars::EXCLUDE_OUS, get(vars::EXCLUDE_OUS))?,
+            exclude_accounts: parse_list(vars::EXCLUDE_ACCOUNTS, get(vars::EXCLUDE_ACCOUNTS))?,
+            include_management: parse_flag(
+                vars::INCLUDE_MANAGEMENT_ACCOUNT,
+                get(vars::INCLUDE_MANAGEMENT_ACCOUNT),
+            )?,
+        };
+        let org_role_arn = get(vars::ORG_ROLE_ARN);
+        if let Some(arn) = &org_role_arn {
+            if !is_role_arn(arn) {
+                return Err(ConfigError::new(
+                    vars::ORG_ROLE_ARN,
+                    format!("{arn:?} is not an IAM role ARN"),
+                ));
+            }
+        }
+        let concurrency = match get(vars::ACCOUNT_CONCURRENCY) {
+            None => Self::DEFAULT_CONCURRENCY,
+            Some(v) => v
+                .parse::<u16>()
+                .ok()
+                .filter(|n| (1..=Self::MAX_CONCURRENCY).contains(n))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        vars::ACCOUNT_CONCURRENCY,
+                        format!(
+                            "{v:?} is not a number between 1 and {}",
+                            Self::MAX_CONCURRENCY
+                        ),
+                    )
+                })?,
+        };
+        // As sts:AssumeRole allows it: 2–1224 characters of letters, digits and +=,.@:/-_.
+        let external_id = get(vars::MEMBER_EXTERNAL_ID);
+        if let Some(id) = &external_id {
+            let ok = (2..=1224).contains(&id.len())
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c));
+            if !ok {
+                return Err(ConfigError::new(
+                    vars::MEMBER_EXTERNAL_ID,
+                    "must be 2-1224 letters, digits or +=,.@:/-_",
+                ));
+            }
+        }
+        if mode == AccountsMode::OwnAccount {
+            let stray = [
+                (vars::INCLUDE_OUS, !scope.include_ous.is_empty()),
+                (vars::EXCLUDE_OUS, !scope.exclude_ous.is_empty()),
+                (vars::ORG_ROLE_ARN, org_role_arn.is_some()),
+            ];
+            if let Some((var, _)) = stray.iter().find(|(_, set)| *set) {
+                return Err(ConfigError::new(
+                    var,
+                    format!("is set, but {} is self", vars::ACCOUNTS),
+                ));
+            }
+        }
+        Ok(AccountsConfig {
+            mode,
+            scope,
+            org_role_arn,
+            concurrency,
+            external_id,
+        })
+    }
+}
+
+/// An IAM role ARN without wildcards or characters that would break a policy document.
+fn is_role_arn(arn: &str) -> bool {
+    arn.starts_with("arn:")
+        && arn.split(':').nth(2) == Some("iam")
+        && arn
+            .split(':')
+            .nth(5)
+            .is_some_and(|r| r.starts_with("role/"))
+        && !arn.contains(['*', '?', '"', '\\'])
+        && arn.len() <= 2048
 }
 
 fn parse_days(var: &'static str, value: &str) -> Result<u32, ConfigError> {
@@ -489,6 +627,17 @@ mod tests {
             (vars::VERIFY_TIMEOUT_SECONDS, "0"),
             (vars::VERIFY_TIMEOUT_SECONDS, "forever"),
             (vars::ASSESS_STRATEGY, "guess"),
+            (vars::ACCOUNTS, "all"),
+            (vars::ACCOUNTS, "111111111111,22222222222"),
+            (vars::INCLUDE_OUS, "ou-ab12"),
+            (vars::EXCLUDE_OUS, "Sandbox"),
+            (vars::EXCLUDE_ACCOUNTS, "111111111111;222222222222"),
+            (vars::INCLUDE_MANAGEMENT_ACCOUNT, "sometimes"),
+            (vars::ORG_ROLE_ARN, "arn:aws:iam::111111111111:user/admin"),
+            (vars::ACCOUNT_CONCURRENCY, "0"),
+            (vars::ACCOUNT_CONCURRENCY, "101"),
+            (vars::MEMBER_EXTERNAL_ID, "x"),
+            (vars::MEMBER_EXTERNAL_ID, "has space"),
         ];
         for (var, value) in cases {
             let err =
@@ -496,6 +645,63 @@ mod tests {
             assert_eq!(err.var, *var);
             assert!(err.to_string().contains(var), "{err}");
         }
+    }
+
+    #[test]
+    fn accounts_default_to_this_account_alone() {
+        let c = config(&[]).expect("valid");
+        assert_eq!(
+            c.accounts,
+            AccountsConfig {
+                concurrency: 10,
+                ..AccountsConfig::default()
+            }
+        );
+        assert_eq!(c.accounts.mode, AccountsMode::OwnAccount);
+        // Organization settings without the organization mode are a mistake, not ignored.
+        let err = config(&[(vars::EXCLUDE_OUS, "ou-ab12-abcd1234")]).expect_err("stray");
+        assert_eq!(err.var, vars::EXCLUDE_OUS);
+    }
+
+    #[test]
+    fn organization_settings_are_read() {
+        let c = config(&[
+            (vars::ACCOUNTS, "Organization"),
+            (vars::INCLUDE_OUS, "r-ab12, ou-ab12-abcd1234"),
+            (vars::EXCLUDE_OUS, "ou-ab12-sandbox1"),
+            (vars::EXCLUDE_ACCOUNTS, "111111111111 ,222222222222"),
+            (vars::INCLUDE_MANAGEMENT_ACCOUNT, "yes"),
+            (
+                vars::ORG_ROLE_ARN,
+                "arn:aws:iam::999999999999:role/keyrotor-org-reader",
+            ),
+            (vars::ACCOUNT_CONCURRENCY, "25"),
+            (vars::MEMBER_EXTERNAL_ID, "keyrotor-prod"),
+        ])
+        .expect("valid");
+        let a = &c.accounts;
+        assert_eq!(a.mode, AccountsMode::Organization);
+        let ids = |v: &[&str]| {
+            v.iter()
+                .map(|s| s.parse().unwrap())
+                .collect::<Vec<OrgNodeId>>()
+        };
+        assert_eq!(a.scope.include_ous, ids(&["r-ab12", "ou-ab12-abcd1234"]));
+        assert_eq!(a.scope.exclude_ous, ids(&["ou-ab12-sandbox1"]));
+        assert_eq!(a.scope.exclude_accounts.len(), 2);
+        assert!(a.scope.include_management);
+        assert_eq!(a.concurrency, 25);
+        assert_eq!(a.external_id.as_deref(), Some("keyrotor-prod"));
+        assert!(a.org_role_arn.is_some());
+
+        let listed = config(&[(vars::ACCOUNTS, "111111111111, 222222222222")]).expect("valid");
+        let AccountsMode::Listed(ids) = listed.accounts.mode else {
+            panic!("a list of IDs is the listed mode");
+        };
+        assert_eq!(
+            ids.iter().map(|id| id.as_str()).collect::<Vec<_>>(),
+            ["111111111111", "222222222222"]
+        );
     }
 
     #[test]

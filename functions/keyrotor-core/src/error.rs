@@ -27,12 +27,16 @@ pub enum ErrorType {
     AccessDenied,
     /// AWS rejected a request for another reason. Not retryable.
     ServiceError,
+    /// keyrotor cannot work in a member account: its role there is missing or refuses
+    /// keyrotor, or the region is not enabled for the account. Not retryable: the account
+    /// is reported, and an organization scan goes on with the others.
+    AccountUnreachable,
     /// A bug or an unexpected response. Not retryable.
     Internal,
 }
 
 impl ErrorType {
-    pub const ALL: [ErrorType; 10] = [
+    pub const ALL: [ErrorType; 11] = [
         ErrorType::InvalidInput,
         ErrorType::ConfigurationError,
         ErrorType::NotFound,
@@ -42,6 +46,7 @@ impl ErrorType {
         ErrorType::Transient,
         ErrorType::AccessDenied,
         ErrorType::ServiceError,
+        ErrorType::AccountUnreachable,
         ErrorType::Internal,
     ];
 
@@ -56,6 +61,7 @@ impl ErrorType {
             ErrorType::Transient => "Transient",
             ErrorType::AccessDenied => "AccessDenied",
             ErrorType::ServiceError => "ServiceError",
+            ErrorType::AccountUnreachable => "AccountUnreachable",
             ErrorType::Internal => "Internal",
         }
     }
@@ -85,6 +91,7 @@ impl ErrorType {
             | ErrorType::Blocked
             | ErrorType::AccessDenied
             | ErrorType::ServiceError
+            | ErrorType::AccountUnreachable
             | ErrorType::Internal => None,
         }
     }
@@ -158,6 +165,15 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    #[error(
+        "account {account} is unreachable: cannot assume {role_arn} ({reason}); is keyrotor's \
+         member stack (the StackSet instance) deployed in that account and enabled region?"
+    )]
+    AccountUnreachable {
+        account: String,
+        role_arn: String,
+        reason: String,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -187,6 +203,7 @@ impl Error {
                 AwsErrorKind::LimitExceeded | AwsErrorKind::AlreadyExists => ErrorType::Conflict,
                 AwsErrorKind::Rejected => ErrorType::ServiceError,
             },
+            Error::AccountUnreachable { .. } => ErrorType::AccountUnreachable,
             Error::Internal(_) => ErrorType::Internal,
         }
     }

@@ -79,6 +79,9 @@ pub struct Context {
     pub execution: Option<String>,
     /// Whether the rotation was forced (a leak response, a responder).
     pub forced: bool,
+    /// The member account it happened in (absent: keyrotor's own account).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -200,6 +203,7 @@ mod tests {
             user: Some("alice".into()),
             execution: Some("arn:aws:states:us-east-1:123456789012:execution:m:e".into()),
             forced: false,
+            account: None,
         }
     }
 

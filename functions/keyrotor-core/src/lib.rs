@@ -1,4 +1,4 @@
-//! keyrotor's domain, with no AWS SDK in it: the rotation rules ([`domain`]), the payloads
+//! keyrotor's domain, with no AWS SDK in it: the accounts it works in ([`accounts`]), the rotation rules ([`domain`]), the payloads
 //! every function reads and writes ([`payload`]), configuration ([`config`]), errors
 //! ([`error`]), secret handling ([`secret`]), names ([`naming`]), the ownership of secrets
 //! ([`ownership`]), the ports the steps reach AWS through ([`ports`]) and reading a user's
@@ -6,6 +6,7 @@
 //! ([`events`]) and metrics ([`metrics`]). The adapters that implement the ports against AWS
 //! are in `keyrotor-aws`; the Lambda runtime loop is in `keyrotor-lambda`.
 
+pub mod accounts;
 pub mod config;
 pub mod domain;
 pub mod email;

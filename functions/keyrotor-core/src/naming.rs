@@ -4,6 +4,8 @@
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
+use crate::payload::AccountId;
+
 /// Tag on the secret naming the IAM user it belongs to, for people reading it.
 pub const TAG_USER: &str = "keyrotor:user";
 /// Tag on the secret with the unique ID of the IAM user it belongs to: what binds it.
@@ -62,9 +64,22 @@ pub fn key_from_version_id(version_id: &str) -> Option<&str> {
 /// The name of the per-user execution a scan on `date` starts for `user`:
 /// `scheduled-<yyyymmdd>-<safe user>-<hash>` (`dryrun-...` for a dry run, so that a dry run
 /// never takes the name of the real one), at most 80 characters of the set Step Functions
-/// allows. The same scan day and user always give the same name, so a rerun of the scan
-/// gets `ExecutionAlreadyExists` instead of a second execution.
-pub fn execution_name(date: NaiveDate, user: &str, dry_run: bool) -> String {
+/// allows. In a member account the account ID follows the date
+/// (`scheduled-<yyyymmdd>-<account>-<safe user>-<hash>`), so that users of the same name in
+/// two accounts get two executions. The same scan day, account and user always give the
+/// same name, so a rerun of the scan gets `ExecutionAlreadyExists` instead of a second
+/// execution.
+pub fn execution_name(
+    date: NaiveDate,
+    account: Option<&AccountId>,
+    user: &str,
+    dry_run: bool,
+) -> String {
+    let kind = if dry_run { "dryrun" } else { "scheduled" };
+    let account = account.map(|a| format!("{a}-")).unwrap_or_default();
+    // 80, less the rest: kind 9, date 8, account 13, hash 8 and three dashes (52 without
+    // an account).
+    let room = 52 - account.len();
     let safe: String = user
         .chars()
         .map(|c| {
@@ -74,14 +89,21 @@ pub fn execution_name(date: NaiveDate, user: &str, dry_run: bool) -> String {
                 '_'
             }
         })
-        .take(52)
+        .take(room)
         .collect();
-    let kind = if dry_run { "dryrun" } else { "scheduled" };
     format!(
-        "{kind}-{}-{safe}-{}",
+        "{kind}-{}-{account}{safe}-{}",
         date.format("%Y%m%d"),
         short_hash(user)
     )
+}
+
+/// The name of the account scan an organization scan on `date` starts for `account`:
+/// `account-<account>-<yyyymmdd>` (`dryrun-account-…` for a dry run). A rerun of the
+/// organization scan the same day finds it started.
+pub fn account_scan_name(date: NaiveDate, account: &AccountId, dry_run: bool) -> String {
+    let kind = if dry_run { "dryrun-account" } else { "account" };
+    format!("{kind}-{account}-{}", date.format("%Y%m%d"))
 }
 
 /// The tags that record on a secret which key a rotation deactivated, and when (read back
@@ -156,21 +178,51 @@ mod tests {
     fn execution_names_are_deterministic_valid_and_distinct() {
         let day = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
         let long = "x".repeat(64);
+        let a: AccountId = "111111111111".parse().expect("valid");
+        let b: AccountId = "222222222222".parse().expect("valid");
         for user in ["alice", "a+b=c,d.e@f-g_h", long.as_str()] {
-            let name = execution_name(day, user, false);
-            assert_eq!(name, execution_name(day, user, false));
-            assert_ne!(name, execution_name(day, user, true));
-            assert!(name.len() <= 80, "{name}");
-            assert!(
-                name.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
-                "{name}"
+            for account in [None, Some(&a)] {
+                let name = execution_name(day, account, user, false);
+                assert_eq!(name, execution_name(day, account, user, false));
+                assert_ne!(name, execution_name(day, account, user, true));
+                assert!(name.len() <= 80, "{name}");
+                assert!(
+                    name.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+                    "{name}"
+                );
+                assert!(name.starts_with("scheduled-20261125-"));
+            }
+            // The same user in two accounts: two executions.
+            assert_ne!(
+                execution_name(day, Some(&a), user, false),
+                execution_name(day, Some(&b), user, false)
             );
-            assert!(name.starts_with("scheduled-20261125-"));
         }
+        assert_eq!(
+            execution_name(day, Some(&a), "alice", false),
+            format!(
+                "scheduled-20261125-111111111111-alice-{}",
+                short_hash("alice")
+            )
+        );
+        assert_eq!(
+            execution_name(day, None, &long, false).len(),
+            80,
+            "the own account's names are as before"
+        );
+        assert_eq!(execution_name(day, Some(&a), &long, false).len(), 80);
         assert_ne!(
-            execution_name(day, "a.b", false),
-            execution_name(day, "a_b", false)
+            execution_name(day, None, "a.b", false),
+            execution_name(day, None, "a_b", false)
+        );
+        assert_eq!(
+            account_scan_name(day, &b, false),
+            "account-222222222222-20261125"
+        );
+        assert_eq!(
+            account_scan_name(day, &b, true),
+            "dryrun-account-222222222222-20261125"
         );
     }
 }

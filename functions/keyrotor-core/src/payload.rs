@@ -48,7 +48,7 @@ macro_rules! checked_string {
     )+};
 }
 
-checked_string!(UserName, KeyId, Text, Arn, StepName);
+checked_string!(UserName, KeyId, Text, Arn, StepName, AccountId, OrgNodeId);
 
 /// An IAM user name: 1–64 characters of letters, digits and `+=,.@_-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -70,6 +70,77 @@ impl TryFrom<String> for UserName {
                 value.chars().take(80).collect::<String>()
             ))
         }
+    }
+}
+
+/// An AWS account ID: exactly twelve digits.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AccountId(String);
+
+impl TryFrom<String> for AccountId {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(AccountId(value))
+        } else {
+            Err(format!(
+                "{:?} is not an AWS account ID (twelve digits)",
+                value.chars().take(40).collect::<String>()
+            ))
+        }
+    }
+}
+
+impl std::str::FromStr for AccountId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AccountId::try_from(s.to_owned())
+    }
+}
+
+/// The ID of an organization's root (`r-…`) or organizational unit (`ou-…`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct OrgNodeId(String);
+
+impl TryFrom<String> for OrgNodeId {
+    type Error = String;
+
+    /// As Organizations defines them: `r-` and 4–32 lower-case letters or digits, or `ou-`,
+    /// 4–32 of them, `-`, and 8–32 more.
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let alnum = |s: &str, min: usize| {
+            (min..=32).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        };
+        let valid = if let Some(rest) = value.strip_prefix("r-") {
+            alnum(rest, 4)
+        } else if let Some(rest) = value.strip_prefix("ou-") {
+            rest.split_once('-')
+                .is_some_and(|(root, ou)| alnum(root, 4) && alnum(ou, 8))
+        } else {
+            false
+        };
+        if valid {
+            Ok(OrgNodeId(value))
+        } else {
+            Err(format!(
+                "{:?} is neither a root ID (r-…) nor an OU ID (ou-…)",
+                value.chars().take(80).collect::<String>()
+            ))
+        }
+    }
+}
+
+impl std::str::FromStr for OrgNodeId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OrgNodeId::try_from(s.to_owned())
     }
 }
 
@@ -145,6 +216,34 @@ pub struct Cause {
 pub struct ScanRequest {
     #[serde(default)]
     pub dry_run: bool,
+    /// The member account an organization scan gave this scan (`null`: keyrotor's own).
+    #[serde(default)]
+    pub account: Option<AccountRef>,
+}
+
+/// The member account an execution works in, as the organization scan hands it on: every
+/// input and output of a step that reads or changes an account carries it (`null`, or
+/// absent, for the account keyrotor is deployed in). Only its `id` chooses the account;
+/// the name and address are for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountRef {
+    pub id: AccountId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Text>,
+    /// Where the account's admin notices go, from the account's `keyrotor:admin-address` tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_address: Option<Text>,
+}
+
+impl fmt::Display for AccountRef {
+    /// `222222222222 (payments-prod)`, or the ID alone.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "{} ({name})", self.id),
+            None => write!(f, "{}", self.id),
+        }
+    }
 }
 
 /// `list-users`: one page of users after `marker`, or exactly the named `users`.
@@ -435,6 +534,9 @@ pub struct NotifyInput {
     /// When the execution started: a rotation's outcome is measured from it.
     #[serde(default)]
     pub started_at: Option<DateTime<Utc>>,
+    /// The member account the execution works in (`null`: keyrotor's own).
+    #[serde(default)]
+    pub account: Option<AccountRef>,
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -496,6 +598,9 @@ pub struct NotifyOutput {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StartRotationsInput {
     pub users: Vec<ActionableUser>,
+    /// The member account the users are in (`null`: keyrotor's own).
+    #[serde(default)]
+    pub account: Option<AccountRef>,
     /// The scan's start time: names the executions, so a rerun the same day starts nothing new.
     pub scan_started_at: DateTime<Utc>,
     #[serde(default)]

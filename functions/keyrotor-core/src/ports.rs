@@ -14,6 +14,7 @@ use crate::domain::credential_report::CredentialReport;
 use crate::domain::{AccessKey, KeyStatus, SecretState};
 use crate::email::EmailAddress;
 use crate::error::Result;
+use crate::payload::{AccountId, OrgNodeId};
 use crate::secret::NewAccessKey;
 
 /// An IAM user as GetUser returns it.
@@ -212,4 +213,61 @@ pub trait ExecutionsPort: Sync {
 pub trait EventsPort: Sync {
     /// Publishes every event, or fails: an entry EventBridge refused fails the whole call.
     fn publish(&self, events: &[crate::events::Event]) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// An account as Organizations describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgAccount {
+    pub id: AccountId,
+    pub name: String,
+    /// `State` (ACTIVE, PENDING_ACTIVATION, SUSPENDED, PENDING_CLOSURE, CLOSED), which
+    /// replaces `Status`; older responses (and moto) carry only `Status`.
+    pub state: Option<String>,
+    pub status: Option<String>,
+}
+
+impl OrgAccount {
+    /// Whether keyrotor can work in the account: `State` ACTIVE, or without a `State`,
+    /// `Status` ACTIVE. Returns the state that rules it out otherwise.
+    pub fn activity(&self) -> std::result::Result<(), String> {
+        match self.state.as_deref().or(self.status.as_deref()) {
+            Some("ACTIVE") => Ok(()),
+            Some(other) => Err(other.to_owned()),
+            None => Err("UNKNOWN".to_owned()),
+        }
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_token: Option<String>,
+}
+
+/// AWS Organizations, read-only: what the inventory walks.
+pub trait OrganizationPort: Sync {
+    /// The management account's ID (DescribeOrganization).
+    fn management_account(&self) -> impl Future<Output = Result<AccountId>> + Send;
+    /// The organization's roots (ListRoots).
+    fn roots(&self) -> impl Future<Output = Result<Vec<OrgNodeId>>> + Send;
+    /// One page of the OUs directly under `parent` (ListChildren, OrganizationalUnit).
+    fn child_ous(
+        &self,
+        parent: &OrgNodeId,
+        token: Option<&str>,
+    ) -> impl Future<Output = Result<Page<OrgNodeId>>> + Send;
+    /// One page of the accounts directly under `parent` (ListAccountsForParent).
+    fn accounts_under(
+        &self,
+        parent: &OrgNodeId,
+        token: Option<&str>,
+    ) -> impl Future<Output = Result<Page<OrgAccount>>> + Send;
+    /// One account (DescribeAccount); `NotFound` if it is not in the organization.
+    fn account(&self, id: &AccountId) -> impl Future<Output = Result<OrgAccount>> + Send;
+    /// The account's tags (ListTagsForResource, every page).
+    fn account_tags(
+        &self,
+        id: &AccountId,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>>> + Send;
 }

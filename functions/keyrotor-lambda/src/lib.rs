@@ -11,7 +11,9 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Serialize;
 use tracing_subscriber::EnvFilter;
 
-use keyrotor_aws::FromConfig;
+pub use keyrotor_aws::member::AccountInput;
+use keyrotor_aws::member::{take_account, with_account};
+use keyrotor_aws::{Accounts, FromConfig};
 use keyrotor_core::config::Config;
 use keyrotor_core::error::Error;
 use lambda_runtime::Diagnostic;
@@ -80,15 +82,9 @@ fn outside_lambda(var: impl Fn(&str) -> Option<String>) -> Option<String> {
         .then(|| format!("AWS_LAMBDA_FUNCTION_MEMORY_SIZE is not a number of MB: {memory:?}"))
 }
 
-/// Runs a function: logging, configuration, its dependencies, then the invocation loop.
-/// Invalid configuration stops the cold start with one clear line.
-pub async fn serve<D, F, Fut, O>(handler: F) -> Result<(), lambda_runtime::Error>
-where
-    D: FromConfig,
-    F: Fn(serde_json::Value, Arc<D>) -> Fut,
-    Fut: Future<Output = Result<O, Error>>,
-    O: Serialize,
-{
+/// The cold start every function shares: logging, the metrics sink, the Lambda environment,
+/// the configuration and the SDK's. Invalid configuration stops it with one clear line.
+async fn cold_start() -> Result<(Config, aws_config::SdkConfig), lambda_runtime::Error> {
     init_logging();
     keyrotor_core::metrics::write_to_stdout();
     if let Some(problem) = outside_lambda(|name| std::env::var(name).ok()) {
@@ -103,7 +99,22 @@ where
             return Err(err.into());
         }
     };
-    let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+    Ok((
+        config,
+        aws_config::load_defaults(BehaviorVersion::latest()).await,
+    ))
+}
+
+/// Runs a function that works in keyrotor's own account only (or in none): logging,
+/// configuration, its dependencies, then the invocation loop.
+pub async fn serve<D, F, Fut, O>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    D: FromConfig,
+    F: Fn(serde_json::Value, Arc<D>) -> Fut,
+    Fut: Future<Output = Result<O, Error>>,
+    O: Serialize,
+{
+    let (config, sdk) = cold_start().await?;
     let deps = match D::from_config(config, &sdk) {
         Ok(deps) => Arc::new(deps),
         Err(err) => {
@@ -119,6 +130,47 @@ where
             Box::pin(handler(event.payload, deps))
                 .await
                 .map_err(diagnostic)
+        }
+    }))
+    .await
+}
+
+/// Runs a function that reads or changes an account: like [`serve`], but each event may
+/// name a member account (`"account": {"id": …}`). The function then works there through
+/// its member role `role/keyrotor/<function>` (see [`Accounts`]), and its output carries
+/// the same `account` on, so the next step works in the same account. Without one (or with
+/// `null`) it works in its own account, as in the `self` mode. The handler sees the
+/// `account` field only if `input` says [`AccountInput::Kept`].
+pub async fn serve_in_account<D, F, Fut, O>(
+    function: &'static str,
+    input: AccountInput,
+    handler: F,
+) -> Result<(), lambda_runtime::Error>
+where
+    D: FromConfig,
+    F: Fn(serde_json::Value, Arc<D>) -> Fut,
+    Fut: Future<Output = Result<O, Error>>,
+    O: Serialize,
+{
+    let (config, sdk) = cold_start().await?;
+    let accounts = match Accounts::<D>::new(config, &sdk, function) {
+        Ok(accounts) => Arc::new(accounts),
+        Err(err) => {
+            tracing::error!("{err}");
+            return Err(err.into());
+        }
+    };
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let accounts = Arc::clone(&accounts);
+        async move {
+            let run = async {
+                let (account, payload) = take_account(event.payload, input)?;
+                let deps = accounts.deps(account.as_ref().map(|a| &a.id)).await?;
+                let output = handler(payload, deps).await?;
+                with_account(output, account)
+            };
+            Box::pin(run).await.map_err(diagnostic)
         }
     }))
     .await

@@ -2,8 +2,12 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    keyrotor_lambda::serve(|event, deps: std::sync::Arc<list_users::Deps>| async move {
-        list_users::handle(event, &deps).await
-    })
+    keyrotor_lambda::serve_in_account(
+        "list-users",
+        keyrotor_lambda::AccountInput::Removed,
+        |event, deps: std::sync::Arc<list_users::Deps>| async move {
+            list_users::handle(event, &deps).await
+        },
+    )
     .await
 }

@@ -14,6 +14,8 @@
 
 mod message;
 
+use std::borrow::Cow;
+
 use aws_config::SdkConfig;
 use chrono::Utc;
 use keyrotor_aws::FromConfig;
@@ -22,7 +24,7 @@ use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::email::EmailAddress;
 use keyrotor_core::events::{self, DetailType, Event};
 use keyrotor_core::metrics::{Emf, Outcome};
-use keyrotor_core::payload::{parse, NotificationKind, NotifyInput, NotifyOutput};
+use keyrotor_core::payload::{parse, AccountRef, NotificationKind, NotifyInput, NotifyOutput};
 use keyrotor_core::ports::{EventsPort, MailerPort, UsersPort};
 use keyrotor_core::{naming, Error, Result};
 use tracing::{info, warn};
@@ -69,6 +71,17 @@ impl FromConfig for Deps {
             EventBus::from_sdk(sdk),
         )
     }
+
+    /// In a member account, only the owner's tags are read there: mails and events leave
+    /// from keyrotor's own account.
+    fn in_member(&self, config: Config, member: &SdkConfig) -> Result<Self, ConfigError> {
+        Deps::new(
+            config,
+            Iam::from_sdk(member),
+            self.mailer.clone(),
+            self.events.clone(),
+        )
+    }
 }
 
 /// Every AWS API action this function calls: its role grants exactly these (checked by
@@ -86,6 +99,8 @@ pub async fn handle<U: UsersPort, M: MailerPort, E: EventsPort>(
 ) -> Result<NotifyOutput> {
     let input: NotifyInput = parse(event)?;
     let dry_run = input.dry_run || deps.config.dry_run;
+    let config = account_config(&deps.config, input.account.as_ref());
+    let config = config.as_ref();
     let user = match (&input.user, input.kind) {
         (Some(user), _) => user.as_str(),
         // A failure of a whole scan is about no user in particular.
@@ -125,16 +140,16 @@ pub async fn handle<U: UsersPort, M: MailerPort, E: EventsPort>(
             Err(e) => {
                 warn!(user, error = %e, "events not published; telling the admin");
                 let types: Vec<DetailType> = report.iter().map(|e| e.detail_type).collect();
-                tell_admin_unpublished(deps, &input, user, &types, &e).await;
+                tell_admin_unpublished(deps, config, &input, user, &types, &e).await;
                 (Vec::new(), Some(e.to_string()))
             }
         }
     };
 
     let recipients = recipients(
-        &deps.config,
+        config,
         input.kind,
-        tags.get(&deps.config.email_tag).map(String::as_str),
+        tags.get(&config.email_tag).map(String::as_str),
         input.cause.is_some(),
     );
     let output = |message_ids: Vec<String>, skipped: Option<String>| NotifyOutput {
@@ -167,11 +182,11 @@ pub async fn handle<U: UsersPort, M: MailerPort, E: EventsPort>(
         let owner_missing = recipients
             .owner_missing
             .as_deref()
-            .filter(|_| Some(to) == deps.config.admin_address.as_ref());
+            .filter(|_| Some(to) == config.admin_address.as_ref());
         let email = render(
             &input,
             &secret_name,
-            &deps.config.policy,
+            &config.policy,
             vec![to.clone()],
             owner_missing,
         );
@@ -198,6 +213,7 @@ fn outcome_events(input: &NotifyInput, user: &str, secret_name: &str) -> Vec<Eve
         user: (!user.is_empty()).then(|| user.to_owned()),
         execution: input.execution.clone(),
         forced: input.cause.is_some(),
+        account: input.account.as_ref().map(|a| a.id.to_string()),
     };
     let key = input.key_id.as_ref().map(|k| k.as_str());
     let reason = input.reason.as_deref().unwrap_or_default();
@@ -248,12 +264,13 @@ fn outcome_events(input: &NotifyInput, user: &str, secret_name: &str) -> Vec<Eve
 /// notice that cannot be sent either is logged: the step still succeeds.
 async fn tell_admin_unpublished<U, M: MailerPort, E>(
     deps: &Deps<U, M, E>,
+    config: &Config,
     input: &NotifyInput,
     user: &str,
     types: &[DetailType],
     error: &Error,
 ) {
-    let Some(admin) = deps.config.admin_address.clone() else {
+    let Some(admin) = config.admin_address.clone() else {
         warn!(
             user,
             "no admin address: the unpublished events are only logged"
@@ -263,6 +280,24 @@ async fn tell_admin_unpublished<U, M: MailerPort, E>(
     let email = render_unpublished(input, user, types, error, admin);
     if let Err(e) = deps.mailer.send(&deps.from, &email).await {
         warn!(user, error = %e, "the admin could not be told of the unpublished events");
+    }
+}
+
+/// The configuration for a message about `account`: its admin notices go to the address of
+/// the account's `keyrotor:admin-address` tag when that is one address the allowed domains
+/// accept, else to `KEYROTOR_ADMIN_ADDRESS`.
+fn account_config<'a>(config: &'a Config, account: Option<&AccountRef>) -> Cow<'a, Config> {
+    let tagged = account
+        .and_then(|a| a.admin_address.as_ref())
+        .and_then(|a| EmailAddress::parse(a.as_str()).ok())
+        .filter(|a| config.allows_recipient(a));
+    match tagged {
+        Some(admin) => {
+            let mut config = config.clone();
+            config.admin_address = Some(admin);
+            Cow::Owned(config)
+        }
+        None => Cow::Borrowed(config),
     }
 }
 
@@ -348,6 +383,39 @@ mod tests {
             _ => None,
         })
         .expect("valid")
+    }
+
+    #[test]
+    fn a_member_accounts_admin_notices_go_to_its_tagged_address_if_allowed() {
+        let config = config_with_domains("example.com");
+        let admin = |address: Option<&str>| {
+            let account: AccountRef = serde_json::from_value(json!({
+                "id": "222222222222",
+                "adminAddress": address,
+            }))
+            .expect("valid");
+            account_config(&config, Some(&account))
+                .admin_address
+                .as_ref()
+                .map(ToString::to_string)
+        };
+        assert_eq!(
+            admin(Some("prod-sec@example.com")).as_deref(),
+            Some("prod-sec@example.com")
+        );
+        // Not one address, or outside the allowed domains: the configured admin.
+        for refused in [
+            Some("a@example.com, b@example.com"),
+            Some("x@evil.example"),
+            None,
+        ] {
+            assert_eq!(
+                admin(refused).as_deref(),
+                Some("security@example.com"),
+                "{refused:?}"
+            );
+        }
+        assert!(matches!(account_config(&config, None), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -2,7 +2,10 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    keyrotor_lambda::serve(|event, deps: std::sync::Arc<notify::Deps>| async move {
+    keyrotor_lambda::serve_in_account(
+        "notify",
+        keyrotor_lambda::AccountInput::Kept,
+        |event, deps: std::sync::Arc<notify::Deps>| async move {
         notify::handle(event, &deps).await
     })
     .await

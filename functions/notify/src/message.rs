@@ -179,7 +179,19 @@ pub fn render(
             "You receive this as the keyrotor admin because the owner could not be reached: {why}."
         ));
     }
-    assemble(to, subject, &lines)
+    assemble(to, in_account(subject, input, &mut lines), &lines)
+}
+
+/// A message about a member account names it: its ID in the subject, ID and name in the
+/// text.
+fn in_account(subject: String, input: &NotifyInput, lines: &mut Vec<String>) -> String {
+    match &input.account {
+        None => subject,
+        Some(account) => {
+            lines.push(format!("AWS account: {account}"));
+            subject.replacen("[keyrotor]", &format!("[keyrotor {}]", account.id), 1)
+        }
+    }
 }
 
 /// The mail of `lines`: paragraphs in the text part and in the escaped HTML part, where a
@@ -228,11 +240,12 @@ pub fn render_unpublished(
     if let Some(execution) = &input.execution {
         lines.push(format!("Execution: {}", clip(execution, 300)));
     }
-    assemble(
-        vec![admin],
+    let subject = in_account(
         format!("[keyrotor] Events about {about} not published"),
-        &lines,
-    )
+        input,
+        &mut lines,
+    );
+    assemble(vec![admin], subject, &lines)
 }
 
 #[cfg(test)]
@@ -266,6 +279,27 @@ mod tests {
             assert!(part.contains("iam-access-key/alice"));
             assert!(part.contains("get-secret-value"));
         }
+    }
+
+    #[test]
+    fn a_member_accounts_messages_name_the_account() {
+        let e = email(json!({
+            "kind": "failure", "user": "alice", "step": "CreateKey",
+            "error": {"Error": "AccountUnreachable", "Cause": "account 222222222222 is unreachable"},
+            "account": {"id": "222222222222", "name": "payments-prod"}
+        }));
+        assert!(
+            e.subject.starts_with("[keyrotor 222222222222] "),
+            "{}",
+            e.subject
+        );
+        assert!(
+            e.text.contains("AWS account: 222222222222 (payments-prod)"),
+            "{}",
+            e.text
+        );
+        let own = email(json!({"kind": "failure", "user": "alice"}));
+        assert!(own.subject.starts_with("[keyrotor] ") && !own.text.contains("AWS account"));
     }
 
     #[test]

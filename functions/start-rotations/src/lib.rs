@@ -49,8 +49,13 @@ pub async fn handle<E: ExecutionsPort>(
     // rotation) rather than to warn or report.
     let outcomes: Vec<(bool, StartOutcome)> = stream::iter(users.iter().zip(&input.users))
         .map(|(user, actionable)| {
-            let name = naming::execution_name(day, user.as_str(), dry_run);
-            let body = serde_json::json!({ "user": user.as_str(), "dryRun": dry_run }).to_string();
+            let account = input.account.as_ref();
+            let name = naming::execution_name(day, account.map(|a| &a.id), user.as_str(), dry_run);
+            let mut body = serde_json::json!({ "user": user.as_str(), "dryRun": dry_run });
+            if let Some(account) = account {
+                body["account"] = serde_json::json!(account);
+            }
+            let body = body.to_string();
             let rotation = matches!(actionable.action.as_str(), "rotate" | "finish");
             async move {
                 let outcome = deps.executions.start(state_machine, &name, body).await?;

@@ -1,0 +1,309 @@
+//! Working in member accounts: each function assumes its own role there
+//! (`role/keyrotor/<function>`), and builds its dependencies from that session. Sessions are
+//! kept per account in a warm instance and renewed before they expire, one renewal at a
+//! time per account.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_config::SdkConfig;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use chrono::{DateTime, Duration, Utc};
+use tokio::sync::Mutex;
+use tracing::info;
+
+use crate::error::sdk_error;
+use crate::FromConfig;
+use keyrotor_core::accounts::{member_role_arn, AccountId, AccountsMode};
+use keyrotor_core::config::Config;
+use keyrotor_core::error::{AwsErrorKind, Error, Result};
+use keyrotor_core::payload::AccountRef;
+use serde::Serialize;
+
+/// How long a member session is asked for: the member roles' default maximum.
+pub const SESSION_SECONDS: i32 = 3600;
+/// A session is renewed once it has less than this left: more than a Lambda invocation
+/// can last (15 minutes), so no call of an invocation runs on expired credentials.
+pub const RENEW_BEFORE: Duration = Duration::minutes(20);
+
+/// The partition of an AWS region: `aws-cn` for China, `aws-us-gov` for GovCloud, else `aws`.
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// What a member account's configuration differs in: its secrets are protected by its own
+/// key (the member stack's alias) and may be changed only by the member roles of
+/// `create-key` and `deactivate-key` in that account.
+pub fn member_config(config: &Config, partition: &str, account: &AccountId) -> Config {
+    let mut member = config.clone();
+    member.kms_key_id = Some(MEMBER_KMS_ALIAS.to_owned());
+    member.trusted_role_arns = ["create-key", "deactivate-key"]
+        .iter()
+        .map(|function| member_role_arn(partition, account, function))
+        .collect();
+    member
+}
+
+/// The alias of the KMS key `infra/member-account.yaml` creates in each member account for
+/// the users' secrets.
+pub const MEMBER_KMS_ALIAS: &str = "alias/keyrotor-secrets";
+
+type Slot<D> = Arc<Mutex<Option<(Arc<D>, DateTime<Utc>)>>>;
+
+/// A function's dependencies in each account it is asked to work in: its own account's,
+/// built at the cold start, or a member account's, built from a session of the function's
+/// member role there.
+pub struct Accounts<D> {
+    own: Arc<D>,
+    config: Config,
+    function: &'static str,
+    partition: &'static str,
+    base: SdkConfig,
+    sts: aws_sdk_sts::Client,
+    slots: Mutex<HashMap<AccountId, Slot<D>>>,
+}
+
+impl<D: FromConfig> Accounts<D> {
+    /// `function` names the member role (`role/keyrotor/<function>`).
+    pub fn new(config: Config, sdk: &SdkConfig, function: &'static str) -> Result<Self> {
+        Self::with_sts(config, sdk, function, aws_sdk_sts::Client::new(sdk))
+    }
+
+    /// As [`Accounts::new`], assuming roles through `sts` (a mocked client, in tests).
+    pub fn with_sts(
+        config: Config,
+        sdk: &SdkConfig,
+        function: &'static str,
+        sts: aws_sdk_sts::Client,
+    ) -> Result<Self> {
+        let own = Arc::new(D::from_config(config.clone(), sdk)?);
+        let region = sdk
+            .region()
+            .map(|r| r.as_ref().to_owned())
+            .unwrap_or_default();
+        Ok(Accounts {
+            own,
+            partition: partition_of(&region),
+            function,
+            sts,
+            base: sdk.clone(),
+            config,
+            slots: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The dependencies for `account` (`None`: the function's own account).
+    pub async fn deps(&self, account: Option<&AccountId>) -> Result<Arc<D>> {
+        let Some(account) = account else {
+            return Ok(Arc::clone(&self.own));
+        };
+        self.check_allowed(account)?;
+        let slot = {
+            let mut slots = self.slots.lock().await;
+            Arc::clone(slots.entry(account.clone()).or_default())
+        };
+        // One renewal at a time per account: a second caller waits for the first's session.
+        let mut held = slot.lock().await;
+        if let Some((deps, expires)) = held.as_ref() {
+            if *expires - Utc::now() > RENEW_BEFORE {
+                return Ok(Arc::clone(deps));
+            }
+        }
+        let (sdk, expires) = self.assume(account).await?;
+        let config = member_config(&self.config, self.partition, account);
+        let deps = Arc::new(self.own.in_member(config, &sdk)?);
+        *held = Some((Arc::clone(&deps), expires));
+        Ok(deps)
+    }
+
+    /// Whether this deployment may work in `account` at all.
+    fn check_allowed(&self, account: &AccountId) -> Result<()> {
+        let accounts = &self.config.accounts;
+        let refused = match &accounts.mode {
+            AccountsMode::OwnAccount => Some("this deployment works in its own account only"),
+            AccountsMode::Listed(ids) if !ids.contains(account) => {
+                Some("the account is not one of KEYROTOR_ACCOUNTS")
+            }
+            _ if accounts.scope.exclude_accounts.contains(account) => {
+                Some("the account is in KEYROTOR_EXCLUDE_ACCOUNTS")
+            }
+            _ => None,
+        };
+        match refused {
+            Some(why) => Err(Error::InvalidInput(format!("account {account}: {why}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// A session of this function's member role in `account`.
+    async fn assume(&self, account: &AccountId) -> Result<(SdkConfig, DateTime<Utc>)> {
+        let role_arn = member_role_arn(self.partition, account, self.function);
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(&role_arn)
+            .role_session_name(format!("keyrotor-{}", self.function))
+            .set_external_id(self.config.accounts.external_id.clone())
+            .duration_seconds(SESSION_SECONDS)
+            .send()
+            .await
+            .map_err(|e| unreachable(sdk_error("sts:AssumeRole", e), account, &role_arn))?;
+        let credentials = out.credentials().ok_or_else(|| {
+            Error::Internal(format!("AssumeRole of {role_arn} returned no credentials"))
+        })?;
+        let expires = crate::to_utc(credentials.expiration())
+            .ok_or_else(|| Error::Internal("AssumeRole returned a bad expiry".into()))?;
+        info!(account = %account, role = %role_arn, %expires, "assumed the member role");
+        let provider = Credentials::new(
+            credentials.access_key_id(),
+            credentials.secret_access_key(),
+            Some(credentials.session_token().to_owned()),
+            Some(SystemTime::from(expires)),
+            "keyrotor-member-role",
+        );
+        let sdk = self
+            .base
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(provider))
+            .build();
+        Ok((sdk, expires))
+    }
+}
+
+/// AssumeRole's failures that no retry mends, as `AccountUnreachable`: the role is missing
+/// or its trust policy refuses keyrotor (both AccessDenied), or STS is not enabled in the
+/// region for the account. Throttling and transient failures stay as they are (retried).
+fn unreachable(err: Error, account: &AccountId, role_arn: &str) -> Error {
+    let code = match &err {
+        Error::Aws { code, .. } => code.clone(),
+        _ => return err,
+    };
+    let permanent = matches!(
+        err.aws_kind(),
+        Some(AwsErrorKind::AccessDenied | AwsErrorKind::NotFound)
+    ) || matches!(
+        code.as_str(),
+        "RegionDisabledException" | "ExpiredTokenException" | "InvalidIdentityToken"
+    );
+    if !permanent {
+        return err;
+    }
+    Error::AccountUnreachable {
+        account: account.to_string(),
+        role_arn: role_arn.to_owned(),
+        reason: code,
+    }
+}
+
+/// Whether a function's handler reads the `account` of its event itself (`notify`, which
+/// names the account in its mails) or never sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountInput {
+    Removed,
+    Kept,
+}
+
+/// The member account an event names (`account` at its top, an object or `null`), and the
+/// event, without it unless `input` keeps it.
+pub fn take_account(
+    mut event: serde_json::Value,
+    input: AccountInput,
+) -> Result<(Option<AccountRef>, serde_json::Value), Error> {
+    let field = event.as_object_mut().and_then(|o| match input {
+        AccountInput::Removed => o.remove("account"),
+        AccountInput::Kept => o.get("account").cloned(),
+    });
+    let account = match field {
+        None | Some(serde_json::Value::Null) => None,
+        Some(value) => Some(
+            serde_json::from_value(value)
+                .map_err(|e| Error::InvalidInput(format!("account: {e}")))?,
+        ),
+    };
+    Ok((account, event))
+}
+
+/// The output with the account it was made in (`null`: the function's own).
+pub fn with_account<O: Serialize>(
+    output: O,
+    account: Option<AccountRef>,
+) -> Result<serde_json::Value, Error> {
+    let mut value = serde_json::to_value(output)
+        .map_err(|e| Error::Internal(format!("output not serializable: {e}")))?;
+    if let Some(object) = value.as_object_mut() {
+        let account = serde_json::to_value(account)
+            .map_err(|e| Error::Internal(format!("account not serializable: {e}")))?;
+        object.insert("account".to_owned(), account);
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_follow_the_region() {
+        assert_eq!(partition_of("eu-west-1"), "aws");
+        assert_eq!(partition_of("cn-north-1"), "aws-cn");
+        assert_eq!(partition_of("us-gov-west-1"), "aws-us-gov");
+    }
+
+    #[test]
+    fn a_member_accounts_secrets_trust_only_its_own_member_roles() {
+        let config = crate::testing::test_config();
+        let account: AccountId = "222222222222".parse().expect("valid");
+        let member = member_config(&config, "aws", &account);
+        assert_eq!(
+            member.trusted_role_arns,
+            [
+                "arn:aws:iam::222222222222:role/keyrotor/create-key",
+                "arn:aws:iam::222222222222:role/keyrotor/deactivate-key"
+            ]
+        );
+        assert_eq!(member.kms_key_id.as_deref(), Some(MEMBER_KMS_ALIAS));
+    }
+
+    #[test]
+    fn the_account_is_taken_from_the_event_and_carried_to_the_output() {
+        use serde_json::json;
+
+        let event = json!({"user": "alice", "account": {"id": "222222222222", "name": "prod"}});
+        let (account, rest) = take_account(event.clone(), AccountInput::Removed).expect("valid");
+        let account = account.expect("named");
+        assert_eq!(account.id.as_str(), "222222222222");
+        assert_eq!(rest, json!({"user": "alice"}));
+        let (_, kept) = take_account(event, AccountInput::Kept).expect("valid");
+        assert_eq!(kept["account"]["id"], "222222222222");
+
+        let out = with_account(json!({"ok": true}), Some(account)).expect("object");
+        assert_eq!(
+            out["account"],
+            json!({"id": "222222222222", "name": "prod"})
+        );
+        // Its own account: `null`, so the next state's `$.account` always exists.
+        let (none, _) =
+            take_account(json!({"account": null}), AccountInput::Removed).expect("valid");
+        assert_eq!(
+            with_account(json!({}), none).expect("object"),
+            json!({"account": null})
+        );
+
+        for bad in [
+            json!({"account": "222222222222"}),
+            json!({"account": {"id": "2222"}}),
+            json!({"account": {"id": "222222222222", "role": "admin"}}),
+        ] {
+            let err = take_account(bad.clone(), AccountInput::Removed).expect_err("refused");
+            assert_eq!(err.error_type().as_str(), "InvalidInput", "{bad}");
+        }
+    }
+}

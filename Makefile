@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 CHECKS_VENV := .venv-checks
 CHECKS_REQUIREMENTS := tools/requirements-checks.txt
 CHECKS_STAMP := $(CHECKS_VENV)/.installed-$(shell sha256sum $(CHECKS_REQUIREMENTS) | cut -c1-16)
-LAMBDA_FUNCTIONS := list-users assess-key-age start-rotations respond-to-exposure create-key deactivate-key notify delete-key
+LAMBDA_FUNCTIONS := list-users assess-key-age start-rotations respond-to-exposure create-key deactivate-key notify delete-key list-accounts scan-accounts
 
 .PHONY: help venv venv-checks node-tools demo test bench bench-binaries fuzz lint check-infra package build clean
 

@@ -9,10 +9,11 @@ Rules (POST /_faults {"rules": [...]}, replacing the current ones) inject faults
   {"operation": "iam:CreateAccessKey",   # which calls
    "match": "some-user",                 # optional: only requests whose body contains this
    "mode": "fail_before" | "lose_response",
-   "kind": "500" | "503" | "throttle" | "reject" | "drop",
+   "kind": "500" | "503" | "throttle" | "reject" | "denied" | "drop",
    "times": 1}                            # how many matching calls; -1 for every one
 "reject" answers 400 MessageRejected, as SES does for an address it refuses (a request
-error, not retried). "fail_before" answers without forwarding; "lose_response" forwards (the change is applied)
+error, not retried); "denied" answers 403 AccessDenied, as STS does when a role is missing or
+its trust policy refuses the caller (moto checks neither). "fail_before" answers without forwarding; "lose_response" forwards (the change is applied)
 and then answers with the error instead of moto's reply, the hardest case for a caller.
 
 GET /_faults/stats returns {"calls": {operation: n}, "bytes": {operation: response bytes}, "injected": [{operation, match, mode}],
@@ -87,6 +88,8 @@ def error_reply(operation: str, kind: str) -> tuple[int, bytes, dict]:
         status, code = 503, "ServiceUnavailable"
     elif kind == "reject":
         status, code = 400, "MessageRejected"
+    elif kind == "denied":
+        status, code = 403, "AccessDeniedException" if json_protocol else "AccessDenied"
     else:
         status, code = 500, "InternalFailure" if json_protocol else "ServiceFailure"
     message = f"injected fault ({kind})"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Test binaries that start a local stack or a moto server, and the fuzzing, longest first.
-PARALLEL = ["adversaries", "end_to_end", "faults", "commands", "fuzz", "functions"]
+PARALLEL = ["adversaries", "end_to_end", "organization", "faults", "commands", "fuzz", "functions"]
 
 
 def test_binaries() -> list[dict]:

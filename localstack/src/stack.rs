@@ -42,8 +42,8 @@ pub fn local_settings() -> Vec<(String, String)> {
     .collect()
 }
 
-/// Each function's ASL placeholder and package name (the placeholders of both machines).
-pub const FUNCTIONS: [(&str, &str); 7] = [
+/// Each function's ASL placeholder and package name (the placeholders of the machines).
+pub const FUNCTIONS: [(&str, &str); 9] = [
     ("ListUsersFunctionArn", "list-users"),
     ("AssessKeyAgeFunctionArn", "assess-key-age"),
     ("CreateKeyFunctionArn", "create-key"),
@@ -51,25 +51,35 @@ pub const FUNCTIONS: [(&str, &str); 7] = [
     ("NotifyFunctionArn", "notify"),
     ("DeleteKeyFunctionArn", "delete-key"),
     ("StartRotationsFunctionArn", "start-rotations"),
+    ("ListAccountsFunctionArn", "list-accounts"),
+    ("ScanAccountsFunctionArn", "scan-accounts"),
 ];
 
-/// keyrotor's two state machine definitions.
+/// How long the organization machine waits between rounds locally (60 s deployed).
+pub const LOCAL_ACCOUNT_POLL_SECONDS: u64 = 1;
+
+/// keyrotor's state machine definitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Machine {
-    /// The paged scan the schedule starts: `statemachine/scan.asl.json`.
+    /// The paged scan of one account, which the schedule starts (or, for each member
+    /// account, the organization scan): `statemachine/scan.asl.json`.
     Scan,
     /// One user: warn, rotate, wait, delete: `statemachine/rotate-user.asl.json`.
     RotateUser,
+    /// Many accounts: one account scan per account of the organization, a few at a time:
+    /// `statemachine/organization.asl.json`.
+    Organization,
 }
 
 impl Machine {
-    pub const ALL: [Machine; 2] = [Machine::Scan, Machine::RotateUser];
+    pub const ALL: [Machine; 3] = [Machine::Scan, Machine::RotateUser, Machine::Organization];
 
     /// The definition's file name under `statemachine/`.
     pub fn file_name(self) -> &'static str {
         match self {
             Machine::Scan => "scan.asl.json",
             Machine::RotateUser => "rotate-user.asl.json",
+            Machine::Organization => "organization.asl.json",
         }
     }
 
@@ -105,6 +115,10 @@ pub fn local_substitutions(
         deletion_delay_secs.to_string(),
     );
     subs.insert("AllowForce".into(), allow_force.to_string());
+    subs.insert(
+        "AccountPollSeconds".into(),
+        LOCAL_ACCOUNT_POLL_SECONDS.to_string(),
+    );
     subs
 }
 
@@ -136,6 +150,8 @@ pub struct StackOptions {
     pub state_machine_name: String,
     /// The scan machine's name.
     pub scan_state_machine_name: String,
+    /// The organization machine's name.
+    pub organization_state_machine_name: String,
     /// The Wait before deletion, and the functions' `KEYROTOR_DELETION_DELAY_SECONDS`.
     pub deletion_delay_secs: u64,
     /// The state machine's `${AllowForce}`: whether it starts forced rotations.
@@ -154,6 +170,7 @@ impl Default for StackOptions {
         StackOptions {
             state_machine_name: "keyrotor-rotate".into(),
             scan_state_machine_name: "keyrotor-scan".into(),
+            organization_state_machine_name: "keyrotor-organization".into(),
             deletion_delay_secs: 3,
             allow_force: true,
             function_env: local_settings(),
@@ -180,6 +197,8 @@ pub struct LocalStack {
     pub state_machine_arn: String,
     /// The scan machine (the schedule's).
     pub scan_state_machine_arn: String,
+    /// The organization machine (the schedule's in the organization mode).
+    pub organization_state_machine_arn: String,
     pub functions_log: PathBuf,
 }
 
@@ -189,6 +208,7 @@ impl LocalStack {
         moto.enable_state_machine_execution()?;
         let state_machine_arn = machine_arn(&options.state_machine_name);
         let scan_state_machine_arn = machine_arn(&options.scan_state_machine_name);
+        let organization_state_machine_arn = machine_arn(&options.organization_state_machine_name);
         std::fs::create_dir_all(&options.log_dir)?;
         let functions_log = options
             .log_dir
@@ -198,7 +218,7 @@ impl LocalStack {
         let (gateway, gateway_port) = start_gateway(
             &proxy.endpoint(),
             &options,
-            &state_machine_arn,
+            [&state_machine_arn, &scan_state_machine_arn],
             &functions_log,
         )?;
         point_moto_at_gateway(&moto, gateway_port)?;
@@ -211,6 +231,7 @@ impl LocalStack {
             account,
             state_machine_arn,
             scan_state_machine_arn,
+            organization_state_machine_arn,
             functions_log,
         };
         stack.prepare_account(&options).await?;
@@ -232,6 +253,11 @@ impl LocalStack {
                 Machine::Scan,
                 &options.scan_state_machine_name,
                 &self.scan_state_machine_arn,
+            ),
+            (
+                Machine::Organization,
+                &options.organization_state_machine_name,
+                &self.organization_state_machine_arn,
             ),
         ] {
             let definition =
@@ -472,7 +498,7 @@ impl LocalStack {
         let (gateway, port) = start_gateway(
             &self.proxy.endpoint(),
             options,
-            &self.state_machine_arn,
+            [&self.state_machine_arn, &self.scan_state_machine_arn],
             &self.functions_log,
         )?;
         self.gateway = gateway;
@@ -537,11 +563,12 @@ fn event_json(e: &aws_sdk_sfn::types::HistoryEvent) -> serde_json::Value {
 }
 
 /// The functions' environment in the local stack: the AWS endpoint (the fault proxy),
-/// region, credentials, and the `KEYROTOR_*` settings of `options`.
+/// region, credentials, the per-user and scan machines, and the `KEYROTOR_*` settings of
+/// `options`.
 pub fn function_environment(
     endpoint: &str,
     options: &StackOptions,
-    state_machine_arn: &str,
+    [state_machine_arn, scan_state_machine_arn]: [&str; 2],
 ) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = [
         ("AWS_ENDPOINT_URL", endpoint),
@@ -551,6 +578,7 @@ pub fn function_environment(
         ("KEYROTOR_FROM_ADDRESS", FROM_ADDRESS),
         ("KEYROTOR_ADMIN_ADDRESS", ADMIN_ADDRESS),
         ("KEYROTOR_STATE_MACHINE_ARN", state_machine_arn),
+        ("KEYROTOR_SCAN_STATE_MACHINE_ARN", scan_state_machine_arn),
         // moto knows every key at once; a short budget keeps failing-STS scenarios quick.
         ("KEYROTOR_VERIFY_TIMEOUT_SECONDS", "3"),
     ]
@@ -568,7 +596,7 @@ pub fn function_environment(
 fn start_gateway(
     endpoint: &str,
     options: &StackOptions,
-    state_machine_arn: &str,
+    machines: [&str; 2],
     log: &PathBuf,
 ) -> Result<(Child, u16)> {
     let root = workspace_root();
@@ -593,7 +621,7 @@ fn start_gateway(
         .args(["-A", "127.0.0.1", "-P", "{port}"])
         .args(options.cargo_profile.iter().flat_map(|p| ["--profile", p]))
         .env_remove("AWS_PROFILE")
-        .envs(function_environment(endpoint, options, state_machine_arn));
+        .envs(function_environment(endpoint, options, machines));
     spawn_with_port(command, "the Lambda gateway")
 }
 

@@ -2,7 +2,7 @@
 //! by the real state machine definitions ([`crate::asl`]): what the invariant tests drive
 //! instead of the emulator.
 
-use keyrotor_aws::member::{take_account, with_account, AccountInput};
+use keyrotor_aws::member::{take_account, with_account};
 use keyrotor_core::config::{vars, Config};
 use keyrotor_core::Result;
 use serde::Serialize;
@@ -131,40 +131,25 @@ impl Functions {
         Interpreter::new(&definition)
             .expect("interpreter")
             .task("list-users", |i| async move {
-                in_own_account(i, AccountInput::Removed, |i| {
-                    list_users::handle(i, &self.list)
-                })
-                .await
+                in_own_account(i, |i| list_users::handle(i, &self.list)).await
             })
             .task("assess-key-age", |i| async move {
-                in_own_account(i, AccountInput::Removed, |i| {
-                    assess_key_age::handle(i, &self.assess)
-                })
-                .await
+                in_own_account(i, |i| assess_key_age::handle(i, &self.assess)).await
             })
             .task("start-rotations", |i| async move {
                 task(start_rotations::handle(i, &self.start).await)
             })
             .task("create-key", |i| async move {
-                in_own_account(i, AccountInput::Removed, |i| {
-                    create_key::handle(i, &self.create)
-                })
-                .await
+                in_own_account(i, |i| create_key::handle(i, &self.create)).await
             })
             .task("deactivate-key", |i| async move {
-                in_own_account(i, AccountInput::Removed, |i| {
-                    deactivate_key::handle(i, &self.deactivate)
-                })
-                .await
+                in_own_account(i, |i| deactivate_key::handle(i, &self.deactivate)).await
             })
             .task("notify", |i| async move {
-                in_own_account(i, AccountInput::Kept, |i| notify::handle(i, &self.notify)).await
+                task(notify::handle(i, &self.notify).await)
             })
             .task("delete-key", |i| async move {
-                in_own_account(i, AccountInput::Removed, |i| {
-                    delete_key::handle(i, &self.delete)
-                })
-                .await
+                in_own_account(i, |i| delete_key::handle(i, &self.delete)).await
             })
             .run(name, input)
             .await
@@ -173,16 +158,14 @@ impl Functions {
 }
 
 /// A Task of a function that works in an account, as `keyrotor_lambda::serve_in_account`
-/// runs it: the event's `account` taken out (or kept, for notify), the output carrying it
-/// on. The in-process account is keyrotor's own, so an event that names a member account
+/// runs it: the event's `account` taken out, the output carrying it on. The in-process account is keyrotor's own, so an event that names a member account
 /// fails as in the `self` mode.
 pub async fn in_own_account<O: Serialize, F: std::future::Future<Output = Result<O>>>(
     event: Value,
-    input: AccountInput,
     handler: impl FnOnce(Value) -> F,
 ) -> std::result::Result<Value, TaskError> {
     let run = async {
-        let (account, event) = take_account(event, input)?;
+        let (account, event) = take_account(event)?;
         if let Some(account) = &account {
             return Err(keyrotor_core::Error::InvalidInput(format!(
                 "account {}: this deployment works in its own account only",

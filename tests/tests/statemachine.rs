@@ -82,6 +82,14 @@ fn each_machine_uses_only_its_own_placeholders_and_no_arn() {
             .chain(["DeletionDelaySeconds".to_owned(), "AllowForce".to_owned()])
             .collect(),
         ),
+        (
+            Machine::Organization,
+            ["list-accounts", "scan-accounts", "notify"]
+                .map(function)
+                .into_iter()
+                .chain(["AccountPollSeconds".to_owned()])
+                .collect(),
+        ),
     ]
     .into();
     for machine in Machine::ALL {
@@ -249,13 +257,14 @@ fn every_task_retries_by_the_one_policy_and_catches_into_the_one_failure_path() 
 
 /// From a `<Step>Failed` pass, every way leads to NotifyFailure with `$.account` set: the
 /// scan sets it at its start; the per-user machine, whose input may lack it, sets it to
-/// `null` on the way if the input had none.
+/// `null` on the way if the input had none. The organization machine names no account.
 fn reaches_failure_report_with_account(
     machine: Machine,
     states: &serde_json::Map<String, Value>,
     next: &Value,
 ) {
     match next.as_str() {
+        Some("NotifyFailure") if machine == Machine::Organization => {}
         Some("NotifyFailure") => {
             assert_eq!(
                 machine,
@@ -363,7 +372,7 @@ fn asl_validator_accepts_both_definitions() {
     }
 }
 
-/// Every step of both machines works in the execution's account: each Task hands its
+/// Every step of the scan and per-user machines works in the execution's account: each Task hands its
 /// function the `account` the execution was given (`null` for keyrotor's own), so no step
 /// of a member account's execution can land in another account. Assess, which gets the
 /// whole input, carries it on as `$.assessment.account`.
@@ -383,6 +392,11 @@ fn every_task_passes_the_executions_account_on() {
                 }
                 (Machine::RotateUser, "NotifyFailure") | (Machine::Scan, _) => "$.account",
                 (Machine::RotateUser, _) => "$.assessment.account",
+                // It works in keyrotor's own account: its account scans get theirs.
+                (Machine::Organization, _) => {
+                    assert!(passed.is_null(), "{name} passes no account");
+                    continue;
+                }
             };
             assert_eq!(passed, expected, "{machine:?}: {name}");
         }

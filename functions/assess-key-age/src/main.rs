@@ -4,7 +4,6 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     keyrotor_lambda::serve_in_account(
         "assess-key-age",
-        keyrotor_lambda::AccountInput::Removed,
         |event, deps: std::sync::Arc<assess_key_age::Deps>| async move {
             assess_key_age::handle(event, &deps).await
         },

@@ -4,7 +4,6 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     keyrotor_lambda::serve_in_account(
         "create-key",
-        keyrotor_lambda::AccountInput::Removed,
         |event, deps: std::sync::Arc<create_key::Deps>| async move {
             create_key::handle(event, &deps).await
         },

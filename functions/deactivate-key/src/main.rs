@@ -4,7 +4,6 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     keyrotor_lambda::serve_in_account(
         "deactivate-key",
-        keyrotor_lambda::AccountInput::Removed,
         |event, deps: std::sync::Arc<deactivate_key::Deps>| async move {
             deactivate_key::handle(event, &deps).await
         },

@@ -4,7 +4,6 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     keyrotor_lambda::serve_in_account(
         "delete-key",
-        keyrotor_lambda::AccountInput::Removed,
         |event, deps: std::sync::Arc<delete_key::Deps>| async move {
             delete_key::handle(event, &deps).await
         },

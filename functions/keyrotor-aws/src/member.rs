@@ -146,36 +146,55 @@ impl<D: FromConfig> Accounts<D> {
     /// A session of this function's member role in `account`.
     async fn assume(&self, account: &AccountId) -> Result<(SdkConfig, DateTime<Utc>)> {
         let role_arn = member_role_arn(self.partition, account, self.function);
-        let out = self
-            .sts
-            .assume_role()
-            .role_arn(&role_arn)
-            .role_session_name(format!("keyrotor-{}", self.function))
-            .set_external_id(self.config.accounts.external_id.clone())
-            .duration_seconds(SESSION_SECONDS)
-            .send()
-            .await
-            .map_err(|e| unreachable(sdk_error("sts:AssumeRole", e), account, &role_arn))?;
-        let credentials = out.credentials().ok_or_else(|| {
-            Error::Internal(format!("AssumeRole of {role_arn} returned no credentials"))
-        })?;
-        let expires = crate::to_utc(credentials.expiration())
-            .ok_or_else(|| Error::Internal("AssumeRole returned a bad expiry".into()))?;
-        info!(account = %account, role = %role_arn, %expires, "assumed the member role");
-        let provider = Credentials::new(
-            credentials.access_key_id(),
-            credentials.secret_access_key(),
-            Some(credentials.session_token().to_owned()),
-            Some(SystemTime::from(expires)),
-            "keyrotor-member-role",
-        );
-        let sdk = self
-            .base
-            .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(provider))
-            .build();
-        Ok((sdk, expires))
+        let session = assume_role(
+            &self.sts,
+            &self.base,
+            &role_arn,
+            &format!("keyrotor-{}", self.function),
+            self.config.accounts.external_id.as_deref(),
+        )
+        .await
+        .map_err(|e| unreachable(e, account, &role_arn))?;
+        info!(account = %account, role = %role_arn, expires = %session.1, "assumed the member role");
+        Ok(session)
     }
+}
+
+/// An SDK configuration like `base` but signed by a session of `role_arn` (one hour), and
+/// when that session expires.
+pub async fn assume_role(
+    sts: &aws_sdk_sts::Client,
+    base: &SdkConfig,
+    role_arn: &str,
+    session_name: &str,
+    external_id: Option<&str>,
+) -> Result<(SdkConfig, DateTime<Utc>)> {
+    let out = sts
+        .assume_role()
+        .role_arn(role_arn)
+        .role_session_name(session_name)
+        .set_external_id(external_id.map(str::to_owned))
+        .duration_seconds(SESSION_SECONDS)
+        .send()
+        .await
+        .map_err(|e| sdk_error("sts:AssumeRole", e))?;
+    let credentials = out.credentials().ok_or_else(|| {
+        Error::Internal(format!("AssumeRole of {role_arn} returned no credentials"))
+    })?;
+    let expires = crate::to_utc(credentials.expiration())
+        .ok_or_else(|| Error::Internal("AssumeRole returned a bad expiry".into()))?;
+    let provider = Credentials::new(
+        credentials.access_key_id(),
+        credentials.secret_access_key(),
+        Some(credentials.session_token().to_owned()),
+        Some(SystemTime::from(expires)),
+        "keyrotor-assumed-role",
+    );
+    let sdk = base
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build();
+    Ok((sdk, expires))
 }
 
 /// AssumeRole's failures that no retry mends, as `AccountUnreachable`: the role is missing
@@ -203,24 +222,12 @@ fn unreachable(err: Error, account: &AccountId, role_arn: &str) -> Error {
     }
 }
 
-/// Whether a function's handler reads the `account` of its event itself (`notify`, which
-/// names the account in its mails) or never sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccountInput {
-    Removed,
-    Kept,
-}
-
 /// The member account an event names (`account` at its top, an object or `null`), and the
-/// event, without it unless `input` keeps it.
+/// event without it.
 pub fn take_account(
     mut event: serde_json::Value,
-    input: AccountInput,
 ) -> Result<(Option<AccountRef>, serde_json::Value), Error> {
-    let field = event.as_object_mut().and_then(|o| match input {
-        AccountInput::Removed => o.remove("account"),
-        AccountInput::Kept => o.get("account").cloned(),
-    });
+    let field = event.as_object_mut().and_then(|o| o.remove("account"));
     let account = match field {
         None | Some(serde_json::Value::Null) => None,
         Some(value) => Some(
@@ -277,12 +284,10 @@ mod tests {
         use serde_json::json;
 
         let event = json!({"user": "alice", "account": {"id": "222222222222", "name": "prod"}});
-        let (account, rest) = take_account(event.clone(), AccountInput::Removed).expect("valid");
+        let (account, rest) = take_account(event).expect("valid");
         let account = account.expect("named");
         assert_eq!(account.id.as_str(), "222222222222");
         assert_eq!(rest, json!({"user": "alice"}));
-        let (_, kept) = take_account(event, AccountInput::Kept).expect("valid");
-        assert_eq!(kept["account"]["id"], "222222222222");
 
         let out = with_account(json!({"ok": true}), Some(account)).expect("object");
         assert_eq!(
@@ -290,8 +295,7 @@ mod tests {
             json!({"id": "222222222222", "name": "prod"})
         );
         // Its own account: `null`, so the next state's `$.account` always exists.
-        let (none, _) =
-            take_account(json!({"account": null}), AccountInput::Removed).expect("valid");
+        let (none, _) = take_account(json!({"account": null})).expect("valid");
         assert_eq!(
             with_account(json!({}), none).expect("object"),
             json!({"account": null})
@@ -302,7 +306,7 @@ mod tests {
             json!({"account": {"id": "2222"}}),
             json!({"account": {"id": "222222222222", "role": "admin"}}),
         ] {
-            let err = take_account(bad.clone(), AccountInput::Removed).expect_err("refused");
+            let err = take_account(bad.clone()).expect_err("refused");
             assert_eq!(err.error_type().as_str(), "InvalidInput", "{bad}");
         }
     }

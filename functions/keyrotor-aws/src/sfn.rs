@@ -5,8 +5,8 @@ use tracing::instrument;
 
 use crate::error::sdk_error;
 use keyrotor_core::error::{AwsErrorKind, Result};
-use keyrotor_core::ports::ExecutionsPort;
 pub use keyrotor_core::ports::StartOutcome;
+use keyrotor_core::ports::{ExecutionStatus, ExecutionStatusPort, ExecutionsPort};
 
 #[derive(Clone, Debug)]
 pub struct Executions {
@@ -60,5 +60,26 @@ impl ExecutionsPort for Executions {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+impl ExecutionStatusPort for Executions {
+    #[instrument(skip(self))]
+    async fn status(&self, execution_arn: &str) -> Result<ExecutionStatus> {
+        use aws_sdk_sfn::types::ExecutionStatus as Sdk;
+        let out = self
+            .client
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+            .map_err(|e| sdk_error("states:DescribeExecution", e))?;
+        Ok(match out.status() {
+            Sdk::Running | Sdk::PendingRedrive => ExecutionStatus::Running,
+            Sdk::Succeeded => ExecutionStatus::Succeeded,
+            _ => ExecutionStatus::Ended {
+                error: out.error().map(str::to_owned),
+            },
+        })
     }
 }

@@ -28,6 +28,9 @@ pub fn test_config() -> Config {
     Config::from_lookup(|name| match name {
         "KEYROTOR_FROM_ADDRESS" => Some("keyrotor@example.com".into()),
         "KEYROTOR_ADMIN_ADDRESS" => Some("security@example.com".into()),
+        "KEYROTOR_SCAN_STATE_MACHINE_ARN" => {
+            Some("arn:aws:states:us-east-1:123456789012:stateMachine:keyrotor-scan".into())
+        }
         "KEYROTOR_STATE_MACHINE_ARN" => {
             Some("arn:aws:states:us-east-1:123456789012:stateMachine:keyrotor".into())
         }

@@ -39,6 +39,8 @@ pub struct Config {
     pub allowed_email_domains: Vec<String>,
     pub dry_run: bool,
     pub state_machine_arn: Option<String>,
+    /// The scan machine, whose account scans an organization scan starts.
+    pub scan_state_machine_arn: Option<String>,
     /// How long `create-key` keeps trying a new key against STS (IAM propagation).
     pub verify_timeout_secs: u64,
     pub assess_strategy: AssessStrategy,
@@ -110,6 +112,7 @@ pub mod vars {
     pub const ALLOWED_EMAIL_DOMAINS: &str = "KEYROTOR_ALLOWED_EMAIL_DOMAINS";
     pub const DRY_RUN: &str = "KEYROTOR_DRY_RUN";
     pub const STATE_MACHINE_ARN: &str = "KEYROTOR_STATE_MACHINE_ARN";
+    pub const SCAN_STATE_MACHINE_ARN: &str = "KEYROTOR_SCAN_STATE_MACHINE_ARN";
     pub const VERIFY_TIMEOUT_SECONDS: &str = "KEYROTOR_VERIFY_TIMEOUT_SECONDS";
     pub const ASSESS_STRATEGY: &str = "KEYROTOR_ASSESS_STRATEGY";
     pub const MAX_EXEMPTION_DAYS: &str = "KEYROTOR_MAX_EXEMPTION_DAYS";
@@ -270,18 +273,23 @@ impl Config {
 
         let dry_run = parse_flag(vars::DRY_RUN, get(vars::DRY_RUN))?;
 
-        let state_machine_arn = get(vars::STATE_MACHINE_ARN);
-        if let Some(arn) = &state_machine_arn {
-            let ok = arn.starts_with("arn:")
-                && arn.contains(":states:")
-                && arn.contains(":stateMachine:");
-            if !ok {
-                return Err(ConfigError::new(
-                    vars::STATE_MACHINE_ARN,
-                    format!("{arn:?} is not a Step Functions state machine ARN"),
-                ));
+        let machine = |var: &'static str| -> Result<Option<String>, ConfigError> {
+            let arn = get(var);
+            if let Some(arn) = &arn {
+                let ok = arn.starts_with("arn:")
+                    && arn.contains(":states:")
+                    && arn.contains(":stateMachine:");
+                if !ok {
+                    return Err(ConfigError::new(
+                        var,
+                        format!("{arn:?} is not a Step Functions state machine ARN"),
+                    ));
+                }
             }
-        }
+            Ok(arn)
+        };
+        let state_machine_arn = machine(vars::STATE_MACHINE_ARN)?;
+        let scan_state_machine_arn = machine(vars::SCAN_STATE_MACHINE_ARN)?;
 
         let verify_timeout_secs = match get(vars::VERIFY_TIMEOUT_SECONDS) {
             None => 30,
@@ -353,6 +361,7 @@ impl Config {
             allowed_email_domains,
             dry_run,
             state_machine_arn,
+            scan_state_machine_arn,
         })
     }
 
@@ -382,6 +391,13 @@ impl Config {
                 vars::STATE_MACHINE_ARN,
                 "is required by start-rotations and respond-to-exposure",
             )
+        })
+    }
+
+    /// The scan machine's ARN, which `scan-accounts` cannot work without.
+    pub fn require_scan_state_machine_arn(&self) -> Result<&str, ConfigError> {
+        self.scan_state_machine_arn.as_deref().ok_or_else(|| {
+            ConfigError::new(vars::SCAN_STATE_MACHINE_ARN, "is required by scan-accounts")
         })
     }
 
@@ -624,6 +640,10 @@ mod tests {
             (vars::ALLOWED_EMAIL_DOMAINS, "example.com,bad domain"),
             (vars::DRY_RUN, "maybe"),
             (vars::STATE_MACHINE_ARN, "keyrotor"),
+            (
+                vars::SCAN_STATE_MACHINE_ARN,
+                "arn:aws:states:us-east-1:1:activity:x",
+            ),
             (vars::VERIFY_TIMEOUT_SECONDS, "0"),
             (vars::VERIFY_TIMEOUT_SECONDS, "forever"),
             (vars::ASSESS_STRATEGY, "guess"),

@@ -626,3 +626,68 @@ pub struct RespondToExposureOutput {
     /// `false`: an execution of that name already exists (the same report, delivered again).
     pub started: bool,
 }
+
+// ---------------------------------------------------------------- list-accounts
+
+/// `list-accounts`: the organization scan's execution input, checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListAccountsInput {
+    #[serde(default)]
+    pub scan: ScanRequest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListAccountsOutput {
+    /// The accounts to scan, in ID order.
+    pub accounts: Vec<AccountRef>,
+    /// The accounts left out, and why.
+    pub skipped: Vec<crate::accounts::Skipped>,
+    /// Excluded OUs the walk did not enter.
+    pub pruned_ous: Vec<OrgNodeId>,
+    pub dry_run: bool,
+    /// When the organization scan started: names its account scans.
+    pub listed_at: DateTime<Utc>,
+}
+
+// ---------------------------------------------------------------- scan-accounts
+
+/// `scan-accounts`: one round of an organization scan. Follows the account scans running,
+/// then starts more, up to `concurrency` at a time, in the accounts' order.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScanAccountsInput {
+    pub accounts: Vec<AccountRef>,
+    /// The last round's progress (`null` on the first round).
+    #[serde(default)]
+    pub progress: Option<Progress>,
+    /// The organization scan's start: names the account scans.
+    pub started_at: DateTime<Utc>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// How far an organization scan has come.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Progress {
+    /// The index in `accounts` of the next account to start.
+    pub next: usize,
+    /// The account scans started and not yet seen to end.
+    pub running: Vec<RunningScan>,
+    pub succeeded: u32,
+    /// Account scans that failed for another reason than an unreachable account.
+    pub failed: Vec<AccountId>,
+    /// Accounts whose member role keyrotor could not assume.
+    pub unreachable: Vec<AccountId>,
+    /// Every account scan has ended.
+    pub done: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunningScan {
+    pub account: AccountId,
+    pub execution: Arn,
+}

@@ -209,6 +209,22 @@ pub trait ExecutionsPort: Sync {
     ) -> impl Future<Output = Result<StartOutcome>> + Send;
 }
 
+/// How an execution stands, as DescribeExecution says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    /// Failed, timed out or aborted, with the error it ended with, if any.
+    Ended {
+        error: Option<String>,
+    },
+}
+
+/// Step Functions: how an execution stands.
+pub trait ExecutionStatusPort: Sync {
+    fn status(&self, execution_arn: &str) -> impl Future<Output = Result<ExecutionStatus>> + Send;
+}
+
 /// EventBridge: puts events on the account's default bus (source `keyrotor`).
 pub trait EventsPort: Sync {
     /// Publishes every event, or fails: an entry EventBridge refused fails the whole call.

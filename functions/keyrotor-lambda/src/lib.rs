@@ -11,7 +11,6 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Serialize;
 use tracing_subscriber::EnvFilter;
 
-pub use keyrotor_aws::member::AccountInput;
 use keyrotor_aws::member::{take_account, with_account};
 use keyrotor_aws::{Accounts, FromConfig};
 use keyrotor_core::config::Config;
@@ -139,16 +138,41 @@ where
 /// name a member account (`"account": {"id": …}`). The function then works there through
 /// its member role `role/keyrotor/<function>` (see [`Accounts`]), and its output carries
 /// the same `account` on, so the next step works in the same account. Without one (or with
-/// `null`) it works in its own account, as in the `self` mode. The handler sees the
-/// `account` field only if `input` says [`AccountInput::Kept`].
+/// `null`) it works in its own account, as in the `self` mode. The handler never sees the
+/// `account` field.
 pub async fn serve_in_account<D, F, Fut, O>(
     function: &'static str,
-    input: AccountInput,
     handler: F,
 ) -> Result<(), lambda_runtime::Error>
 where
     D: FromConfig,
     F: Fn(serde_json::Value, Arc<D>) -> Fut,
+    Fut: Future<Output = Result<O, Error>>,
+    O: Serialize,
+{
+    let handler = &handler;
+    serve_with_accounts(
+        function,
+        move |event, accounts: Arc<Accounts<D>>| async move {
+            let (account, payload) = take_account(event)?;
+            let deps = accounts.deps(account.as_ref().map(|a| &a.id)).await?;
+            let output = handler(payload, deps).await?;
+            with_account(output, account)
+        },
+    )
+    .await
+}
+
+/// Runs a function that chooses for itself, per event, in which account to work (notify:
+/// an admin's notice about a member account needs nothing from that account, not even a
+/// role that may be missing): its handler gets the dependencies of every account.
+pub async fn serve_with_accounts<D, F, Fut, O>(
+    function: &'static str,
+    handler: F,
+) -> Result<(), lambda_runtime::Error>
+where
+    D: FromConfig,
+    F: Fn(serde_json::Value, Arc<Accounts<D>>) -> Fut,
     Fut: Future<Output = Result<O, Error>>,
     O: Serialize,
 {
@@ -164,13 +188,9 @@ where
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let accounts = Arc::clone(&accounts);
         async move {
-            let run = async {
-                let (account, payload) = take_account(event.payload, input)?;
-                let deps = accounts.deps(account.as_ref().map(|a| &a.id)).await?;
-                let output = handler(payload, deps).await?;
-                with_account(output, account)
-            };
-            Box::pin(run).await.map_err(diagnostic)
+            Box::pin(handler(event.payload, accounts))
+                .await
+                .map_err(diagnostic)
         }
     }))
     .await

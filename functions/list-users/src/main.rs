@@ -4,7 +4,6 @@
 async fn main() -> Result<(), lambda_runtime::Error> {
     keyrotor_lambda::serve_in_account(
         "list-users",
-        keyrotor_lambda::AccountInput::Removed,
         |event, deps: std::sync::Arc<list_users::Deps>| async move {
             list_users::handle(event, &deps).await
         },

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use aws_config::SdkConfig;
 use chrono::Utc;
 use keyrotor_aws::FromConfig;
-use keyrotor_aws::{EventBus, Iam, Mailer};
+use keyrotor_aws::{Accounts, EventBus, Iam, Mailer};
 use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::email::EmailAddress;
 use keyrotor_core::events::{self, DetailType, Event};
@@ -110,8 +110,12 @@ pub async fn handle<U: UsersPort, M: MailerPort, E: EventsPort>(
 
     // The user as IAM spells them, their secret, and their tags. A failure report must go
     // out even when the user is the problem (gone, or never existed).
+    // An admin's notice about a member account reads nothing there (see
+    // `handle_in_account`): it names the user as the execution gave it.
     let (user, secret_name, tags) = if user.is_empty() {
         (String::new(), String::new(), Default::default())
+    } else if input.account.is_some() && input.kind.is_for_admin_only() {
+        (user.to_owned(), String::new(), Default::default())
     } else {
         match deps.iam.user(user).await {
             Ok(identity) => {
@@ -193,6 +197,25 @@ pub async fn handle<U: UsersPort, M: MailerPort, E: EventsPort>(
         message_ids.push(deps.mailer.send(&deps.from, &email).await?);
     }
     Ok(output(message_ids, None))
+}
+
+/// Runs [`handle`] with the dependencies of the account `event` is about. A message to the
+/// owner reads the owner's tags in the member account the execution works in, through
+/// notify's member role there. An admin's notice (a failure, an undelivered mail) needs
+/// nothing from that account, so it goes out from keyrotor's own account even when the
+/// member account is unreachable, which is when it matters most.
+pub async fn handle_in_account(
+    event: serde_json::Value,
+    accounts: &Accounts<Deps>,
+) -> Result<NotifyOutput> {
+    let input: NotifyInput = parse(event.clone())?;
+    let member = input
+        .account
+        .as_ref()
+        .filter(|_| !input.kind.is_for_admin_only())
+        .map(|a| &a.id);
+    let deps = accounts.deps(member).await?;
+    handle(event, &deps).await
 }
 
 /// The rotation outcome a message reports, for the metrics: none for warnings, blocked

@@ -2,11 +2,11 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    keyrotor_lambda::serve_in_account(
+    keyrotor_lambda::serve_with_accounts(
         "notify",
-        keyrotor_lambda::AccountInput::Kept,
-        |event, deps: std::sync::Arc<notify::Deps>| async move {
-        notify::handle(event, &deps).await
-    })
+        |event, accounts: std::sync::Arc<keyrotor_aws::Accounts<notify::Deps>>| async move {
+            notify::handle_in_account(event, &accounts).await
+        },
+    )
     .await
 }

@@ -141,7 +141,12 @@ pub fn render(
             ));
             push_error(&mut lines, input);
             lines.push(format!(
-                "The rotation went on regardless: a message that cannot be sent never stops it. Tell the owner yourself; the current key is in the Secrets Manager secret {secret_name}."
+                "The rotation went on regardless: a message that cannot be sent never stops it. Tell the owner yourself; the current key is in {}.",
+                if secret_name.is_empty() {
+                    "the user's Secrets Manager secret (named after the user's unique ID)".to_owned()
+                } else {
+                    format!("the Secrets Manager secret {secret_name}")
+                }
             ));
             format!("[keyrotor] Message to the owner of {user} not delivered")
         }

@@ -36,7 +36,11 @@ pub(crate) fn zip_size(name: &str) -> Option<(u64, String)> {
 pub(crate) async fn probe_functions(stack: &LocalStack) -> Result<Vec<FunctionRow>> {
     let sink_arn = sink(&stack.account, "bench-sink-probes").await?;
     let options = stack_options("credential-report", Some(&sink_arn));
-    let env = function_environment(&stack.proxy.endpoint(), &options, &stack.state_machine_arn);
+    let env = function_environment(
+        &stack.proxy.endpoint(),
+        &options,
+        [&stack.state_machine_arn, &stack.scan_state_machine_arn],
+    );
     let account = &stack.account;
     account
         .create_user(PROBE_USER, &[("Email", "bench-probe@example.com")])

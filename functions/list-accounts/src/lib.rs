@@ -1,0 +1,127 @@
+//! `list-accounts`: the organization scan's inventory. Walks the organization (or describes
+//! the listed accounts), leaves out what the configuration and the accounts' tags exclude,
+//! and returns the accounts to scan.
+
+use aws_config::SdkConfig;
+use keyrotor_aws::member::assume_role;
+use keyrotor_aws::{FromConfig, Organizations};
+use keyrotor_core::accounts::{inventory, AccountsMode, OrganizationPort};
+use keyrotor_core::config::{vars, Config, ConfigError};
+use keyrotor_core::payload::{parse, AccountRef, ListAccountsInput, ListAccountsOutput, Text};
+use keyrotor_core::{Error, Result};
+use tracing::info;
+
+/// The most the account list may take in the organization scan's state, of the 256 KB
+/// Step Functions allows: about 2,000 accounts with names and admin addresses.
+pub const MAX_STATE_BYTES: usize = 200 * 1024;
+
+/// What `list-accounts` needs: its settings and the SDK configuration Organizations is
+/// read with (directly, or through `KEYROTOR_ORG_ROLE_ARN`).
+pub struct Deps {
+    pub config: Config,
+    sdk: SdkConfig,
+}
+
+impl FromConfig for Deps {
+    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        if config.accounts.mode == AccountsMode::OwnAccount {
+            return Err(ConfigError {
+                var: vars::ACCOUNTS,
+                reason: "is self: list-accounts serves the organization and listed modes".into(),
+            });
+        }
+        Ok(Deps {
+            config,
+            sdk: sdk.clone(),
+        })
+    }
+}
+
+impl Deps {
+    /// Organizations as this deployment reads it: with the function's own role (the
+    /// management account, or a delegated administrator), or through the role in the
+    /// management account named by `KEYROTOR_ORG_ROLE_ARN`.
+    pub async fn organizations(&self) -> Result<Organizations> {
+        match &self.config.accounts.org_role_arn {
+            None => Ok(Organizations::from_sdk(&self.sdk)),
+            Some(role) => {
+                let sts = aws_sdk_sts::Client::new(&self.sdk);
+                let (sdk, _) =
+                    assume_role(&sts, &self.sdk, role, "keyrotor-list-accounts", None).await?;
+                Ok(Organizations::from_sdk(&sdk))
+            }
+        }
+    }
+}
+
+/// Every AWS API action this function calls: its role grants exactly these (checked by
+/// `tools/check_infra.py`), and a test holds the calls the code makes to them.
+pub const AWS_ACTIONS: &[&str] = &[
+    "organizations:DescribeAccount",
+    "organizations:DescribeOrganization",
+    "organizations:ListAccountsForParent",
+    "organizations:ListChildren",
+    "organizations:ListRoots",
+    "organizations:ListTagsForResource",
+];
+
+pub async fn handle(event: serde_json::Value, deps: &Deps) -> Result<ListAccountsOutput> {
+    let input: ListAccountsInput = parse(event)?;
+    check(&input)?;
+    let org = deps.organizations().await?;
+    list(input, &deps.config, &org).await
+}
+
+fn check(input: &ListAccountsInput) -> Result<()> {
+    if input.scan.account.is_some() {
+        return Err(Error::InvalidInput(
+            "an organization scan names no account: it lists them".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The accounts of the configured mode and scope, through `org`.
+pub async fn list<O: OrganizationPort>(
+    input: ListAccountsInput,
+    config: &Config,
+    org: &O,
+) -> Result<ListAccountsOutput> {
+    check(&input)?;
+    let found = inventory(org, &config.accounts.mode, &config.accounts.scope).await?;
+    let accounts: Vec<AccountRef> = found
+        .accounts
+        .into_iter()
+        .map(|member| AccountRef {
+            id: member.id,
+            // Names and addresses are for people; one that is not plain text is dropped.
+            name: Text::try_from(member.name).ok(),
+            admin_address: member.admin_address.and_then(|a| Text::try_from(a).ok()),
+        })
+        .collect();
+    let size = serde_json::to_vec(&accounts).map_or(usize::MAX, |v| v.len());
+    if size > MAX_STATE_BYTES {
+        return Err(Error::Config(ConfigError {
+            var: vars::INCLUDE_OUS,
+            reason: format!(
+                "{} accounts take {size} bytes, more than one organization scan's state holds \
+                 ({MAX_STATE_BYTES}); split the organization with KEYROTOR_INCLUDE_OUS across \
+                 deployments",
+                accounts.len()
+            ),
+        }));
+    }
+    info!(
+        accounts = accounts.len(),
+        skipped = found.skipped.len(),
+        pruned_ous = found.pruned_ous.len(),
+        "organization inventory"
+    );
+    Ok(ListAccountsOutput {
+        accounts,
+        skipped: found.skipped,
+        pruned_ous: found.pruned_ous,
+        dry_run: input.scan.dry_run || config.dry_run,
+        listed_at: chrono::Utc::now(),
+    })
+}

@@ -1,0 +1,182 @@
+//! `scan-accounts`: one round of an organization scan. Sees which account scans have ended
+//! (counting the unreachable accounts apart), then starts the next accounts' scans, so that
+//! at most `KEYROTOR_ACCOUNT_CONCURRENCY` run at a time. The organization machine calls it,
+//! waits, and calls it again until every account's scan has ended: its history grows with
+//! the rounds, never with the users, and the accounts' scans run as executions of their own.
+
+use aws_config::SdkConfig;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use keyrotor_aws::{Executions, FromConfig};
+use keyrotor_core::config::{Config, ConfigError};
+use keyrotor_core::error::ErrorType;
+use keyrotor_core::payload::{parse, Arn, Progress, RunningScan, ScanAccountsInput};
+use keyrotor_core::ports::{ExecutionStatus, ExecutionStatusPort, ExecutionsPort, StartOutcome};
+use keyrotor_core::{naming, Error, Result};
+use tracing::info;
+
+/// Executions described at once.
+pub const DESCRIBE_CONCURRENCY: usize = 10;
+/// The most accounts one organization scan takes (`list-accounts` keeps within it).
+pub const MAX_ACCOUNTS: usize = 5000;
+
+/// What `scan-accounts` needs: its settings, the scan machine (`KEYROTOR_SCAN_STATE_MACHINE_ARN`,
+/// required, checked at the cold start) and Step Functions, nothing else.
+pub struct Deps<E = Executions> {
+    pub config: Config,
+    pub scan_state_machine_arn: String,
+    pub executions: E,
+}
+
+impl<E> Deps<E> {
+    pub fn new(config: Config, executions: E) -> Result<Self, ConfigError> {
+        Ok(Deps {
+            scan_state_machine_arn: config.require_scan_state_machine_arn()?.to_owned(),
+            config,
+            executions,
+        })
+    }
+}
+
+impl FromConfig for Deps {
+    fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        Deps::new(config, Executions::from_sdk(sdk))
+    }
+}
+
+/// Every AWS API action this function calls: its role grants exactly these (checked by
+/// `tools/check_infra.py`), and a test holds the calls the code makes to them.
+pub const AWS_ACTIONS: &[&str] = &["states:DescribeExecution", "states:StartExecution"];
+
+/// The ARN of the execution `name` of `state_machine`.
+fn execution_arn(state_machine: &str, name: &str) -> String {
+    format!(
+        "{}:{name}",
+        state_machine.replacen(":stateMachine:", ":execution:", 1)
+    )
+}
+
+pub async fn handle<E: ExecutionsPort + ExecutionStatusPort>(
+    event: serde_json::Value,
+    deps: &Deps<E>,
+) -> Result<Progress> {
+    let input: ScanAccountsInput = parse(event)?;
+    if input.accounts.len() > MAX_ACCOUNTS {
+        return Err(Error::InvalidInput(format!(
+            "at most {MAX_ACCOUNTS} accounts in one organization scan"
+        )));
+    }
+    let mut progress = input.progress.unwrap_or_default();
+    if progress.next > input.accounts.len() {
+        return Err(Error::InvalidInput(format!(
+            "progress.next {} is past the {} accounts",
+            progress.next,
+            input.accounts.len()
+        )));
+    }
+    let dry_run = input.dry_run || deps.config.dry_run;
+    let machine = deps.scan_state_machine_arn.as_str();
+
+    // The scans running: which have ended, and how.
+    let running = std::mem::take(&mut progress.running);
+    let statuses: Vec<(RunningScan, ExecutionStatus)> = stream::iter(running)
+        .map(|scan| async move {
+            let status = deps.executions.status(scan.execution.as_str()).await?;
+            Ok::<_, Error>((scan, status))
+        })
+        .buffered(DESCRIBE_CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (scan, status) in statuses {
+        match status {
+            ExecutionStatus::Running => progress.running.push(scan),
+            ExecutionStatus::Succeeded => progress.succeeded += 1,
+            ExecutionStatus::Ended { error } => {
+                if error.as_deref() == Some(ErrorType::AccountUnreachable.as_str()) {
+                    progress.unreachable.push(scan.account);
+                } else {
+                    progress.failed.push(scan.account);
+                }
+            }
+        }
+    }
+
+    // Then the next accounts, up to the concurrency. A scan already started (a rerun of
+    // the organization scan the same day) is followed, not started again.
+    let concurrency = usize::from(deps.config.accounts.concurrency);
+    let day = input.started_at.date_naive();
+    let mut started = 0;
+    while progress.running.len() < concurrency && progress.next < input.accounts.len() {
+        let account = &input.accounts[progress.next];
+        let name = naming::account_scan_name(day, &account.id, dry_run);
+        let body = serde_json::json!({ "account": account, "dryRun": dry_run }).to_string();
+        let arn = match deps.executions.start(machine, &name, body).await? {
+            StartOutcome::Started { execution_arn } => {
+                started += 1;
+                execution_arn
+            }
+            StartOutcome::AlreadyStarted => execution_arn(machine, &name),
+        };
+        progress.running.push(RunningScan {
+            account: account.id.clone(),
+            execution: Arn::try_from(arn).map_err(Error::Internal)?,
+        });
+        progress.next += 1;
+    }
+    progress.done = progress.running.is_empty() && progress.next == input.accounts.len();
+    info!(
+        started,
+        running = progress.running.len(),
+        succeeded = progress.succeeded,
+        failed = progress.failed.len(),
+        unreachable = progress.unreachable.len(),
+        done = progress.done,
+        "organization scan round"
+    );
+    Ok(progress)
+}
+
+#[cfg(test)]
+mod tests {
+    use keyrotor_aws::testing::offline;
+    use keyrotor_core::ErrorType;
+    use serde_json::json;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn malformed_inputs_are_rejected_before_any_aws_call() {
+        keyrotor_aws::assert_rejected!(
+            handle,
+            [
+                json!({}),
+                json!({"accounts": []}),
+                json!({"accounts": [{"id": "12"}], "startedAt": "2026-11-30T06:00:00Z"}),
+                json!({"accounts": [], "startedAt": "2026-11-30T06:00:00Z", "progress": {"next": 1, "running": [], "succeeded": 0, "failed": [], "unreachable": [], "done": false}}),
+                json!({"accounts": [], "startedAt": "2026-11-30T06:00:00Z", "extra": 1}),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_already_started_scans_arn_is_derived_from_its_name() {
+        assert_eq!(
+            execution_arn(
+                "arn:aws:states:eu-west-1:111111111111:stateMachine:keyrotor-scan",
+                "account-222222222222-20261130"
+            ),
+            "arn:aws:states:eu-west-1:111111111111:execution:keyrotor-scan:account-222222222222-20261130"
+        );
+    }
+
+    #[tokio::test]
+    async fn aws_failures_surface_as_retryable_errors() {
+        let event = json!({
+            "accounts": [{"id": "222222222222"}],
+            "startedAt": "2026-11-30T06:00:00Z"
+        });
+        let err = handle(event, &offline::<Deps>())
+            .await
+            .expect_err("no endpoint");
+        assert_eq!(err.error_type(), ErrorType::Transient, "{err}");
+    }
+}

@@ -1,0 +1,310 @@
+//! Many accounts, end to end: an organization of nested OUs on moto, the real organization,
+//! scan and per-user machines, and the real function binaries working in each member account
+//! through their member roles. One member account refuses keyrotor's role (injected at the
+//! fault proxy: moto checks no trust policy), one OU is excluded, one account is tagged out.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_sfn::types::ExecutionStatus;
+use keyrotor_localstack::account::Account;
+use keyrotor_localstack::moto::SeedUser;
+use keyrotor_localstack::organization::{member_account, LocalOrganization};
+use keyrotor_localstack::stack::{
+    execution_output, local_settings, LocalStack, StackOptions, ACCOUNT_ID, ADMIN_ADDRESS,
+};
+use keyrotor_tests::events::of_type;
+use serde_json::json;
+
+const TIMEOUT: Duration = Duration::from_secs(300);
+const USER: &str = "deploy";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn seed(age_days: i64, email: &str) -> SeedUser {
+    SeedUser {
+        name: USER.into(),
+        tags: [("Email".to_owned(), email.to_owned())].into(),
+        key_age_days: Some(age_days),
+        groups: Vec::new(),
+    }
+}
+
+/// The user's keys in `account`: (ID, status).
+async fn keys(account: &Account) -> Vec<(String, String)> {
+    account.keys(USER).await.expect("keys")
+}
+
+#[test]
+fn an_organization_scan_rotates_in_each_member_account_and_reports_the_unreachable_one() {
+    runtime().block_on(async {
+        let mut stack = LocalStack::start(StackOptions::default())
+            .await
+            .expect("local stack");
+        let admin = stack.moto.sdk_config();
+        // root ─ Workloads ─ Prod ─ Payments, and Sandbox ─ Experiments (excluded).
+        let org = LocalOrganization::create(
+            &admin,
+            &[
+                ("Workloads", None),
+                ("Prod", Some("Workloads")),
+                ("Payments", Some("Prod")),
+                ("Sandbox", None),
+                ("Experiments", Some("Sandbox")),
+            ],
+            &[
+                (
+                    "prod",
+                    Some("Prod"),
+                    &[("keyrotor:admin-address", "prod-sec@example.com")],
+                ),
+                ("payments", Some("Payments"), &[]),
+                ("dev", Some("Workloads"), &[]),
+                ("locked", Some("Workloads"), &[]),
+                (
+                    "opted-out",
+                    Some("Workloads"),
+                    &[("keyrotor:exclude", "true")],
+                ),
+                ("lab", Some("Experiments"), &[]),
+            ],
+        )
+        .await
+        .expect("organization");
+        let id = |name: &str| org.id(name).to_owned();
+
+        // The same user name in every account, keys of different ages.
+        let ages = [
+            ("prod", 120),
+            ("payments", 100),
+            ("dev", 85),
+            ("locked", 130),
+            ("opted-out", 140),
+            ("lab", 150),
+        ];
+        let mut members = BTreeMap::new();
+        let mut seeded_keys = BTreeMap::new();
+        for (name, age) in ages {
+            let keys = stack
+                .moto
+                .seed_users(
+                    &id(name),
+                    &[seed(age, &format!("{name}-owner@example.com"))],
+                )
+                .expect("seed");
+            seeded_keys.insert(name, keys[USER].clone());
+            members.insert(
+                name,
+                member_account(&admin, &id(name))
+                    .await
+                    .expect("member view"),
+            );
+        }
+
+        // The functions, now in the organization mode with the Sandbox OU excluded.
+        let mut env = local_settings();
+        env.push(("KEYROTOR_ACCOUNTS".into(), "organization".into()));
+        env.push(("KEYROTOR_EXCLUDE_OUS".into(), id("Sandbox")));
+        let options = StackOptions {
+            function_env: env,
+            ..StackOptions::default()
+        };
+        stack.restart_functions(&options).expect("restart");
+        // The locked account's member roles refuse keyrotor (or are missing): AccessDenied.
+        stack
+            .set_faults(json!([{
+                "operation": "sts:AssumeRole",
+                "match": id("locked"),
+                "mode": "fail_before",
+                "kind": "denied",
+                "times": -1
+            }]))
+            .expect("faults");
+
+        let org_scan = stack
+            .start_execution_on(
+                &stack.organization_state_machine_arn,
+                "org-scan",
+                &json!({}),
+            )
+            .await
+            .expect("start");
+        let done = stack.wait_for(&org_scan, TIMEOUT).await.expect("ends");
+        assert_eq!(done.status(), &ExecutionStatus::Succeeded, "{done:?}");
+        stack
+            .wait_all_of(&stack.scan_state_machine_arn, TIMEOUT)
+            .await
+            .expect("scans end");
+        stack.wait_all(TIMEOUT).await.expect("rotations end");
+        let summary = execution_output(&done).expect("output");
+
+        // The summary: four accounts scanned, one of them unreachable, and what was left out.
+        assert_eq!(summary["kind"], "organization");
+        assert_eq!(summary["accounts"], 4, "{summary:#}");
+        assert_eq!(summary["succeeded"], 3, "{summary:#}");
+        assert_eq!(summary["unreachable"], json!([id("locked")]), "{summary:#}");
+        assert_eq!(summary["failed"], json!([]), "{summary:#}");
+        assert_eq!(summary["prunedOus"], json!([id("Sandbox")]), "{summary:#}");
+        let skipped: BTreeMap<String, String> = summary["skipped"]
+            .as_array()
+            .expect("skipped")
+            .iter()
+            .map(|s| {
+                (
+                    s["id"].as_str().unwrap_or("").to_owned(),
+                    s["reason"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            skipped,
+            BTreeMap::from([
+                (ACCOUNT_ID.to_owned(), "managementAccount".to_owned()),
+                (id("opted-out"), "excludedByTag".to_owned()),
+            ])
+        );
+
+        // One account scan per scanned account, named after it; the locked one failed as
+        // unreachable, the others succeeded.
+        let scans = stack
+            .executions_of(&stack.scan_state_machine_arn)
+            .await
+            .expect("scans");
+        let day = chrono::Utc::now().format("%Y%m%d").to_string();
+        let mut by_name: BTreeMap<String, ExecutionStatus> = scans
+            .iter()
+            .map(|e| (e.name().to_owned(), e.status().clone()))
+            .collect();
+        for name in ["prod", "payments", "dev"] {
+            let scan = format!("account-{}-{day}", id(name));
+            assert_eq!(
+                by_name.remove(&scan),
+                Some(ExecutionStatus::Succeeded),
+                "{scan}"
+            );
+        }
+        let locked = format!("account-{}-{day}", id("locked"));
+        assert_eq!(by_name.remove(&locked), Some(ExecutionStatus::Failed));
+        assert!(
+            by_name.is_empty(),
+            "no other account was scanned: {by_name:?}"
+        );
+        let locked_arn = scans
+            .iter()
+            .find(|e| e.name() == locked)
+            .map(|e| e.execution_arn().to_owned())
+            .expect("locked scan");
+        let locked_done = stack.wait_for(&locked_arn, TIMEOUT).await.expect("ended");
+        assert_eq!(locked_done.error(), Some("AccountUnreachable"));
+
+        // Isolation: each rotation happened in its own account, and each secret is there.
+        for name in ["prod", "payments"] {
+            let keys = keys(&members[name]).await;
+            assert_eq!(
+                keys.len(),
+                1,
+                "{name}: the old key deleted after the grace period: {keys:?}"
+            );
+            assert_ne!(keys[0].0, seeded_keys[name], "{name}: a new key");
+            assert_eq!(keys[0].1, "Active");
+            let secrets = members[name].secret_names().await.expect("secrets");
+            assert_eq!(secrets.len(), 1, "{name}: {secrets:?}");
+            let value = members[name]
+                .secret_value(&secrets[0])
+                .await
+                .expect("value");
+            assert_eq!(value["AccessKeyId"], keys[0].0.as_str(), "{name}");
+        }
+        // Warned, unreachable, tagged out and in the excluded OU: the same key, no secret.
+        for name in ["dev", "locked", "opted-out", "lab"] {
+            let keys = keys(&members[name]).await;
+            assert_eq!(
+                keys,
+                [(seeded_keys[name].clone(), "Active".to_owned())],
+                "{name}"
+            );
+            assert!(
+                members[name]
+                    .secret_names()
+                    .await
+                    .expect("secrets")
+                    .is_empty(),
+                "{name}"
+            );
+        }
+        // Nothing was rotated in keyrotor's own (the management) account.
+        assert!(stack
+            .account
+            .secret_names()
+            .await
+            .expect("own secrets")
+            .is_empty());
+
+        // Per-user executions carry the account in their names: same user, two accounts.
+        let rotations = stack.executions().await.expect("executions");
+        for name in ["prod", "payments", "dev"] {
+            assert!(
+                rotations
+                    .iter()
+                    .any(|e| e.name().contains(&format!("-{}-{USER}-", id(name)))),
+                "{name}: {:?}",
+                rotations.iter().map(|e| e.name()).collect::<Vec<_>>()
+            );
+        }
+
+        // Mails name the account; prod's admin notices would go to its tagged address; the
+        // unreachable account is reported to the admin with the role and the StackSet hint.
+        let mails = stack.moto.sent_emails().expect("mails");
+        let about = |name: &str| {
+            mails
+                .iter()
+                .filter(|m| m.subject.starts_with(&format!("[keyrotor {}]", id(name))))
+                .collect::<Vec<_>>()
+        };
+        assert!(about("prod")
+            .iter()
+            .any(|m| m.to == ["prod-owner@example.com"]));
+        assert!(about("payments")
+            .iter()
+            .any(|m| m.body.contains("payments")));
+        assert!(about("dev")
+            .iter()
+            .any(|m| m.to == ["dev-owner@example.com"]));
+        let unreachable = about("locked");
+        assert_eq!(unreachable.len(), 1, "{unreachable:#?}");
+        assert_eq!(unreachable[0].to, [ADMIN_ADDRESS]);
+        let role = format!("arn:aws:iam::{}:role/keyrotor/list-users", id("locked"));
+        assert!(
+            unreachable[0].body.contains(&role) && unreachable[0].body.contains("StackSet"),
+            "{}",
+            unreachable[0].body
+        );
+
+        // Events say in which account.
+        let events = stack.account.received_events().await.expect("events");
+        let rotated = of_type(&events, "KeyRotated");
+        let accounts: Vec<&str> = rotated
+            .iter()
+            .filter_map(|e| e["detail"]["account"].as_str())
+            .collect();
+        let mut expected = vec![org.id("prod"), org.id("payments")];
+        expected.sort_unstable();
+        let mut accounts = accounts;
+        accounts.sort_unstable();
+        assert_eq!(accounts, expected);
+
+        // The organization scan's history grows with its rounds, not with the users.
+        let history = stack.history(&org_scan).await.expect("history");
+        eprintln!(
+            "organization scan: {} history events for 4 accounts",
+            history.len()
+        );
+        assert!(history.len() < 400, "{}", history.len());
+    });
+}

@@ -40,11 +40,12 @@ $(CHECKS_STAMP): $(CHECKS_REQUIREMENTS)
 	@rm -f $(CHECKS_VENV)/.installed-*
 	@touch $@
 
-## The SAM template: cfn-lint, checkov (each skip justified in the template), and the
-## cross-checks against the code (least privilege, placeholders, variables).
+## The SAM template and the member accounts' template: cfn-lint, checkov (each skip justified
+## in the template), and the cross-checks against the code (least privilege, placeholders,
+## variables, member roles and their trust).
 check-infra: venv-checks
-	$(CHECKS_VENV)/bin/cfn-lint infra/template.yaml
-	$(CHECKS_VENV)/bin/checkov -f infra/template.yaml --framework cloudformation --compact --quiet --skip-download
+	$(CHECKS_VENV)/bin/cfn-lint infra/template.yaml infra/member-account.yaml
+	$(CHECKS_VENV)/bin/checkov -f infra/template.yaml -f infra/member-account.yaml --framework cloudformation --compact --quiet --skip-download
 	$(CHECKS_VENV)/bin/python tools/check_infra.py
 
 ## Release zips of the functions for infra/template.yaml (target/lambda/<name>/bootstrap.zip):

@@ -19,6 +19,10 @@
 6. Who may force a rotation: no managed policy that may start a scheduled machine may also
    start a machine that allows force, and none may invoke a function directly (which would
    bypass the state machines' AllowForce gate).
+8. Many accounts: a function that works in member accounts (served by serve_in_account or
+   serve_with_accounts) may assume exactly its own member role, role/keyrotor/<function>, in
+   accounts of the organization (aws:ResourceOrgID), and only with Accounts other than self;
+   any other function none. list-accounts may assume OrgRoleArn, only when it is set.
 7. Events: every statement that allows events:PutEvents allows it on the account's default
    bus only, for the source keyrotor only (so no role of this template can put events that
    look like another service's on any bus).
@@ -45,7 +49,13 @@ FUNCTIONS = {
     "deactivate-key": "DeactivateKey",
     "notify": "Notify",
     "delete-key": "DeleteKey",
+    "list-accounts": "ListAccounts",
+    "scan-accounts": "ScanAccounts",
 }
+# The statements by which a role reaches another account, each under its condition: the
+# member role of the function itself (functions that work in member accounts), and the
+# organization reader (list-accounts). They are checked on their own, not as AWS_ACTIONS.
+ASSUME_SIDS = {"AssumeMemberRole": "ManyAccounts", "AssumeOrganizationReader": "ReadOrganizationThroughRole"}
 # Calls that need no permission: STS GetCallerIdentity (create-key makes it with the new
 # key's own credentials, and AWS documents that it needs none).
 NO_PERMISSION = {"sts:GetCallerIdentity"}
@@ -80,6 +90,44 @@ def declared_actions(function: str) -> set[str]:
     for call in calls - NO_PERMISSION:
         needed |= {call} | IMPLIED.get(call, set())
     return needed
+
+
+def works_in_member_accounts(function: str) -> bool:
+    """Whether the function's main.rs serves it in member accounts (through its member role)."""
+    main = (ROOT / "functions" / function / "src/main.rs").read_text()
+    return "serve_in_account" in main or "serve_with_accounts" in main
+
+
+def assume_statements(resources: dict, role: str) -> dict:
+    """The role's AssumeRole statements, each in a RolePolicy of its own under a condition:
+    {sid: (condition, statement)}."""
+    out = {}
+    for res in resources.values():
+        props = res.get("Properties", {})
+        if res.get("Type") != "AWS::IAM::RolePolicy" or props.get("RoleName") != {"Ref": role}:
+            continue
+        for st in statements(props.get("PolicyDocument", {})):
+            if st.get("Sid") in ASSUME_SIDS:
+                out[st["Sid"]] = (res.get("Condition"), st)
+            else:
+                out[f"unexpected {st.get('Sid')}"] = (res.get("Condition"), st)
+    return out
+
+
+def member_role_statement_ok(function: str, found: dict) -> tuple[bool, str]:
+    """A hub role may assume only its own function's member role, in the organization."""
+    expected = {
+        "Sid": "AssumeMemberRole",
+        "Effect": "Allow",
+        "Action": ["sts:AssumeRole"],
+        "Resource": {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::*:role/keyrotor/{function}"},
+        "Condition": {"StringEquals": {"aws:ResourceOrgID": {"Ref": "OrganizationId"}}},
+    }
+    if not works_in_member_accounts(function):
+        return not found, "works in its own account only: assumes no member role"
+    condition, statement = found.get("AssumeMemberRole", (None, None))
+    ok = condition == "ManyAccounts" and statement == expected and len(found) == 1
+    return ok, f"assumes only role/keyrotor/{function}, in the organization, with many accounts"
 
 
 def statements(policy_document) -> list:
@@ -166,6 +214,73 @@ def topic_usable_by_alarms(topic: str, resources: dict) -> tuple[bool, str]:
     return False, f"encrypted with {key}, whose policy does not allow {CLOUDWATCH} {', '.join(missing)}"
 
 
+# The services a function's member role uses in a member account; the rest (SES, EventBridge,
+# Step Functions) stay in the tooling account.
+MEMBER_SERVICES = ("iam:", "secretsmanager:")
+# Never in a member role: what would let keyrotor (or whoever took its hub roles) grant
+# itself more in a member account.
+ESCALATION = re.compile(r"^iam:(Put|Attach|Create(Policy|Role|User|LoginProfile)|Update(AssumeRole)?Policy|.*Policy)", re.I)
+
+
+def member_account_checks(hub_resources: dict) -> list:
+    """9. infra/member-account.yaml: one role per function that works in member accounts,
+    role/keyrotor/<function>, granting exactly the member-side part of its AWS_ACTIONS and no
+    IAM action that writes policy; trusted only by that function's hub role (by ARN, in the
+    organization), with the external ID when one is set; the secrets key as keyrotor's own."""
+    template, errors = decode(str(ROOT / "infra/member-account.yaml"))
+    if errors:
+        return [(False, f"member-account.yaml does not parse: {errors}")]
+    resources = template["Resources"]
+    results = []
+    roles = {res["Properties"]["RoleName"]: (logical, res) for logical, res in resources.items()
+             if res.get("Type") == "AWS::IAM::Role"}
+    members = sorted(f for f in FUNCTIONS if works_in_member_accounts(f))
+    results.append((sorted(roles) == members, f"member roles for exactly {members} ({sorted(roles)})"))
+    for function in members:
+        if function not in roles:
+            continue
+        logical, res = roles[function]
+        props = res["Properties"]
+        granted = set()
+        for policy in props.get("Policies", []):
+            for st in statements(policy["PolicyDocument"]):
+                granted |= set(as_list(st["Action"]))
+        needed = {a for a in declared_actions(function) if a.startswith(MEMBER_SERVICES)}
+        escalating = sorted(a for a in granted if ESCALATION.match(a))
+        ok = granted == needed and not escalating and props.get("Path") == "/keyrotor/"
+        results.append((ok, f"member role keyrotor/{function}: exactly its member-side actions "
+                            f"({len(needed)}; missing {sorted(needed - granted)}, extra {sorted(granted - needed)}, "
+                            f"policy writes {escalating})"))
+        trust = props["AssumeRolePolicyDocument"]["Statement"]
+        allow = [st for st in trust if isinstance(st, dict) and st.get("Effect") == "Allow"]
+        hub = {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{ToolingAccountId}}:role/keyrotor/hub/${{HubStackName}}-{function}"}
+        expected = {
+            "Sid": "OnlyKeyrotorsHubRole", "Effect": "Allow",
+            "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${ToolingAccountId}:root"}},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:PrincipalArn": hub, "aws:PrincipalOrgID": {"Ref": "OrganizationId"}}},
+        }
+        external = [st for st in trust if isinstance(st, dict) and "Fn::If" in st]
+        external_ok = len(external) == 1 and external[0]["Fn::If"][0] == "HasExternalId" and \
+            external[0]["Fn::If"][1].get("Effect") == "Deny" and \
+            external[0]["Fn::If"][1].get("Condition") == {"StringNotEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}}
+        results.append((allow == [expected] and external_ok,
+                        f"member role keyrotor/{function}: trusted by its hub role only, in the organization, "
+                        f"with the external ID if set"))
+    key = resources.get("SecretsKey", {}).get("Properties", {}).get("KeyPolicy")
+    hub_key = hub_resources["SecretsKey"]["Properties"]["KeyPolicy"]
+    same = json_text(key).replace("CreateKeyMemberRole", "CreateKeyRole") == json_text(hub_key)
+    alias = resources.get("SecretsKeyAlias", {}).get("Properties", {}).get("AliasName")
+    results.append((same and alias == "alias/keyrotor-secrets",
+                    "member secrets key: keyrotor's key policy (its own create-key role), alias alias/keyrotor-secrets"))
+    return results
+
+
+def json_text(value) -> str:
+    import json
+    return json.dumps(value, sort_keys=True)
+
+
 def main() -> int:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "infra/template.yaml"
     template, errors = decode(str(path))
@@ -181,6 +296,15 @@ def main() -> int:
         for policy in role["Policies"]:
             for st in statements(policy["PolicyDocument"]):
                 granted |= set(as_list(st["Action"]))
+        assumes = assume_statements(resources, f"{name}Role")
+        if function == "list-accounts":
+            condition, reader = assumes.pop("AssumeOrganizationReader", (None, {}))
+            ok = condition == "ReadOrganizationThroughRole" and reader == {
+                "Sid": "AssumeOrganizationReader", "Effect": "Allow",
+                "Action": ["sts:AssumeRole"], "Resource": {"Ref": "OrgRoleArn"}}
+            results.append((ok, "list-accounts assumes only OrgRoleArn, and only if it is set"))
+        ok, detail = member_role_statement_ok(function, assumes)
+        results.append((ok, f"{function}: {detail}"))
         granted -= LOGS
         needed = declared_actions(function)
         missing, extra = needed - granted, granted - needed
@@ -312,6 +436,8 @@ def main() -> int:
                                         f"(resource {st.get('Resource')!r}, source {source!r})"))
     if not puts:
         results.append((False, "events: no role may put keyrotor's events"))
+
+    results += member_account_checks(resources)
 
     for ok, line in results:
         print(("ok    " if ok else "FAIL  ") + line)

@@ -493,7 +493,12 @@ pub mod template {
         /// `Logical.Attribute` (e.g. `CreateKeyRole.Arn`) to its value, and a resource's
         /// logical ID (or `AWS::StackName`) to what `!Ref` gives.
         pub attributes: BTreeMap<String, String>,
+        /// The template's conditions that `!If` asks about, as this stack has them.
+        pub conditions: BTreeMap<String, bool>,
     }
+
+    /// What `!Ref AWS::NoValue` resolves to until the list or mapping holding it drops it.
+    const NO_VALUE: &str = "\u{0}AWS::NoValue";
 
     /// A parsed template.
     #[derive(Debug, Clone)]
@@ -537,7 +542,8 @@ pub mod template {
         }
 
         /// The element at `path` (mapping keys from the top), as JSON with `!Sub` (both
-        /// forms), `!Ref`, `!GetAtt`, `!Select` and `!Split` resolved. Any other tag is an
+        /// forms), `!Ref` (`AWS::NoValue` drops the element), `!GetAtt`, `!Select`,
+        /// `!Split` and `!If` (by the stack's conditions) resolved. Any other tag is an
         /// error.
         pub fn resolve(&self, path: &[&str], stack: &Stack) -> Result<Value> {
             let mut node = &self.0;
@@ -560,6 +566,7 @@ pub mod template {
                     items
                         .iter()
                         .map(|item| self.json(item, stack))
+                        .filter(|item| !matches!(item, Ok(Value::String(s)) if s == NO_VALUE))
                         .collect::<Result<_>>()?,
                 ),
                 Yaml::Mapping(map) => Value::Object(
@@ -568,6 +575,9 @@ pub mod template {
                             let key = k.as_str().with_context(|| format!("key {k:?}"))?;
                             Ok((key.to_owned(), self.json(v, stack)?))
                         })
+                        .filter(
+                            |entry| !matches!(entry, Ok((_, Value::String(s))) if s == NO_VALUE),
+                        )
                         .collect::<Result<_>>()?,
                 ),
                 Yaml::Tagged(tagged) => {
@@ -577,8 +587,10 @@ pub mod template {
                         ("!Sub", Some(text)) => {
                             Value::String(self.sub(text, stack, &BTreeMap::new())?)
                         }
+                        ("!Ref", Some("AWS::NoValue")) => Value::String(NO_VALUE.to_owned()),
                         ("!Ref", Some(name)) => Value::String(self.reference(name, stack)?),
                         ("!GetAtt", Some(name)) => Value::String(attribute(name, stack)?),
+                        ("!If", None) => self.choose(&tagged.value, stack)?,
                         ("!Sub" | "!Select" | "!Split", None) => {
                             self.function(&tag, &tagged.value, stack)?
                         }
@@ -586,6 +598,21 @@ pub mod template {
                     }
                 }
             })
+        }
+
+        /// `!If [condition, then, else]`: the branch the stack's condition picks, alone
+        /// resolved (the other may refer to what this stack lacks).
+        fn choose(&self, args: &Yaml, stack: &Stack) -> Result<Value> {
+            let Some([Yaml::String(condition), then, otherwise]) =
+                args.as_sequence().map(Vec::as_slice)
+            else {
+                bail!("!If takes [condition, then, else]");
+            };
+            match stack.conditions.get(condition) {
+                Some(true) => self.json(then, stack),
+                Some(false) => self.json(otherwise, stack),
+                None => bail!("no value given for condition {condition}"),
+            }
         }
 
         /// `!Sub [text, {Name: value}]`, `!Select [index, list]` and `!Split [separator,

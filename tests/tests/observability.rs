@@ -225,6 +225,7 @@ fn template() -> (Template, Stack) {
         region: REGION.into(),
         account_id: ACCOUNT.into(),
         attributes,
+        conditions: Default::default(),
     };
     (template, stack)
 }

@@ -51,6 +51,7 @@ static TEMPLATE: LazyLock<(Policy, String)> = LazyLock::new(|| {
         region: REGION.into(),
         account_id: ACCOUNT.into(),
         attributes: BTreeMap::from([("CreateKeyRole.Arn".into(), CREATE_KEY_ROLE.into())]),
+        conditions: Default::default(),
     };
     let document = template
         .resolve(
@@ -620,6 +621,7 @@ mod evaluator {
             region: "us-east-1".into(),
             account_id: "123456789012".into(),
             attributes: Default::default(),
+            conditions: Default::default(),
         };
         let template =
             Template::parse("A: !Join [',', [a, b]]\nB: !GetAtt Missing.Arn\n").expect("parses");

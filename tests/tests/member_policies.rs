@@ -1,0 +1,245 @@
+//! Who may reach a member account, proved on the policy documents themselves: moto checks
+//! neither trust policies nor `aws:ResourceOrgID`. The member roles' trust policies come
+//! from `infra/member-account.yaml`, the hub roles' permission to assume them from
+//! `infra/template.yaml`, both resolved for one imagined organization.
+
+use std::collections::BTreeMap;
+
+use keyrotor_tests::policy::template::{Stack, Template};
+use keyrotor_tests::policy::{Decision, Policy, Principal, Request};
+use serde_json::{json, Value};
+
+const TOOLING: &str = "111111111111";
+const MEMBER: &str = "222222222222";
+/// An account of another organization (or of none).
+const STRANGER: &str = "333333333333";
+const ORG: &str = "o-abcdefghij";
+const FUNCTIONS: [&str; 6] = [
+    "list-users",
+    "assess-key-age",
+    "create-key",
+    "deactivate-key",
+    "delete-key",
+    "notify",
+];
+
+fn template(name: &str) -> Template {
+    Template::load(
+        &keyrotor_localstack::workspace_root()
+            .join("infra")
+            .join(name),
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e:#}"))
+}
+
+/// The trust policy of the member role of `function`, with or without an external ID.
+fn trust(function: &str, external_id: Option<&str>) -> Policy {
+    let logical = format!(
+        "{}MemberRole",
+        function
+            .split('-')
+            .map(|w| w[..1].to_uppercase() + &w[1..])
+            .collect::<String>()
+    );
+    let stack = Stack {
+        partition: "aws".into(),
+        region: "eu-west-1".into(),
+        account_id: MEMBER.into(),
+        attributes: BTreeMap::from([
+            ("ToolingAccountId".into(), TOOLING.into()),
+            ("OrganizationId".into(), ORG.into()),
+            ("ExternalId".into(), external_id.unwrap_or("").into()),
+        ]),
+        conditions: BTreeMap::from([
+            ("HasExternalId".into(), external_id.is_some()),
+            ("HasExemptGroup".into(), false),
+        ]),
+    };
+    let document = template("member-account.yaml")
+        .resolve(
+            &[
+                "Resources",
+                &logical,
+                "Properties",
+                "AssumeRolePolicyDocument",
+            ],
+            &stack,
+        )
+        .unwrap_or_else(|e| panic!("{logical}: {e:#}"));
+    // A trust policy is about its role: it names no Resource.
+    let mut document = document;
+    for statement in document["Statement"].as_array_mut().expect("statements") {
+        assert!(statement.get("Resource").is_none(), "{statement}");
+        statement["Resource"] = json!(member_role(MEMBER, function));
+    }
+    Policy::new(document)
+}
+
+/// A session of keyrotor's hub role of `function` in `account` (the tooling account, or an
+/// impostor who made a role of the same path and name in another).
+fn hub(account: &str, function: &str) -> Principal {
+    Principal::role_session(
+        account,
+        "/keyrotor/hub/",
+        &format!("keyrotor-{function}"),
+        "AROAHUBROLE000000000",
+        &format!("keyrotor-{function}"),
+    )
+}
+
+fn member_role(account: &str, function: &str) -> String {
+    format!("arn:aws:iam::{account}:role/keyrotor/{function}")
+}
+
+fn assume<'a>(
+    caller: &'a Principal,
+    role: &str,
+    org: &str,
+    external_id: Option<&str>,
+) -> Request<'a> {
+    let request = Request::new(caller, "sts:AssumeRole", role).with("aws:PrincipalOrgID", org);
+    match external_id {
+        Some(id) => request.with("sts:ExternalId", id),
+        None => request,
+    }
+}
+
+fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
+    policy
+        .evaluate(request)
+        .unwrap_or_else(|e| panic!("{}: {e:#}", policy.document()))
+}
+
+#[test]
+fn only_the_functions_own_hub_role_in_the_organization_may_assume_its_member_role() {
+    for function in FUNCTIONS {
+        let policy = trust(function, None);
+        let role = member_role(MEMBER, function);
+        // The hub role: the trust delegates to the tooling account's IAM, whose policy for
+        // that role allows exactly this (see the hub test below).
+        let own = hub(TOOLING, function);
+        assert_eq!(
+            decide(&policy, &assume(&own, &role, ORG, None)),
+            Decision::DelegatedToIam,
+            "{function}"
+        );
+        // Another keyrotor function's role, another principal of the tooling account, a
+        // role of the same name in another account, or the right role outside the
+        // organization: nothing.
+        let others = FUNCTIONS
+            .iter()
+            .filter(|f| **f != function)
+            .map(|f| hub(TOOLING, f));
+        for caller in others.chain([
+            Principal::role_session(TOOLING, "/", "Admin", "AROAADMIN00000000000", "alice"),
+            Principal::user(TOOLING, "/", "ci", "AIDACI00000000000000"),
+            hub(STRANGER, function),
+            hub(MEMBER, function),
+        ]) {
+            assert_eq!(
+                decide(&policy, &assume(&caller, &role, ORG, None)),
+                Decision::ImplicitDeny,
+                "{function}: {}",
+                caller.arn
+            );
+        }
+        assert_eq!(
+            decide(&policy, &assume(&own, &role, "o-otherorg00", None)),
+            Decision::ImplicitDeny
+        );
+    }
+}
+
+#[test]
+fn with_an_external_id_set_a_call_without_it_is_denied() {
+    let policy = trust("create-key", Some("keyrotor-prod-7f3a"));
+    let role = member_role(MEMBER, "create-key");
+    let own = hub(TOOLING, "create-key");
+    assert_eq!(
+        decide(
+            &policy,
+            &assume(&own, &role, ORG, Some("keyrotor-prod-7f3a"))
+        ),
+        Decision::DelegatedToIam
+    );
+    assert_eq!(
+        decide(&policy, &assume(&own, &role, ORG, None)),
+        Decision::ExplicitDeny
+    );
+    assert_eq!(
+        decide(&policy, &assume(&own, &role, ORG, Some("guess"))),
+        Decision::ExplicitDeny
+    );
+}
+
+/// The hub role's identity policy: a statement of the role's own is about the role.
+fn as_identity_policy(document: Value, role_arn: &str) -> Policy {
+    let mut document = document;
+    for statement in document["Statement"].as_array_mut().expect("statements") {
+        statement["Principal"] = json!({ "AWS": role_arn });
+    }
+    Policy::new(document)
+}
+
+#[test]
+fn a_hub_role_may_assume_only_its_own_member_role_and_only_in_the_organization() {
+    let template = template("template.yaml");
+    let stack = Stack {
+        partition: "aws".into(),
+        region: "eu-west-1".into(),
+        account_id: TOOLING.into(),
+        attributes: BTreeMap::from([("OrganizationId".into(), ORG.into())]),
+        conditions: BTreeMap::from([("ManyAccounts".into(), true)]),
+    };
+    for function in FUNCTIONS {
+        let logical = format!(
+            "{}MemberAccess",
+            function
+                .split('-')
+                .map(|w| w[..1].to_uppercase() + &w[1..])
+                .collect::<String>()
+        );
+        let document = template
+            .resolve(
+                &["Resources", &logical, "Properties", "PolicyDocument"],
+                &stack,
+            )
+            .unwrap_or_else(|e| panic!("{logical}: {e:#}"));
+        let caller = hub(TOOLING, function);
+        let policy = as_identity_policy(document, &caller.principal_arn);
+        let ask = |role: &str, org: &str| {
+            decide(
+                &policy,
+                &Request::new(&caller, "sts:AssumeRole", role).with("aws:ResourceOrgID", org),
+            )
+        };
+        assert_eq!(
+            ask(&member_role(MEMBER, function), ORG),
+            Decision::Allow,
+            "{function}"
+        );
+        for other in FUNCTIONS.iter().filter(|f| **f != function) {
+            assert_eq!(
+                ask(&member_role(MEMBER, other), ORG),
+                Decision::ImplicitDeny,
+                "{function} → {other}"
+            );
+        }
+        for role in [
+            format!("arn:aws:iam::{MEMBER}:role/OrganizationAccountAccessRole"),
+            format!("arn:aws:iam::{MEMBER}:role/keyrotor/{function}-admin"),
+            format!("arn:aws:iam::{MEMBER}:role/other/keyrotor/{function}"),
+        ] {
+            assert_eq!(
+                ask(&role, ORG),
+                Decision::ImplicitDeny,
+                "{function} → {role}"
+            );
+        }
+        // The same role name in an account outside the organization.
+        assert_eq!(
+            ask(&member_role(STRANGER, function), "o-otherorg00"),
+            Decision::ImplicitDeny
+        );
+    }
+}

@@ -235,7 +235,19 @@ def member_account_checks(hub_resources: dict) -> list:
     roles = {res["Properties"]["RoleName"]: (logical, res) for logical, res in resources.items()
              if res.get("Type") == "AWS::IAM::Role"}
     members = sorted(f for f in FUNCTIONS if works_in_member_accounts(f))
-    results.append((sorted(roles) == members, f"member roles for exactly {members} ({sorted(roles)})"))
+    expected_roles = sorted(members + ["report"])
+    results.append((sorted(roles) == expected_roles, f"member roles for exactly {expected_roles} ({sorted(roles)})"))
+    # The operators' read-only role: the reads of the operator policy's report, nothing else.
+    if "report" in roles:
+        operator = hub_resources["OperatorPolicy"]["Properties"]["PolicyDocument"]
+        reads = {a for st in statements(operator) if str(st.get("Sid", "")).startswith("Report")
+                 for a in as_list(st["Action"]) if str(a).startswith(MEMBER_SERVICES)}
+        granted = set()
+        for policy in roles["report"][1]["Properties"].get("Policies", []):
+            for st in statements(policy["PolicyDocument"]):
+                granted |= set(as_list(st["Action"]))
+        results.append((granted == reads and not any(ESCALATION.match(a) for a in granted),
+                        f"member role keyrotor/report: the operator report's reads only ({sorted(granted ^ reads) or len(granted)})"))
     for function in members:
         if function not in roles:
             continue

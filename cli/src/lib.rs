@@ -17,6 +17,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use clap::{Parser, Subcommand, ValueEnum};
+use keyrotor_core::accounts::AccountId;
 use keyrotor_core::payload::{KeyId, Text, UserName};
 use keyrotor_core::ports::UsersPort;
 use serde_json::{json, Value};
@@ -69,9 +70,23 @@ pub struct Cli {
         value_name = "ARN"
     )]
     pub responder_state_machine: Option<String>,
+    /// ARN of the organization scan's state machine, when keyrotor runs for many accounts
+    /// (default: discovered by name).
+    #[arg(
+        long,
+        global = true,
+        env = "KEYROTOR_ORGANIZATION_STATE_MACHINE_ARN",
+        value_name = "ARN"
+    )]
+    pub organization_state_machine: Option<String>,
     /// Output for people (aligned text, colour on a terminal) or scripts (JSON).
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// The member account to act on, when keyrotor runs for many accounts: `rotate` starts
+    /// executions there, `status` shows only its executions, `report` reads it through its
+    /// read-only role `keyrotor/report`.
+    #[arg(long, global = true, value_name = "ACCOUNT_ID", value_parser = parse_account)]
+    pub account: Option<AccountId>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -162,11 +177,22 @@ pub enum Command {
         /// HTML page for auditors (`> keys.html`).
         #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
         format: ReportFormat,
+        /// Every account the latest organization scan covered, each through its
+        /// `keyrotor/report` role: one line per account. Exits 3 also when an account is
+        /// unreachable.
+        #[arg(long, conflicts_with = "account")]
+        organization: bool,
     },
+}
+
+fn parse_account(value: &str) -> Result<AccountId, String> {
+    value.parse()
 }
 
 /// The command's context: SDK configuration and how to print.
 pub struct Ctx {
+    /// `--account`: the member account the command acts on.
+    account: Option<AccountId>,
     pub sdk: SdkConfig,
     pub sfn: Sfn,
     pub output: Output,
@@ -174,6 +200,7 @@ pub struct Ctx {
     state_machine: Option<String>,
     scan_state_machine: Option<String>,
     responder_state_machine: Option<String>,
+    organization_state_machine: Option<String>,
     /// Who the credentials are (STS GetCallerIdentity); `None` skips the lookup (tests).
     sts: Option<aws_sdk_sts::Client>,
     /// What the command acts on, once known: said on stderr, and a field of JSON output.
@@ -227,6 +254,7 @@ enum MachineKind {
     Scan,
     Rotate,
     Respond,
+    Organization,
 }
 
 impl MachineKind {
@@ -235,6 +263,7 @@ impl MachineKind {
             MachineKind::Scan => "keyrotor-scan",
             MachineKind::Rotate => "keyrotor-rotate",
             MachineKind::Respond => "keyrotor-respond",
+            MachineKind::Organization => "keyrotor-organization",
         }
     }
 
@@ -244,6 +273,9 @@ impl MachineKind {
             MachineKind::Rotate => "--state-machine ARN or set KEYROTOR_STATE_MACHINE_ARN",
             MachineKind::Respond => {
                 "--responder-state-machine ARN or set KEYROTOR_RESPONDER_STATE_MACHINE_ARN"
+            }
+            MachineKind::Organization => {
+                "--organization-state-machine ARN or set KEYROTOR_ORGANIZATION_STATE_MACHINE_ARN"
             }
         }
     }
@@ -265,8 +297,21 @@ impl Ctx {
             state_machine,
             scan_state_machine: None,
             responder_state_machine: None,
+            organization_state_machine: None,
             target: std::sync::Mutex::new(None),
+            account: None,
         }
+    }
+
+    /// The same context acting on a member account (`--account`).
+    pub fn with_account(mut self, account: Option<AccountId>) -> Self {
+        self.account = account;
+        self
+    }
+
+    /// The member account the command acts on (`--account`), if any.
+    pub fn account(&self) -> Option<&AccountId> {
+        self.account.as_ref()
     }
 
     /// The same context without the caller-identity lookup (tests with mocked clients).
@@ -328,6 +373,23 @@ impl Ctx {
     pub fn with_responder(mut self, arn: Option<String>) -> Self {
         self.responder_state_machine = arn;
         self
+    }
+
+    /// The same context with the organization machine given (`--organization-state-machine`).
+    pub fn with_organization(mut self, arn: Option<String>) -> Self {
+        self.organization_state_machine = arn;
+        self
+    }
+
+    /// The organization scan's machine: as given, or the single one whose name ends in
+    /// `keyrotor-organization`.
+    pub async fn organization_state_machine(&self) -> Result<String> {
+        self.machine(
+            MachineKind::Organization,
+            self.organization_state_machine.as_deref(),
+        )
+        .await?
+        .ok_or_else(|| no_machine(MachineKind::Organization))
     }
 
     /// The same context with another Step Functions client (tests).
@@ -429,6 +491,14 @@ impl Ctx {
         }
     }
 
+    /// An execution's input, naming the member account of `--account` if given.
+    pub fn in_account(&self, mut input: Value) -> Value {
+        if let Some(account) = &self.account {
+            input["account"] = json!({ "id": account });
+        }
+        input
+    }
+
     /// `value` with the command's `context` (see [`Ctx::emit`]).
     pub fn in_context(&self, value: Value) -> Value {
         match value {
@@ -469,7 +539,9 @@ pub async fn run(cli: Cli) -> Result<i32> {
         && std::env::var_os("NO_COLOR").is_none();
     let ctx = Ctx::new(sdk, cli.output, colour, cli.state_machine)
         .with_scan(cli.scan_state_machine)
-        .with_responder(cli.responder_state_machine);
+        .with_responder(cli.responder_state_machine)
+        .with_organization(cli.organization_state_machine)
+        .with_account(cli.account);
     match cli.command {
         Command::Scan { dry_run, wait } => scan(&ctx, dry_run, wait).await,
         Command::Rotate {
@@ -497,13 +569,20 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Command::Status { user, since } => status::status(&ctx, user.as_deref(), since).await,
         Command::Rerun { arn, wait } => rerun(&ctx, &arn, wait).await,
         Command::Redrive { arn } => redrive(&ctx, &arn).await,
-        Command::Report { format } => {
+        Command::Report {
+            format,
+            organization,
+        } => {
             let format = if ctx.output == Output::Json {
                 ReportFormat::Json
             } else {
                 format
             };
-            report::report(&ctx, format).await
+            if organization {
+                report::organization(&ctx).await
+            } else {
+                report::report(&ctx, format).await
+            }
         }
     }
 }
@@ -612,7 +691,10 @@ async fn rotate(ctx: &Ctx, users: &[String], request: RotateRequest) -> Result<i
         .map(|u| UserName::try_from(u.clone()).map_err(|e| anyhow!(e)))
         .collect::<Result<Vec<_>>>()?;
     let iam = aws_sdk_iam::Client::new(&ctx.sdk);
-    for user in &names {
+    // The users of a member account are looked up by the execution there (its Assess step
+    // fails NotFound for a name the account does not have).
+    let check: &[UserName] = if ctx.account().is_some() { &[] } else { &names };
+    for user in check {
         match iam.get_user().user_name(user.as_str()).send().await {
             Ok(_) => {}
             Err(e)
@@ -632,13 +714,22 @@ async fn rotate(ctx: &Ctx, users: &[String], request: RotateRequest) -> Result<i
     ctx.acting_on([machine.as_str()]).await;
     let mut started = Vec::new();
     for user in &names {
-        let input = request.input(json!({"user": user.as_str()}));
-        let name = format!(
-            "adhoc-{}-{}-{}",
-            safe(user.as_str(), 40),
-            stamp(),
-            &short_hash(user.as_str())
-        );
+        let input = request.input(ctx.in_account(json!({"user": user.as_str()})));
+        // At most 80 characters: adhoc-, the account, 27 or 40 of the name, time, hash.
+        let name = match ctx.account() {
+            Some(account) => format!(
+                "adhoc-{account}-{}-{}-{}",
+                safe(user.as_str(), 27),
+                stamp(),
+                &short_hash(user.as_str())
+            ),
+            None => format!(
+                "adhoc-{}-{}-{}",
+                safe(user.as_str(), 40),
+                stamp(),
+                &short_hash(user.as_str())
+            ),
+        };
         let arn = start(ctx, &machine, &name, &input).await?;
         started.push((user.to_string(), name, arn));
     }
@@ -650,17 +741,21 @@ async fn rotate(ctx: &Ctx, users: &[String], request: RotateRequest) -> Result<i
 /// a mistyped key fails at once with a clear message instead of in an execution.
 async fn rotate_key(ctx: &Ctx, key: &str, request: RotateRequest) -> Result<i32> {
     let key = KeyId::try_from(key.to_owned()).map_err(|e| anyhow!("--key: {e}"))?;
-    // The adapter the functions use: a key IAM does not know is `None`.
-    let owner = keyrotor_aws::Iam::from_sdk(&ctx.sdk)
-        .key_owner(key.as_str())
-        .await
-        .context("looking up the key's owner")?;
-    let Some(owner) = owner else {
-        bail!("unknown key {key}: no IAM user of this account has that access key");
+    // The adapter the functions use: a key IAM does not know is `None`. In a member
+    // account the execution's first step finds the owner there.
+    let owner = match ctx.account() {
+        Some(account) => format!("(key {key} in {account})"),
+        None => keyrotor_aws::Iam::from_sdk(&ctx.sdk)
+            .key_owner(key.as_str())
+            .await
+            .context("looking up the key's owner")?
+            .ok_or_else(|| {
+                anyhow!("unknown key {key}: no IAM user of this account has that access key")
+            })?,
     };
     let machine = forcing_machine(ctx).await?;
     ctx.acting_on([machine.as_str()]).await;
-    let input = request.input(json!({"accessKeyId": key.as_str()}));
+    let input = request.input(ctx.in_account(json!({"accessKeyId": key.as_str()})));
     let name = format!("adhoc-key-{key}-{}", stamp());
     let arn = start(ctx, &machine, &name, &input).await?;
     follow_started(ctx, vec![(owner, name, arn)], request.wait).await

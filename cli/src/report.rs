@@ -7,8 +7,11 @@
 use std::collections::HashMap;
 
 use anyhow::{anyhow, Context, Result};
+use aws_config::SdkConfig;
 use chrono::{DateTime, Duration, Utc};
+use keyrotor_aws::member::{assume_role, member_config, partition_of};
 use keyrotor_aws::{Iam, Secrets};
+use keyrotor_core::accounts::{member_role_arn, AccountId};
 use keyrotor_core::domain::planner::RESUME_WINDOW;
 use keyrotor_core::domain::{plan, Decision, KeyStatus};
 use keyrotor_core::ports::UsersPort;
@@ -108,72 +111,17 @@ pub async fn report(ctx: &Ctx, format: ReportFormat) -> Result<i32> {
     if format != ReportFormat::Json {
         eprintln!("policy: {}", origin.source);
     }
-    let config = origin.config;
-    let iam = Iam::from_sdk(&ctx.sdk);
-    let secrets = Secrets::from_sdk(&ctx.sdk, &config);
-    let policy = &config.policy;
-    let members = match &config.exempt_group {
-        Some(group) => Some(iam.group_members(group).await?),
-        None => None,
+    let config = match ctx.account() {
+        None => origin.config.clone(),
+        Some(account) => member_config(&origin.config, partition(ctx), account),
     };
+    let sdk = match ctx.account() {
+        None => ctx.sdk.clone(),
+        Some(account) => reader_session(ctx, &origin.config, account).await?,
+    };
+    let policy = &config.policy;
     let now = Utc::now();
-    let mut rows = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = iam.list_users_page(marker.as_deref(), 1000).await?;
-        for user in &page.users {
-            let live = match load_user(&iam, &secrets, &config, user, members.as_ref()).await {
-                Ok(live) => live,
-                Err(keyrotor_core::Error::UserNotFound(_)) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            let decision = plan(&live.state, policy, now, false).decision;
-            let exempt = decision == Decision::Exempt;
-            if live.state.keys.is_empty() {
-                rows.push(Row {
-                    user: user.clone(),
-                    key_id: None,
-                    status: None,
-                    age_days: None,
-                    last_used: None,
-                    next: "no access keys".into(),
-                    overdue: false,
-                });
-            }
-            let mut keys = live.state.keys.clone();
-            keys.sort_by_key(|k| k.created);
-            for key in &keys {
-                let age = key.age_days(now);
-                let overdue = !exempt && key.is_past_rotation_age(policy, now);
-                let next = next_step(
-                    &decision,
-                    key.id.as_str(),
-                    key.status,
-                    key.created,
-                    policy.rotate_after_days,
-                    &policy.warn_days,
-                    now,
-                );
-                rows.push(Row {
-                    user: user.clone(),
-                    key_id: Some(key.id.clone()),
-                    status: Some(if key.is_active() {
-                        "Active"
-                    } else {
-                        "Inactive"
-                    }),
-                    age_days: Some(age),
-                    last_used: iam.key_last_used(&key.id).await?,
-                    next,
-                    overdue,
-                });
-            }
-        }
-        match page.next_marker {
-            Some(m) => marker = Some(m),
-            None => break,
-        }
-    }
+    let rows = collect_rows(&sdk, &config, now).await?;
     let overdue = rows.iter().filter(|r| r.overdue).count();
     match format {
         ReportFormat::Json => println!(
@@ -272,6 +220,234 @@ pub async fn report(ctx: &Ctx, format: ReportFormat) -> Result<i32> {
         }
     }
     Ok(if overdue > 0 { EXIT_NON_COMPLIANT } else { 0 })
+}
+
+/// Every user's keys in the account `sdk` signs for, judged by `config`'s policy.
+async fn collect_rows(sdk: &SdkConfig, config: &Config, now: DateTime<Utc>) -> Result<Vec<Row>> {
+    let iam = Iam::from_sdk(sdk);
+    let secrets = Secrets::from_sdk(sdk, config);
+    let policy = &config.policy;
+    let members = match &config.exempt_group {
+        Some(group) => Some(iam.group_members(group).await?),
+        None => None,
+    };
+    let mut rows = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = iam.list_users_page(marker.as_deref(), 1000).await?;
+        for user in &page.users {
+            let live = match load_user(&iam, &secrets, config, user, members.as_ref()).await {
+                Ok(live) => live,
+                Err(keyrotor_core::Error::UserNotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let decision = plan(&live.state, policy, now, false).decision;
+            let exempt = decision == Decision::Exempt;
+            if live.state.keys.is_empty() {
+                rows.push(Row {
+                    user: user.clone(),
+                    key_id: None,
+                    status: None,
+                    age_days: None,
+                    last_used: None,
+                    next: "no access keys".into(),
+                    overdue: false,
+                });
+            }
+            let mut keys = live.state.keys.clone();
+            keys.sort_by_key(|k| k.created);
+            for key in &keys {
+                let age = key.age_days(now);
+                let overdue = !exempt && key.is_past_rotation_age(policy, now);
+                let next = next_step(
+                    &decision,
+                    key.id.as_str(),
+                    key.status,
+                    key.created,
+                    policy.rotate_after_days,
+                    &policy.warn_days,
+                    now,
+                );
+                rows.push(Row {
+                    user: user.clone(),
+                    key_id: Some(key.id.clone()),
+                    status: Some(if key.is_active() {
+                        "Active"
+                    } else {
+                        "Inactive"
+                    }),
+                    age_days: Some(age),
+                    last_used: iam.key_last_used(&key.id).await?,
+                    next,
+                    overdue,
+                });
+            }
+        }
+        match page.next_marker {
+            Some(m) => marker = Some(m),
+            None => break,
+        }
+    }
+    Ok(rows)
+}
+
+/// The partition of the region the command runs in.
+fn partition(ctx: &Ctx) -> &'static str {
+    partition_of(ctx.sdk.region().map_or("", |r| r.as_ref()))
+}
+
+/// The role `report` reads a member account with: `role/keyrotor/report`, read-only, made by
+/// `infra/member-account.yaml`, and assumable by operators (the operator policy).
+pub const READER_ROLE: &str = "report";
+
+/// A session of the member account's reader role.
+async fn reader_session(ctx: &Ctx, config: &Config, account: &AccountId) -> Result<SdkConfig> {
+    let role = member_role_arn(partition(ctx), account, READER_ROLE);
+    let sts = aws_sdk_sts::Client::new(&ctx.sdk);
+    let (sdk, _) = assume_role(
+        &sts,
+        &ctx.sdk,
+        &role,
+        "keyrotor-report",
+        config.accounts.external_id.as_deref(),
+    )
+    .await
+    .with_context(|| format!("reading account {account} through {role}"))?;
+    Ok(sdk)
+}
+
+/// One account of `report --organization`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountReport {
+    id: String,
+    name: Option<String>,
+    users: usize,
+    keys: usize,
+    overdue_keys: usize,
+    /// Why the account could not be read (its reader role refused, say).
+    unreachable: Option<String>,
+    rows: Vec<Row>,
+}
+
+/// `keyrotor report --organization`: every account the latest organization scan covered,
+/// each read through its reader role. Exits 3 when a key is overdue or an account is
+/// unreachable (by the organization scan or by this report).
+pub async fn organization(ctx: &Ctx) -> Result<i32> {
+    let machine = ctx.organization_state_machine().await?;
+    ctx.acting_on([machine.as_str()]).await;
+    let origin = policy(ctx).await?;
+    if ctx.output != crate::Output::Json {
+        eprintln!("policy: {}", origin.source);
+    }
+    let scan = latest_succeeded(ctx, &machine).await?;
+    let output: serde_json::Value = serde_json::from_str(scan.output().unwrap_or("null"))
+        .context("the organization scan's output is not JSON")?;
+    let scanned: Vec<keyrotor_core::payload::AccountRef> =
+        serde_json::from_value(output["scanned"].clone())
+            .context("the organization scan's output lists no scanned accounts")?;
+    let unreachable_in_scan: Vec<String> =
+        serde_json::from_value(output["unreachable"].clone()).unwrap_or_default();
+    let now = Utc::now();
+    let mut accounts = Vec::new();
+    for account in &scanned {
+        let name = account.name.as_ref().map(ToString::to_string);
+        let member = member_config(&origin.config, partition(ctx), &account.id);
+        let read = async {
+            let sdk = reader_session(ctx, &origin.config, &account.id).await?;
+            collect_rows(&sdk, &member, now).await
+        };
+        let report = match read.await {
+            Ok(rows) => AccountReport {
+                id: account.id.to_string(),
+                name,
+                users: count_users(&rows),
+                keys: rows.iter().filter(|r| r.key_id.is_some()).count(),
+                overdue_keys: rows.iter().filter(|r| r.overdue).count(),
+                unreachable: unreachable_in_scan
+                    .contains(&account.id.to_string())
+                    .then(|| "the organization scan could not assume its roles".to_owned()),
+                rows,
+            },
+            Err(e) => AccountReport {
+                id: account.id.to_string(),
+                name,
+                users: 0,
+                keys: 0,
+                overdue_keys: 0,
+                unreachable: Some(crate::one_line(&e)),
+                rows: Vec::new(),
+            },
+        };
+        accounts.push(report);
+    }
+    let overdue: usize = accounts.iter().map(|a| a.overdue_keys).sum();
+    let unreachable = accounts.iter().filter(|a| a.unreachable.is_some()).count();
+    let value = serde_json::json!({
+        "generatedAt": now,
+        "organizationScan": scan.execution_arn(),
+        "policySource": origin.source,
+        "rotateAfterDays": origin.config.policy.rotate_after_days,
+        "overdueKeys": overdue,
+        "unreachableAccounts": unreachable,
+        "accounts": accounts,
+        "skipped": output["skipped"],
+    });
+    ctx.emit(&value, || {
+        let mut text = format!(
+            "{:<14} {:<24} {:>6} {:>6} {:>8}  STATE\n",
+            "ACCOUNT", "NAME", "USERS", "KEYS", "OVERDUE"
+        );
+        for a in &accounts {
+            let state = match &a.unreachable {
+                Some(why) => ctx.paint(&format!("unreachable: {why}"), Colour::Red),
+                None if a.overdue_keys > 0 => ctx.paint("NOT compliant", Colour::Red),
+                None => ctx.paint("compliant", Colour::Green),
+            };
+            text.push_str(&format!(
+                "{:<14} {:<24} {:>6} {:>6} {:>8}  {state}\n",
+                a.id,
+                a.name.as_deref().unwrap_or("-"),
+                a.users,
+                a.keys,
+                a.overdue_keys
+            ));
+        }
+        text.push_str(&format!(
+            "\n{} accounts, {overdue} overdue key(s), {unreachable} unreachable account(s); \
+             skipped: {}\n",
+            accounts.len(),
+            output["skipped"].as_array().map_or(0, Vec::len)
+        ));
+        text
+    });
+    Ok(if overdue > 0 || unreachable > 0 {
+        EXIT_NON_COMPLIANT
+    } else {
+        0
+    })
+}
+
+/// The newest succeeded execution of `machine`.
+async fn latest_succeeded(
+    ctx: &Ctx,
+    machine: &str,
+) -> Result<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput> {
+    let listed = ctx
+        .sfn
+        .list_executions()
+        .state_machine_arn(machine)
+        .status_filter(aws_sdk_sfn::types::ExecutionStatus::Succeeded)
+        .max_results(1)
+        .send()
+        .await
+        .map_err(|e| crate::aws_error("listing the organization scans", e))?;
+    let Some(latest) = listed.executions().first() else {
+        anyhow::bail!(
+            "no organization scan has succeeded yet: run one (the schedule, or start {machine})"
+        );
+    };
+    crate::describe(ctx, latest.execution_arn()).await
 }
 
 /// How many users the rows are about (a user's rows are consecutive).

@@ -14,6 +14,8 @@ use crate::{aws_error, safe, Colour, Ctx, Output};
 #[derive(Debug, Clone)]
 pub struct Stage {
     pub user: Option<String>,
+    /// The member account the execution works in (`None`: keyrotor's own).
+    pub account: Option<String>,
     pub status: ExecutionStatus,
     pub dry_run: bool,
     what: String,
@@ -52,6 +54,7 @@ pub async fn stage(ctx: &Ctx, desc: &DescribeExecutionOutput) -> Result<Stage> {
         .into_iter()
         .find_map(|u| u.as_str().map(str::to_owned))
         .or_else(|| input["accessKeyId"].as_str().map(|k| format!("(key {k})")));
+    let account = input["account"]["id"].as_str().map(str::to_owned);
     let dry_run = input["dryRun"] == json!(true)
         || output["dryRun"] == json!(true)
         || output["assessment"]["dryRun"] == json!(true);
@@ -71,6 +74,7 @@ pub async fn stage(ctx: &Ctx, desc: &DescribeExecutionOutput) -> Result<Stage> {
     };
     Ok(Stage {
         user,
+        account,
         status,
         dry_run,
         what,
@@ -180,6 +184,13 @@ async fn executions_since(
             if user.is_some_and(|u| stage.user.as_deref() != Some(u.as_str())) {
                 continue;
             }
+            // With --account, that member account's executions only (else all of them).
+            if ctx
+                .account()
+                .is_some_and(|a| stage.account.as_deref() != Some(a.as_str()))
+            {
+                continue;
+            }
             rows.push((started, stage, e.execution_arn().to_owned()));
         }
         match out.next_token() {
@@ -213,6 +224,7 @@ pub async fn status(ctx: &Ctx, user: Option<&str>, since_days: u32) -> Result<i3
         .map(|(started, stage, arn)| json!({
             "started": started,
             "user": stage.user,
+            "account": stage.account,
             "status": stage.status.as_str(),
             "stage": stage.describe(),
             "executionArn": arn,

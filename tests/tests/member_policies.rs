@@ -32,7 +32,8 @@ fn template(name: &str) -> Template {
     .unwrap_or_else(|e| panic!("{name}: {e:#}"))
 }
 
-/// The trust policy of the member role of `function`, with or without an external ID.
+/// The trust policy of the member role of `function` (or `report`), with or without an
+/// external ID.
 fn trust(function: &str, external_id: Option<&str>) -> Policy {
     let logical = format!(
         "{}MemberRole",
@@ -242,4 +243,31 @@ fn a_hub_role_may_assume_only_its_own_member_role_and_only_in_the_organization()
             Decision::ImplicitDeny
         );
     }
+}
+
+#[test]
+fn the_reader_role_is_for_the_tooling_accounts_operators_in_the_organization_only() {
+    let policy = trust("report", None);
+    let role = member_role(MEMBER, "report");
+    // Delegated to the tooling account's IAM: the operator policy grants the assumption.
+    let operator = Principal::role_session(TOOLING, "/", "Operator", "AROAOPERATOR00000000", "bob");
+    assert_eq!(
+        decide(&policy, &assume(&operator, &role, ORG, None)),
+        Decision::DelegatedToIam
+    );
+    for caller in [
+        Principal::role_session(STRANGER, "/", "Operator", "AROASTRANGER0000000", "eve"),
+        Principal::role_session(MEMBER, "/", "Admin", "AROAMEMBERADMIN00000", "mallory"),
+    ] {
+        assert_eq!(
+            decide(&policy, &assume(&caller, &role, ORG, None)),
+            Decision::ImplicitDeny,
+            "{}",
+            caller.arn
+        );
+    }
+    assert_eq!(
+        decide(&policy, &assume(&operator, &role, "o-otherorg00", None)),
+        Decision::ImplicitDeny
+    );
 }

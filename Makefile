@@ -13,10 +13,11 @@ CHECKS_REQUIREMENTS := tools/requirements-checks.txt
 CHECKS_STAMP := $(CHECKS_VENV)/.installed-$(shell sha256sum $(CHECKS_REQUIREMENTS) | cut -c1-16)
 LAMBDA_FUNCTIONS := list-users assess-key-age start-rotations respond-to-exposure create-key deactivate-key notify delete-key list-accounts scan-accounts
 
-.PHONY: help venv venv-checks node-tools demo test bench bench-binaries fuzz lint check-infra package build clean
+.PHONY: help venv venv-checks node-tools demo demo-org test bench bench-binaries fuzz lint check-infra package build clean
 
 help:
 	@echo "make demo   run the whole pipeline against the local emulator and print a report"
+	@echo "make demo-org  the same for an AWS Organization of a few accounts, one unreachable"
 	@echo "make test   set up, then run formatting, lints, unit, integration and end-to-end tests"
 	@echo "make bench  measure scans at 1,000 and 5,000 users (also under modelled AWS latency, beside the seed article's loop), the functions, and the monthly cost"
 
@@ -83,6 +84,12 @@ tools/node_modules/.installed: tools/package.json tools/package-lock.json
 demo: venv
 	cargo build --quiet --workspace --bins
 	cargo run --quiet -p keyrotor-localstack --bin keyrotor-demo
+
+## The same for an AWS Organization: nested OUs, exclusions, one unreachable account, and
+## the per-account report.
+demo-org: venv
+	cargo build --quiet --workspace --bins
+	cargo run --quiet -p keyrotor-localstack --bin keyrotor-demo-org
 
 ## Longer fuzzing of every function's input and the configuration (make test runs 10,000
 ## cases of each).

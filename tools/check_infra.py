@@ -19,13 +19,20 @@
 6. Who may force a rotation: no managed policy that may start a scheduled machine may also
    start a machine that allows force, and none may invoke a function directly (which would
    bypass the state machines' AllowForce gate).
-8. Many accounts: a function that works in member accounts (served by serve_in_account or
-   serve_with_accounts) may assume exactly its own member role, role/keyrotor/<function>, in
-   accounts of the organization (aws:ResourceOrgID), and only with Accounts other than self;
-   any other function none. list-accounts may assume OrgRoleArn, only when it is set.
 7. Events: every statement that allows events:PutEvents allows it on the account's default
    bus only, for the source keyrotor only (so no role of this template can put events that
    look like another service's on any bus).
+8. Many accounts: a function that works in member accounts (served by serve_in_account or
+   serve_with_accounts) may assume exactly its own member role, role/keyrotor/<function>, in
+   accounts of the organization (aws:ResourceOrgID), and only with Accounts other than self;
+   any other function none; with many accounts its role has the fixed name member trust
+   policies give (role/keyrotor/hub/<stack>-<function>). list-accounts may assume
+   OrgRoleArn, only when it is set.
+9. infra/member-account.yaml: a member role per such function, role/keyrotor/<function>,
+   with exactly the IAM and Secrets Manager part of its AWS_ACTIONS and no policy-writing
+   IAM action, trusted only by its hub role inside the organization (an external ID when
+   set); the read-only role/keyrotor/report with the operator report's reads; and the
+   secrets key with keyrotor's key policy.
 
 Usage: check_infra.py [template] (default infra/template.yaml; DefinitionUri paths resolve
 from infra/). Prints one line per check and "check_infra: N passed, N failed"; exits 1 on
@@ -317,6 +324,11 @@ def main() -> int:
             results.append((ok, "list-accounts assumes only OrgRoleArn, and only if it is set"))
         ok, detail = member_role_statement_ok(function, assumes)
         results.append((ok, f"{function}: {detail}"))
+        if works_in_member_accounts(function):
+            # The name the member roles' trust policies give for this function's hub role.
+            named = role.get("RoleName") == {"Fn::If": ["ManyAccounts", {"Fn::Sub": f"${{AWS::StackName}}-{function}"}, {"Ref": "AWS::NoValue"}]} \
+                and role.get("Path") == {"Fn::If": ["ManyAccounts", "/keyrotor/hub/", {"Ref": "AWS::NoValue"}]}
+            results.append((named, f"{function}: with many accounts its role is role/keyrotor/hub/<stack>-{function}, as member trust names it"))
         granted -= LOGS
         needed = declared_actions(function)
         missing, extra = needed - granted, granted - needed

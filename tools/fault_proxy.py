@@ -55,7 +55,8 @@ def operation_of(headers, body: bytes) -> tuple[str, str]:
     text = body.decode("utf-8", "replace")
     if target and "." in target:
         prefix, op = target.rsplit(".", 1)
-        service = {"AWSStepFunctions": "states", "AWSEvents": "events"}.get(prefix, prefix.lower())
+        service = {"AWSStepFunctions": "states", "AWSEvents": "events",
+                   "AWSOrganizationsV20161128": "organizations"}.get(prefix, prefix.lower())
         return f"{service}:{op}", text
     form = parse_qs(text)
     action = (form.get("Action") or ["?"])[0]
@@ -81,7 +82,7 @@ def take_rule(operation: str, text: str) -> dict | None:
 
 
 def error_reply(operation: str, kind: str) -> tuple[int, bytes, dict]:
-    json_protocol = operation.split(":")[0] in ("secretsmanager", "states")
+    json_protocol = operation.split(":")[0] in ("secretsmanager", "states", "organizations")
     if kind == "throttle":
         status, code = 400, "ThrottlingException" if json_protocol else "Throttling"
     elif kind == "503":

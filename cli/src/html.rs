@@ -113,6 +113,7 @@ pub fn render(page: &Page<'_>) -> String {
         region: None,
         state_machines: Vec::new(),
         identity: None,
+        member_account: None,
     });
     let unknown = || "unknown".to_owned();
     let warn_days = if policy.warn_days.is_empty() {
@@ -142,7 +143,12 @@ pub fn render(page: &Page<'_>) -> String {
         (
             "account",
             "Account",
-            target.account.clone().unwrap_or_else(unknown),
+            // The keys are the member account's when the report was made with --account.
+            target
+                .member_account
+                .clone()
+                .or_else(|| target.account.clone())
+                .unwrap_or_else(unknown),
         ),
         (
             "region",
@@ -266,7 +272,13 @@ svg text.axis {{ font-size: 10px; fill: #555; }}
 </body>
 </html>
 "#,
-        account = escape(target.account.as_deref().unwrap_or("an unknown account")),
+        account = escape(
+            target
+                .member_account
+                .as_deref()
+                .or(target.account.as_deref())
+                .unwrap_or("an unknown account")
+        ),
         chart = chart(page.rows, policy.rotate_after_days),
     )
 }

@@ -217,6 +217,9 @@ pub struct Target {
     pub state_machines: Vec<String>,
     /// The caller's ARN (for an SSO sign-in, the `AWSReservedSSO_…` role session).
     pub identity: Option<String>,
+    /// The member account the command acts in (`--account`), through keyrotor's account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_account: Option<String>,
 }
 
 impl Target {
@@ -231,6 +234,9 @@ impl Target {
             [] => {}
             [one] => parts.push(format!("state machine {one}")),
             many => parts.push(format!("state machines {}", many.join(" and "))),
+        }
+        if let Some(member) = &self.member_account {
+            parts.push(format!("member account {member}"));
         }
         let mut line = parts.join(", ");
         if let Some(identity) = &self.identity {
@@ -343,6 +349,7 @@ impl Ctx {
             region: self.sdk.region().map(ToString::to_string),
             state_machines: state_machines.iter().map(|m| (*m).to_owned()).collect(),
             identity: identity.and_then(|i| i.arn().map(str::to_owned)),
+            member_account: self.account.as_ref().map(ToString::to_string),
         };
         if self.output == Output::Text {
             eprintln!("keyrotor: {}", target.describe());
@@ -980,10 +987,19 @@ mod tests {
             region: Some("eu-west-1".into()),
             state_machines: vec!["arn:m".into()],
             identity: None,
+            member_account: None,
         };
         assert_eq!(
             target.describe(),
             "account 123456789012, region eu-west-1, state machine arn:m"
+        );
+        let member = Target {
+            member_account: Some("222222222222".into()),
+            ..target
+        };
+        assert_eq!(
+            member.describe(),
+            "account 123456789012, region eu-west-1, state machine arn:m, member account 222222222222"
         );
     }
 

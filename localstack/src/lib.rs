@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod moto;
+pub mod operator;
 pub mod organization;
 pub mod probe;
 pub mod proxy;

@@ -455,6 +455,7 @@ impl LocalStack {
             .envs(local_settings())
             .env_remove("KEYROTOR_STATE_MACHINE_ARN")
             .env_remove("KEYROTOR_SCAN_STATE_MACHINE_ARN")
+            .env_remove("KEYROTOR_ORGANIZATION_STATE_MACHINE_ARN")
             .env_remove("AWS_PROFILE");
         command
     }

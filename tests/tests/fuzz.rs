@@ -9,12 +9,13 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::LazyLock;
 
+use keyrotor_aws::member::take_account;
 use keyrotor_aws::testing::offline;
 use keyrotor_core::config::{vars, Config};
 use keyrotor_core::exposure::parse_event;
 use keyrotor_core::payload::{
     self, AssessInput, CreateKeyInput, KeyPairInput, ListUsersInput, NotifyInput,
-    StartRotationsInput,
+    ScanAccountsInput, StartRotationsInput,
 };
 use keyrotor_core::{ErrorType, Result};
 use keyrotor_tests::events::{health_exposure, trusted_advisor_exposure};
@@ -197,6 +198,26 @@ proptest! {
     }
 
     #[test]
+    fn scan_accounts_never_panics(event in arb_json()) {
+        static DEPS: LazyLock<scan_accounts::Deps> = LazyLock::new(offline);
+        check::<ScanAccountsInput, _, _, _, _>(event, &*DEPS, scan_accounts::handle)?;
+    }
+
+    #[test]
+    fn an_account_on_any_event_is_taken_or_refused_never_a_panic(event in arb_json()) {
+        // What serve_in_account does to every event before a handler sees it.
+        match take_account(event.clone()) {
+            Ok((account, rest)) => {
+                prop_assert!(rest.get("account").is_none());
+                if let Some(account) = account {
+                    prop_assert_eq!(account.id.as_str().len(), 12);
+                }
+            }
+            Err(err) => prop_assert_eq!(err.error_type(), ErrorType::InvalidInput),
+        }
+    }
+
+    #[test]
     fn respond_to_exposure_never_panics(event in arb_exposure_event()) {
         static DEPS: LazyLock<respond_to_exposure::Deps> = LazyLock::new(offline);
         let result = RUNTIME.block_on(respond_to_exposure::handle(event.clone(), &DEPS));
@@ -217,11 +238,14 @@ proptest! {
                 Just(vars::SECRET_PREFIX), Just(vars::KMS_KEY_ID), Just(vars::EMAIL_TAG), Just(vars::EXEMPT_TAG),
                 Just(vars::EXEMPT_GROUP), Just(vars::FROM_ADDRESS), Just(vars::ADMIN_ADDRESS),
                 Just(vars::ALLOWED_EMAIL_DOMAINS), Just(vars::DRY_RUN), Just(vars::STATE_MACHINE_ARN),
-                Just(vars::VERIFY_TIMEOUT_SECONDS),
+                Just(vars::VERIFY_TIMEOUT_SECONDS), Just(vars::ACCOUNTS), Just(vars::INCLUDE_OUS),
+                Just(vars::EXCLUDE_OUS), Just(vars::EXCLUDE_ACCOUNTS), Just(vars::ACCOUNT_CONCURRENCY),
+                Just(vars::MEMBER_EXTERNAL_ID), Just(vars::ORG_ROLE_ARN),
             ],
             prop_oneof![
                 "\\PC{0,40}", "[0-9]{1,6}", "[0-9]{1,3}(,[0-9]{1,3}){0,4}", "[a-z]{1,8}@[a-z]{1,8}\\.com",
-                Just("true".to_owned()), Just("-1".to_owned()),
+                Just("true".to_owned()), Just("-1".to_owned()), Just("organization".to_owned()),
+                "[0-9]{12}(,[0-9]{12}){0,2}", "ou-[a-z0-9]{4}-[a-z0-9]{8}",
             ],
             0..8,
         )

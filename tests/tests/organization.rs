@@ -381,6 +381,30 @@ fn an_organization_scan_rotates_in_each_member_account_and_reports_the_unreachab
             "{assessed:#}"
         );
 
+        // The calls of the organization's own functions, as the proxy counted them, are
+        // those they declare (the listed mode's DescribeAccount aside).
+        let stats = stack.proxy_stats().expect("stats");
+        let called: std::collections::BTreeSet<&str> = stats["calls"]
+            .as_object()
+            .expect("calls")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let organizations: Vec<&str> = called
+            .iter()
+            .copied()
+            .filter(|op| op.starts_with("organizations:"))
+            .collect();
+        let declared: Vec<&str> = list_accounts::AWS_ACTIONS
+            .iter()
+            .copied()
+            .filter(|a| *a != "organizations:DescribeAccount")
+            .collect();
+        assert_eq!(organizations, declared);
+        for action in scan_accounts::AWS_ACTIONS {
+            assert!(called.contains(action), "{action}: {called:?}");
+        }
+
         // The organization scan's history grows with its rounds, not with the users.
         let history = stack.history(&org_scan).await.expect("history");
         eprintln!(

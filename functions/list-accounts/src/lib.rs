@@ -125,3 +125,115 @@ pub async fn list<O: OrganizationPort>(
         listed_at: chrono::Utc::now(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use keyrotor_core::accounts::{AccountId, OrgAccount, OrgNodeId, Page};
+    use keyrotor_core::ErrorType;
+    use serde_json::json;
+
+    use super::*;
+
+    /// An organization of `n` active accounts under its root, each with a long name, and an
+    /// admin address tag that is not plain text on the first.
+    struct Flat(usize);
+
+    fn id(i: usize) -> AccountId {
+        format!("{:012}", 300_000_000_000u64 + i as u64)
+            .parse()
+            .expect("valid")
+    }
+
+    impl OrganizationPort for Flat {
+        async fn management_account(&self) -> Result<AccountId> {
+            Ok("999999999999".parse().expect("valid"))
+        }
+        async fn roots(&self) -> Result<Vec<OrgNodeId>> {
+            Ok(vec!["r-root".parse().expect("valid")])
+        }
+        async fn child_ous(&self, _: &OrgNodeId, _: Option<&str>) -> Result<Page<OrgNodeId>> {
+            Ok(Page {
+                items: Vec::new(),
+                next_token: None,
+            })
+        }
+        async fn accounts_under(&self, _: &OrgNodeId, _: Option<&str>) -> Result<Page<OrgAccount>> {
+            Ok(Page {
+                items: (0..self.0)
+                    .map(|i| OrgAccount {
+                        id: id(i),
+                        name: format!("{i}-{}", "n".repeat(45)),
+                        state: Some("ACTIVE".into()),
+                        status: None,
+                    })
+                    .collect(),
+                next_token: None,
+            })
+        }
+        async fn account(&self, wanted: &AccountId) -> Result<OrgAccount> {
+            Err(Error::NotFound(format!("{wanted}")))
+        }
+        async fn account_tags(&self, account: &AccountId) -> Result<BTreeMap<String, String>> {
+            let address = if *account == id(0) {
+                "bad\naddress".to_owned()
+            } else {
+                format!("team-{account}@example.com")
+            };
+            Ok([("keyrotor:admin-address".to_owned(), address)].into())
+        }
+    }
+
+    fn config() -> Config {
+        Config::from_lookup(|name| (name == "KEYROTOR_ACCOUNTS").then(|| "organization".into()))
+            .expect("valid")
+    }
+
+    #[tokio::test]
+    async fn accounts_come_with_names_and_plain_admin_addresses_only() {
+        let out = list(ListAccountsInput::default(), &config(), &Flat(3))
+            .await
+            .expect("listed");
+        assert_eq!(out.accounts.len(), 3);
+        assert!(
+            out.accounts[0].admin_address.is_none(),
+            "a control character"
+        );
+        assert_eq!(
+            out.accounts[1].admin_address.as_ref().map(|a| a.as_str()),
+            Some("team-300000000001@example.com")
+        );
+        assert!(out.accounts[2].name.is_some());
+    }
+
+    #[tokio::test]
+    async fn an_organization_too_big_for_one_scans_state_is_refused_with_the_way_out() {
+        let err = list(ListAccountsInput::default(), &config(), &Flat(2500))
+            .await
+            .expect_err("too big");
+        assert_eq!(err.error_type(), ErrorType::ConfigurationError);
+        assert!(err.to_string().contains("KEYROTOR_INCLUDE_OUS"), "{err}");
+        list(ListAccountsInput::default(), &config(), &Flat(1000))
+            .await
+            .expect("1,000 accounts fit");
+    }
+
+    #[tokio::test]
+    async fn an_organization_scan_names_no_account() {
+        let input: ListAccountsInput =
+            keyrotor_core::payload::parse(json!({"scan": {"account": {"id": "222222222222"}}}))
+                .expect("parses");
+        let err = list(input, &config(), &Flat(1)).await.expect_err("refused");
+        assert_eq!(err.error_type(), ErrorType::InvalidInput);
+    }
+
+    #[test]
+    fn the_self_mode_stops_the_cold_start() {
+        let own = Config::from_lookup(|_| None).expect("defaults");
+        let err = Deps::from_config(own, &keyrotor_aws::testing::unreachable_sdk_config())
+            .err()
+            .expect("refused");
+        assert_eq!(err.var, "KEYROTOR_ACCOUNTS");
+    }
+}

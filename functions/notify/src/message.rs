@@ -3,7 +3,7 @@
 use keyrotor_core::domain::planner::deletion_delay;
 use keyrotor_core::domain::Policy;
 use keyrotor_core::email::EmailAddress;
-use keyrotor_core::error::Error;
+use keyrotor_core::error::{Error, ErrorType};
 use keyrotor_core::events::DetailType;
 use keyrotor_core::html::escape;
 use keyrotor_core::payload::{Cause, NotificationKind, NotifyInput};
@@ -162,8 +162,20 @@ pub fn render(
                 None => lines.push(format!("{what} failed.")),
             }
             push_error(&mut lines, input);
-            lines.push("Fix the cause, then redrive the execution or start a new one for this user; every step is safe to repeat.".to_owned());
-            if user.is_empty() {
+            let unreachable = input
+                .error
+                .as_ref()
+                .is_some_and(|e| e.error == ErrorType::AccountUnreachable.as_str());
+            lines.push(if unreachable {
+                "keyrotor cannot work in this account until its member roles are there and trust it: deploy infra/member-account.yaml to the account (add it to keyrotor's StackSet, or check the instance's status and region), then redrive this execution; every step is safe to repeat.".to_owned()
+            } else if user.is_empty() {
+                "Fix the cause, then redrive the execution or start a new one; every step is safe to repeat.".to_owned()
+            } else {
+                "Fix the cause, then redrive the execution or start a new one for this user; every step is safe to repeat.".to_owned()
+            });
+            if unreachable {
+                "[keyrotor] Account unreachable".to_owned()
+            } else if user.is_empty() {
                 "[keyrotor] Execution failed".to_owned()
             } else {
                 format!("[keyrotor] Execution for {user} failed")
@@ -284,6 +296,22 @@ mod tests {
             assert!(part.contains("iam-access-key/alice"));
             assert!(part.contains("get-secret-value"));
         }
+    }
+
+    #[test]
+    fn an_unreachable_account_is_told_with_what_to_deploy() {
+        let e = email(json!({
+            "kind": "failure", "step": "ListFirstPage", "scan": true,
+            "error": {"Error": "AccountUnreachable", "Cause": "account 222222222222 is unreachable: cannot assume arn:aws:iam::222222222222:role/keyrotor/list-users (AccessDenied)"},
+            "account": {"id": "222222222222"}
+        }));
+        assert_eq!(e.subject, "[keyrotor 222222222222] Account unreachable");
+        assert!(
+            e.text.contains("role/keyrotor/list-users")
+                && e.text.contains("infra/member-account.yaml"),
+            "{}",
+            e.text
+        );
     }
 
     #[test]

@@ -168,6 +168,159 @@ mod tests {
         );
     }
 
+    /// Step Functions in memory: executions started by name, each ending when the test says.
+    #[derive(Default)]
+    struct Machines {
+        started: std::sync::Mutex<Vec<(String, String)>>,
+        ended: std::sync::Mutex<std::collections::BTreeMap<String, ExecutionStatus>>,
+    }
+
+    impl ExecutionsPort for Machines {
+        async fn start(&self, machine: &str, name: &str, input: String) -> Result<StartOutcome> {
+            let mut started = self.started.lock().unwrap();
+            if started.iter().any(|(n, _)| n == name) {
+                return Ok(StartOutcome::AlreadyStarted);
+            }
+            started.push((name.to_owned(), input));
+            Ok(StartOutcome::Started {
+                execution_arn: execution_arn(machine, name),
+            })
+        }
+    }
+
+    impl ExecutionStatusPort for Machines {
+        async fn status(&self, arn: &str) -> Result<ExecutionStatus> {
+            let name = arn.rsplit(':').next().unwrap_or_default();
+            Ok(self
+                .ended
+                .lock()
+                .unwrap()
+                .get(name)
+                .cloned()
+                .unwrap_or(ExecutionStatus::Running))
+        }
+    }
+
+    fn deps(concurrency: &str) -> Deps<Machines> {
+        let config = keyrotor_core::Config::from_lookup(|name| match name {
+            "KEYROTOR_ACCOUNTS" => Some("organization".into()),
+            "KEYROTOR_ACCOUNT_CONCURRENCY" => Some(concurrency.into()),
+            "KEYROTOR_SCAN_STATE_MACHINE_ARN" => {
+                Some("arn:aws:states:us-east-1:111111111111:stateMachine:keyrotor-scan".into())
+            }
+            _ => None,
+        })
+        .expect("valid");
+        Deps::new(config, Machines::default()).expect("valid")
+    }
+
+    fn accounts(n: usize) -> serde_json::Value {
+        json!((0..n)
+            .map(|i| json!({"id": format!("{:012}", 200_000_000_000u64 + i as u64), "name": format!("a{i}")}))
+            .collect::<Vec<_>>())
+    }
+
+    #[tokio::test]
+    async fn at_most_the_concurrency_runs_and_each_ending_makes_room_for_the_next() {
+        let deps = deps("2");
+        let round = |progress: Option<&Progress>| json!({"accounts": accounts(5), "progress": progress, "startedAt": "2026-11-30T06:00:00Z"});
+        let p = handle(round(None), &deps).await.expect("first round");
+        assert_eq!((p.next, p.running.len(), p.done), (2, 2, false));
+        // Nothing ended: nothing more starts.
+        let p = handle(round(Some(&p)), &deps).await.expect("round");
+        assert_eq!((p.next, p.running.len()), (2, 2));
+        let names: Vec<String> = deps
+            .executions
+            .started
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "account-200000000000-20261130",
+                "account-200000000001-20261130"
+            ]
+        );
+        // One succeeds, one is unreachable: two more start.
+        deps.executions.ended.lock().unwrap().extend([
+            (names[0].clone(), ExecutionStatus::Succeeded),
+            (
+                names[1].clone(),
+                ExecutionStatus::Ended {
+                    error: Some("AccountUnreachable".into()),
+                },
+            ),
+        ]);
+        let p = handle(round(Some(&p)), &deps).await.expect("round");
+        assert_eq!((p.next, p.running.len(), p.succeeded), (4, 2, 1));
+        assert_eq!(
+            p.unreachable.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            ["200000000001"]
+        );
+        // Another failure is counted as failed, not unreachable.
+        let started: Vec<String> = deps
+            .executions
+            .started
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect();
+        deps.executions.ended.lock().unwrap().extend([
+            (
+                started[2].clone(),
+                ExecutionStatus::Ended {
+                    error: Some("ServiceError".into()),
+                },
+            ),
+            (started[3].clone(), ExecutionStatus::Succeeded),
+        ]);
+        let p = handle(round(Some(&p)), &deps).await.expect("round");
+        assert_eq!((p.next, p.running.len(), p.done), (5, 1, false));
+        assert_eq!(
+            p.failed.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            ["200000000002"]
+        );
+        let last: Vec<String> = deps
+            .executions
+            .started
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect();
+        deps.executions
+            .ended
+            .lock()
+            .unwrap()
+            .insert(last[4].clone(), ExecutionStatus::Succeeded);
+        let p = handle(round(Some(&p)), &deps).await.expect("last round");
+        assert!(p.done && p.running.is_empty());
+        assert_eq!(p.succeeded, 3);
+        // Each account scan's input names its account.
+        let input: serde_json::Value =
+            serde_json::from_str(&deps.executions.started.lock().unwrap()[0].1).expect("JSON");
+        assert_eq!(input["account"]["id"], "200000000000");
+        assert_eq!(input["account"]["name"], "a0");
+    }
+
+    #[tokio::test]
+    async fn a_rerun_the_same_day_follows_the_scans_already_started() {
+        let deps = deps("10");
+        let event = json!({"accounts": accounts(3), "startedAt": "2026-11-30T06:00:00Z"});
+        handle(event.clone(), &deps).await.expect("first run");
+        let again = handle(event, &deps).await.expect("rerun");
+        assert_eq!(again.running.len(), 3, "followed, by the names' ARNs");
+        assert_eq!(
+            deps.executions.started.lock().unwrap().len(),
+            3,
+            "nothing started twice"
+        );
+    }
+
     #[tokio::test]
     async fn aws_failures_surface_as_retryable_errors() {
         let event = json!({

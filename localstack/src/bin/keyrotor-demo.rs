@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use aws_sdk_sfn::types::ExecutionStatus;
 use keyrotor_core::metrics::{Metric, Summary};
 use keyrotor_localstack::account::{Account, TestUser, EVENTS_QUEUE};
+use keyrotor_localstack::operator;
 use keyrotor_localstack::stack::{LocalStack, StackOptions, ADMIN_ADDRESS, EXEMPT_GROUP};
 use keyrotor_localstack::workspace_root;
 use serde_json::Value;
@@ -254,36 +255,10 @@ fn observed(stack: &LocalStack, events: &[Value], log_start: u64) -> Result<()> 
     Ok(())
 }
 
-/// Runs `keyrotor ARGS` against the local stack, showing the command and its output, or
-/// writing its output to `to` (its progress still shown).
+/// Runs `keyrotor ARGS` against the local stack (see [`operator::keyrotor`]); exit code 3
+/// of a report is expected here (the blocked user's key).
 fn cli(stack: &LocalStack, args: &[&str], to: Option<&std::path::Path>) -> Result<()> {
-    let binary = workspace_root().join("target/debug/keyrotor");
-    if !binary.exists() {
-        bail!(
-            "{} is missing: run `cargo build --workspace --bins`",
-            binary.display()
-        );
-    }
-    let mut command = stack.operator_command(&binary);
-    command
-        .args(args)
-        .env("KEYROTOR_STATE_MACHINE_ARN", &stack.state_machine_arn)
-        .env(
-            "KEYROTOR_SCAN_STATE_MACHINE_ARN",
-            &stack.scan_state_machine_arn,
-        );
-    match to {
-        Some(path) => {
-            println!("\n  $ keyrotor {} > {}", args.join(" "), path.display());
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            command.stdout(std::fs::File::create(path)?);
-        }
-        None => println!("\n  $ keyrotor {}", args.join(" ")),
-    }
-    let status = command.status().context("running keyrotor")?;
-    match status.code() {
+    match operator::keyrotor(stack, args, to)? {
         Some(0) => {}
         Some(3) if args[0] == "report" => {
             println!("  (exit code 3: a key past the rotation age remains, here the blocked one)")

@@ -18,10 +18,14 @@
 //!    process start to ready, and peak RSS and duration for one real invocation;
 //! 5. reads the size of each function's deployment zip;
 //! 6. at the largest size, weighs GetAccountAuthorizationDetails against the calls of the
-//!    scan it would replace ([`details`]).
+//!    scan it would replace ([`details`]);
+//! 7. runs an organization scan of 50 accounts of 200 users at two account concurrencies
+//!    ([`organization`]).
 //!
 //! `KEYROTOR_BENCH_SIZES=1000,5000` sets the account sizes (ascending);
-//! `KEYROTOR_BENCH_LATENCY_MS=40` the modelled latency per AWS call (0: emulator speed only).
+//! `KEYROTOR_BENCH_LATENCY_MS=40` the modelled latency per AWS call (0: emulator speed only);
+//! `KEYROTOR_BENCH_ORG=50x200` the organization; `KEYROTOR_BENCH_ONLY=organization` runs
+//! only the organization scans (and prints only their table).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -43,6 +47,7 @@ mod baseline;
 mod cost;
 mod day;
 mod details;
+mod organization;
 mod probe;
 mod render;
 mod scan;
@@ -52,6 +57,7 @@ use baseline::*;
 use cost::*;
 use day::*;
 use details::*;
+use organization::*;
 use probe::*;
 use render::*;
 use scan::*;
@@ -135,8 +141,19 @@ async fn bench(sizes: &[usize], latency: Duration) -> Result<String> {
     let started = Instant::now();
     // Progress on stderr, with the time since the start, so slow phases show.
     let progress = |what: &str| eprintln!("[{:6.1} s] {what}", started.elapsed().as_secs_f64());
+    let org = org_size()?;
     progress("starting the local stack");
     let mut stack = LocalStack::start(stack_options("credential-report", None)).await?;
+    if std::env::var("KEYROTOR_BENCH_ONLY").as_deref() == Ok("organization") {
+        progress(&format!(
+            "an organization of {} accounts × {} users",
+            org.0, org.1
+        ));
+        let runs = run_organization(&mut stack, org).await?;
+        let mut out = String::new();
+        render_organization(&mut out, &runs);
+        return Ok(out);
+    }
     let mut seeded = Seeded::default();
     let mut scans = Vec::new();
     let mut loops = Vec::new();
@@ -177,6 +194,11 @@ async fn bench(sizes: &[usize], latency: Duration) -> Result<String> {
             day = Some(real_day(&mut stack, &seeded).await?);
         }
     }
+    progress(&format!(
+        "an organization of {} accounts × {} users",
+        org.0, org.1
+    ));
+    let organization = run_organization(&mut stack, org).await?;
     progress("probing the function binaries");
     let functions = probe_functions(&stack).await?;
     drop(stack);
@@ -188,7 +210,7 @@ async fn bench(sizes: &[usize], latency: Duration) -> Result<String> {
         &weighed,
         &day,
         &functions,
-        &seeding,
-        started.elapsed(),
+        &organization,
+        (&seeding, started.elapsed()),
     ))
 }

@@ -50,8 +50,9 @@ pub(crate) fn render(
     weighed: &[Weighed],
     day: &Day,
     functions: &[FunctionRow],
-    seeding: &[(usize, Duration)],
-    took: Duration,
+    organization: &[OrgRun],
+    // How long seeding took at each size, and the whole bench.
+    (seeding, took): (&[(usize, Duration)], Duration),
 ) -> String {
     let mut out = String::new();
     let now = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
@@ -187,6 +188,8 @@ pub(crate) fn render(
 
     out.push_str(&targets(scans, loops, day, functions));
     out.push_str(&cost(scans, day, functions));
+    out.push('\n');
+    render_organization(&mut out, organization);
     let _ = writeln!(out, "\n(The bench itself took {}.)", secs(took));
     out
 }

@@ -19,7 +19,7 @@ help:
 	@echo "make demo   run the whole pipeline against the local emulator and print a report"
 	@echo "make demo-org  the same for an AWS Organization of a few accounts, one unreachable"
 	@echo "make test   set up, then run formatting, lints, unit, integration and end-to-end tests"
-	@echo "make bench  measure scans at 1,000 and 5,000 users (also under modelled AWS latency, beside the seed article's loop), the functions, and the monthly cost"
+	@echo "make bench  measure scans at 1,000 and 5,000 users (also under modelled AWS latency, beside the seed article's loop), an organization scan, the functions, and the monthly cost"
 
 ## Python venv with moto (the local AWS), time-machine and cargo-lambda, pinned.
 venv: $(VENV_STAMP)

@@ -1,5 +1,6 @@
-//! The operator's `keyrotor` command against the local stack, as the demos run it: the
-//! endpoint, credentials and state machines of the stack, the command line shown first.
+//! What the demos share: the operator's `keyrotor` command against the local stack (the
+//! endpoint, credentials and state machines of the stack, the command line shown first), and
+//! how a demo ends.
 
 use std::path::Path;
 
@@ -41,4 +42,18 @@ pub fn keyrotor(stack: &LocalStack, args: &[&str], to: Option<&Path>) -> Result<
         None => println!("\n  $ keyrotor {}", args.join(" ")),
     }
     Ok(command.status().context("running keyrotor")?.code())
+}
+
+/// How a demo ends, once its stack is stopped: how long it took, or its error (exit 1).
+pub fn end_demo(outcome: Result<()>, started: std::time::Instant) {
+    match outcome {
+        Ok(()) => println!(
+            "\nLocal stack stopped. Demo finished in {:.0?}.",
+            started.elapsed()
+        ),
+        Err(e) => {
+            eprintln!("\ndemo failed: {e:#}");
+            std::process::exit(1);
+        }
+    }
 }

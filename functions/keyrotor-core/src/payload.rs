@@ -683,6 +683,9 @@ pub struct Progress {
     pub unreachable: Vec<AccountId>,
     /// Every account scan has ended.
     pub done: bool,
+    /// Rounds so far: each adds to the organization scan's history.
+    #[serde(default)]
+    pub rounds: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,6 +18,10 @@ use tracing::info;
 pub const DESCRIBE_CONCURRENCY: usize = 10;
 /// The most accounts one organization scan takes (`list-accounts` keeps within it).
 pub const MAX_ACCOUNTS: usize = 5000;
+/// The most rounds one organization scan runs. A round adds about 9.4 events to its
+/// history (`make bench`), so this keeps it under the 25,000 Step Functions allows: rather
+/// than fail there, unexplained, the scan stops here and says what to change.
+pub const MAX_ROUNDS: u32 = 2400;
 
 /// What `scan-accounts` needs: its settings, the scan machine (`KEYROTOR_SCAN_STATE_MACHINE_ARN`,
 /// required, checked at the cold start) and Step Functions, nothing else.
@@ -72,6 +76,20 @@ pub async fn handle<E: ExecutionsPort + ExecutionStatusPort>(
             progress.next,
             input.accounts.len()
         )));
+    }
+    progress.rounds += 1;
+    if progress.rounds > MAX_ROUNDS {
+        return Err(Error::Config(keyrotor_core::config::ConfigError {
+            var: keyrotor_core::config::vars::ACCOUNT_CONCURRENCY,
+            reason: format!(
+                "the organization scan ran {MAX_ROUNDS} rounds with {} of {} accounts started, \
+                 near Step Functions' history limit; the account scans already started finish \
+                 on their own. Raise the concurrency, or split the organization with \
+                 KEYROTOR_INCLUDE_OUS",
+                progress.next,
+                input.accounts.len()
+            ),
+        }));
     }
     let dry_run = input.dry_run || deps.config.dry_run;
     let machine = deps.scan_state_machine_arn.as_str();
@@ -201,6 +219,22 @@ mod tests {
         }
     }
 
+    impl Machines {
+        /// The names of the executions started, in order.
+        fn names(&self) -> Vec<String> {
+            self.started
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(n, _)| n.clone())
+                .collect()
+        }
+
+        fn end(&self, name: &str, status: ExecutionStatus) {
+            self.ended.lock().unwrap().insert(name.to_owned(), status);
+        }
+    }
+
     fn deps(concurrency: &str) -> Deps<Machines> {
         let config = keyrotor_core::Config::from_lookup(|name| match name {
             "KEYROTOR_ACCOUNTS" => Some("organization".into()),
@@ -229,14 +263,7 @@ mod tests {
         // Nothing ended: nothing more starts.
         let p = handle(round(Some(&p)), &deps).await.expect("round");
         assert_eq!((p.next, p.running.len()), (2, 2));
-        let names: Vec<String> = deps
-            .executions
-            .started
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(n, _)| n.clone())
-            .collect();
+        let names = deps.executions.names();
         assert_eq!(
             names,
             [
@@ -245,15 +272,11 @@ mod tests {
             ]
         );
         // One succeeds, one is unreachable: two more start.
-        deps.executions.ended.lock().unwrap().extend([
-            (names[0].clone(), ExecutionStatus::Succeeded),
-            (
-                names[1].clone(),
-                ExecutionStatus::Ended {
-                    error: Some("AccountUnreachable".into()),
-                },
-            ),
-        ]);
+        let unreachable = ExecutionStatus::Ended {
+            error: Some("AccountUnreachable".into()),
+        };
+        deps.executions.end(&names[0], ExecutionStatus::Succeeded);
+        deps.executions.end(&names[1], unreachable);
         let p = handle(round(Some(&p)), &deps).await.expect("round");
         assert_eq!((p.next, p.running.len(), p.succeeded), (4, 2, 1));
         assert_eq!(
@@ -261,42 +284,20 @@ mod tests {
             ["200000000001"]
         );
         // Another failure is counted as failed, not unreachable.
-        let started: Vec<String> = deps
-            .executions
-            .started
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(n, _)| n.clone())
-            .collect();
-        deps.executions.ended.lock().unwrap().extend([
-            (
-                started[2].clone(),
-                ExecutionStatus::Ended {
-                    error: Some("ServiceError".into()),
-                },
-            ),
-            (started[3].clone(), ExecutionStatus::Succeeded),
-        ]);
+        let names = deps.executions.names();
+        let failed = ExecutionStatus::Ended {
+            error: Some("ServiceError".into()),
+        };
+        deps.executions.end(&names[2], failed);
+        deps.executions.end(&names[3], ExecutionStatus::Succeeded);
         let p = handle(round(Some(&p)), &deps).await.expect("round");
         assert_eq!((p.next, p.running.len(), p.done), (5, 1, false));
         assert_eq!(
             p.failed.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
             ["200000000002"]
         );
-        let last: Vec<String> = deps
-            .executions
-            .started
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(n, _)| n.clone())
-            .collect();
         deps.executions
-            .ended
-            .lock()
-            .unwrap()
-            .insert(last[4].clone(), ExecutionStatus::Succeeded);
+            .end(&deps.executions.names()[4], ExecutionStatus::Succeeded);
         let p = handle(round(Some(&p)), &deps).await.expect("last round");
         assert!(p.done && p.running.is_empty());
         assert_eq!(p.succeeded, 3);
@@ -305,6 +306,23 @@ mod tests {
             serde_json::from_str(&deps.executions.started.lock().unwrap()[0].1).expect("JSON");
         assert_eq!(input["account"]["id"], "200000000000");
         assert_eq!(input["account"]["name"], "a0");
+    }
+
+    #[tokio::test]
+    async fn an_organization_scan_stops_before_the_history_limit_and_says_what_to_change() {
+        let deps = deps("1");
+        let progress = Progress {
+            rounds: MAX_ROUNDS,
+            ..Progress::default()
+        };
+        let event = json!({"accounts": accounts(3), "progress": progress, "startedAt": "2026-11-30T06:00:00Z"});
+        let err = handle(event, &deps).await.expect_err("stopped");
+        assert_eq!(err.error_type(), ErrorType::ConfigurationError);
+        assert!(
+            err.to_string().contains("KEYROTOR_ACCOUNT_CONCURRENCY"),
+            "{err}"
+        );
+        assert!(deps.executions.names().is_empty(), "nothing more started");
     }
 
     #[tokio::test]

@@ -92,16 +92,7 @@ async fn main() {
             std::process::exit(130);
         }
     };
-    match outcome {
-        Ok(()) => println!(
-            "\nLocal stack stopped. Demo finished in {:.0?}.",
-            started.elapsed()
-        ),
-        Err(e) => {
-            eprintln!("\ndemo failed: {e:#}");
-            std::process::exit(1);
-        }
-    }
+    operator::end_demo(outcome, started);
 }
 
 async fn demo(mut stack: LocalStack) -> Result<()> {

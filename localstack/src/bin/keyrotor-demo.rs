@@ -150,16 +150,7 @@ async fn main() {
         }
     };
     drop(stack);
-    match outcome {
-        Ok(()) => println!(
-            "\nLocal stack stopped. Demo finished in {:.0?}.",
-            started.elapsed()
-        ),
-        Err(e) => {
-            eprintln!("\ndemo failed: {e:#}");
-            std::process::exit(1);
-        }
-    }
+    operator::end_demo(outcome, started);
 }
 
 async fn demo(stack: &LocalStack, started: Instant) -> Result<()> {

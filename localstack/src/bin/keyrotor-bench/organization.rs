@@ -204,14 +204,16 @@ pub(crate) fn render_organization(out: &mut String, runs: &[OrgRun]) {
         };
         let _ = writeln!(
             out,
-            "\nThe 25,000-event history limit, on paper at 1,000 accounts: a round adds {per_round:.1} events here (its Task, Choice and Wait). Deployed, rounds are 60 s apart; with account scans that end within one wait, 1,000 accounts take about 1,000 / concurrency rounds: {:.0} events at the default concurrency 10, {:.0} at 5, {:.0} at 1. If every account scan lasted three waits, {:.0} at 10 and {:.0} at 1. An account scan's own history grows with its pages, not with the accounts ({} events at most here, {} users: one page).\n",
+            "\nThe 25,000-event history limit, on paper at 1,000 accounts: a round adds {per_round:.1} events here (its Task, Choice and Wait). Deployed, rounds are 60 s apart; with account scans that end within one wait, 1,000 accounts take about 1,000 / concurrency rounds: {:.0} events at the default concurrency 10, {:.0} at 5, {:.0} at 1. If every account scan lasted three waits, {:.0} at 10 and {:.0} at 1. An account scan's own history grows with its pages, not with the accounts ({} events at most here, {} users: one page). So the concurrency must not be too low for a large organization: `scan-accounts` stops an organization scan at {} rounds (about {:.0} events) and tells the admin to raise the concurrency or split the organization, rather than let Step Functions fail it at the limit.\n",
             at_1000(10.0, 1.0),
             at_1000(5.0, 1.0),
             at_1000(1.0, 1.0),
             at_1000(10.0, 3.0),
             at_1000(1.0, 3.0),
             r.scan_events_max,
-            r.users
+            r.users,
+            scan_accounts::MAX_ROUNDS,
+            f64::from(scan_accounts::MAX_ROUNDS) * per_round
         );
         let _ = writeln!(
             out,

@@ -128,7 +128,7 @@ async fn main() {
     let started = Instant::now();
     println!("keyrotor demo: the whole pipeline against a local AWS emulator\n");
     println!("Starting the local stack: moto (IAM, STS, Secrets Manager, SES, Step Functions),");
-    println!("cargo lambda watch serving the eight function binaries, and the state machines...");
+    println!("cargo lambda watch serving the ten function binaries, and the state machines...");
     let stack = match LocalStack::start(StackOptions {
         deletion_delay_secs: DELETION_DELAY_SECS,
         ..StackOptions::default()

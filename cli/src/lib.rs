@@ -82,9 +82,9 @@ pub struct Cli {
     /// Output for people (aligned text, colour on a terminal) or scripts (JSON).
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
-    /// The member account to act on, when keyrotor runs for many accounts: `rotate` starts
-    /// executions there, `status` shows only its executions, `report` reads it through its
-    /// read-only role `keyrotor/report`.
+    /// The member account to act on, when keyrotor runs for many accounts: `scan` and
+    /// `rotate` start executions there, `status` shows only its executions, `report` reads it
+    /// through its read-only role `keyrotor/report`.
     #[arg(long, global = true, value_name = "ACCOUNT_ID", value_parser = parse_account)]
     pub account: Option<AccountId>,
     #[command(subcommand)]
@@ -628,14 +628,16 @@ async fn start(ctx: &Ctx, machine: &str, name: &str, input: &Value) -> Result<St
 async fn scan(ctx: &Ctx, dry_run: bool, wait: bool) -> Result<i32> {
     let machine = ctx.scan_state_machine().await?;
     ctx.acting_on([machine.as_str()]).await;
-    let input = if dry_run {
+    // With --account, a scan of that member account, as the organization scan starts one.
+    let input = ctx.in_account(if dry_run {
         json!({"dryRun": true})
     } else {
         json!({})
-    };
+    });
     let name = format!(
-        "{}-scan-{}",
+        "{}-scan-{}{}",
         if dry_run { "dryrun" } else { "manual" },
+        ctx.account().map(|a| format!("{a}-")).unwrap_or_default(),
         stamp()
     );
     let arn = start(ctx, &machine, &name, &input).await?;

@@ -373,6 +373,29 @@ fn an_organization_scan_rotates_in_each_member_account_and_reports_the_unreachab
             "{arn}"
         );
         let adhoc = stack.wait_for(arn, TIMEOUT).await.expect("ends");
+        // A scan of one member account, by hand: its users only.
+        let (code, out, err) = keyrotor(&[
+            "--account",
+            &id("payments"),
+            "scan",
+            "--dry-run",
+            "--output",
+            "json",
+        ]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        let scan: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        let scan_arn = scan["executionArn"].as_str().expect("ARN");
+        let scanned = stack.wait_for(scan_arn, TIMEOUT).await.expect("ends");
+        let totals = execution_output(&scanned).expect("output");
+        assert_eq!(
+            totals["account"]["id"],
+            id("payments").as_str(),
+            "{totals:#}"
+        );
+        assert_eq!(
+            totals["totals"]["seen"], 1,
+            "payments has one user: {totals:#}"
+        );
         assert_eq!(adhoc.status(), &ExecutionStatus::Succeeded, "{adhoc:?}");
         let assessed = execution_output(&adhoc).expect("output");
         assert_eq!(

@@ -39,6 +39,7 @@ use keyrotor_localstack::moto::SeedUser;
 use keyrotor_localstack::probe::{probe, Probe};
 use keyrotor_localstack::stack::{
     function_environment, LocalStack, StackOptions, ACCOUNT_ID, EXEMPT_GROUP, FUNCTIONS,
+    ORGANIZATION_FUNCTIONS,
 };
 use keyrotor_localstack::workspace_root;
 use serde_json::{json, Value};

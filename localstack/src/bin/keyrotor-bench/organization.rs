@@ -217,7 +217,7 @@ pub(crate) fn render_organization(out: &mut String, runs: &[OrgRun]) {
         );
         let _ = writeln!(
             out,
-            "On the emulator the concurrency barely changes the wall time: moto is one Python process and was the busy one (100% of a core); what it changes is the rounds and the organization scan's history. In AWS, account scans run in parallel for real, and the concurrency bounds the IAM calls in flight across accounts (each account has its own IAM quota; Step Functions' StartExecution is the tooling account's).\n"
+            "On the emulator wall times say little here: moto is one Python process and was the busy one (100% of a core). What the concurrency changes for certain is the rounds and the organization scan's history. In AWS, account scans run in parallel for real, and the concurrency bounds the IAM calls in flight across accounts (each account has its own IAM quota; Step Functions' StartExecution is the tooling account's).\n"
         );
     }
 }

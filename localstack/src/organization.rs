@@ -7,14 +7,23 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 use aws_config::SdkConfig;
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
 use aws_sdk_organizations::types::{ChildType, Tag};
+use keyrotor_aws::member::assume_role;
 
 use crate::account::Account;
 
 /// An OU: its name and its parent's name (`None`: the root).
 pub type OuSpec<'a> = (&'a str, Option<&'a str>);
+
+/// The OU tree the end-to-end test and `make demo-org` share: three levels of workloads, and
+/// a sandbox with an OU of its own to exclude.
+pub const EXAMPLE_OUS: [OuSpec<'static>; 5] = [
+    ("Workloads", None),
+    ("Prod", Some("Workloads")),
+    ("Payments", Some("Prod")),
+    ("Sandbox", None),
+    ("Experiments", Some("Sandbox")),
+];
 /// A member account: its name, its OU's name (`None`: the root) and its tags.
 pub type AccountSpec<'a> = (&'a str, Option<&'a str>, &'a [(&'a str, &'a str)]);
 
@@ -142,28 +151,9 @@ impl LocalOrganization {
 /// The test's own view of a member account: clients signed by a session of a role there.
 pub async fn member_account(sdk: &SdkConfig, account_id: &str) -> Result<Account> {
     let sts = aws_sdk_sts::Client::new(sdk);
-    let out = sts
-        .assume_role()
-        .role_arn(format!(
-            "arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"
-        ))
-        .role_session_name("keyrotor-tests")
-        .send()
+    let role = format!("arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole");
+    let (member, _) = assume_role(&sts, sdk, &role, "keyrotor-tests", None)
         .await
         .with_context(|| format!("assuming a role in {account_id}"))?;
-    let c = out
-        .credentials()
-        .context("AssumeRole gave no credentials")?;
-    let credentials = Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().to_owned()),
-        None,
-        "keyrotor-tests-member",
-    );
-    let member = sdk
-        .to_builder()
-        .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .build();
     Ok(Account::new(&member))
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_sfn::types::ExecutionStatus;
 use keyrotor_localstack::account::Account;
 use keyrotor_localstack::moto::SeedUser;
-use keyrotor_localstack::organization::{member_account, LocalOrganization};
+use keyrotor_localstack::organization::{member_account, LocalOrganization, EXAMPLE_OUS};
 use keyrotor_localstack::stack::{
     execution_output, local_settings, LocalStack, StackOptions, ACCOUNT_ID, ADMIN_ADDRESS,
 };
@@ -51,13 +51,7 @@ fn an_organization_scan_rotates_in_each_member_account_and_reports_the_unreachab
         // root ─ Workloads ─ Prod ─ Payments, and Sandbox ─ Experiments (excluded).
         let org = LocalOrganization::create(
             &admin,
-            &[
-                ("Workloads", None),
-                ("Prod", Some("Workloads")),
-                ("Payments", Some("Prod")),
-                ("Sandbox", None),
-                ("Experiments", Some("Sandbox")),
-            ],
+            &EXAMPLE_OUS,
             &[
                 (
                     "prod",

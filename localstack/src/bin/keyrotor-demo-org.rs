@@ -12,7 +12,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use keyrotor_localstack::account::{Account, TestUser};
 use keyrotor_localstack::moto::SeedUser;
 use keyrotor_localstack::operator;
-use keyrotor_localstack::organization::{member_account, LocalOrganization};
+use keyrotor_localstack::organization::{member_account, LocalOrganization, EXAMPLE_OUS};
 use keyrotor_localstack::stack::{
     execution_output, local_settings, LocalStack, StackOptions, ACCOUNT_ID,
 };
@@ -102,18 +102,7 @@ async fn demo(mut stack: LocalStack) -> Result<()> {
         .iter()
         .map(|a| (a.name, Some(a.ou), a.tags))
         .collect();
-    let org = LocalOrganization::create(
-        &admin,
-        &[
-            ("Workloads", None),
-            ("Prod", Some("Workloads")),
-            ("Payments", Some("Prod")),
-            ("Sandbox", None),
-            ("Experiments", Some("Sandbox")),
-        ],
-        &accounts,
-    )
-    .await?;
+    let org = LocalOrganization::create(&admin, &EXAMPLE_OUS, &accounts).await?;
     let mut members: BTreeMap<&str, Account> = BTreeMap::new();
     for account in ACCOUNTS {
         let id = org.id(account.name);

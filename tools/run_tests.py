@@ -23,8 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Test binaries that start a local stack or a moto server, and the fuzzing, longest first.
-PARALLEL = ["adversaries", "end_to_end", "organization", "faults", "commands", "fuzz", "functions"]
+# Test binaries that start a local stack or a moto server, the fuzzing, and the overlap
+# windows (in-process, but mostly waiting out windows of seconds), longest first.
+PARALLEL = ["adversaries", "end_to_end", "organization", "faults", "commands", "fuzz", "functions", "window"]
 
 
 def test_binaries() -> list[dict]:

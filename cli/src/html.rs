@@ -320,6 +320,9 @@ mod tests {
             rotate_after_days: 90,
             warn_days: vec![80, 85, 89],
             deletion_delay_secs: 7 * 86_400,
+            overlap_secs: 7 * 86_400,
+            cutover_settle_secs: 2 * 86_400,
+            cutover_poll_secs: 6 * 3_600,
             exempt_tag: "key-rotation:exempt".into(),
             max_exemption_days: 365,
         };

@@ -489,6 +489,15 @@ fn next_step(
             Some(at) => format!("deleted after {}", at.format("%Y-%m-%d %H:%M UTC")),
             None => "deleted after the delay, counted from the next run".into(),
         },
+        Decision::Cutover {
+            old_key_id, until, ..
+        } if old_key_id == key_id => format!(
+            "overlap window: deactivated once idle, by {} at the latest",
+            until.format("%Y-%m-%d %H:%M UTC")
+        ),
+        Decision::Cutover { new_key_id, .. } if new_key_id == key_id => {
+            "new key of a rotation in its overlap window".into()
+        }
         Decision::Blocked { key_id: Some(k) } if k == key_id => {
             "blocked: two active keys; reported to owner and admin".into()
         }

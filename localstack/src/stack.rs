@@ -36,6 +36,11 @@ pub fn local_settings() -> Vec<(String, String)> {
         ("KEYROTOR_EXEMPT_GROUP", EXEMPT_GROUP),
         ("KEYROTOR_KMS_KEY_ID", KMS_KEY_ID),
         ("KEYROTOR_TRUSTED_ROLE_ARNS", TRUSTED_ROLE_ARNS),
+        // No overlap window by default: most suites test a rotation from start to deletion
+        // in seconds. The window's tests and the demo give theirs (WINDOW_SETTINGS).
+        ("KEYROTOR_OVERLAP_SECONDS", "0"),
+        ("KEYROTOR_CUTOVER_POLL_SECONDS", "1"),
+        ("KEYROTOR_CUTOVER_SETTLE_SECONDS", "2"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -92,19 +97,17 @@ impl Machine {
     }
 
     /// The definition with the local value of each of its placeholders.
-    pub fn local_definition(self, deletion_delay_secs: u64, allow_force: bool) -> Result<String> {
+    pub fn local_definition(self, allow_force: bool) -> Result<String> {
         let asl = std::fs::read_to_string(self.asl_path())?;
-        substitute(&asl, &local_substitutions(deletion_delay_secs, allow_force))
+        substitute(&asl, &local_substitutions(allow_force))
     }
 }
 
 /// The local value of every placeholder of either machine: function ARNs in the emulated
-/// account, the deletion delay in seconds, and whether the per-user machine accepts forced
-/// rotations (locally one machine serves operator and responder alike).
-pub fn local_substitutions(
-    deletion_delay_secs: u64,
-    allow_force: bool,
-) -> BTreeMap<String, String> {
+/// account, and whether the per-user machine accepts forced rotations (locally one machine
+/// serves operator and responder alike). The deletion delay reaches the Wait through
+/// `deactivate-key`'s `deleteAfter`, not through a placeholder.
+pub fn local_substitutions(allow_force: bool) -> BTreeMap<String, String> {
     let mut subs: BTreeMap<String, String> = FUNCTIONS
         .iter()
         .map(|(placeholder, name)| {
@@ -114,10 +117,6 @@ pub fn local_substitutions(
             )
         })
         .collect();
-    subs.insert(
-        "DeletionDelaySeconds".into(),
-        deletion_delay_secs.to_string(),
-    );
     subs.insert("AllowForce".into(), allow_force.to_string());
     subs.insert(
         "AccountPollSeconds".into(),
@@ -156,7 +155,8 @@ pub struct StackOptions {
     pub scan_state_machine_name: String,
     /// The organization machine's name.
     pub organization_state_machine_name: String,
-    /// The Wait before deletion, and the functions' `KEYROTOR_DELETION_DELAY_SECONDS`.
+    /// The functions' `KEYROTOR_DELETION_DELAY_SECONDS` (the Wait before deletion waits
+    /// until the deletion time `deactivate-key` gives).
     pub deletion_delay_secs: u64,
     /// The state machine's `${AllowForce}`: whether it starts forced rotations.
     pub allow_force: bool,
@@ -264,8 +264,7 @@ impl LocalStack {
                 &self.organization_state_machine_arn,
             ),
         ] {
-            let definition =
-                machine.local_definition(options.deletion_delay_secs, options.allow_force)?;
+            let definition = machine.local_definition(options.allow_force)?;
             let out = self
                 .account
                 .sfn

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
 use keyrotor_core::domain::credential_report::{CredentialReport, ReportKey};
-use keyrotor_core::domain::{AccessKey, KeyStatus};
+use keyrotor_core::domain::{AccessKey, KeyStatus, Overlap};
 use keyrotor_core::email::EmailAddress;
 use keyrotor_core::error::{AwsErrorKind, Error, Result};
 use keyrotor_core::events::Event;
@@ -217,6 +217,23 @@ impl FakeAccount {
                 };
             }
         }
+    }
+
+    /// Tags the user as its owner (or an operator) would.
+    pub fn tag_user(&self, user: &str, key: &str, value: &str) {
+        let mut state = self.lock();
+        if let Ok(u) = state.user_mut(user) {
+            u.tags.insert(key.to_owned(), value.to_owned());
+        }
+    }
+
+    /// The secret's tags (keyrotor's records among them); empty if there is no such secret.
+    pub fn secret_tags(&self, secret_name: &str) -> BTreeMap<String, String> {
+        self.lock()
+            .secrets
+            .get(secret_name)
+            .map(|s| s.tags.clone())
+            .unwrap_or_default()
     }
 
     /// The user's unique ID.
@@ -557,6 +574,15 @@ impl SecretsPort for FakeAccount {
         Ok(())
     }
 
+    async fn record_overlap(&self, secret_arn: &str, window: &Overlap) -> Result<()> {
+        let mut state = self.call("secretsmanager:TagResource");
+        let tags = &mut state.secret_by_id(secret_arn)?.tags;
+        for (k, v) in naming::overlap_tags(window) {
+            tags.insert(k.to_owned(), v);
+        }
+        Ok(())
+    }
+
     async fn record_deactivation(
         &self,
         secret_arn: &str,
@@ -574,14 +600,21 @@ impl SecretsPort for FakeAccount {
 
 impl VerifierPort for FakeAccount {
     async fn verify(&self, key: &NewAccessKey, expected_arn: &str) -> Result<()> {
-        let state = self.call("sts:GetCallerIdentity");
-        let works = state.users.iter().any(|u| {
-            u.arn() == expected_arn
-                && u.keys.iter().any(|k| {
-                    k.id == key.key_id
-                        && k.secret == key.secret.expose()
-                        && k.status == KeyStatus::Active
-                })
+        let mut state = self.call("sts:GetCallerIdentity");
+        // A signed request is a use of the key, as IAM records it (keyrotor's own check of
+        // a new key included).
+        let works = state.users.iter_mut().any(|u| {
+            let arn = u.arn();
+            u.keys.iter_mut().any(|k| {
+                let signs = arn == expected_arn
+                    && k.id == key.key_id
+                    && k.secret == key.secret.expose()
+                    && k.status == KeyStatus::Active;
+                if signs {
+                    k.last_used = Some(Utc::now());
+                }
+                signs
+            })
         });
         if works {
             Ok(())
@@ -916,6 +949,13 @@ impl<A: SecretsPort + Send> SecretsPort for Faulty<A> {
         self.around(
             "secretsmanager:TagResource",
             self.inner.mark_deactivating(secret_arn, key_id),
+        )
+        .await
+    }
+    async fn record_overlap(&self, secret_arn: &str, window: &Overlap) -> Result<()> {
+        self.around(
+            "secretsmanager:TagResource",
+            self.inner.record_overlap(secret_arn, window),
         )
         .await
     }

@@ -22,7 +22,7 @@ pub const ROTATE_USER_ARN: &str =
     "arn:aws:states:us-east-1:123456789012:stateMachine:keyrotor-rotate";
 
 /// The functions' configuration: the local stack's settings, a deletion delay of zero
-/// (the Wait before deletion is zero seconds too), and `extra` on top.
+/// (the Wait before deletion is zero seconds too), no overlap window, and `extra` on top.
 pub fn config(extra: &[(&str, &str)]) -> Config {
     Config::from_lookup(|name| {
         if let Some((_, v)) = extra.iter().find(|(k, _)| *k == name) {
@@ -37,6 +37,9 @@ pub fn config(extra: &[(&str, &str)]) -> Config {
                 vars::EXEMPT_GROUP => EXEMPT_GROUP,
                 vars::STATE_MACHINE_ARN => ROTATE_USER_ARN,
                 vars::DELETION_DELAY_SECONDS => "0",
+                // No window unless a test opens one; its looks a second apart.
+                vars::OVERLAP_SECONDS => "0",
+                vars::CUTOVER_POLL_SECONDS => "1",
                 _ => return None,
             }
             .to_owned(),
@@ -127,7 +130,7 @@ impl Functions {
 
     /// Runs one execution of `machine` (forcing allowed on the per-user machine) to its end.
     pub async fn run(&self, machine: Machine, name: &str, input: Value) -> Execution {
-        let definition = machine.local_definition(0, true).expect("definition");
+        let definition = machine.local_definition(true).expect("definition");
         Interpreter::new(&definition)
             .expect("interpreter")
             .task("list-users", |i| async move {

@@ -460,7 +460,7 @@ fn a_state_machine_without_allow_force_refuses_forced_rotations() {
             .await
             .expect("seed");
         let definition = Machine::RotateUser
-            .local_definition(8, false)
+            .local_definition(false)
             .expect("substituted");
         let machine = a
             .sfn

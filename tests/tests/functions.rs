@@ -685,7 +685,7 @@ async fn the_scan_lists_assesses_and_starts_one_execution_per_actionable_user() 
     assert_eq!(batch["seen"], 4);
     assert_eq!(
         batch["counts"],
-        json!({"none": 2, "exempt": 0, "warn": 1, "rotate": 1, "blocked": 0, "finish": 0})
+        json!({"none": 2, "exempt": 0, "warn": 1, "rotate": 1, "blocked": 0, "finish": 0, "cutover": 0})
     );
     let listed = ctx.env_with(&[(vars::ASSESS_STRATEGY, "list-access-keys")]);
     let by_listing =

@@ -18,7 +18,7 @@ fn raw(machine: Machine) -> String {
 
 fn definition(machine: Machine) -> Value {
     let text = machine
-        .local_definition(604_800, false)
+        .local_definition(false)
         .expect("every placeholder has a value");
     serde_json::from_str(&text).expect("the substituted ASL is JSON")
 }
@@ -79,7 +79,7 @@ fn each_machine_uses_only_its_own_placeholders_and_no_arn() {
             ]
             .map(function)
             .into_iter()
-            .chain(["DeletionDelaySeconds".to_owned(), "AllowForce".to_owned()])
+            .chain(["AllowForce".to_owned()])
             .collect(),
         ),
         (
@@ -181,7 +181,7 @@ fn is_undelivered_report(state: &Value) -> bool {
 #[test]
 fn every_task_retries_by_the_one_policy_and_catches_into_the_one_failure_path() {
     let policy = the_retry_policy();
-    let function_arns: BTreeSet<String> = local_substitutions(1, true)
+    let function_arns: BTreeSet<String> = local_substitutions(true)
         .into_iter()
         .filter(|(k, _)| k.ends_with("FunctionArn"))
         .map(|(_, v)| v)
@@ -318,9 +318,30 @@ fn every_error_name_is_one_a_function_emits() {
 }
 
 #[test]
-fn the_wait_before_deletion_uses_the_deletion_delay() {
+fn every_wait_of_a_rotation_reads_a_time_deactivate_key_gave() {
+    // One road for the deletion delay (configuration → deactivate-key's deleteAfter →
+    // the Wait) and for the window's polls (nextCheckAt): no Wait counts seconds itself.
     let def = definition(Machine::RotateUser);
-    assert_eq!(states(&def)["WaitBeforeDeletion"]["Seconds"], 604_800);
+    let waits: BTreeMap<&str, &Value> = states(&def)
+        .iter()
+        .filter(|(_, s)| s["Type"] == "Wait")
+        .map(|(name, s)| (name.as_str(), s))
+        .collect();
+    assert_eq!(
+        waits.keys().copied().collect::<Vec<_>>(),
+        ["WaitForCutover", "WaitUntilDeletionTime"]
+    );
+    assert_eq!(
+        waits["WaitUntilDeletionTime"]["TimestampPath"],
+        "$.deactivated.deleteAfter"
+    );
+    assert_eq!(
+        waits["WaitForCutover"]["TimestampPath"],
+        "$.deactivated.nextCheckAt"
+    );
+    for wait in waits.values() {
+        assert!(wait.get("Seconds").is_none() && wait.get("SecondsPath").is_none());
+    }
 }
 
 #[test]

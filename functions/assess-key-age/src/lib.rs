@@ -330,6 +330,9 @@ async fn assess_batch<U: UsersPort, S: SecretsPort>(
             // Waiting for its deletion time: its own execution is on it.
             Decision::Finish { .. } if !needs_action => counts.none += 1,
             Decision::Finish { .. } => counts.finish += 1,
+            // In or past its window: the execution watching it, or one the scan starts once
+            // the window has ended, deactivates the old key.
+            Decision::Cutover { .. } => counts.cutover += 1,
         }
         if needs_action {
             actionable.push(ActionableUser {

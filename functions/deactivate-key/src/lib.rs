@@ -1,13 +1,23 @@
 //! `deactivate-key`: sets the old key Inactive, but only once its replacement is the
-//! AWSCURRENT value of the user's secret and Active. `create-key` writes the secret only
-//! after the key authenticated, so "stored" implies "verified" (invariant 4). Records the
-//! deactivation on the secret, which is what `delete-key` later checks against.
+//! AWSCURRENT value of the user's secret and Active, and only when the programs using the
+//! old key had their chance to move. `create-key` writes the secret only after the key
+//! authenticated, so "stored" implies "verified" (invariant 4).
+//!
+//! The first call of a rotation opens the overlap window (recorded on the secret) and
+//! keeps the old key Active; the state machine calls again every poll interval, and the
+//! old key is deactivated once it is idle, at the window's cap, at the owner's word, or at
+//! once when the rotation is forced or no window is configured
+//! ([`keyrotor_core::domain::cutover`] decides). Records the deactivation on the secret,
+//! which is what `delete-key` later checks against.
 
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use keyrotor_aws::{Iam, IamAndSecrets, Secrets};
+use keyrotor_core::domain::cutover::{
+    cutover_step, deactivate_step, owner_request, DeactivateStep, Step, Usage,
+};
 use keyrotor_core::domain::planner::deletion_delay;
-use keyrotor_core::domain::{Decision, KeyStatus};
-use keyrotor_core::payload::{DeactivateKeyOutput, KeyPairInput};
+use keyrotor_core::domain::{KeyStatus, Overlap};
+use keyrotor_core::payload::{DeactivateKeyOutput, DeactivateOutcome, KeyPairInput};
 use keyrotor_core::ports::{SecretsPort, UsersPort};
 use keyrotor_core::state::load_user;
 use keyrotor_core::{Error, Result};
@@ -37,13 +47,14 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
 ) -> Result<DeactivateKeyOutput> {
     let input = KeyPairInput::parse(event)?;
     let dry_run = input.dry_run || deps.config.dry_run;
+    let policy = &deps.config.policy;
     let old = input.old_key_id.as_str();
     let new = match (&input.new_key_id, dry_run) {
         (Some(new), _) => Some(new.as_str()),
         (None, true) => None,
         (None, false) => return Err(Error::InvalidInput("newKeyId is required".into())),
     };
-    let delay = deletion_delay(&deps.config.policy);
+    let delay = deletion_delay(policy);
 
     let live = load_user(
         &deps.iam,
@@ -55,16 +66,26 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
     .await?;
     let user = live.state.user.as_str();
     let described_arn = live.secret.as_ref().map(|s| s.arn.clone());
-    let output = |deactivated_at: Option<chrono::DateTime<Utc>>, already_inactive: bool| {
-        DeactivateKeyOutput {
-            user: user.to_owned(),
-            old_key_id: old.to_owned(),
-            secret_arn: described_arn.clone(),
-            deactivated_at,
-            delete_after: deactivated_at.map(|at| at + delay),
-            already_inactive,
-            dry_run,
-        }
+    let output = |outcome: DeactivateOutcome, note: String| DeactivateKeyOutput {
+        user: user.to_owned(),
+        old_key_id: old.to_owned(),
+        outcome,
+        secret_arn: described_arn.clone(),
+        deactivated_at: None,
+        delete_after: None,
+        already_inactive: outcome == DeactivateOutcome::AlreadyInactive,
+        why: None,
+        window: None,
+        next_check_at: None,
+        old_key_last_used: None,
+        new_key_last_used: None,
+        note,
+        dry_run,
+    };
+    let done = |at: DateTime<Utc>, outcome: DeactivateOutcome, note: String| DeactivateKeyOutput {
+        deactivated_at: Some(at),
+        delete_after: Some(at + delay),
+        ..output(outcome, note)
     };
 
     let Some(old_key) = live.state.key(old) else {
@@ -73,9 +94,11 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
         let replaced = new.is_some_and(|n| live.state.is_current_and_active(n));
         if replaced && deps.iam.key_owner(old).await?.is_none() {
             let recorded = live.state.secret.deactivation_of(old).map(|d| d.at);
+            let note = format!("{old} no longer exists");
             return Ok(DeactivateKeyOutput {
+                deactivated_at: recorded,
                 delete_after: Some(recorded.map_or_else(Utc::now, |at| at + delay)),
-                ..output(recorded, true)
+                ..output(DeactivateOutcome::AlreadyInactive, note)
             });
         }
         return Err(Error::NotFound(format!(
@@ -89,87 +112,131 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
             old_key_id = old,
             "dry run: would deactivate the old key"
         );
-        return Ok(output(None, old_key.status == KeyStatus::Inactive));
-    };
-    let new_key = live
-        .state
-        .key(new)
-        .ok_or_else(|| Error::NotFound(format!("access key {new} is not a key of user {user}")))?;
-    if !new_key.is_active() {
-        return Err(Error::Blocked(format!(
-            "new key {new} is not active; keeping {old} active"
-        )));
-    }
-    if live.state.secret.current_key_id.as_deref() != Some(new) {
-        return Err(Error::Blocked(format!(
-            "new key {new} is not the current value of secret {}; keeping {old} active",
-            live.secret_name
-        )));
-    }
-    if new_key.created < old_key.created {
-        return Err(Error::Blocked(format!(
-            "{new} is older than {old}; refusing to deactivate"
-        )));
-    }
-    let secret_arn = live
-        .secret
-        .as_ref()
-        .map(|s| s.arn.clone())
-        .ok_or_else(|| Error::Internal("secret described without ARN".into()))?;
-
-    if old_key.status == KeyStatus::Inactive {
-        // A retry after success, or after the tag write was lost.
-        let recorded = live.state.secret.deactivation_of(old).map(|d| d.at);
-        let at = match recorded {
-            Some(at) => at,
-            None if dry_run => return Ok(output(None, true)),
-            None => {
-                let now = whole_seconds(Utc::now());
-                deps.secrets
-                    .record_deactivation(&secret_arn, old, now)
-                    .await?;
-                now
-            }
+        let outcome = if old_key.is_active() {
+            DeactivateOutcome::WouldDeactivate
+        } else {
+            DeactivateOutcome::AlreadyInactive
         };
-        return Ok(output(Some(at), true));
-    }
-
-    // The plan must still be "resume this rotation": not exempt meanwhile (unless the
-    // rotation is forced), not rolled back by the owner, same pair of keys.
+        return Ok(output(outcome, "dry run: no key was rotated".into()));
+    };
     let plan = live.plan(&deps.config, input.force);
-    match &plan.decision {
-        Decision::Rotate {
-            old_key_id,
-            resume_with: Some(resume),
-            ..
-        } if old_key_id == old && resume == new => {}
-        _ => {
-            return Err(Error::Blocked(format!(
-                "live state no longer calls for deactivating {old} ({}: {})",
-                plan.decision.name(),
-                plan.reason
-            )))
+    match deactivate_step(&live.state, &plan, old, new) {
+        DeactivateStep::Refuse(reason) => return Err(Error::Blocked(reason)),
+        DeactivateStep::Proceed => {}
+        DeactivateStep::AlreadyInactive => {
+            // A retry after success, or after the tag write was lost.
+            let note = format!("{old} is inactive already");
+            let at = match live.state.secret.deactivation_of(old) {
+                Some(d) => d.at,
+                None if dry_run => return Ok(output(DeactivateOutcome::AlreadyInactive, note)),
+                None => {
+                    let now = whole_seconds(Utc::now());
+                    deps.secrets
+                        .record_deactivation(secret_arn(&live)?, old, now)
+                        .await?;
+                    now
+                }
+            };
+            return Ok(done(at, DeactivateOutcome::AlreadyInactive, note));
         }
     }
-
     if dry_run {
-        return Ok(output(None, false));
+        return Ok(output(
+            DeactivateOutcome::WouldDeactivate,
+            format!("dry run: {old} would be deactivated or kept for its window"),
+        ));
     }
-    deps.secrets.mark_deactivating(&secret_arn, old).await?;
+    let secret_arn = secret_arn(&live)?;
+
+    // The window this rotation opened, if any (one older than the new key is an earlier
+    // replacement's), and what the keys' use and the owner say about it.
+    let new_created = live.state.key(new).map(|k| k.created);
+    let window = live
+        .state
+        .secret
+        .overlap_of(old)
+        .filter(|w| new_created.is_some_and(|created| w.since >= created))
+        .cloned();
+    let watching = !input.force && (window.is_some() || policy.overlap_secs > 0);
+    let usage = if watching {
+        Usage {
+            old_key_last_used: deps.iam.key_last_used(old).await?,
+            new_key_last_used: deps.iam.key_last_used(new).await?,
+        }
+    } else {
+        Usage::default()
+    };
+    let request = owner_request(&live.state.tags, new);
+    let now = Utc::now();
+    let waiting = |window: Overlap, next_check: DateTime<Utc>, note: String| DeactivateKeyOutput {
+        window: Some(window),
+        next_check_at: Some(next_check),
+        old_key_last_used: usage.old_key_last_used,
+        new_key_last_used: usage.new_key_last_used,
+        ..output(DeactivateOutcome::Waiting, note)
+    };
+    let (why, note) = match cutover_step(
+        policy,
+        old,
+        window.as_ref(),
+        input.force,
+        usage,
+        &request,
+        now,
+    ) {
+        Step::Open { window, next_check } => {
+            deps.secrets.record_overlap(secret_arn, &window).await?;
+            info!(user, old_key_id = old, new_key_id = new, until = %window.until, "overlap window opened");
+            let note = format!(
+                "both keys work until {} at the latest; {old} is deactivated earlier once \
+                 nothing uses it",
+                window.until
+            );
+            return Ok(waiting(window, next_check, note));
+        }
+        Step::Extend { window, next_check } => {
+            deps.secrets.record_overlap(secret_arn, &window).await?;
+            info!(user, old_key_id = old, until = %window.until, "overlap window extended");
+            let note = format!("the owner extended the window to {}", window.until);
+            return Ok(waiting(window, next_check, note));
+        }
+        Step::Wait { next_check, note } => {
+            let window = window.ok_or_else(|| Error::Internal("a wait without a window".into()))?;
+            return Ok(waiting(window, next_check, note));
+        }
+        Step::Deactivate { why, note } => (why, note),
+    };
+
+    deps.secrets.mark_deactivating(secret_arn, old).await?;
     deps.iam
         .set_key_status(user, old, KeyStatus::Inactive)
         .await?;
-    let now = whole_seconds(Utc::now());
+    let at = whole_seconds(Utc::now());
     deps.secrets
-        .record_deactivation(&secret_arn, old, now)
+        .record_deactivation(secret_arn, old, at)
         .await?;
     info!(
         user,
         old_key_id = old,
         new_key_id = new,
+        why = why.as_str(),
         "old key deactivated"
     );
-    Ok(output(Some(now), false))
+    Ok(DeactivateKeyOutput {
+        why: Some(why),
+        window,
+        old_key_last_used: usage.old_key_last_used,
+        new_key_last_used: usage.new_key_last_used,
+        ..done(at, DeactivateOutcome::Deactivated, note)
+    })
+}
+
+/// The ARN of the user's secret, which a rotation under way always has.
+fn secret_arn(live: &keyrotor_core::state::LiveUser) -> Result<&str> {
+    live.secret
+        .as_ref()
+        .map(|s| s.arn.as_str())
+        .ok_or_else(|| Error::Internal("secret described without ARN".into()))
 }
 
 /// The deactivation time as recorded: whole seconds (the tag and the output agree), taken

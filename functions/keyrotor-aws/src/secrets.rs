@@ -6,6 +6,7 @@ use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::types::Tag;
 use aws_sdk_secretsmanager::Client;
 use chrono::{DateTime, Utc};
+use keyrotor_core::domain::Overlap;
 use tracing::{info, instrument};
 
 use crate::error::sdk_error;
@@ -170,6 +171,13 @@ impl SecretsPort for Secrets {
         Ok(())
     }
 
+    /// Records on the secret the overlap window of a rotation.
+    #[instrument(skip(self))]
+    async fn record_overlap(&self, secret_arn: &str, window: &Overlap) -> Result<()> {
+        self.put_tags(secret_arn, &naming::overlap_tags(window))
+            .await
+    }
+
     /// Records on the secret which key a rotation deactivated, and when.
     #[instrument(skip(self))]
     async fn record_deactivation(
@@ -178,10 +186,15 @@ impl SecretsPort for Secrets {
         key_id: &str,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        let tags = naming::deactivation_tags(key_id, at)
-            .iter()
-            .map(|(k, v)| tag(k, v))
-            .collect();
+        self.put_tags(secret_arn, &naming::deactivation_tags(key_id, at))
+            .await
+    }
+}
+
+impl Secrets {
+    /// Writes keyrotor's record tags on the secret in one TagResource call.
+    async fn put_tags(&self, secret_arn: &str, tags: &[(&str, String)]) -> Result<()> {
+        let tags = tags.iter().map(|(k, v)| tag(k, v)).collect();
         self.client
             .tag_resource()
             .secret_id(secret_arn)

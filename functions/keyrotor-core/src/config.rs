@@ -87,6 +87,7 @@ impl fmt::Debug for Config {
             .field("rotate_after_days", &self.policy.rotate_after_days)
             .field("warn_days", &self.policy.warn_days)
             .field("deletion_delay_secs", &self.policy.deletion_delay_secs)
+            .field("overlap_secs", &self.policy.overlap_secs)
             .field("exempt_tag", &self.policy.exempt_tag)
             .field("secret_prefix", &self.secret_prefix)
             .field("kms_key_id", &self.kms_key_id)
@@ -102,6 +103,9 @@ pub mod vars {
     pub const ROTATE_AFTER_DAYS: &str = "KEYROTOR_ROTATE_AFTER_DAYS";
     pub const WARN_DAYS: &str = "KEYROTOR_WARN_DAYS";
     pub const DELETION_DELAY_SECONDS: &str = "KEYROTOR_DELETION_DELAY_SECONDS";
+    pub const OVERLAP_SECONDS: &str = "KEYROTOR_OVERLAP_SECONDS";
+    pub const CUTOVER_SETTLE_SECONDS: &str = "KEYROTOR_CUTOVER_SETTLE_SECONDS";
+    pub const CUTOVER_POLL_SECONDS: &str = "KEYROTOR_CUTOVER_POLL_SECONDS";
     pub const SECRET_PREFIX: &str = "KEYROTOR_SECRET_PREFIX";
     pub const KMS_KEY_ID: &str = "KEYROTOR_KMS_KEY_ID";
     pub const EMAIL_TAG: &str = "KEYROTOR_EMAIL_TAG";
@@ -198,6 +202,13 @@ impl Config {
                     )
                 })?,
         };
+
+        // The overlap window: at most 30 days (the old key of a rotation is valid that much
+        // longer; SECURITY.md says why the cap bounds an attacker holding it).
+        let overlap_secs = seconds(&get, vars::OVERLAP_SECONDS, 7 * DAY, 0, 30 * DAY)?;
+        let cutover_settle_secs =
+            seconds(&get, vars::CUTOVER_SETTLE_SECONDS, 2 * DAY, 0, 30 * DAY)?;
+        let cutover_poll_secs = seconds(&get, vars::CUTOVER_POLL_SECONDS, 6 * 3600, 1, DAY)?;
 
         let secret_prefix = get(vars::SECRET_PREFIX).unwrap_or_else(|| "iam-access-key/".into());
         if secret_prefix.len() > 256
@@ -349,6 +360,9 @@ impl Config {
                 rotate_after_days,
                 warn_days,
                 deletion_delay_secs,
+                overlap_secs,
+                cutover_settle_secs,
+                cutover_poll_secs,
                 exempt_tag,
                 max_exemption_days,
             },
@@ -534,6 +548,31 @@ fn is_role_arn(arn: &str) -> bool {
         && arn.len() <= 2048
 }
 
+const DAY: u64 = 86_400;
+
+/// A number of seconds from `min` to `max`, `default` when unset.
+fn seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(value) = get(var) else {
+        return Ok(default);
+    };
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|s| (min..=max).contains(s))
+        .ok_or_else(|| {
+            ConfigError::new(
+                var,
+                format!("{value:?} is not a whole number of seconds from {min} to {max}"),
+            )
+        })
+}
+
 fn parse_days(var: &'static str, value: &str) -> Result<u32, ConfigError> {
     value
         .parse::<u32>()
@@ -567,6 +606,9 @@ mod tests {
         assert_eq!(c.policy.rotate_after_days, 90);
         assert_eq!(c.policy.warn_days, [80, 85, 89]);
         assert_eq!(c.policy.deletion_delay_secs, 604_800);
+        assert_eq!(c.policy.overlap_secs, 604_800, "a week's overlap window");
+        assert_eq!(c.policy.cutover_settle_secs, 172_800);
+        assert_eq!(c.policy.cutover_poll_secs, 21_600);
         assert_eq!(c.secret_prefix, "iam-access-key/");
         assert_eq!(c.email_tag, "Email");
         assert_eq!(c.policy.exempt_tag, "key-rotation:exempt");
@@ -598,8 +640,14 @@ mod tests {
                 "arn:aws:states:us-east-1:123456789012:stateMachine:keyrotor",
             ),
             (vars::VERIFY_TIMEOUT_SECONDS, "45"),
+            (vars::OVERLAP_SECONDS, "0"),
+            (vars::CUTOVER_SETTLE_SECONDS, "3600"),
+            (vars::CUTOVER_POLL_SECONDS, "60"),
         ])
         .expect("valid");
+        assert_eq!(c.policy.overlap_secs, 0, "0 turns the window off");
+        assert_eq!(c.policy.cutover_settle_secs, 3600);
+        assert_eq!(c.policy.cutover_poll_secs, 60);
         assert_eq!(c.policy.rotate_after_days, 30);
         assert_eq!(c.policy.warn_days, [20, 29]);
         assert_eq!(c.policy.deletion_delay_secs, 5);
@@ -631,6 +679,11 @@ mod tests {
             (vars::WARN_DAYS, "80,,89"),
             (vars::WARN_DAYS, "95"),
             (vars::DELETION_DELAY_SECONDS, "7d"),
+            (vars::OVERLAP_SECONDS, "2592001"),
+            (vars::OVERLAP_SECONDS, "-1"),
+            (vars::CUTOVER_SETTLE_SECONDS, "2 days"),
+            (vars::CUTOVER_POLL_SECONDS, "0"),
+            (vars::CUTOVER_POLL_SECONDS, "86401"),
             (vars::SECRET_PREFIX, "bad prefix"),
             (vars::EMAIL_TAG, "aws:reserved"),
             (vars::EXEMPT_TAG, "bad\ttag"),

@@ -13,6 +13,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::domain::cutover::{Usage, Why};
+use crate::domain::Overlap;
+
 /// The `source` of every keyrotor event.
 pub const SOURCE: &str = "keyrotor";
 
@@ -112,34 +115,72 @@ struct Rotated<'a> {
     secret_version_id: Option<String>,
 }
 
-/// `KeyRotated` and `OldKeyDeactivated`: a rotation's new key is stored and its old key is
-/// deactivated (the state machine calls `notify` once for both).
-pub fn rotated(
+/// The new key of a rotation and where it is: the rotation's stored and verified key, the
+/// AWSCURRENT value of the user's secret.
+pub struct NewKey<'a> {
+    pub old_key_id: &'a str,
+    pub new_key_id: &'a str,
+    pub secret_name: &'a str,
+    pub secret_arn: Option<&'a str>,
+}
+
+/// `KeyRotated`: a rotation's new key is stored. With an overlap window it is published
+/// when the window opens (both keys work); without one, beside `OldKeyDeactivated`.
+pub fn key_rotated(context: &Context, key: &NewKey<'_>) -> Event {
+    event(
+        DetailType::KeyRotated,
+        context,
+        Rotated {
+            new_key_id: key.new_key_id,
+            old_key_id: key.old_key_id,
+            secret_arn: key.secret_arn,
+            secret_name: key.secret_name,
+            secret_version_id: crate::naming::version_id_for_key(key.new_key_id),
+        },
+    )
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Deactivated<'a> {
+    key_id: &'a str,
+    delete_after: Option<DateTime<Utc>>,
+    /// `immediate`, `forced`, `idle`, `cap` or `owner` (`null`: a rerun after the fact).
+    why: Option<Why>,
+    /// The window the old key had, if it had one.
+    window: Option<&'a Overlap>,
+    old_key_last_used: Option<DateTime<Utc>>,
+    new_key_last_used: Option<DateTime<Utc>>,
+}
+
+/// What decided a deactivation: why, the window, and the keys' last use at that look.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cutover<'a> {
+    pub why: Option<Why>,
+    pub window: Option<&'a Overlap>,
+    pub usage: Usage,
+}
+
+/// `OldKeyDeactivated`: the old key was deactivated (it is deleted after the delay), and
+/// what decided when.
+pub fn old_key_deactivated(
     context: &Context,
     old_key_id: &str,
-    new_key_id: &str,
-    secret_name: &str,
-    secret_arn: Option<&str>,
     delete_after: Option<DateTime<Utc>>,
-) -> Vec<Event> {
-    vec![
-        event(
-            DetailType::KeyRotated,
-            context,
-            Rotated {
-                new_key_id,
-                old_key_id,
-                secret_arn,
-                secret_name,
-                secret_version_id: crate::naming::version_id_for_key(new_key_id),
-            },
-        ),
-        event(
-            DetailType::OldKeyDeactivated,
-            context,
-            serde_json::json!({"keyId": old_key_id, "deleteAfter": delete_after}),
-        ),
-    ]
+    cutover: Cutover<'_>,
+) -> Event {
+    event(
+        DetailType::OldKeyDeactivated,
+        context,
+        Deactivated {
+            key_id: old_key_id,
+            delete_after,
+            why: cutover.why,
+            window: cutover.window,
+            old_key_last_used: cutover.usage.old_key_last_used,
+            new_key_last_used: cutover.usage.new_key_last_used,
+        },
+    )
 }
 
 pub fn deleted(context: &Context, key_id: &str) -> Event {
@@ -208,21 +249,18 @@ mod tests {
     }
 
     #[test]
-    fn a_rotation_gives_the_new_key_its_secret_and_version_and_the_deactivation() {
-        let events = rotated(
-            &context(),
-            "AKIAOLDOLDOLDOLDOLD1",
-            "AKIANEWNEWNEWNEWNEW1",
-            "keyrotor/AIDA1",
-            Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:keyrotor/AIDA1-abc123"),
-            None,
-        );
-        let types: Vec<DetailType> = events.iter().map(|e| e.detail_type).collect();
-        assert_eq!(
-            types,
-            [DetailType::KeyRotated, DetailType::OldKeyDeactivated]
-        );
-        let d = &events[0].detail;
+    fn a_rotation_gives_the_new_key_its_secret_and_version_and_the_deactivation_its_why() {
+        let key = NewKey {
+            old_key_id: "AKIAOLDOLDOLDOLDOLD1",
+            new_key_id: "AKIANEWNEWNEWNEWNEW1",
+            secret_name: "keyrotor/AIDA1",
+            secret_arn: Some(
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyrotor/AIDA1-abc123",
+            ),
+        };
+        let e = key_rotated(&context(), &key);
+        assert_eq!(e.detail_type, DetailType::KeyRotated);
+        let d = &e.detail;
         assert_eq!(d["user"], "alice");
         assert_eq!(d["newKeyId"], "AKIANEWNEWNEWNEWNEW1");
         assert_eq!(d["secretName"], "keyrotor/AIDA1");
@@ -231,7 +269,21 @@ mod tests {
             crate::naming::version_id_for_key("AKIANEWNEWNEWNEWNEW1").as_deref()
         );
         assert_eq!(d["forced"], false);
-        assert_eq!(events[1].detail["keyId"], "AKIAOLDOLDOLDOLDOLD1");
+        let used = "2026-12-01T10:00:00Z".parse().ok();
+        let cutover = Cutover {
+            why: Some(Why::Idle),
+            window: None,
+            usage: Usage {
+                old_key_last_used: used,
+                new_key_last_used: None,
+            },
+        };
+        let e = old_key_deactivated(&context(), "AKIAOLDOLDOLDOLDOLD1", None, cutover);
+        assert_eq!(e.detail_type, DetailType::OldKeyDeactivated);
+        assert_eq!(e.detail["keyId"], "AKIAOLDOLDOLDOLDOLD1");
+        assert_eq!(e.detail["why"], "idle");
+        assert_eq!(e.detail["oldKeyLastUsed"], "2026-12-01T10:00:00Z");
+        assert!(e.detail["window"].is_null());
     }
 
     #[test]

@@ -16,6 +16,19 @@ pub const TAG_DEACTIVATED_KEY: &str = "keyrotor:deactivated-key";
 pub const TAG_DEACTIVATING_KEY: &str = "keyrotor:deactivating-key";
 /// Tag on the secret with the time (RFC 3339) that key was deactivated.
 pub const TAG_DEACTIVATED_AT: &str = "keyrotor:deactivated-at";
+/// Tag on the secret naming the old key a rotation keeps Active in its overlap window.
+pub const TAG_OVERLAP_KEY: &str = "keyrotor:overlap-key";
+/// Tag on the secret with the time (RFC 3339) that window opened.
+pub const TAG_OVERLAP_SINCE: &str = "keyrotor:overlap-since";
+/// Tag on the secret with the time (RFC 3339) the window ends at the latest.
+pub const TAG_OVERLAP_UNTIL: &str = "keyrotor:overlap-until";
+/// Tag on the secret: `true` once the window was extended (it is extended only once).
+pub const TAG_OVERLAP_EXTENDED: &str = "keyrotor:overlap-extended";
+/// User tag by which the owner ends a window: its value is the new key's ID.
+pub const USER_TAG_CUTOVER: &str = "keyrotor:cutover";
+/// User tag by which the owner asks for more time, once: the new key's ID, or
+/// `<ID>:<days>` (1 to 7).
+pub const USER_TAG_EXTEND: &str = "keyrotor:extend";
 /// Tag marking resources keyrotor manages.
 pub const TAG_MANAGED_BY: &str = "managed-by";
 pub const MANAGED_BY_VALUE: &str = "keyrotor";
@@ -121,6 +134,19 @@ pub fn deactivation_tags(
     ]
 }
 
+/// The tags that record on a secret the overlap window of a rotation (read back by
+/// [`secret_state`]). The SDK adapter and the test account both write them this way.
+pub fn overlap_tags(window: &crate::domain::Overlap) -> [(&'static str, String); 4] {
+    let time =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    [
+        (TAG_OVERLAP_KEY, window.key_id.clone()),
+        (TAG_OVERLAP_SINCE, time(window.since)),
+        (TAG_OVERLAP_UNTIL, time(window.until)),
+        (TAG_OVERLAP_EXTENDED, window.extended.to_string()),
+    ]
+}
+
 /// What keyrotor's records on a secret say: the key its AWSCURRENT version holds (named by
 /// the version ID), and the deactivation its tags record. The SDK adapter and the test
 /// account both read a secret this way.
@@ -139,12 +165,35 @@ pub fn secret_state(
         }),
         _ => None,
     };
+    let time = |tag: &str| {
+        tags.get(tag)
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| at.with_timezone(&chrono::Utc))
+    };
+    // A window whose record is incomplete or unreadable counts as none: the step that
+    // finds it opens a new one (or, past the resume window, the user is reported).
+    let overlap = match (
+        tags.get(TAG_OVERLAP_KEY),
+        time(TAG_OVERLAP_SINCE),
+        time(TAG_OVERLAP_UNTIL),
+    ) {
+        (Some(key_id), Some(since), Some(until)) if since <= until => {
+            Some(crate::domain::Overlap {
+                key_id: key_id.clone(),
+                since,
+                until,
+                extended: tags.get(TAG_OVERLAP_EXTENDED).is_some_and(|v| v == "true"),
+            })
+        }
+        _ => None,
+    };
     crate::domain::SecretState {
         current_key_id: current_version_id
             .and_then(key_from_version_id)
             .map(str::to_owned),
         deactivated,
         deactivating: tags.get(TAG_DEACTIVATING_KEY).cloned(),
+        overlap,
     }
 }
 

@@ -8,7 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Plan;
+use crate::domain::cutover::Why;
+use crate::domain::{Overlap, Plan};
 use crate::error::{Error, Result};
 use crate::events::DetailType;
 use crate::exposure::Exposure;
@@ -330,6 +331,9 @@ pub struct DecisionCounts {
     pub blocked: u32,
     /// Rotations whose old key is past its deletion time but still there.
     pub finish: u32,
+    /// Rotations in their overlap window: both keys work, the old one until it is idle or
+    /// the window ends.
+    pub cutover: u32,
 }
 
 /// A user that needs a per-user execution.
@@ -415,19 +419,47 @@ impl KeyPairInput {
     }
 }
 
+/// What `deactivate-key` did with the old key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DeactivateOutcome {
+    /// Deactivated now (`why` says why).
+    Deactivated,
+    /// It was Inactive already: a retry after success.
+    AlreadyInactive,
+    /// Kept Active in the overlap window: look again at `nextCheckAt`.
+    Waiting,
+    /// Dry run: nothing was changed.
+    WouldDeactivate,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeactivateKeyOutput {
     pub user: String,
     pub old_key_id: String,
+    pub outcome: DeactivateOutcome,
     /// The user's secret, which holds the new key (`null` when there is none yet: a dry
     /// run). The rotated mail's event names it.
     pub secret_arn: Option<String>,
-    /// When the old key was deactivated (absent in a dry run).
+    /// When the old key was deactivated (absent in a dry run and while waiting).
     pub deactivated_at: Option<DateTime<Utc>>,
     /// When it may be deleted.
     pub delete_after: Option<DateTime<Utc>>,
     pub already_inactive: bool,
+    /// Why it was deactivated when it was (`null` while waiting, in a dry run, and on a
+    /// retry after success).
+    pub why: Option<Why>,
+    /// The overlap window, when one was opened: since when the two keys are both valid,
+    /// until when at the latest, and whether it was extended.
+    pub window: Option<Overlap>,
+    /// When the state machine looks again (`waiting` only).
+    pub next_check_at: Option<DateTime<Utc>>,
+    /// The keys' last use as IAM reported it at this look (`null`: never, or not read).
+    pub old_key_last_used: Option<DateTime<Utc>>,
+    pub new_key_last_used: Option<DateTime<Utc>>,
+    /// What decided, in words (the evidence for an early cutover, or what is awaited).
+    pub note: String,
     pub dry_run: bool,
 }
 
@@ -463,7 +495,10 @@ pub struct DeleteKeyOutput {
 pub enum NotificationKind {
     /// To the owner: the key will be rotated on a date.
     Warning,
-    /// To the owner: a new key is in the secret, the old one is deactivated.
+    /// To the owner: a new key is in the secret and the old one still works until the
+    /// overlap window ends: switch every program to the new key by then.
+    NewKey,
+    /// To the owner: the old key is deactivated (the new key is in the secret).
     Rotated,
     /// To the owner: the old key was deleted.
     Deleted,
@@ -534,6 +569,20 @@ pub struct NotifyInput {
     /// When the execution started: a rotation's outcome is measured from it.
     #[serde(default)]
     pub started_at: Option<DateTime<Utc>>,
+    /// The rotation's overlap window (`newKey`, `rotated`; `null`: none was opened).
+    #[serde(default)]
+    pub window: Option<Overlap>,
+    /// Why the old key was deactivated when it was (`rotated`).
+    #[serde(default)]
+    pub why: Option<Why>,
+    /// What decided it, in deactivate-key's words (`rotated`).
+    #[serde(default)]
+    pub note: Option<String>,
+    /// The keys' last use at the look that decided (`rotated`).
+    #[serde(default)]
+    pub old_key_last_used: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub new_key_last_used: Option<DateTime<Utc>>,
     /// The member account the execution works in (`null`: keyrotor's own).
     #[serde(default)]
     pub account: Option<AccountRef>,

@@ -171,6 +171,14 @@ pub trait SecretsPort: Sync {
         key_id: &str,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// Records the overlap window of a rotation: its old key, kept Active, and the window's
+    /// times.
+    fn record_overlap(
+        &self,
+        secret_arn: &str,
+        window: &crate::domain::Overlap,
+    ) -> impl Future<Output = Result<()>> + Send;
+
     /// Records which key a rotation deactivated, and when.
     fn record_deactivation(
         &self,

@@ -21,6 +21,7 @@ use chrono::Utc;
 use keyrotor_aws::FromConfig;
 use keyrotor_aws::{Accounts, EventBus, Iam, Mailer};
 use keyrotor_core::config::{Config, ConfigError};
+use keyrotor_core::domain::cutover::Usage;
 use keyrotor_core::email::EmailAddress;
 use keyrotor_core::events::{self, DetailType, Event};
 use keyrotor_core::metrics::{Emf, Outcome};
@@ -249,17 +250,36 @@ fn outcome_events(input: &NotifyInput, user: &str, secret_name: &str) -> Vec<Eve
                 input.rotate_on,
             )]
         }
-        (NotificationKind::Rotated, Some(old)) => match &input.new_key_id {
-            Some(new) => events::rotated(
-                &context,
-                old,
-                new.as_str(),
+        (NotificationKind::NewKey | NotificationKind::Rotated, Some(old)) => {
+            let Some(new) = &input.new_key_id else {
+                return Vec::new();
+            };
+            let new_key = events::NewKey {
+                old_key_id: old,
+                new_key_id: new.as_str(),
                 secret_name,
-                input.secret_arn.as_ref().map(|a| a.as_str()),
-                input.delete_after,
-            ),
-            None => Vec::new(),
-        },
+                secret_arn: input.secret_arn.as_ref().map(|a| a.as_str()),
+            };
+            if input.kind == NotificationKind::NewKey {
+                return vec![events::key_rotated(&context, &new_key)];
+            }
+            let cutover = events::Cutover {
+                why: input.why,
+                window: input.window.as_ref(),
+                usage: Usage {
+                    old_key_last_used: input.old_key_last_used,
+                    new_key_last_used: input.new_key_last_used,
+                },
+            };
+            let deactivated =
+                events::old_key_deactivated(&context, old, input.delete_after, cutover);
+            // With a window, KeyRotated went out when it opened.
+            if input.window.is_some() {
+                vec![deactivated]
+            } else {
+                vec![events::key_rotated(&context, &new_key), deactivated]
+            }
+        }
         (NotificationKind::Deleted, Some(old)) => vec![events::deleted(&context, old)],
         (NotificationKind::Kept, Some(old)) => vec![events::kept(&context, old, reason)],
         (NotificationKind::Blocked, _) => vec![events::blocked(&context, key, reason)],

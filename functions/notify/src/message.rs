@@ -1,11 +1,13 @@
 //! Message texts. Plain text and HTML say the same; every value placed in HTML is escaped.
 
+use keyrotor_core::domain::cutover::{human, seconds, Why, MAX_EXTENSION};
 use keyrotor_core::domain::planner::deletion_delay;
 use keyrotor_core::domain::Policy;
 use keyrotor_core::email::EmailAddress;
 use keyrotor_core::error::{Error, ErrorType};
 use keyrotor_core::events::DetailType;
 use keyrotor_core::html::escape;
+use keyrotor_core::naming;
 use keyrotor_core::payload::{Cause, NotificationKind, NotifyInput};
 use keyrotor_core::ports::Email;
 
@@ -59,6 +61,39 @@ fn push_cause(lines: &mut Vec<String>, cause: &Cause) {
     lines.push("AWS attaches a quarantine policy (AWSCompromisedKeyQuarantineV3 or a later version) to a user whose key it finds exposed. It stays until a person removes it after that review: keyrotor never removes policies.".to_owned());
 }
 
+/// Why the old key was deactivated when it was, in words, for a rotation that had a
+/// window (`None` when it had none: the rotated mail says all).
+fn why_deactivated(input: &NotifyInput, key: &str) -> Option<String> {
+    let window = input.window.as_ref()?;
+    let until = window.until.format("%Y-%m-%d %H:%M UTC");
+    let since = window.since.format("%Y-%m-%d %H:%M UTC");
+    let used = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or_else(
+            || "never".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+        )
+    };
+    Some(match input.why {
+        Some(Why::Idle) => format!(
+            "Both keys worked from {since}. The new key is in use (last used {}), and nothing has used the old key {key} since {}, so keyrotor deactivated it before the window's end ({until}).",
+            used(input.new_key_last_used),
+            used(input.old_key_last_used)
+        ),
+        Some(Why::Cap) => format!(
+            "Both keys worked from {since} until the window's end, {until}. The old key {key} was last used {}: a program still on it fails now. Move it to the new key.",
+            used(input.old_key_last_used)
+        ),
+        Some(Why::Owner) => format!(
+            "As asked (tag {}), keyrotor deactivated the old key {key} before the window's end ({until}).",
+            naming::USER_TAG_CUTOVER
+        ),
+        Some(Why::Forced) => format!(
+            "The rotation was forced during the overlap window (open since {since}): the old key {key} was deactivated at once."
+        ),
+        Some(Why::Immediate) | None => return None,
+    })
+}
+
 /// Builds the e-mail for `input`. `owner_missing` explains, in admin copies of owner
 /// messages, why the owner could not be reached.
 pub fn render(
@@ -93,6 +128,31 @@ pub fn render(
             lines.push(format!("    {read_cmd}"));
             format!("[keyrotor] Access key {key} of {user} will be rotated {when}")
         }
+        NotificationKind::NewKey => {
+            let new = input
+                .new_key_id
+                .as_ref()
+                .map_or("(unknown)", |k| k.as_str());
+            let until = input.window.as_ref().map_or_else(
+                || "the end of the overlap window".to_owned(),
+                |w| w.until.format("%Y-%m-%d %H:%M UTC").to_string(),
+            );
+            lines.push(format!(
+                "A new access key {new} of IAM user {user} is ready, in the Secrets Manager secret {secret_name}. Read it with:"
+            ));
+            lines.push(format!("    {read_cmd}"));
+            lines.push(format!(
+                "Both keys work for now. Switch every program that uses the old key {key} to the new key by {until}. The old key is deactivated then, or earlier: once the new key is in use and nothing has used the old key for {}. It is deleted {delay_days} days after it is deactivated.",
+                human(seconds(policy.cutover_settle_secs))
+            ));
+            lines.push(format!(
+                "Moved everything already? Tag the user {}={new} and keyrotor deactivates the old key at its next look. Need more time? Tag {}={new} for {} more days (or {new}:<days>), once.",
+                naming::USER_TAG_CUTOVER,
+                naming::USER_TAG_EXTEND,
+                MAX_EXTENSION.num_days()
+            ));
+            format!("[keyrotor] New access key for {user}: switch to {new} by {until}")
+        }
         NotificationKind::Rotated => {
             let new = input
                 .new_key_id
@@ -105,6 +165,9 @@ pub fn render(
                 "New key: {new}, stored in the Secrets Manager secret {secret_name}. Read it with:"
             ));
             lines.push(format!("    {read_cmd}"));
+            if let Some(why) = why_deactivated(input, key) {
+                lines.push(why);
+            }
             let after = input.delete_after.map_or_else(
                 || format!("in {delay_days} days"),
                 |d| format!("after {}", d.format("%Y-%m-%d %H:%M UTC")),

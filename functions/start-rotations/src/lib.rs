@@ -56,7 +56,7 @@ pub async fn handle<E: ExecutionsPort>(
                 body["account"] = serde_json::json!(account);
             }
             let body = body.to_string();
-            let rotation = matches!(actionable.action.as_str(), "rotate" | "finish");
+            let rotation = matches!(actionable.action.as_str(), "rotate" | "finish" | "cutover");
             async move {
                 let outcome = deps.executions.start(state_machine, &name, body).await?;
                 Ok::<_, Error>((rotation, outcome))

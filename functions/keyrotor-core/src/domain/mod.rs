@@ -3,6 +3,7 @@
 //! [`crate::aws`] translate into these types, which keeps the rules pure and testable.
 
 pub mod credential_report;
+pub mod cutover;
 pub mod planner;
 
 use std::collections::BTreeMap;
@@ -58,6 +59,8 @@ pub struct SecretState {
     /// The key a rotation was about to deactivate (tagged before UpdateAccessKey, so that a
     /// failure between the two writes is recognised).
     pub deactivating: Option<String>,
+    /// The overlap window a rotation opened for its old key (from the secret's tags).
+    pub overlap: Option<Overlap>,
 }
 
 impl SecretState {
@@ -65,6 +68,28 @@ impl SecretState {
     pub fn deactivation_of(&self, key_id: &str) -> Option<&Deactivation> {
         self.deactivated.as_ref().filter(|d| d.key_id == key_id)
     }
+
+    /// The overlap window keyrotor opened for `key_id`, if that is the key it last kept
+    /// active beside its replacement.
+    pub fn overlap_of(&self, key_id: &str) -> Option<&Overlap> {
+        self.overlap.as_ref().filter(|o| o.key_id == key_id)
+    }
+}
+
+/// The overlap window of a rotation: its new key is stored and verified, and its old key
+/// `key_id` stays Active from `since` until the programs using it have moved to the new
+/// one, and at the latest until `until` (the cap, plus an extension once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Overlap {
+    pub key_id: String,
+    /// When the window opened: after keyrotor's own verification of the new key, so a use
+    /// of the new key after this time is a program's, not keyrotor's.
+    pub since: DateTime<Utc>,
+    /// When the old key is deactivated whatever its use.
+    pub until: DateTime<Utc>,
+    /// Whether the window was extended (at most once).
+    pub extended: bool,
 }
 
 /// A key that keyrotor deactivated, waiting for deletion.
@@ -115,6 +140,15 @@ pub struct Policy {
     pub warn_days: Vec<u32>,
     /// Seconds between deactivating the old key and deleting it.
     pub deletion_delay_secs: u64,
+    /// Seconds the old key stays Active beside its stored new key at the most (the cap of
+    /// the overlap window); 0 deactivates it as soon as the new key is stored.
+    pub overlap_secs: u64,
+    /// How long the old key must have been silent, after the new key was used, before the
+    /// window ends early: longer than IAM's delay in reporting a key's last use, and than
+    /// the longest interval between two runs of a program on the old key.
+    pub cutover_settle_secs: u64,
+    /// Seconds between two looks at the keys' last use during the window.
+    pub cutover_poll_secs: u64,
     /// User tag that exempts a user: `true`, or a date (YYYY-MM-DD) until which it holds.
     pub exempt_tag: String,
     /// How far ahead an exemption date may lie and still be honoured. Users who may tag
@@ -130,6 +164,9 @@ pub(crate) fn test_policy() -> Policy {
         rotate_after_days: 90,
         warn_days: vec![80, 85, 89],
         deletion_delay_secs: 7 * 86_400,
+        overlap_secs: 7 * 86_400,
+        cutover_settle_secs: 2 * 86_400,
+        cutover_poll_secs: 6 * 3_600,
         exempt_tag: "key-rotation:exempt".into(),
         max_exemption_days: 365,
     }

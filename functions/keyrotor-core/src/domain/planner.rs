@@ -60,6 +60,14 @@ pub enum Decision {
         new_key_id: String,
         delete_after: Option<DateTime<Utc>>,
     },
+    /// A rotation is in its overlap window: `new_key_id` is stored, and `old_key_id` stays
+    /// Active until nothing uses it any more, and at the latest until `until`. The
+    /// execution that opened the window watches it; a new one only looks again.
+    Cutover {
+        old_key_id: String,
+        new_key_id: String,
+        until: DateTime<Utc>,
+    },
 }
 
 impl Decision {
@@ -72,16 +80,19 @@ impl Decision {
             Decision::Rotate { .. } => "rotate",
             Decision::Blocked { .. } => "blocked",
             Decision::Finish { .. } => "finish",
+            Decision::Cutover { .. } => "cutover",
         }
     }
 
     /// Whether the scan should start a per-user execution for this decision at `now`. A
-    /// rotation waiting for its deletion time is left to the execution that is waiting;
-    /// once that time has passed, a leftover rotation is finished.
+    /// rotation waiting for its deletion time or in its overlap window is left to the
+    /// execution that is waiting; once that time has passed, a leftover rotation is
+    /// finished.
     pub fn needs_action(&self, now: DateTime<Utc>) -> bool {
         match self {
             Decision::Warn { .. } | Decision::Rotate { .. } | Decision::Blocked { .. } => true,
             Decision::Finish { delete_after, .. } => delete_after.is_none_or(|at| at <= now),
+            Decision::Cutover { until, .. } => *until <= now,
             Decision::None | Decision::Exempt => false,
         }
     }
@@ -206,9 +217,9 @@ fn guard_secret(state: &UserState, plan: Plan) -> Plan {
         return plan;
     };
     let key_id = match &plan.decision {
-        Decision::Rotate { old_key_id, .. } | Decision::Finish { old_key_id, .. } => {
-            old_key_id.clone()
-        }
+        Decision::Rotate { old_key_id, .. }
+        | Decision::Finish { old_key_id, .. }
+        | Decision::Cutover { old_key_id, .. } => old_key_id.clone(),
         _ => return plan,
     };
     Plan::new(
@@ -243,6 +254,9 @@ fn plan_single_active(
     let due = age >= i64::from(policy.rotate_after_days);
     if due || force {
         if let (Some(rollback), false) = (owner_reactivated(state, key, now), force) {
+            return rollback;
+        }
+        if let (Some(rollback), false) = (window_rolled_back(state, key), force) {
             return rollback;
         }
         if let (Exemption::Invalid(reason), false) = (exemption, force) {
@@ -301,10 +315,30 @@ fn plan_two_active(
     older: &AccessKey,
     newer: &AccessKey,
 ) -> Plan {
-    let ours = state.secret.current_key_id.as_deref();
-    if ours == Some(newer.id.as_str()) && now - newer.created < RESUME_WINDOW {
+    let ours = state.secret.current_key_id.as_deref() == Some(newer.id.as_str());
+    // The window this rotation opened for the older key (a record older than the new key
+    // is an earlier replacement's, and proves nothing about this pair).
+    let window = state
+        .secret
+        .overlap_of(&older.id)
+        .filter(|w| w.since >= newer.created);
+    if ours && (window.is_some() || now - newer.created < RESUME_WINDOW) {
         if let (Some(rollback), false) = (owner_reactivated(state, older, now), force) {
             return rollback;
+        }
+        if let (Some(window), false) = (window, force) {
+            return Plan::new(
+                Decision::Cutover {
+                    old_key_id: older.id.clone(),
+                    new_key_id: newer.id.clone(),
+                    until: window.until,
+                },
+                format!(
+                    "rotated to {}; the old key {} stays active until nothing uses it, \
+                     and at the latest until {}",
+                    newer.id, older.id, window.until
+                ),
+            );
         }
         return Plan::new(
             Decision::Rotate {
@@ -378,6 +412,33 @@ fn unfinished_rotation(
     ))
 }
 
+/// `key` is the only active key and the old key of a rotation's overlap window, but the
+/// new key the secret holds is gone or Inactive: its owner took the rotation back during
+/// the window. That stands like a rollback after deactivation (invariant 11): no run
+/// replaces the key again unless a rotation is forced.
+fn window_rolled_back(state: &UserState, key: &AccessKey) -> Option<Plan> {
+    state.secret.overlap_of(&key.id)?;
+    let new = state.secret.current_key_id.as_deref()?;
+    if new == key.id || state.key(new).is_some_and(AccessKey::is_active) {
+        return None;
+    }
+    let how = if state.key(new).is_some() {
+        "deactivated"
+    } else {
+        "deleted"
+    };
+    Some(Plan::new(
+        Decision::Blocked {
+            key_id: Some(key.id.clone()),
+        },
+        format!(
+            "the new key {new} was {how} during the overlap window and {} is still active: \
+             the owner's rollback stands; a person must decide, or force a rotation",
+            key.id
+        ),
+    ))
+}
+
 /// `key` is active although keyrotor recorded deactivating it: its owner rolled the
 /// rotation back. That decision is final (invariant 11): no run deactivates or deletes the
 /// key again unless a rotation is forced; the user is reported until a person acts. A
@@ -431,10 +492,7 @@ pub fn awaits_deletion(
 
 /// The deletion delay as a duration (saturating for absurd configured values).
 pub fn deletion_delay(policy: &Policy) -> Duration {
-    i64::try_from(policy.deletion_delay_secs)
-        .ok()
-        .and_then(Duration::try_seconds)
-        .unwrap_or(Duration::MAX)
+    super::cutover::seconds(policy.deletion_delay_secs)
 }
 
 #[cfg(test)]

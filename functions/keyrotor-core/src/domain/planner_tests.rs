@@ -5,7 +5,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::domain::credential_report::{keys_may_need_action, ReportKey};
-use crate::domain::{AccessKey, Deactivation, KeyStatus, SecretState, UserState};
+use crate::domain::{AccessKey, Deactivation, KeyStatus, Overlap, SecretState, UserState};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
@@ -220,6 +220,7 @@ fn an_interrupted_rotation_resumes_with_the_stored_key() {
         current_key_id: Some("NEW".into()),
         deactivated: None,
         deactivating: None,
+        overlap: None,
     };
     let d = decide(&state);
     assert!(
@@ -241,6 +242,7 @@ fn a_rotation_that_stopped_after_deactivation_is_finished() {
             at: now() - Duration::days(2),
         }),
         deactivating: None,
+        overlap: None,
     };
     let d = decide(&state);
     let Decision::Finish {
@@ -270,6 +272,7 @@ fn a_rotation_that_stopped_between_deactivating_and_recording_is_finished() {
         current_key_id: Some("NEW".into()),
         deactivated: None,
         deactivating: Some("OLD".into()),
+        overlap: None,
     };
     let d = decide(&state);
     assert!(
@@ -303,6 +306,7 @@ fn an_owners_rollback_within_the_resume_window_is_not_undone() {
             at: now() - Duration::hours(1),
         }),
         deactivating: Some("OLD".into()),
+        overlap: None,
     };
     let p = plan(&state, &policy(), now(), false);
     assert_eq!(
@@ -341,6 +345,7 @@ fn a_full_rollback_to_the_old_key_is_not_rotated_again() {
             at: now() - Duration::days(3),
         }),
         deactivating: Some("OLD".into()),
+        overlap: None,
     };
     assert_eq!(
         decide(&state),
@@ -418,30 +423,54 @@ fn arb_state() -> impl Strategy<Value = UserState> {
         Just(Some("2020-01-01".to_owned())),
         Just(Some("garbage".to_owned())),
     ];
-    (keys, tag, any::<bool>(), 0usize..5, 0usize..5, 0i64..20).prop_map(
-        |(keys, tag, group, current, deactivated, deactivated_days)| {
-            let pick = |i: usize| keys.get(i).map(|k| k.id.clone());
-            let mut tags = BTreeMap::new();
-            if let Some(v) = tag {
-                tags.insert("key-rotation:exempt".to_owned(), v);
-            }
-            UserState {
-                user: "alice".into(),
-                secret: SecretState {
-                    current_key_id: pick(current),
-                    deactivating: pick(deactivated),
-                    deactivated: pick(deactivated).map(|key_id| Deactivation {
-                        key_id,
-                        at: now() - Duration::days(deactivated_days),
-                    }),
-                },
-                keys,
-                tags,
-                in_exempt_group: group,
-                secret_problem: None,
-            }
-        },
+    let window = (0usize..5, 0i64..400, 0i64..20);
+    (
+        keys,
+        tag,
+        any::<bool>(),
+        0usize..5,
+        0usize..5,
+        0i64..20,
+        window,
     )
+        .prop_map(
+            |(
+                keys,
+                tag,
+                group,
+                current,
+                deactivated,
+                deactivated_days,
+                (opened, since_hours, len_days),
+            )| {
+                let pick = |i: usize| keys.get(i).map(|k| k.id.clone());
+                let mut tags = BTreeMap::new();
+                if let Some(v) = tag {
+                    tags.insert("key-rotation:exempt".to_owned(), v);
+                }
+                UserState {
+                    user: "alice".into(),
+                    secret: SecretState {
+                        current_key_id: pick(current),
+                        deactivating: pick(deactivated),
+                        deactivated: pick(deactivated).map(|key_id| Deactivation {
+                            key_id,
+                            at: now() - Duration::days(deactivated_days),
+                        }),
+                        overlap: pick(opened).map(|key_id| Overlap {
+                            key_id,
+                            since: now() - Duration::hours(since_hours),
+                            until: now() - Duration::hours(since_hours) + Duration::days(len_days),
+                            extended: len_days > 7,
+                        }),
+                    },
+                    keys,
+                    tags,
+                    in_exempt_group: group,
+                    secret_problem: None,
+                }
+            },
+        )
 }
 
 // ---------------------------------------------------------------- one named key (a leak)
@@ -488,6 +517,7 @@ fn a_second_report_of_a_replaced_key_rotates_nothing() {
             at: now() - Duration::hours(1),
         }),
         deactivating: None,
+        overlap: None,
     };
     let p = decide_key(&state, "AKIALEAK");
     assert_eq!(p.decision, Decision::None, "{p:?}");
@@ -517,6 +547,7 @@ fn an_exposed_key_that_cannot_be_replaced_now_is_blocked_by_name() {
             at: now() - Duration::days(1),
         }),
         deactivating: None,
+        overlap: None,
     };
     let p = decide_key(&state, "AKIALEAK");
     assert_eq!(
@@ -574,6 +605,14 @@ proptest! {
             prop_assert!(state.key(new_key_id).is_some_and(|k| k.is_active()), "its replacement works");
             prop_assert_eq!(state.secret.current_key_id.as_ref(), Some(new_key_id));
             prop_assert_eq!(state.secret.deactivated.as_ref().map(|d| &d.key_id), Some(old_key_id));
+        }
+        if let Decision::Cutover { old_key_id, new_key_id, until } = &p.decision {
+            prop_assert!(!force, "a forced rotation never waits in a window");
+            prop_assert!(state.key(old_key_id).is_some_and(|k| k.is_active()));
+            prop_assert!(state.key(new_key_id).is_some_and(|k| k.is_active()), "the new key works");
+            prop_assert_eq!(state.secret.current_key_id.as_ref(), Some(new_key_id), "and is stored");
+            prop_assert_eq!(state.secret.overlap.as_ref().map(|w| w.until), Some(*until));
+            prop_assert_eq!(p.decision.needs_action(now()), *until <= now());
         }
         if p.decision == Decision::None || p.decision == Decision::Exempt {
             prop_assert!(!p.decision.needs_action(now()));

@@ -84,7 +84,7 @@ pub(crate) async fn run_organization(
             .create_state_machine()
             .name(format!("bench-org-scan-{label}"))
             .role_arn(format!("arn:aws:iam::{ACCOUNT_ID}:role/keyrotor-bench"))
-            .definition(Machine::Scan.local_definition(DELETION_DELAY_SECS, false)?)
+            .definition(Machine::Scan.local_definition(false)?)
             .send()
             .await?
             .state_machine_arn()

@@ -7,6 +7,7 @@ mod follow;
 mod html;
 mod report;
 mod status;
+mod window;
 
 use std::io::IsTerminal;
 
@@ -155,6 +156,21 @@ pub enum Command {
         /// How many days back to look.
         #[arg(long, default_value_t = 7, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=90))]
         since: u32,
+    },
+    /// End USER's overlap window now: their programs have moved to the new key, so the old
+    /// key is deactivated at the watching execution's next look. Tags the user
+    /// `keyrotor:cutover=<new key>`, as the owner may themselves.
+    Cutover {
+        #[arg(value_name = "USER")]
+        user: String,
+    },
+    /// Give USER's overlap window more time, once: the old key stays active DAYS longer
+    /// (1 to 7) at the most. Tags the user `keyrotor:extend=<new key>:<days>`.
+    Extend {
+        #[arg(value_name = "USER")]
+        user: String,
+        #[arg(long, default_value_t = 7, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=7))]
+        days: u32,
     },
     /// Start a new execution with the same input as execution ARN.
     Rerun {
@@ -574,6 +590,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
             }
         }
         Command::Status { user, since } => status::status(&ctx, user.as_deref(), since).await,
+        Command::Cutover { user } => window::request(&ctx, &user, window::Request::Cutover).await,
+        Command::Extend { user, days } => {
+            window::request(&ctx, &user, window::Request::Extend(days)).await
+        }
         Command::Rerun { arn, wait } => rerun(&ctx, &arn, wait).await,
         Command::Redrive { arn } => redrive(&ctx, &arn).await,
         Command::Report {

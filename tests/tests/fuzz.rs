@@ -241,6 +241,8 @@ proptest! {
                 Just(vars::VERIFY_TIMEOUT_SECONDS), Just(vars::ACCOUNTS), Just(vars::INCLUDE_OUS),
                 Just(vars::EXCLUDE_OUS), Just(vars::EXCLUDE_ACCOUNTS), Just(vars::ACCOUNT_CONCURRENCY),
                 Just(vars::MEMBER_EXTERNAL_ID), Just(vars::ORG_ROLE_ARN),
+                Just(vars::OVERLAP_SECONDS), Just(vars::CUTOVER_SETTLE_SECONDS),
+                Just(vars::CUTOVER_POLL_SECONDS),
             ],
             prop_oneof![
                 "\\PC{0,40}", "[0-9]{1,6}", "[0-9]{1,3}(,[0-9]{1,3}){0,4}", "[a-z]{1,8}@[a-z]{1,8}\\.com",

@@ -2,7 +2,8 @@
 //! run by `keyrotor_tests::asl`) calling the real handlers against the in-memory account,
 //! with windows of seconds and a program that signs requests with the keys meanwhile. The
 //! account records a key's last use on every signed request, keyrotor's own check of a new
-//! key included, as IAM does (without IAM's reporting delay).
+//! key included, as IAM does (without IAM's reporting delay). The last test runs the same
+//! on the local stack, with a program signing STS requests with the keys.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,9 @@ use keyrotor_core::config::vars;
 use keyrotor_core::events::DetailType;
 use keyrotor_core::naming;
 use keyrotor_localstack::account::{SeededKey, TestUser};
-use keyrotor_localstack::stack::{Machine, KMS_KEY_ID};
+use keyrotor_localstack::stack::{
+    execution_output, on_shared_stack, LocalStack, Machine, StackOptions, KMS_KEY_ID,
+};
 use keyrotor_tests::asl::Execution;
 use keyrotor_tests::fake::{FakeAccount, Fault, FaultMode, Faulty};
 use keyrotor_tests::in_process::{config, leaks, Account, Functions};
@@ -440,4 +443,140 @@ window_cells! {
     deactivating_at_the_cap: "iam:UpdateAccessKey", call 1;
     recording_the_deactivation: "secretsmanager:TagResource", call 3;
     mail_of_the_new_key: "ses:SendEmail", call 1;
+}
+
+// ---------------------------------------------------------------- on the local stack
+
+/// The local stack with a 30 s window that ends 2 s after the old key's last use once the
+/// new key is used, looked at every second.
+fn windowed_stack() -> StackOptions {
+    let mut options = StackOptions::default();
+    options.function_env.extend(
+        [
+            ("KEYROTOR_OVERLAP_SECONDS", "30"),
+            ("KEYROTOR_CUTOVER_SETTLE_SECONDS", "2"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    options
+}
+
+/// Whether `key` of `user` is Active on the emulator.
+async fn active_on(stack: &LocalStack, user: &str, key: &str) -> bool {
+    stack
+        .account
+        .keys(user)
+        .await
+        .expect("keys")
+        .iter()
+        .any(|(id, status)| id == key && status == "Active")
+}
+
+/// A program that uses the old key (STS GetCallerIdentity signed with it, which moto
+/// records as the key's last use) and moves to the new one on the emulator: the real ASL,
+/// the real binaries, the SDK on the wire. The old key is deactivated only after the
+/// move, with `why: idle`, then deleted.
+#[test]
+fn on_the_emulator_a_program_moves_to_the_new_key_and_then_the_old_one_goes() {
+    on_shared_stack(windowed_stack, |stack| async move {
+        let user = "ci-bot";
+        let seeded = stack
+            .account
+            .seed(
+                &stack.moto,
+                &TestUser::new(user)
+                    .tag("Email", "ci-bot@example.com")
+                    .key(95, true),
+            )
+            .await
+            .expect("seed");
+        let old = seeded[0].clone();
+        let secret = stack.account.secret_of(user).await.expect("secret name");
+        let arn = stack
+            .account
+            .caller_arn(&old.id, &old.secret)
+            .await
+            .expect("the old key works");
+        let program = async {
+            // On the old key, every 300 ms, until the new key is in the secret and 4 s more.
+            let mut switch_at = None;
+            let new = loop {
+                let caller = stack.account.caller_arn(&old.id, &old.secret).await;
+                assert_eq!(
+                    caller.ok().as_ref(),
+                    Some(&arn),
+                    "the old key broke while in use"
+                );
+                match (switch_at, stack.account.secret_value(&secret).await) {
+                    (Some(at), Ok(value)) if Instant::now() >= at => break value,
+                    (None, Ok(value)) if value["AccessKeyId"] != old.id.as_str() => {
+                        switch_at = Some(Instant::now() + Duration::from_secs(4));
+                    }
+                    _ => {}
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            };
+            let last_old_use = Utc::now();
+            let new_id = new["AccessKeyId"].as_str().expect("key ID").to_owned();
+            let new_secret = new["SecretAccessKey"].as_str().expect("secret").to_owned();
+            // Moved: the program reads the new key from the secret and signs with it.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while active_on(stack, user, &old.id).await {
+                let caller = stack.account.caller_arn(&new_id, &new_secret).await;
+                assert_eq!(caller.ok().as_ref(), Some(&arn), "the new key works");
+                assert!(
+                    Instant::now() < deadline,
+                    "the old key was never deactivated"
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            (new_id, new_secret, last_old_use)
+        };
+        let started = Utc::now();
+        let (done, (new_id, new_secret, last_old_use)) = tokio::join!(
+            async {
+                stack
+                    .run("ci-bot", &json!({"user": user}), Duration::from_secs(180))
+                    .await
+                    .expect("execution ends")
+            },
+            program
+        );
+        let out = execution_output(&done).expect("output");
+        assert_eq!(
+            done.status(),
+            &aws_sdk_sfn::types::ExecutionStatus::Succeeded,
+            "{out:#}"
+        );
+        assert_eq!(out["deactivated"]["why"], "idle", "{out:#}");
+        let at = time(&out["deactivated"]["deactivatedAt"]);
+        assert!(
+            at >= last_old_use + chrono::Duration::seconds(1),
+            "deactivated at {at}, the old key was last used at {last_old_use}"
+        );
+        assert!(
+            at < started + chrono::Duration::seconds(30),
+            "before the cap"
+        );
+        assert_eq!(out["deleted"]["outcome"], "deleted", "{out:#}");
+        let keys = stack.account.keys(user).await.expect("keys");
+        assert_eq!(keys, [(new_id.clone(), "Active".to_owned())]);
+        assert_eq!(
+            stack.account.caller_arn(&new_id, &new_secret).await.ok(),
+            Some(arn)
+        );
+        // The window in the history: opened once, looked at until the switch.
+        let history = stack.history(done.execution_arn()).await.expect("history");
+        let entered = |state: &str| {
+            history
+                .iter()
+                .filter(|e| e["type"] == "TaskStateEntered" || e["type"] == "PassStateEntered")
+                .filter(|e| e["state"] == state)
+                .count()
+        };
+        assert_eq!(entered("NotifyNewKey"), 1);
+        assert!(entered("CheckCutover") >= 2, "{}", entered("CheckCutover"));
+        let text = serde_json::to_string(&history).unwrap_or_default();
+        assert!(!text.contains(&new_secret) && !text.contains(&old.secret));
+    });
 }

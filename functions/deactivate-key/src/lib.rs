@@ -122,6 +122,7 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
     let plan = live.plan(&deps.config, input.force);
     match deactivate_step(&live.state, &plan, old, new) {
         DeactivateStep::Refuse(reason) => return Err(Error::Blocked(reason)),
+        DeactivateStep::NotTheUsers(reason) => return Err(Error::NotFound(reason)),
         DeactivateStep::Proceed => {}
         DeactivateStep::AlreadyInactive => {
             // A retry after success, or after the tag write was lost.

@@ -301,6 +301,8 @@ pub enum DeactivateStep {
     AlreadyInactive,
     /// Live state no longer allows this step: the `Blocked` error's text.
     Refuse(String),
+    /// A key of the pair is not the user's: the `NotFound` error's text (a bad request).
+    NotTheUsers(String),
     /// The pair is a rotation whose new key is in place: decide with [`cutover_step`].
     Proceed,
 }
@@ -311,8 +313,9 @@ pub enum DeactivateStep {
 /// rolled back by the owner, the same pair).
 pub fn deactivate_step(state: &UserState, plan: &Plan, old: &str, new: &str) -> DeactivateStep {
     let (Some(old_key), Some(new_key)) = (state.key(old), state.key(new)) else {
-        return DeactivateStep::Refuse(format!(
-            "{new} is not a key of user {}; keeping {old} active",
+        let missing = if state.key(old).is_none() { old } else { new };
+        return DeactivateStep::NotTheUsers(format!(
+            "access key {missing} is not a key of user {}",
             state.user
         ));
     };

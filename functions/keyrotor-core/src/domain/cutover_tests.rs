@@ -309,7 +309,14 @@ fn deactivation_needs_the_new_key_in_place_and_this_rotation_planned() {
     let mut not_stored = state.clone();
     not_stored.secret.current_key_id = None;
     assert!(refused(&not_stored, "AKIANEW"), "the new key is not stored");
-    assert!(refused(&state, "AKIAOTHER"), "not a key of the user");
+    let p = plan(&state, &policy(), now(), false);
+    assert!(
+        matches!(
+            deactivate_step(&state, &p, "AKIAOLD", "AKIAOTHER"),
+            DeactivateStep::NotTheUsers(_)
+        ),
+        "not a key of the user: a bad request"
+    );
     let mut exempt = state.clone();
     exempt.in_exempt_group = true;
     assert!(refused(&exempt, "AKIANEW"), "exempt meanwhile");

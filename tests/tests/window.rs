@@ -580,3 +580,110 @@ fn on_the_emulator_a_program_moves_to_the_new_key_and_then_the_old_one_goes() {
         assert!(!text.contains(&new_secret) && !text.contains(&old.secret));
     });
 }
+
+/// The operator's `keyrotor` command, as `cargo build --workspace --bins` (which `make
+/// test` runs first) leaves it.
+fn operator_cli(stack: &LocalStack, args: &[&str]) -> std::process::Output {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || keyrotor_localstack::workspace_root().join("target"),
+        Into::into,
+    );
+    let binary = target.join("debug/keyrotor");
+    assert!(
+        binary.exists(),
+        "{} is missing: run cargo build --workspace --bins",
+        binary.display()
+    );
+    stack
+        .operator_command(&binary)
+        .args(args)
+        .output()
+        .expect("keyrotor runs")
+}
+
+/// An operator gives the window more time once (a second time is refused), then ends it:
+/// `keyrotor extend` and `keyrotor cutover` against the running execution.
+#[test]
+fn on_the_emulator_an_operator_extends_the_window_once_then_cuts_over() {
+    on_shared_stack(windowed_stack, |stack| async move {
+        let user = "ops-bot";
+        let seeded = stack
+            .account
+            .seed(
+                &stack.moto,
+                &TestUser::new(user)
+                    .tag("Email", "ops-bot@example.com")
+                    .key(95, true),
+            )
+            .await
+            .expect("seed");
+        let old = seeded[0].id.clone();
+        let secret = stack.account.secret_of(user).await.expect("secret name");
+        let refused = operator_cli(stack, &["cutover", user]);
+        assert_eq!(refused.status.code(), Some(1), "no window yet: {refused:?}");
+        let operator = async {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let window = |tags: &[aws_sdk_secretsmanager::types::Tag], key: &str| {
+                tags.iter()
+                    .find(|t| t.key() == Some(key))
+                    .and_then(|t| t.value().map(str::to_owned))
+            };
+            let tags = || async {
+                stack
+                    .account
+                    .secrets
+                    .describe_secret()
+                    .secret_id(&secret)
+                    .send()
+                    .await
+                    .map(|d| d.tags().to_vec())
+                    .unwrap_or_default()
+            };
+            while window(&tags().await, naming::TAG_OVERLAP_UNTIL).is_none() {
+                assert!(Instant::now() < deadline, "no window opened");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let extend = operator_cli(stack, &["extend", user, "--days", "2"]);
+            assert_eq!(extend.status.code(), Some(0), "{extend:?}");
+            let said = String::from_utf8_lossy(&extend.stdout).into_owned();
+            assert!(said.contains("keyrotor:extend="), "{said}");
+            while window(&tags().await, naming::TAG_OVERLAP_EXTENDED).as_deref() != Some("true") {
+                assert!(
+                    Instant::now() < deadline,
+                    "the extension was never recorded"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let again = operator_cli(stack, &["extend", user]);
+            assert_eq!(again.status.code(), Some(1), "{again:?}");
+            assert!(
+                String::from_utf8_lossy(&again.stderr).contains("extended once already"),
+                "{again:?}"
+            );
+            assert!(active_on(stack, user, &old).await);
+            let cutover = operator_cli(stack, &["--output", "json", "cutover", user]);
+            assert_eq!(cutover.status.code(), Some(0), "{cutover:?}");
+            let out: Value = serde_json::from_slice(&cutover.stdout).expect("JSON");
+            assert_eq!(out["oldKeyId"], old.as_str(), "{out}");
+            assert_eq!(out["tag"]["key"], naming::USER_TAG_CUTOVER, "{out}");
+        };
+        let (done, ()) = tokio::join!(
+            async {
+                stack
+                    .run("ops-bot", &json!({"user": user}), Duration::from_secs(180))
+                    .await
+                    .expect("execution ends")
+            },
+            operator
+        );
+        let out = execution_output(&done).expect("output");
+        assert_eq!(
+            done.status(),
+            &aws_sdk_sfn::types::ExecutionStatus::Succeeded,
+            "{out:#}"
+        );
+        assert_eq!(out["deactivated"]["why"], "owner", "{out:#}");
+        assert_eq!(out["deactivated"]["window"]["extended"], true, "{out:#}");
+        assert_eq!(out["deleted"]["outcome"], "deleted", "{out:#}");
+    });
+}

@@ -10,13 +10,21 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use aws_sdk_sfn::types::ExecutionStatus;
 use keyrotor_core::metrics::{Metric, Summary};
-use keyrotor_localstack::account::{Account, TestUser, EVENTS_QUEUE};
+use keyrotor_localstack::account::{Account, SeededKey, TestUser, EVENTS_QUEUE};
 use keyrotor_localstack::operator;
 use keyrotor_localstack::stack::{LocalStack, StackOptions, ADMIN_ADDRESS, EXEMPT_GROUP};
 use keyrotor_localstack::workspace_root;
 use serde_json::Value;
 
 const DELETION_DELAY_SECS: u64 = 6;
+/// The overlap window's cap here: 20 s (7 days deployed), ended early 3 s after the old
+/// key's last use once the new key is in use (2 days deployed).
+const OVERLAP_SECS: u64 = 20;
+const SETTLE_SECS: u64 = 3;
+/// The user whose CI job uses its key all through the demo, and moves to the new key.
+const CI_USER: &str = "ci-runner";
+/// How long the CI job stays on the old key after the new one is in the secret.
+const CI_SWITCH_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 const EXEMPT_TAG: &str = "key-rotation:exempt";
 
 struct DemoUser {
@@ -115,6 +123,13 @@ const USERS: &[DemoUser] = &[
         group: false,
     },
     DemoUser {
+        name: CI_USER,
+        story: "100 days old, used by a CI job every half second",
+        keys: &[(100, true)],
+        tags: &[("Email", "ci@example.com")],
+        group: false,
+    },
+    DemoUser {
         name: "svc+deploy=ci",
         story: "service user, 120 days old",
         keys: &[(120, true)],
@@ -129,12 +144,18 @@ async fn main() {
     println!("keyrotor demo: the whole pipeline against a local AWS emulator\n");
     println!("Starting the local stack: moto (IAM, STS, Secrets Manager, SES, Step Functions),");
     println!("cargo lambda watch serving the ten function binaries, and the state machines...");
-    let stack = match LocalStack::start(StackOptions {
+    let mut options = StackOptions {
         deletion_delay_secs: DELETION_DELAY_SECS,
         ..StackOptions::default()
-    })
-    .await
-    {
+    };
+    options.function_env.extend(
+        [
+            ("KEYROTOR_OVERLAP_SECONDS", OVERLAP_SECS),
+            ("KEYROTOR_CUTOVER_SETTLE_SECONDS", SETTLE_SECS),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_string())),
+    );
+    let stack = match LocalStack::start(options).await {
         Ok(stack) => stack,
         Err(e) => {
             eprintln!("could not start the local stack: {e:#}");
@@ -164,15 +185,26 @@ async fn demo(stack: &LocalStack, started: Instant) -> Result<()> {
 
     println!("Seeding the demo account (keys are aged by moving the emulator's clock):");
     let mut before: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
+    let mut ci_key = None;
     for user in USERS {
-        a.seed(&stack.moto, &user.test_user()).await?;
+        let keys = a.seed(&stack.moto, &user.test_user()).await?;
+        if user.name == CI_USER {
+            ci_key = keys.into_iter().next();
+        }
         before.insert(user.name, a.keys(user.name).await?);
         println!("  {:<14} {}", user.name, user.story);
     }
+    let ci_key = ci_key.context("the CI user's key")?;
+    let secret = a.secret_of(CI_USER).await?;
+    let job = tokio::spawn(ci_job(a.clone(), ci_key, secret));
 
-    println!("\nRunning the daily scan now, as the EventBridge schedule would, with the operator's command:");
+    println!("\nRunning the daily scan now, as the EventBridge schedule would, with the operator's command.");
+    println!("Rotated keys keep working for an overlap window ({OVERLAP_SECS} s here, 7 days deployed), ended");
+    println!("early {SETTLE_SECS} s after the old key's last use once the new key is in use (2 days deployed):");
     let log_start = stack.functions_log_len();
-    cli(stack, &["scan", "--wait"], None)?;
+    // The command blocks this thread; the CI job goes on on the other.
+    tokio::task::block_in_place(|| cli(stack, &["scan", "--wait"], None))?;
+    let job = job.await.context("the CI job")??;
     let scans = stack.executions_of(&stack.scan_state_machine_arn).await?;
     let scan = scans.first().context("the scan execution")?;
     let scan = a
@@ -191,6 +223,7 @@ async fn demo(stack: &LocalStack, started: Instant) -> Result<()> {
     cli(stack, &["report", "--format", "html"], Some(&page))?;
     let events = a.received_events().await?;
     report(stack, a, &before, &totals["totals"], &events).await?;
+    timeline(stack, &job).await?;
     observed(stack, &events, log_start)?;
     println!("\nWhere to look:");
     println!(
@@ -317,7 +350,8 @@ async fn report(
                     .to_owned();
                 let outcome = match action.as_str() {
                     "rotate" => format!(
-                        "rotated, old key {}{}",
+                        "rotated ({}), old key {}{}",
+                        output["deactivated"]["why"].as_str().unwrap_or("?"),
                         output["deleted"]["outcome"].as_str().unwrap_or("?"),
                         if output["created"]["deletedLeftoverKeyId"].is_string() {
                             " (leftover removed first)"
@@ -449,6 +483,8 @@ async fn report(
 fn kind_of(subject: &str) -> &'static str {
     if subject.contains("will be rotated") {
         "warning"
+    } else if subject.contains("New access key") {
+        "new key"
     } else if subject.contains("rotated: new key") {
         "rotated"
     } else if subject.contains("deleted") {
@@ -462,4 +498,120 @@ fn kind_of(subject: &str) -> &'static str {
     } else {
         "other"
     }
+}
+
+/// What the CI job saw: when the new key was in the secret, its last request with the old
+/// key, and whether every request worked.
+struct Job {
+    new_key_seen: chrono::DateTime<chrono::Utc>,
+    last_old_use: chrono::DateTime<chrono::Utc>,
+    requests: usize,
+}
+
+/// A CI job on `key`: a request (STS GetCallerIdentity, which the emulator records as the
+/// key's use) every half second. Once the new key is in the user's secret it stays on the
+/// old one for [`CI_SWITCH_AFTER`], then reads the new key from the secret and uses that,
+/// until the old key is deactivated. Every request must work: a failed one is an outage.
+async fn ci_job(a: Account, key: SeededKey, secret: String) -> Result<Job> {
+    let tick = std::time::Duration::from_millis(500);
+    let deadline = Instant::now() + std::time::Duration::from_secs(240);
+    let mut requests = 0;
+    let mut seen: Option<(Instant, chrono::DateTime<chrono::Utc>)> = None;
+    let new = loop {
+        a.caller_arn(&key.id, &key.secret)
+            .await
+            .context("the CI job's request with the old key failed: an outage")?;
+        requests += 1;
+        if let Ok(value) = a.secret_value(&secret).await {
+            if value["AccessKeyId"] != key.id.as_str() {
+                let (at, _) = *seen.get_or_insert((Instant::now(), chrono::Utc::now()));
+                if at.elapsed() >= CI_SWITCH_AFTER {
+                    break value;
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("the CI user's key was never rotated");
+        }
+        tokio::time::sleep(tick).await;
+    };
+    let last_old_use = chrono::Utc::now();
+    let new_id = new["AccessKeyId"].as_str().context("new key ID")?;
+    let new_secret = new["SecretAccessKey"].as_str().context("new secret")?;
+    while a
+        .keys(CI_USER)
+        .await?
+        .iter()
+        .any(|(id, status)| *id == key.id && status == "Active")
+    {
+        a.caller_arn(new_id, new_secret)
+            .await
+            .context("the CI job's request with the new key failed")?;
+        requests += 1;
+        if Instant::now() > deadline {
+            bail!("the CI user's old key was never deactivated");
+        }
+        tokio::time::sleep(tick).await;
+    }
+    Ok(Job {
+        new_key_seen: seen.map_or(last_old_use, |(_, at)| at),
+        last_old_use,
+        requests,
+    })
+}
+
+/// The CI user's rotation as it unfolded, from its execution's output and the job's view.
+async fn timeline(stack: &LocalStack, job: &Job) -> Result<()> {
+    let executions = stack.executions().await?;
+    let mut rotation = None;
+    for e in &executions {
+        let desc = stack
+            .account
+            .sfn
+            .describe_execution()
+            .execution_arn(e.execution_arn())
+            .send()
+            .await?;
+        let input: Value = serde_json::from_str(desc.input().unwrap_or("{}"))?;
+        if input["user"] == CI_USER {
+            rotation = Some(desc);
+        }
+    }
+    let rotation = rotation.context("the CI user's execution")?;
+    let out: Value = serde_json::from_str(rotation.output().unwrap_or("null"))?;
+    let start = chrono::DateTime::<chrono::Utc>::from_timestamp(
+        rotation.start_date().secs(),
+        rotation.start_date().subsec_nanos(),
+    )
+    .context("start time")?;
+    let at = |v: &Value| {
+        v.as_str()
+            .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok())
+    };
+    let offset = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or_else(
+            || "    ?".to_owned(),
+            |t| format!("{:>5.1}", (t - start).num_milliseconds() as f64 / 1000.0),
+        )
+    };
+    let d = &out["deactivated"];
+    let mut lines = vec![
+        (at(&d["window"]["since"]), format!("deactivate-key opens the overlap window: both keys work, until {} at the latest", d["window"]["until"].as_str().unwrap_or("?"))),
+        (Some(job.new_key_seen), "the new key is created, verified and stored: the CI job sees it in the secret, and stays on the old key a while".to_owned()),
+        (Some(job.last_old_use), "the CI job's last request with the old key: from here on it uses the new one".to_owned()),
+        (at(&d["deactivatedAt"]), format!("old key deactivated, why: {} (the new key was in use, the old one silent {SETTLE_SECS} s)", d["why"].as_str().unwrap_or("?"))),
+        (at(&d["deleteAfter"]), format!("old key {} after the deletion delay", out["deleted"]["outcome"].as_str().unwrap_or("?"))),
+    ];
+    lines.sort_by_key(|(t, _)| *t);
+    println!("\nTimeline of {CI_USER}'s rotation, seconds from its execution's start (the CI job made {} requests, none failed; the others' old keys, unused, went at the window's end):", job.requests);
+    for (t, what) in &lines {
+        println!("  {} s  {what}", offset(*t));
+    }
+    if d["why"] != "idle" {
+        bail!(
+            "{CI_USER}'s old key was deactivated for {} rather than once idle",
+            d["why"]
+        );
+    }
+    Ok(())
 }

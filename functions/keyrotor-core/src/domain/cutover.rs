@@ -259,8 +259,10 @@ fn idleness(
     }
 }
 
+/// The next look: one poll interval ahead, in whole seconds (a Wait's timestamp), never
+/// past the window's end.
 fn next_check(policy: &Policy, window: &Overlap, now: DateTime<Utc>) -> DateTime<Utc> {
-    (now + seconds(policy.cutover_poll_secs.max(1))).min(window.until)
+    up_to_second(now + seconds(policy.cutover_poll_secs.max(1))).min(window.until)
 }
 
 /// `t` rounded up to a whole second.

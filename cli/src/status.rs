@@ -98,9 +98,17 @@ fn finished_stage(out: &Value) -> String {
         "warn" if dry => format!("dry run: would warn (rotation on {})", text(&a["rotateOn"])),
         "warn" => format!("warned (rotation on {})", text(&a["rotateOn"])),
         "blocked" => format!("blocked: {}", text(&a["reason"])),
-        "rotate" | "finish" if dry => format!("dry run: would rotate {}", text(&a["oldKeyId"])),
-        "rotate" | "finish" => {
-            let new = text(&out["created"]["newKeyId"]);
+        "rotate" | "finish" | "cutover" if dry => {
+            format!("dry run: would rotate {}", text(&a["oldKeyId"]))
+        }
+        "rotate" | "finish" | "cutover" => {
+            let new = match out["deactivated"]["why"].as_str() {
+                Some(why) => format!(
+                    "{} (old key deactivated: {why})",
+                    text(&out["created"]["newKeyId"])
+                ),
+                None => text(&out["created"]["newKeyId"]).to_owned(),
+            };
             match text(&out["deleted"]["outcome"]) {
                 "deleted" => format!("rotated to {new}, old key deleted"),
                 "alreadyDeleted" => format!("rotated to {new}, old key already gone"),
@@ -134,15 +142,20 @@ async fn running_stage(ctx: &Ctx, arn: &str) -> Result<String> {
         return Ok("starting".into());
     };
     let state = entered.name();
-    if state.starts_with("Wait") {
-        let input: Value =
-            serde_json::from_str(entered.input().unwrap_or("{}")).unwrap_or_default();
-        return Ok(format!(
+    let input: Value = serde_json::from_str(entered.input().unwrap_or("{}")).unwrap_or_default();
+    let deactivated = &input["deactivated"];
+    Ok(match state {
+        "WaitForCutover" | "CheckCutover" => format!(
+            "overlap window: both keys work; the old key goes once idle, by {} at the latest (next look {})",
+            text(&deactivated["window"]["until"]),
+            text(&deactivated["nextCheckAt"])
+        ),
+        "WaitUntilDeletionTime" => format!(
             "waiting for deletion until {}",
-            text(&input["deactivated"]["deleteAfter"])
-        ));
-    }
-    Ok(format!("running: {state}"))
+            text(&deactivated["deleteAfter"])
+        ),
+        _ => format!("running: {state}"),
+    })
 }
 
 /// Appends the executions of `machine` started since `since` (for `user`, if given), each

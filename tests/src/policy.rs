@@ -16,6 +16,9 @@
 //!   request makes a positive operator false and a negated one true. Key names are
 //!   case-insensitive, values case-sensitive. `ArnEquals` and `ArnLike` alike match each of
 //!   an ARN's six colon-separated parts on its own, with wildcards;
+//! - multi-valued keys (such as `aws:TagKeys`) with `ForAllValues:StringEquals` (every value
+//!   of the request is one of the policy's; true when the request has none), and `Null`
+//!   (`"true"`: the request lacks the key), for single and multi-valued keys;
 //! - policy variables (`${aws:userid}`, `${aws:username}`, any key of the request, and
 //!   `${*}`, `${?}`, `${$}`) in condition values and resources; a substituted value is
 //!   literal text, never a wildcard.
@@ -108,6 +111,8 @@ pub struct Request<'a> {
     pub resource: String,
     /// Context keys, lower-cased, including those that come from the principal.
     context: BTreeMap<String, String>,
+    /// Multi-valued context keys, lower-cased (`aws:TagKeys`).
+    lists: BTreeMap<String, Vec<String>>,
 }
 
 impl<'a> Request<'a> {
@@ -123,6 +128,7 @@ impl<'a> Request<'a> {
             action: action.to_owned(),
             resource: resource.to_owned(),
             context: BTreeMap::new(),
+            lists: BTreeMap::new(),
         }
         .with("aws:userid", &principal.user_id)
         .with("aws:PrincipalArn", &principal.principal_arn)
@@ -141,10 +147,23 @@ impl<'a> Request<'a> {
         self
     }
 
+    /// Adds (or replaces) a multi-valued context key, such as `aws:TagKeys`.
+    pub fn with_list(mut self, key: &str, values: &[&str]) -> Self {
+        self.lists.insert(
+            key.to_ascii_lowercase(),
+            values.iter().map(|v| (*v).to_owned()).collect(),
+        );
+        self
+    }
+
     fn get(&self, key: &str) -> Option<&str> {
         self.context
             .get(&key.to_ascii_lowercase())
             .map(String::as_str)
+    }
+
+    fn list(&self, key: &str) -> Option<&[String]> {
+        self.lists.get(&key.to_ascii_lowercase()).map(Vec::as_slice)
     }
 }
 
@@ -177,6 +196,17 @@ impl Policy {
             document,
             bound: BTreeMap::new(),
         }
+    }
+
+    /// An identity policy (a role's or a managed policy) as it applies to its holder: each
+    /// statement's `Principal` is the holder (`*`, since only the holder is asked about).
+    pub fn for_holder(mut document: Value) -> Self {
+        if let Some(statements) = document["Statement"].as_array_mut() {
+            for statement in statements {
+                statement["Principal"] = Value::String("*".into());
+            }
+        }
+        Self::new(document)
     }
 
     /// Records that the principal `arn` was the user or role `unique_id` when the policy
@@ -351,6 +381,32 @@ fn any_action(list: &Value, action: &str) -> Result<bool> {
 fn conditions(block: &Value, request: &Request<'_>) -> Result<bool> {
     let mut holds = true;
     for (operator, keys) in object(block, "Condition")? {
+        match operator.as_str() {
+            "ForAllValues:StringEquals" => {
+                for (key, values) in object(keys, operator)? {
+                    let allowed = strings(Some(values), key)?;
+                    holds &= request
+                        .list(key)
+                        .unwrap_or_default()
+                        .iter()
+                        .all(|v| allowed.contains(&v.as_str()));
+                }
+                continue;
+            }
+            "Null" => {
+                for (key, values) in object(keys, operator)? {
+                    let absent = request.get(key).is_none() && request.list(key).is_none();
+                    let wanted = match strings(Some(values), key)?.as_slice() {
+                        ["true"] => true,
+                        ["false"] => false,
+                        other => bail!("Null takes \"true\" or \"false\", not {other:?}"),
+                    };
+                    holds &= absent == wanted;
+                }
+                continue;
+            }
+            _ => {}
+        }
         let (negated, arn, like) = match operator.as_str() {
             "StringEquals" => (false, false, false),
             "StringNotEquals" => (true, false, false),

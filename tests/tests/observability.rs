@@ -405,17 +405,14 @@ fn made_up_metric_data_can_raise_the_compliance_alarm_but_never_silence_it() {
 
 /// notify's role policy, as an identity policy applies to its holder (`Principal` `*`).
 fn notify_policy(template: &Template, stack: &Stack) -> Policy {
-    let mut document = template
+    let document = template
         .resolve(
             &["Resources", "NotifyRole", "Properties", "Policies"],
             stack,
         )
         .expect("NotifyRole resolves")[0]["PolicyDocument"]
         .clone();
-    for statement in document["Statement"].as_array_mut().expect("statements") {
-        statement["Principal"] = json!("*");
-    }
-    Policy::new(document)
+    Policy::for_holder(document)
 }
 
 #[test]

@@ -193,6 +193,94 @@ fn assert_cannot_read(caller: &Principal, owner: &Principal) {
     );
 }
 
+/// `OperatorPolicy` as a stack without an exemption group and in one account resolves it.
+fn operator_policy() -> Policy {
+    let path = keyrotor_localstack::workspace_root().join("infra/template.yaml");
+    let template = Template::load(&path).expect("infra/template.yaml parses");
+    let machine =
+        |name: &str| format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:prod-{name}");
+    let mut attributes = BTreeMap::from([
+        ("AWS::StackName".to_owned(), "prod".to_owned()),
+        ("ScanStateMachine".into(), machine("keyrotor-scan")),
+        ("RotateUserStateMachine".into(), machine("keyrotor-rotate")),
+        ("ResponderStateMachine".into(), machine("keyrotor-respond")),
+        ("ExemptGroup".into(), String::new()),
+        ("SecretPrefix".into(), TEMPLATE.1.clone()),
+    ]);
+    for function in template.resources_of_type("AWS::Serverless::Function") {
+        attributes.insert(
+            format!("{function}.Arn"),
+            format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:prod-{function}"),
+        );
+    }
+    let stack = Stack {
+        partition: "aws".into(),
+        region: REGION.into(),
+        account_id: ACCOUNT.into(),
+        attributes,
+        conditions: BTreeMap::from([
+            ("HasExemptGroup".into(), false),
+            ("ManyAccounts".into(), false),
+        ]),
+    };
+    let document = template
+        .resolve(
+            &[
+                "Resources",
+                "OperatorPolicy",
+                "Properties",
+                "PolicyDocument",
+            ],
+            &stack,
+        )
+        .expect("OperatorPolicy resolves");
+    Policy::for_holder(document)
+}
+
+#[test]
+fn operators_may_set_the_windows_two_tags_on_a_user_and_no_other_tag() {
+    let policy = operator_policy();
+    let operator = role("SecurityOperator", "AROAOPERATOR00000001");
+    let alice = format!("arn:aws:iam::{ACCOUNT}:user/alice");
+    let tag = |keys: &[&str]| {
+        policy
+            .evaluate(
+                &Request::new(&operator, "iam:TagUser", &alice).with_list("aws:TagKeys", keys),
+            )
+            .expect("evaluates")
+    };
+    assert_eq!(tag(&["keyrotor:cutover"]), Decision::Allow);
+    assert_eq!(tag(&["keyrotor:extend"]), Decision::Allow);
+    for refused in [
+        &["key-rotation:exempt"][..],
+        &["Email"],
+        &["keyrotor:cutover", "key-rotation:exempt"],
+        &["keyrotor:user-id"],
+    ] {
+        assert_eq!(tag(refused), Decision::ImplicitDeny, "{refused:?}");
+    }
+    // No tag keys in the request at all, untagging, and other IAM writes: nothing.
+    let bare = Request::new(&operator, "iam:TagUser", &alice);
+    assert_eq!(
+        policy.evaluate(&bare).expect("evaluates"),
+        Decision::ImplicitDeny
+    );
+    for action in [
+        "iam:UntagUser",
+        "iam:UpdateAccessKey",
+        "iam:DeleteAccessKey",
+        "iam:CreateAccessKey",
+    ] {
+        let request =
+            Request::new(&operator, action, &alice).with_list("aws:TagKeys", &["keyrotor:cutover"]);
+        assert_eq!(
+            policy.evaluate(&request).expect("evaluates"),
+            Decision::ImplicitDeny,
+            "{action}"
+        );
+    }
+}
+
 #[test]
 fn the_key_policy_is_read_from_the_template() {
     assert_eq!(TEMPLATE.1, "iam-access-key/");

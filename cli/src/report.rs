@@ -31,7 +31,8 @@ pub struct Row {
     pub age_days: Option<i64>,
     pub last_used: Option<DateTime<Utc>>,
     pub next: String,
-    /// Active, past the rotation age, and the user not exempt.
+    /// Active, past the rotation age, the user not exempt, and not an old key in its overlap
+    /// window.
     pub overdue: bool,
 }
 
@@ -242,7 +243,6 @@ async fn collect_rows(sdk: &SdkConfig, config: &Config, now: DateTime<Utc>) -> R
                 Err(e) => return Err(e.into()),
             };
             let decision = plan(&live.state, policy, now, false).decision;
-            let exempt = decision == Decision::Exempt;
             if live.state.keys.is_empty() {
                 rows.push(Row {
                     user: user.clone(),
@@ -258,7 +258,7 @@ async fn collect_rows(sdk: &SdkConfig, config: &Config, now: DateTime<Utc>) -> R
             keys.sort_by_key(|k| k.created);
             for key in &keys {
                 let age = key.age_days(now);
-                let overdue = !exempt && key.is_past_rotation_age(policy, now);
+                let overdue = decision.counts_as_non_compliant(key, policy, now);
                 let next = next_step(
                     &decision,
                     key.id.as_str(),

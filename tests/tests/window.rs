@@ -283,6 +283,10 @@ async fn a_second_execution_in_the_window_watches_it_without_a_second_key_or_mai
             panic!("a page's assessment: {assessed:?}")
         };
         assert_eq!(page.counts.cutover, 1, "{page:?}");
+        assert_eq!(
+            page.non_compliant, 0,
+            "an old key in its window has its replacement: not counted non-compliant"
+        );
         assert!(page.actionable.is_empty(), "{page:?}");
         // An operator's "rotate alice now" (not forced) during the window.
         rotate(&f, "adhoc", json!({"user": USER})).await

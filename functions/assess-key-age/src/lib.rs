@@ -313,13 +313,11 @@ async fn assess_batch<U: UsersPort, S: SecretsPort>(
         if report.as_ref().is_some_and(|r| !r.users.contains_key(user)) {
             oldest.add(keys.iter().map(|k| (k.is_active(), k.created)), now);
         }
-        if plan.decision != Decision::Exempt {
-            let overdue = keys
-                .iter()
-                .filter(|k| k.is_past_rotation_age(policy, now))
-                .count();
-            non_compliant += u32::try_from(overdue).unwrap_or(u32::MAX);
-        }
+        let overdue = keys
+            .iter()
+            .filter(|k| plan.decision.counts_as_non_compliant(k, policy, now))
+            .count();
+        non_compliant += u32::try_from(overdue).unwrap_or(u32::MAX);
         let needs_action = plan.decision.needs_action(now);
         match plan.decision {
             Decision::None => counts.none += 1,

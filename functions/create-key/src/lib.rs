@@ -4,7 +4,8 @@
 //!
 //! Order and compensation:
 //! 1. re-plan on live state; recognise earlier work (the secret already names a newer key
-//!    of the user) and return it instead of creating another key (invariant 7);
+//!    of the user) and return it instead of creating another key (invariant 7): the rules
+//!    are [`keyrotor_core::domain::creation`]'s;
 //! 2. delete an Inactive leftover if the plan says so (two-keys limit);
 //! 3. CreateAccessKey, sent once; if its outcome is unknown, keys that appeared and that no
 //!    secret names are deleted again (invariant 2);
@@ -18,11 +19,11 @@
 use std::collections::HashSet;
 
 use aws_config::SdkConfig;
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use keyrotor_aws::FromConfig;
 use keyrotor_aws::{Iam, KeyVerifier, Secrets};
 use keyrotor_core::config::{Config, ConfigError};
-use keyrotor_core::domain::Decision;
+use keyrotor_core::domain::creation::{create_step, CreateStep, ORPHAN_WINDOW};
 use keyrotor_core::error::AwsErrorKind;
 use keyrotor_core::ownership::{resource_policy, Trust};
 use keyrotor_core::payload::{parse, CreateKeyInput, CreateKeyOutput};
@@ -32,10 +33,6 @@ use keyrotor_core::secret::{NewAccessKey, StoredCredential};
 use keyrotor_core::state::{load_user, read_secret, LiveUser};
 use keyrotor_core::{Error, Result};
 use tracing::{error, info, warn};
-
-/// Keys younger than this that appear after a failed CreateAccessKey, and that no secret
-/// names, are taken to be that call's work.
-const ORPHAN_WINDOW: Duration = Duration::minutes(15);
 
 /// What `create-key` needs: its settings and IAM, Secrets Manager and STS, nothing else.
 /// Built once per cold start from the SDK configuration; tests build it around an in-memory
@@ -112,7 +109,7 @@ pub async fn handle<U: UsersPort, S: SecretsPort, V: VerifierPort>(
         }
     };
 
-    let Some(old_key) = live.state.key(old) else {
+    if live.state.key(old).is_none() {
         // Gone. If it exists nowhere and the secret holds another active key of this user,
         // a concurrent run of this rotation has finished it (and deleted the old key).
         let current = live
@@ -135,60 +132,19 @@ pub async fn handle<U: UsersPort, S: SecretsPort, V: VerifierPort>(
         return Err(Error::NotFound(format!(
             "access key {old} is not a key of user {user}"
         )));
-    };
-
-    // Earlier work of this rotation: the secret already holds a newer key of this user.
-    if let Some(current) = live.state.secret.current_key_id.as_deref() {
-        let newer = live
-            .state
-            .key(current)
-            .is_some_and(|k| current != old && k.created >= old_key.created);
-        if newer {
-            info!(
-                user,
-                new_key_id = current,
-                "new key already created and stored"
-            );
-            let arn = live.secret.as_ref().map(|s| s.arn.clone());
-            return Ok(output(Some(current.to_owned()), arn, None, true));
-        }
     }
 
     let plan = live.plan(&deps.config, input.force);
-    if let Decision::Blocked { .. } = plan.decision {
-        // Two active keys, the newer minutes old and in no secret: most likely another
-        // execution for this user between creating its key and storing it. Try again soon
-        // rather than give up; if that key is still unclaimed later, Blocked stands.
-        let unclaimed = live.state.active_keys().find(|k| {
-            Some(k.id.as_str()) != live.state.secret.current_key_id.as_deref()
-                && k.id != old
-                && Utc::now() - k.created < ORPHAN_WINDOW
-        });
-        if let Some(key) = unclaimed {
-            return Err(Error::Conflict(format!(
-                "key {} of user {user} was created moments ago and is in no secret yet: \
-                 another rotation is in progress",
-                key.id
-            )));
+    let delete_first = match create_step(&live.state, &plan, old, Utc::now()) {
+        CreateStep::AlreadyStored { key_id } => {
+            info!(user, new_key_id = %key_id, "new key already created and stored");
+            let arn = live.secret.as_ref().map(|s| s.arn.clone());
+            return Ok(output(Some(key_id), arn, None, true));
         }
-    }
-    let Decision::Rotate {
-        old_key_id,
-        delete_first,
-        ..
-    } = &plan.decision
-    else {
-        return Err(Error::Blocked(format!(
-            "live state no longer calls for rotating {old} ({}: {})",
-            plan.decision.name(),
-            plan.reason
-        )));
+        CreateStep::Conflict(reason) => return Err(Error::Conflict(reason)),
+        CreateStep::Refuse(reason) => return Err(Error::Blocked(reason)),
+        CreateStep::Create { delete_first } => delete_first,
     };
-    if old_key_id != old {
-        return Err(Error::Blocked(format!(
-            "the plan now rotates {old_key_id}, not {old}"
-        )));
-    }
     if dry_run {
         info!(
             user,
@@ -198,7 +154,7 @@ pub async fn handle<U: UsersPort, S: SecretsPort, V: VerifierPort>(
         return Ok(output(None, None, delete_first.clone(), false));
     }
 
-    if let Some(leftover) = delete_first {
+    if let Some(leftover) = &delete_first {
         deps.iam.delete_access_key(user, leftover).await?;
     }
     let user_arn = live.identity.arn.as_str();

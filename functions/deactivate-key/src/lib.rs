@@ -15,8 +15,7 @@ use keyrotor_aws::{Iam, IamAndSecrets, Secrets};
 use keyrotor_core::domain::cutover::{
     cutover_step, deactivate_step, owner_request, DeactivateStep, Step, Usage,
 };
-use keyrotor_core::domain::planner::deletion_delay;
-use keyrotor_core::domain::{KeyStatus, Overlap};
+use keyrotor_core::domain::{Deactivation, KeyStatus, Overlap};
 use keyrotor_core::payload::{DeactivateKeyOutput, DeactivateOutcome, KeyPairInput};
 use keyrotor_core::ports::{SecretsPort, UsersPort};
 use keyrotor_core::state::load_user;
@@ -54,7 +53,6 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
         (None, true) => None,
         (None, false) => return Err(Error::InvalidInput("newKeyId is required".into())),
     };
-    let delay = deletion_delay(policy);
 
     let live = load_user(
         &deps.iam,
@@ -84,7 +82,13 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
     };
     let done = |at: DateTime<Utc>, outcome: DeactivateOutcome, note: String| DeactivateKeyOutput {
         deactivated_at: Some(at),
-        delete_after: Some(at + delay),
+        delete_after: Some(
+            Deactivation {
+                key_id: old.to_owned(),
+                at,
+            }
+            .delete_after(policy),
+        ),
         ..output(outcome, note)
     };
 
@@ -93,11 +97,11 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
         // a concurrent run of this rotation has already deactivated and deleted it.
         let replaced = new.is_some_and(|n| live.state.is_current_and_active(n));
         if replaced && deps.iam.key_owner(old).await?.is_none() {
-            let recorded = live.state.secret.deactivation_of(old).map(|d| d.at);
+            let recorded = live.state.secret.deactivation_of(old);
             let note = format!("{old} no longer exists");
             return Ok(DeactivateKeyOutput {
-                deactivated_at: recorded,
-                delete_after: Some(recorded.map_or_else(Utc::now, |at| at + delay)),
+                deactivated_at: recorded.map(|d| d.at),
+                delete_after: Some(recorded.map_or_else(Utc::now, |d| d.delete_after(policy))),
                 ..output(DeactivateOutcome::AlreadyInactive, note)
             });
         }

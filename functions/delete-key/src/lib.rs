@@ -1,12 +1,13 @@
 //! `delete-key`: deletes the old key after the deletion delay, and only if that is still
 //! safe (invariant 5): it is Inactive, keyrotor recorded its deactivation, the delay has
-//! passed, it signed nothing since, and its replacement is in place. A key someone
+//! passed, it signed nothing since, and its replacement is in place (the rules:
+//! [`keyrotor_core::domain::deletion`]). A key someone
 //! reactivated (a rollback) or used after deactivation is kept, with the reason. A key that
 //! is already gone is success (idempotent).
 
 use chrono::Utc;
 use keyrotor_aws::{Iam, IamAndSecrets, Secrets};
-use keyrotor_core::domain::planner::deletion_delay;
+use keyrotor_core::domain::deletion::{after_last_use, delete_check, DeleteCheck};
 use keyrotor_core::error::AwsErrorKind;
 use keyrotor_core::payload::{DeleteKeyOutput, DeleteOutcome, KeyPairInput};
 use keyrotor_core::ports::{SecretsPort, UsersPort};
@@ -66,13 +67,13 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
         .state
         .secret
         .deactivation_of(old)
-        .map(|d| d.at + deletion_delay(&deps.config.policy) - Utc::now())
+        .map(|d| d.delete_after(&deps.config.policy) - Utc::now())
         .filter(|early| *early > chrono::Duration::zero() && *early <= CLOCK_SKEW)
     {
         tokio::time::sleep(early.to_std().unwrap_or_default()).await;
         live = load_user(&deps.iam, &deps.secrets, &deps.config, user, None).await?;
     }
-    let Some(old_key) = live.state.key(old) else {
+    if live.state.key(old).is_none() {
         // Gone is success; a key of someone else is a bad request.
         return match deps.iam.key_owner(old).await? {
             Some(owner) if owner != user => Err(Error::NotFound(format!(
@@ -83,7 +84,7 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
                 format!("{old} no longer exists"),
             )),
         };
-    };
+    }
     if dry_run && input.new_key_id.is_none() {
         return Ok(output(
             DeleteOutcome::WouldDelete,
@@ -95,35 +96,19 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
         .as_ref()
         .map(|k| k.as_str())
         .ok_or_else(|| Error::InvalidInput("newKeyId is required".into()))?;
-    if !live.state.is_current_and_active(new) {
-        return Err(Error::Blocked(format!(
-            "replacement key {new} is not active and current in {}; keeping {old}",
-            live.secret_name
-        )));
-    }
-    if old_key.is_active() {
-        warn!(
-            user,
-            old_key_id = old,
-            "old key was reactivated; keeping it"
-        );
-        return Ok(output(
-            DeleteOutcome::KeptReactivated,
-            format!("{old} was reactivated after the rotation (a rollback); it is kept"),
-        ));
-    }
-    let deactivated = live.state.secret.deactivation_of(old).ok_or_else(|| {
-        Error::Blocked(format!(
-            "keyrotor has no record of deactivating {old}; keeping it"
-        ))
-    })?;
-    let delete_after = deactivated.at + deletion_delay(&deps.config.policy);
-    let now = Utc::now();
-    if now < delete_after {
-        return Err(Error::Blocked(format!(
-            "{old} may not be deleted before {delete_after}"
-        )));
-    }
+    let deactivated_at = match delete_check(&live.state, &deps.config.policy, old, new, Utc::now())
+    {
+        DeleteCheck::Refuse(reason) => return Err(Error::Blocked(reason)),
+        DeleteCheck::KeptReactivated(reason) => {
+            warn!(
+                user,
+                old_key_id = old,
+                "old key was reactivated; keeping it"
+            );
+            return Ok(output(DeleteOutcome::KeptReactivated, reason));
+        }
+        DeleteCheck::LastUse { deactivated_at } => deactivated_at,
+    };
     let last_used = match deps.iam.key_last_used(old).await {
         Ok(used) => used,
         // Deleted since we looked, by a concurrent run of the same rotation.
@@ -135,17 +120,13 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
         }
         Err(e) => return Err(e),
     };
-    if let Some(used) = last_used {
-        if used > deactivated.at {
-            warn!(user, old_key_id = old, %used, "old key used after deactivation; keeping it");
-            return Ok(output(
-                DeleteOutcome::KeptUsedAfterDeactivation,
-                format!(
-                    "{old} was used at {used}, after it was deactivated at {}; it is kept",
-                    deactivated.at
-                ),
-            ));
-        }
+    if let Err(reason) = after_last_use(old, last_used, deactivated_at) {
+        warn!(
+            user,
+            old_key_id = old,
+            "old key used after deactivation; keeping it"
+        );
+        return Ok(output(DeleteOutcome::KeptUsedAfterDeactivation, reason));
     }
     if dry_run {
         return Ok(output(
@@ -161,7 +142,7 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
     info!(user, old_key_id = old, "old key deleted");
     Ok(output(
         outcome,
-        format!("{old} was inactive and unused since {}", deactivated.at),
+        format!("{old} was inactive and unused since {deactivated_at}"),
     ))
 }
 

@@ -2,8 +2,10 @@
 //! what to do with them. Nothing in here talks to AWS or knows an SDK type; adapters in
 //! [`crate::aws`] translate into these types, which keeps the rules pure and testable.
 
+pub mod creation;
 pub mod credential_report;
 pub mod cutover;
+pub mod deletion;
 pub mod planner;
 
 use std::collections::BTreeMap;
@@ -38,8 +40,9 @@ impl AccessKey {
         self.status == KeyStatus::Active
     }
 
-    /// Active and at or past the rotation age: non-compliant unless its user is exempt. The
-    /// one rule behind the `NonCompliantKeys` metric and `keyrotor report`'s exit code 3.
+    /// Active and at or past the rotation age: non-compliant unless its user is exempt or it
+    /// is in its overlap window (see `Decision::counts_as_non_compliant`, which the
+    /// `NonCompliantKeys` metric and `keyrotor report`'s exit code 3 use).
     pub fn is_past_rotation_age(&self, policy: &Policy, now: DateTime<Utc>) -> bool {
         self.is_active() && self.age_days(now) >= i64::from(policy.rotate_after_days)
     }

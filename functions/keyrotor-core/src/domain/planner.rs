@@ -71,6 +71,21 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Whether `key` counts as non-compliant under this decision for its user: Active, past
+    /// the rotation age, the user not exempt, and the key not the old key of a rotation in
+    /// its overlap window (it has a stored replacement and goes by the window's end). The
+    /// one rule behind the `NonCompliantKeys` metric and `keyrotor report`'s exit code 3.
+    pub fn counts_as_non_compliant(
+        &self,
+        key: &AccessKey,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let in_window = matches!(self, Decision::Cutover { old_key_id, until, .. }
+            if *old_key_id == key.id && now < *until);
+        *self != Decision::Exempt && !in_window && key.is_past_rotation_age(policy, now)
+    }
+
     /// The short name used in payloads, reports and execution names.
     pub fn name(&self) -> &'static str {
         match self {
@@ -86,13 +101,15 @@ impl Decision {
 
     /// Whether the scan should start a per-user execution for this decision at `now`. A
     /// rotation waiting for its deletion time or in its overlap window is left to the
-    /// execution that is waiting; once that time has passed, a leftover rotation is
-    /// finished.
+    /// execution that is waiting; once that time has passed (for a window, by a day), a
+    /// leftover rotation is finished.
     pub fn needs_action(&self, now: DateTime<Utc>) -> bool {
         match self {
             Decision::Warn { .. } | Decision::Rotate { .. } | Decision::Blocked { .. } => true,
             Decision::Finish { delete_after, .. } => delete_after.is_none_or(|at| at <= now),
-            Decision::Cutover { until, .. } => *until <= now,
+            // The watching execution deactivates the old key at `until` itself; a day later
+            // it has died, and the scan starts one to finish the window.
+            Decision::Cutover { until, .. } => *until + RESUME_WINDOW <= now,
             Decision::None | Decision::Exempt => false,
         }
     }
@@ -394,7 +411,7 @@ fn unfinished_rotation(
     if recorded.is_none() && !marked {
         return None;
     }
-    let delete_after = recorded.map(|d| d.at + deletion_delay(policy));
+    let delete_after = recorded.map(|d| d.delete_after(policy));
     let when = delete_after.map_or_else(
         || "once its deactivation is recorded and the delay has passed".to_owned(),
         |at| format!("after {at}"),
@@ -487,7 +504,7 @@ pub fn awaits_deletion(
     state
         .secret
         .deactivation_of(key_id)
-        .is_some_and(|d| now < d.at + deletion_delay(policy))
+        .is_some_and(|d| now < d.delete_after(policy))
 }
 
 /// The deletion delay as a duration (saturating for absurd configured values).

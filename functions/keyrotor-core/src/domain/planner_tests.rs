@@ -612,7 +612,13 @@ proptest! {
             prop_assert!(state.key(new_key_id).is_some_and(|k| k.is_active()), "the new key works");
             prop_assert_eq!(state.secret.current_key_id.as_ref(), Some(new_key_id), "and is stored");
             prop_assert_eq!(state.secret.overlap.as_ref().map(|w| w.until), Some(*until));
-            prop_assert_eq!(p.decision.needs_action(now()), *until <= now());
+            prop_assert_eq!(p.decision.needs_action(now()), *until + RESUME_WINDOW <= now());
+            let old = state.key(old_key_id).expect("the old key");
+            prop_assert_eq!(
+                p.decision.counts_as_non_compliant(old, &policy(), now()),
+                now() >= *until && old.is_past_rotation_age(&policy(), now()),
+                "an old key in its window is not counted until the window's end"
+            );
         }
         if p.decision == Decision::None || p.decision == Decision::Exempt {
             prop_assert!(!p.decision.needs_action(now()));

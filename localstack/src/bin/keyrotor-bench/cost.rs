@@ -92,9 +92,18 @@ pub(crate) fn cost(scans: &[ScanRun], day: &Day, functions: &[FunctionRow]) -> S
     // One real day per 1,000 users: the per-user executions, e-mails and calls.
     let scale = 1000.0 / day.users as f64;
     let per_user_transitions: usize = day.kinds.values().flat_map(|k| k.transitions.iter()).sum();
-    let per_user_transitions = per_user_transitions as f64 * scale;
     let day_tasks: usize = day.kinds.values().map(|k| k.tasks).sum();
-    let per_user_invocations = day_tasks as f64 * scale;
+    // Each rotation's window as deployed: DEPLOYED_LOOKS looks of 3 transitions and one
+    // deactivate-key invocation each, in place of the looks this run's short window made.
+    let extra_looks: usize = day
+        .kinds
+        .values()
+        .flat_map(|k| k.looks.iter())
+        .filter(|looks| **looks > 0)
+        .map(|looks| DEPLOYED_LOOKS.saturating_sub(*looks))
+        .sum();
+    let per_user_transitions = (per_user_transitions + 3 * extra_looks) as f64 * scale;
+    let per_user_invocations = (day_tasks + extra_looks) as f64 * scale;
     let emails = day.emails as f64 * scale;
     let secret_calls: u64 = day
         .calls

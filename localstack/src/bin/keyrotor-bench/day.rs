@@ -21,7 +21,22 @@ pub(crate) struct KindStats {
     pub(crate) transitions: Vec<usize>,
     pub(crate) tasks: usize,
     pub(crate) events_max: usize,
+    /// Looks at the keys' use in the overlap window (CheckCutover), per execution.
+    pub(crate) looks: Vec<usize>,
 }
+
+/// The overlap window of the real day: 3 s, looked at every second, so a rotation whose
+/// old key nobody uses makes about three looks before the cap. The cost estimate scales
+/// the looks to the deployed window ([`DEPLOYED_LOOKS`]).
+pub(crate) const DAY_WINDOW: [(&str, &str); 3] = [
+    ("KEYROTOR_OVERLAP_SECONDS", "3"),
+    ("KEYROTOR_CUTOVER_SETTLE_SECONDS", "1"),
+    ("KEYROTOR_CUTOVER_POLL_SECONDS", "1"),
+];
+
+/// Looks a deployed window makes at the most: 7 days (OverlapSeconds) at one every 6 hours
+/// (CutoverPollSeconds), for an old key that is never idle.
+pub(crate) const DEPLOYED_LOOKS: usize = 28;
 
 pub(crate) async fn real_day(stack: &mut LocalStack, seeded: &Seeded) -> Result<Day> {
     let emails_before = stack.moto.sent_emails()?.len();
@@ -32,7 +47,11 @@ pub(crate) async fn real_day(stack: &mut LocalStack, seeded: &Seeded) -> Result<
         .map(|&(_, name)| name)
         .filter(|name| !ORGANIZATION_FUNCTIONS.contains(name))
         .collect();
-    let invocations_before = prepare(stack, &stack_options("credential-report", None), &all)?;
+    let mut options = stack_options("credential-report", None);
+    options
+        .function_env
+        .extend(DAY_WINDOW.map(|(k, v)| (k.to_owned(), v.to_owned())));
+    let invocations_before = prepare(stack, &options, &all)?;
     let started = Instant::now();
     let scan = stack
         .start_scan(&format!("bench-day-{}", seeded.users), &json!({}))
@@ -64,6 +83,12 @@ pub(crate) async fn real_day(stack: &mut LocalStack, seeded: &Seeded) -> Result<
         stats.transitions.push(transitions(&history));
         stats.tasks += lambda_tasks(&history);
         stats.events_max = stats.events_max.max(history.len());
+        stats.looks.push(
+            history
+                .iter()
+                .filter(|e| e["type"] == "TaskStateEntered" && e["state"] == "CheckCutover")
+                .count(),
+        );
     }
 
     // The day's outcome: every due user rotated (one active key, not the old one, which

@@ -126,8 +126,8 @@ pub(crate) fn render(
     }
 
     let _ = writeln!(out, "\n### One real day at {} users (scan, then every per-user execution through to deletion; deletion delay {DELETION_DELAY_SECS} s)\n", day.users);
-    let _ = writeln!(out, "| per-user execution | count | state transitions | Lambda invocations each | history events (max) |");
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    let _ = writeln!(out, "| per-user execution | count | state transitions | Lambda invocations each | history events (max) | looks in the overlap window |");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
     for (kind, stats) in &day.kinds {
         let min = stats.transitions.iter().min().copied().unwrap_or(0);
         let max = stats.transitions.iter().max().copied().unwrap_or(0);
@@ -136,12 +136,31 @@ pub(crate) fn render(
         } else {
             format!("{min}–{max}")
         };
+        let looks_min = stats.looks.iter().min().copied().unwrap_or(0);
+        let looks_max = stats.looks.iter().max().copied().unwrap_or(0);
+        let looks = if looks_min == looks_max {
+            looks_max.to_string()
+        } else {
+            format!("{looks_min}–{looks_max}")
+        };
         let _ = writeln!(
             out,
-            "| {kind} | {} | {range} | {:.1} | {} |",
+            "| {kind} | {} | {range} | {:.1} | {} | {looks} |",
             stats.executions,
             stats.tasks as f64 / stats.executions.max(1) as f64,
             stats.events_max
+        );
+    }
+    if let Some(rotation) = day.kinds.get("rotation") {
+        let looks: usize = rotation.looks.iter().sum();
+        let events_max = rotation.events_max;
+        let most_looks = rotation.looks.iter().max().copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "\nThe overlap window here is 3 s with a look every second (nobody uses these keys, so each window runs to its cap): {looks} looks in all. A look is a Wait, one `deactivate-key` invocation and a Choice: 3 transitions and 9 history events. Deployed (7 days, a look every 6 h) a rotation whose old key is never idle makes {DEPLOYED_LOOKS} looks: about {} history events at the most (this run's largest, {events_max} with {most_looks} looks, plus {} more looks), and a 30-day window with a 7-day extension 148 looks, about {}: far below the 25,000-event limit. The cost estimate below counts {DEPLOYED_LOOKS} looks for every rotation, an upper bound (an early cutover makes fewer).",
+            events_max + 9 * DEPLOYED_LOOKS.saturating_sub(most_looks),
+            DEPLOYED_LOOKS.saturating_sub(most_looks),
+            events_max + 9 * 148usize.saturating_sub(most_looks),
         );
     }
     let day_calls: Vec<String> = day

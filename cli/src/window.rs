@@ -10,6 +10,7 @@ use keyrotor_aws::{Iam, Secrets};
 use keyrotor_core::domain::cutover::MAX_EXTENSION;
 use keyrotor_core::domain::Overlap;
 use keyrotor_core::naming;
+use keyrotor_core::ownership::Trust;
 use keyrotor_core::state::load_user;
 use serde_json::json;
 
@@ -46,28 +47,39 @@ pub async fn request(ctx: &Ctx, user: &str, request: Request) -> Result<i32> {
     let live = load_user(&iam, &secrets, config, user, None).await?;
     let name = live.identity.name.clone();
     let secret = &live.state.secret;
-    let open = secret
-        .current_key_id
-        .as_ref()
-        .filter(|new| live.state.key(new).is_some_and(|k| k.is_active()))
-        .and_then(|new| {
-            let window = secret.overlap.as_ref()?;
-            live.state
-                .key(&window.key_id)
-                .filter(|k| k.is_active() && *new != window.key_id)?;
-            let poll = keyrotor_core::domain::cutover::seconds(config.policy.cutover_poll_secs);
-            Some(Open {
-                old: window.key_id.clone(),
-                new: new.clone(),
-                window: window.clone(),
-                next_look_by: (Utc::now() + poll).min(window.until),
-            })
-        });
-    let Some(open) = open else {
-        bail!(
-            "{name} has no rotation in its overlap window (both keys active, the new one in the secret {}): nothing to cut over or extend",
+    let poll = keyrotor_core::domain::cutover::seconds(config.policy.cutover_poll_secs);
+    let open = match (&secret.current_key_id, &secret.overlap, &live.trust) {
+        (_, _, Trust::Untrusted(problem)) => {
+            Err(format!("its secret is not keyrotor's: {problem}"))
+        }
+        (None, _, _) | (_, None, _) => Err(format!(
+            "its secret {} records no overlap window",
             live.secret_name
-        );
+        )),
+        (Some(new), Some(window), _) => {
+            let active = |id: &str| live.state.key(id).is_some_and(|k| k.is_active());
+            if *new == window.key_id || !active(new) {
+                Err(format!("the secret's key {new} is not a new key in use"))
+            } else if !active(&window.key_id) {
+                Err(format!(
+                    "the window's old key {} is no longer active",
+                    window.key_id
+                ))
+            } else {
+                Ok(Open {
+                    old: window.key_id.clone(),
+                    new: new.clone(),
+                    window: window.clone(),
+                    next_look_by: (Utc::now() + poll).min(window.until),
+                })
+            }
+        }
+    };
+    let open = match open {
+        Ok(open) => open,
+        Err(why) => bail!(
+            "{name} has no rotation in its overlap window ({why}): nothing to cut over or extend"
+        ),
     };
     let (tag, value, said) = match request {
         Request::Cutover => (

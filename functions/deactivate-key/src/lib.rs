@@ -153,15 +153,8 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
     }
     let secret_arn = secret_arn(&live)?;
 
-    // The window this rotation opened, if any (one older than the new key is an earlier
-    // replacement's), and what the keys' use and the owner say about it.
-    let new_created = live.state.key(new).map(|k| k.created);
-    let window = live
-        .state
-        .secret
-        .overlap_of(old)
-        .filter(|w| new_created.is_some_and(|created| w.since >= created))
-        .cloned();
+    // The window this rotation opened, if any, and what the keys' use and the owner say.
+    let window = live.state.window_of(old, new).cloned();
     let watching = !input.force && (window.is_some() || policy.overlap_secs > 0);
     let usage = if watching {
         Usage {

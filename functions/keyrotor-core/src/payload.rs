@@ -575,9 +575,6 @@ pub struct NotifyInput {
     /// Why the old key was deactivated when it was (`rotated`).
     #[serde(default)]
     pub why: Option<Why>,
-    /// What decided it, in deactivate-key's words (`rotated`).
-    #[serde(default)]
-    pub note: Option<String>,
     /// The keys' last use at the look that decided (`rotated`).
     #[serde(default)]
     pub old_key_last_used: Option<DateTime<Utc>>,

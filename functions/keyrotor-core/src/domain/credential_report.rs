@@ -101,8 +101,11 @@ pub fn keys_may_need_action(keys: &[ReportKey], policy: &Policy, now: DateTime<U
         age >= i64::from(policy.rotate_after_days)
             || policy.warn_days.iter().any(|d| i64::from(*d) == age)
     });
-    let recent_pair =
-        active.len() == 2 && active.iter().any(|k| now - k.created < Duration::days(1));
+    // A rotation may be under way while its window lasts, and a day more for its resume.
+    let recent_pair = active.len() == 2
+        && active
+            .iter()
+            .any(|k| now - k.created < super::cutover::LONGEST_WINDOW + Duration::days(1));
     let beside_inactive = !active.is_empty() && keys.iter().any(|k| !k.active);
     keys.len() > 2 || due_or_warned || recent_pair || beside_inactive
 }

@@ -26,6 +26,11 @@ use crate::naming;
 /// The most an owner may extend a window, once.
 pub const MAX_EXTENSION: Duration = Duration::days(7);
 
+/// The longest a window can last: the longest cap `KEYROTOR_OVERLAP_SECONDS` allows (30
+/// days) and one extension. A pair of active keys whose newer key is younger than this may
+/// be a rotation in its window, so the scan looks at it in full.
+pub const LONGEST_WINDOW: Duration = Duration::days(30 + 7);
+
 /// Why the old key was deactivated when it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -126,6 +126,14 @@ impl UserState {
         self.keys.iter().filter(|k| k.is_active())
     }
 
+    /// The overlap window keyrotor recorded for the rotation of `old` to `new`: one opened
+    /// after `new` was created (an older record is an earlier replacement's, and proves
+    /// nothing about this pair).
+    pub fn window_of(&self, old: &str, new: &str) -> Option<&Overlap> {
+        let created = self.key(new)?.created;
+        self.secret.overlap_of(old).filter(|w| w.since >= created)
+    }
+
     /// Whether `key_id` is an active key of the user and the secret's current value: a
     /// replacement that is in place.
     pub fn is_current_and_active(&self, key_id: &str) -> bool {

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::cutover::LONGEST_WINDOW;
 use super::{exemption, AccessKey, Exemption, Policy, UserState};
 
 /// How long after its creation a key of ours next to a still-active old key counts as an
@@ -333,12 +334,11 @@ fn plan_two_active(
     newer: &AccessKey,
 ) -> Plan {
     let ours = state.secret.current_key_id.as_deref() == Some(newer.id.as_str());
-    // The window this rotation opened for the older key (a record older than the new key
-    // is an earlier replacement's, and proves nothing about this pair).
+    // A window record on a pair older than the longest window is stale (and the scan no
+    // longer looks at such a pair in full).
     let window = state
-        .secret
-        .overlap_of(&older.id)
-        .filter(|w| w.since >= newer.created);
+        .window_of(&older.id, &newer.id)
+        .filter(|_| now - newer.created < LONGEST_WINDOW + RESUME_WINDOW);
     if ours && (window.is_some() || now - newer.created < RESUME_WINDOW) {
         if let (Some(rollback), false) = (owner_reactivated(state, older, now), force) {
             return rollback;

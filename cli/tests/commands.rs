@@ -13,7 +13,17 @@ where
     F: FnOnce(&'static LocalStack) -> Fut,
     Fut: Future<Output = ()>,
 {
-    on_shared_stack(StackOptions::default, test);
+    on_shared_stack(stack_options, test);
+}
+
+/// The local stack with a 6 s deletion delay: the Wait before deletion ends at the
+/// deactivation plus the delay, so it lasts the delay less the rotated mail's time, and
+/// `--wait`'s progress (a look a second) must catch it.
+fn stack_options() -> StackOptions {
+    StackOptions {
+        deletion_delay_secs: 6,
+        ..StackOptions::default()
+    }
 }
 
 /// Runs `keyrotor ARGS` against the stack, with the state machine found by discovery.

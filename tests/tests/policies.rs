@@ -237,6 +237,69 @@ fn operator_policy() -> Policy {
     Policy::for_holder(document)
 }
 
+/// What moto gives back, and what AWS may: keyrotor's policy with every object's keys in
+/// another order (sorted, as Python's `json.dumps(sort_keys=True)` writes them). Where the
+/// AWS SDK's `aws-smithy-http-client` is in the build, it turns on serde_json's
+/// `preserve_order` (in `cargo build --workspace`, so in the CLI and in make test's test
+/// binaries): a canonical form that sorted by text in the keys' own order then judged
+/// keyrotor's own secrets not keyrotor's (the CLI did so, for a whole window, on moto).
+#[test]
+fn keyrotors_policy_read_back_with_its_keys_in_another_order_is_still_keyrotors() {
+    fn sorted(value: &serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                serde_json::Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), sorted(v)))
+                        .collect(),
+                )
+            }
+            serde_json::Value::Array(items) => {
+                serde_json::Value::Array(items.iter().map(sorted).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    let owner = owners().remove(0);
+    let user_id = owner.unique_id.clone();
+    let arn = secret_arn(&user_id);
+    let roles = vec![CREATE_KEY_ROLE.to_owned()];
+    let expected = Expected {
+        user_id: &user_id,
+        user_arn: &owner.principal_arn,
+        kms_key_id: Some("alias/keyrotor"),
+        trusted_role_arns: &roles,
+    };
+    let written = resource_policy(&arn, &expected);
+    let read_back = sorted(&written).to_string();
+    assert_ne!(
+        read_back,
+        written.to_string(),
+        "serde_json keeps the keys' order here"
+    );
+    let secret = keyrotor_core::ports::SecretDescription {
+        arn: arn.clone(),
+        name: secret_name(&TEMPLATE.1, &user_id),
+        tags: BTreeMap::from([(
+            keyrotor_core::naming::TAG_USER_ID.to_owned(),
+            user_id.clone(),
+        )]),
+        state: Default::default(),
+        kms_key_id: Some("alias/keyrotor".into()),
+        replicated: false,
+        rotation_enabled: false,
+        scheduled_for_deletion: false,
+        version_count: 1,
+    };
+    assert_eq!(
+        keyrotor_core::ownership::judge(&secret, Some(&read_back), &expected),
+        keyrotor_core::ownership::Trust::Protected
+    );
+}
+
 #[test]
 fn operators_may_set_the_windows_two_tags_on_a_user_and_no_other_tag() {
     let policy = operator_policy();

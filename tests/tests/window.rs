@@ -623,18 +623,10 @@ fn operator_cli(stack: &LocalStack, args: &[&str]) -> std::process::Output {
 }
 
 /// An operator gives the window more time once (a second time is refused), then ends it:
-/// `keyrotor extend` and `keyrotor cutover` against the running execution.
-///
-/// Ignored in `make test`: in some runs under the PATH `make test` sets (the venv first,
-/// which the local stack's `cargo lambda watch` inherits), the command judges the user's
-/// secret not keyrotor's ("a resource policy that is not keyrotor's") for the whole
-/// window, while the functions' looks, and the same judgement made in this process with
-/// the same settings at the same time, find it keyrotor's (the policy read back equals the
-/// one keyrotor computes). In other runs, and in 14 runs in a row without the venv on PATH,
-/// it passes. Not understood yet; run it with
-/// `cargo test -p keyrotor-tests --test window -- --ignored`.
+/// `keyrotor extend` and `keyrotor cutover` against the running execution. (It found that
+/// keyrotor's canonical form of a secret's policy depended on the order of its keys: see
+/// `policies::keyrotors_policy_read_back_with_its_keys_in_another_order_is_still_keyrotors`.)
 #[test]
-#[ignore = "the command misjudges the secret under make test's PATH; see the comment"]
 fn on_the_emulator_an_operator_extends_the_window_once_then_cuts_over() {
     on_shared_stack(windowed_stack, |stack| async move {
         let user = "ops-bot";

@@ -151,7 +151,11 @@ fn same_kms_key(actual: Option<&str>, expected: Option<&str>) -> bool {
 }
 
 /// A policy in a form where equal meaning compares equal: one-element lists and single
-/// strings alike, lists sorted, statements in any order.
+/// strings alike, lists sorted, statements in any order, keys in any order. Objects are
+/// rebuilt with their keys sorted, so that the text lists and statements are sorted by
+/// does not depend on the order a policy's keys came in: serde_json keeps insertion order
+/// here (its `preserve_order` feature is on through the AWS SDK), and a policy read back
+/// may list its keys in another order than keyrotor wrote them (moto's does, sorted).
 fn canonical(policy: &Value) -> Value {
     fn norm(value: &Value) -> Value {
         match value {
@@ -162,8 +166,9 @@ fn canonical(policy: &Value) -> Value {
                 items.dedup();
                 Value::Array(items)
             }
-            Value::Object(map) => Value::Object(
-                map.iter()
+            Value::Object(map) => {
+                let mut entries: Vec<(String, Value)> = map
+                    .iter()
                     .map(|(k, v)| {
                         let v = if k == "Principal" && v.is_string() {
                             v.clone()
@@ -172,8 +177,10 @@ fn canonical(policy: &Value) -> Value {
                         };
                         (k.clone(), v)
                     })
-                    .collect(),
-            ),
+                    .collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                Value::Object(entries.into_iter().collect())
+            }
             other => other.clone(),
         }
     }

@@ -36,15 +36,31 @@ fn windowed(account: &Account, overlap: u64, settle: u64) -> Functions {
     )
 }
 
-/// alice, due for rotation: her one key is 95 days old.
-fn seed(account: &Account) -> (Vec<SeededKey>, String) {
+/// An account with alice, due for rotation: her one key is 95 days old.
+struct Alice {
+    account: Account,
+    seeded: Vec<SeededKey>,
+    /// The name of her secret.
+    secret: String,
+    /// Her old key's ID.
+    old: String,
+}
+
+fn alice() -> Alice {
+    let account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
     let seeded = account.inner.seed(
         &TestUser::new(USER)
             .tag("Email", "alice@example.com")
             .key(95, true),
     );
     let id = account.inner.user_id(USER).expect("seeded");
-    (seeded, naming::secret_name("iam-access-key/", &id))
+    let old = seeded[0].id.clone();
+    Alice {
+        secret: naming::secret_name("iam-access-key/", &id),
+        account,
+        seeded,
+        old,
+    }
 }
 
 async fn rotate(f: &Functions, name: &str, input: Value) -> Execution {
@@ -128,9 +144,12 @@ fn check_done(account: &Account, seeded: &[SeededKey], secret: &str, runs: &[Exe
 
 #[tokio::test]
 async fn the_old_key_stays_active_while_used_and_goes_once_idle_after_the_switch() {
-    let account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
-    let (seeded, secret) = seed(&account);
-    let old = seeded[0].id.clone();
+    let Alice {
+        account,
+        seeded,
+        secret,
+        old,
+    } = alice();
     let f = windowed(&account, 60, 2);
     let program = async {
         // A job on the old key, every 200 ms, for 3 s after the new key is stored: the old
@@ -197,9 +216,12 @@ async fn the_old_key_stays_active_while_used_and_goes_once_idle_after_the_switch
 
 #[tokio::test]
 async fn a_window_ends_at_its_cap_when_the_new_key_is_never_used() {
-    let account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
-    let (seeded, secret) = seed(&account);
-    let old = seeded[0].id.clone();
+    let Alice {
+        account,
+        seeded,
+        secret,
+        old,
+    } = alice();
     // keyrotor's own check of the new key signed a request with it: that is no switch.
     let f = windowed(&account, 3, 1);
     let watch = async {
@@ -225,9 +247,12 @@ async fn a_window_ends_at_its_cap_when_the_new_key_is_never_used() {
 
 #[tokio::test]
 async fn the_owner_extends_the_window_once_and_then_ends_it() {
-    let account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
-    let (seeded, secret) = seed(&account);
-    let old = seeded[0].id.clone();
+    let Alice {
+        account,
+        seeded,
+        secret,
+        old,
+    } = alice();
     let f = windowed(&account, 60, 1);
     let owner = async {
         let new = until("the new key", || new_key(&account, &secret, &old)).await;
@@ -269,9 +294,12 @@ async fn the_owner_extends_the_window_once_and_then_ends_it() {
 
 #[tokio::test]
 async fn a_second_execution_in_the_window_watches_it_without_a_second_key_or_mail() {
-    let account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
-    let (seeded, secret) = seed(&account);
-    let old = seeded[0].id.clone();
+    let Alice {
+        account,
+        seeded,
+        secret,
+        old,
+    } = alice();
     let f = windowed(&account, 4, 1);
     let second = async {
         until("the window", || recorded_window(&account, &secret)).await;
@@ -317,9 +345,12 @@ async fn a_second_execution_in_the_window_watches_it_without_a_second_key_or_mai
 
 #[tokio::test]
 async fn a_leak_of_the_old_key_during_the_window_deactivates_it_at_once() {
-    let account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
-    let (seeded, secret) = seed(&account);
-    let old = seeded[0].id.clone();
+    let Alice {
+        account,
+        seeded,
+        secret,
+        old,
+    } = alice();
     let f = windowed(&account, 60, 1);
     let responder = async {
         until("the window", || recorded_window(&account, &secret)).await;
@@ -350,9 +381,12 @@ async fn a_leak_of_the_old_key_during_the_window_deactivates_it_at_once() {
 
 #[tokio::test]
 async fn an_owner_who_deactivates_the_new_key_in_the_window_keeps_the_old_one() {
-    let account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
-    let (seeded, secret) = seed(&account);
-    let old = seeded[0].id.clone();
+    let Alice {
+        account,
+        secret,
+        old,
+        ..
+    } = alice();
     let f = windowed(&account, 60, 1);
     let owner = async {
         let new = until("the new key", || new_key(&account, &secret, &old)).await;
@@ -383,8 +417,12 @@ async fn an_owner_who_deactivates_the_new_key_in_the_window_keeps_the_old_one() 
 /// A rotation with a 1 s window under a fault in one of the window's calls; if it fails,
 /// the operator clears the cause and reruns, and the rerun finishes it.
 async fn window_cell(action: &'static str, nth: usize, mode: FaultMode, persistent: bool) {
-    let account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
-    let (seeded, secret) = seed(&account);
+    let Alice {
+        account,
+        seeded,
+        secret,
+        ..
+    } = alice();
     account.inject(Fault {
         action,
         mode,

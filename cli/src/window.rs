@@ -8,9 +8,8 @@ use anyhow::{bail, Result};
 use chrono::{DateTime, Utc};
 use keyrotor_aws::{Iam, Secrets};
 use keyrotor_core::domain::cutover::MAX_EXTENSION;
-use keyrotor_core::domain::Overlap;
+use keyrotor_core::domain::{Decision, Overlap};
 use keyrotor_core::naming;
-use keyrotor_core::ownership::Trust;
 use keyrotor_core::state::load_user;
 use serde_json::json;
 
@@ -46,39 +45,29 @@ pub async fn request(ctx: &Ctx, user: &str, request: Request) -> Result<i32> {
     let secrets = Secrets::from_sdk(&ctx.sdk, config);
     let live = load_user(&iam, &secrets, config, user, None).await?;
     let name = live.identity.name.clone();
-    let secret = &live.state.secret;
     let poll = keyrotor_core::domain::cutover::seconds(config.policy.cutover_poll_secs);
-    let open = match (&secret.current_key_id, &secret.overlap, &live.trust) {
-        (_, _, Trust::Untrusted(problem)) => {
-            Err(format!("its secret is not keyrotor's: {problem}"))
-        }
-        (None, _, _) | (_, None, _) => Err(format!(
-            "its secret {} records no overlap window",
-            live.secret_name
-        )),
-        (Some(new), Some(window), _) => {
-            let active = |id: &str| live.state.key(id).is_some_and(|k| k.is_active());
-            if *new == window.key_id || !active(new) {
-                Err(format!("the secret's key {new} is not a new key in use"))
-            } else if !active(&window.key_id) {
-                Err(format!(
-                    "the window's old key {} is no longer active",
-                    window.key_id
-                ))
-            } else {
-                Ok(Open {
-                    old: window.key_id.clone(),
-                    new: new.clone(),
-                    window: window.clone(),
-                    next_look_by: (Utc::now() + poll).min(window.until),
-                })
-            }
-        }
-    };
-    let open = match open {
-        Ok(open) => open,
-        Err(why) => bail!(
-            "{name} has no rotation in its overlap window ({why}): nothing to cut over or extend"
+    // The planner says whether live state is a rotation in its window, as the watching
+    // execution's next look will read it (a secret keyrotor cannot trust, a rollback, an
+    // exemption meanwhile: no window).
+    let plan = live.plan(config, false);
+    let open = match (&plan.decision, &live.state.secret.overlap) {
+        (
+            Decision::Cutover {
+                old_key_id,
+                new_key_id,
+                until,
+            },
+            Some(window),
+        ) if window.key_id == *old_key_id => Open {
+            old: old_key_id.clone(),
+            new: new_key_id.clone(),
+            window: window.clone(),
+            next_look_by: (Utc::now() + poll).min(*until),
+        },
+        (decision, _) => bail!(
+            "{name} has no rotation in its overlap window ({}: {}): nothing to cut over or extend",
+            decision.name(),
+            plan.reason
         ),
     };
     let (tag, value, said) = match request {

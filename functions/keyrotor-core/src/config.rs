@@ -205,7 +205,13 @@ impl Config {
 
         // The overlap window: at most 30 days (the old key of a rotation is valid that much
         // longer; SECURITY.md says why the cap bounds an attacker holding it).
-        let overlap_secs = seconds(&get, vars::OVERLAP_SECONDS, 7 * DAY, 0, 30 * DAY)?;
+        let overlap_secs = seconds(
+            &get,
+            vars::OVERLAP_SECONDS,
+            7 * DAY,
+            0,
+            crate::domain::cutover::MAX_OVERLAP_SECS,
+        )?;
         let cutover_settle_secs =
             seconds(&get, vars::CUTOVER_SETTLE_SECONDS, 2 * DAY, 0, 30 * DAY)?;
         let cutover_poll_secs = seconds(&get, vars::CUTOVER_POLL_SECONDS, 6 * 3600, 1, DAY)?;

@@ -76,16 +76,13 @@ pub fn create_step(state: &UserState, plan: &Plan, old: &str, now: DateTime<Utc>
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
     use proptest::prelude::*;
 
     use super::*;
     use crate::domain::{plan, AccessKey, KeyStatus, SecretState};
 
     fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0)
-            .single()
-            .expect("valid date")
+        crate::domain::test_now()
     }
 
     fn key(id: &str, status: KeyStatus, age: Duration) -> AccessKey {

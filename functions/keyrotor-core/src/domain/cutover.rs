@@ -26,10 +26,14 @@ use crate::naming;
 /// The most an owner may extend a window, once.
 pub const MAX_EXTENSION: Duration = Duration::days(7);
 
-/// The longest a window can last: the longest cap `KEYROTOR_OVERLAP_SECONDS` allows (30
-/// days) and one extension. A pair of active keys whose newer key is younger than this may
-/// be a rotation in its window, so the scan looks at it in full.
-pub const LONGEST_WINDOW: Duration = Duration::days(30 + 7);
+/// The longest cap `KEYROTOR_OVERLAP_SECONDS` may set: 30 days.
+pub const MAX_OVERLAP_SECS: u64 = 30 * 86_400;
+
+/// The longest a window can last: the longest cap and one extension. A pair of active keys
+/// whose newer key is younger than this may be a rotation in its window, so the scan looks
+/// at it in full.
+pub const LONGEST_WINDOW: Duration =
+    Duration::seconds(MAX_OVERLAP_SECS as i64 + MAX_EXTENSION.num_seconds());
 
 /// Why the old key was deactivated when it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

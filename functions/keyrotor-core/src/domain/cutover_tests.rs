@@ -1,15 +1,13 @@
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 
 use super::*;
 use crate::domain::{plan, AccessKey, KeyStatus, SecretState};
 
 fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0)
-        .single()
-        .expect("valid date")
+    crate::domain::test_now()
 }
 
 fn policy() -> Policy {

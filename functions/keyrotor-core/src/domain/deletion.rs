@@ -78,16 +78,14 @@ pub fn after_last_use(
 
 #[cfg(test)]
 mod tests {
-    use chrono::{Duration, TimeZone};
+    use chrono::Duration;
     use proptest::prelude::*;
 
     use super::*;
     use crate::domain::{AccessKey, KeyStatus, SecretState};
 
     fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0)
-            .single()
-            .expect("valid date")
+        crate::domain::test_now()
     }
 
     fn key(id: &str, status: KeyStatus) -> AccessKey {

@@ -167,6 +167,15 @@ pub struct Policy {
     pub max_exemption_days: u32,
 }
 
+/// The "now" of the unit tests of the steps' rules (cutover, creation, deletion).
+#[cfg(test)]
+pub(crate) fn test_now() -> DateTime<Utc> {
+    use chrono::TimeZone;
+    Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
 /// The default policy, for unit tests: rotation at 90 days, warnings at 80, 85 and 89, a
 /// week's delay, exemptions at most a year ahead.
 #[cfg(test)]

@@ -41,6 +41,9 @@ pub fn local_settings() -> Vec<(String, String)> {
         ("KEYROTOR_OVERLAP_SECONDS", "0"),
         ("KEYROTOR_CUTOVER_POLL_SECONDS", "1"),
         ("KEYROTOR_CUTOVER_SETTLE_SECONDS", "2"),
+        // No retirement by default: the suites' seeded keys were never used, and are to be
+        // rotated. The retirement's tests and the demo switch it on.
+        ("KEYROTOR_UNUSED_DAYS", "0"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -204,6 +207,9 @@ pub struct LocalStack {
     /// The organization machine (the schedule's in the organization mode).
     pub organization_state_machine_arn: String,
     pub functions_log: PathBuf,
+    /// The functions' `KEYROTOR_*` settings, which an operator's shell shares (as one
+    /// configured for the deployment would).
+    settings: Vec<(String, String)>,
 }
 
 impl LocalStack {
@@ -237,6 +243,7 @@ impl LocalStack {
             scan_state_machine_arn,
             organization_state_machine_arn,
             functions_log,
+            settings: options.function_env.clone(),
         };
         stack.prepare_account(&options).await?;
         Ok(stack)
@@ -455,7 +462,7 @@ impl LocalStack {
             .env("AWS_REGION", REGION)
             .env("AWS_ACCESS_KEY_ID", "AKIAKEYROTOROPERATOR")
             .env("AWS_SECRET_ACCESS_KEY", "operator-secret")
-            .envs(local_settings())
+            .envs(self.settings.iter().cloned())
             .env_remove("KEYROTOR_STATE_MACHINE_ARN")
             .env_remove("KEYROTOR_SCAN_STATE_MACHINE_ARN")
             .env_remove("KEYROTOR_ORGANIZATION_STATE_MACHINE_ARN")

@@ -214,6 +214,10 @@ pub fn render(page: &Page<'_>) -> String {
                 || if r.key_id.is_some() { "never".to_owned() } else { String::new() },
                 |t| t.format("%Y-%m-%d").to_string(),
             );
+            let last = match &r.unused {
+                Some(unused) if r.last_used.is_some() => format!("{last} ({unused})"),
+                _ => last,
+            };
             format!(
                 "<tr class=\"{}\" data-overdue=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>\n",
                 if r.overdue { "overdue" } else { "compliant" },
@@ -311,6 +315,7 @@ mod tests {
             last_used: None,
             next: "x < y & z".into(),
             overdue,
+            unused: None,
         }
     }
 
@@ -323,6 +328,7 @@ mod tests {
             overlap_secs: 7 * 86_400,
             cutover_settle_secs: 2 * 86_400,
             cutover_poll_secs: 6 * 3_600,
+            unused_days: 45,
             exempt_tag: "key-rotation:exempt".into(),
             max_exemption_days: 365,
         };

@@ -34,6 +34,28 @@ pub struct Row {
     /// Active, past the rotation age, the user not exempt, and not an old key in its overlap
     /// window.
     pub overdue: bool,
+    /// An active key never used ("never used"), or not for the policy's `unused_days`
+    /// ("unused N days"): retired at its rotation age instead of rotated.
+    pub unused: Option<String>,
+}
+
+/// Whether an active key last used at `last_used` counts as unused at `now`, in words.
+fn unused_label(
+    active: bool,
+    last_used: Option<DateTime<Utc>>,
+    unused_days: u32,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    if !active {
+        return None;
+    }
+    match last_used {
+        None => Some("never used".to_owned()),
+        Some(t) if unused_days > 0 && (now - t).num_days() >= i64::from(unused_days) => {
+            Some(format!("unused {} days", (now - t).num_days()))
+        }
+        Some(_) => None,
+    }
 }
 
 /// The policy the report judges by, and where it came from.
@@ -124,6 +146,7 @@ pub async fn report(ctx: &Ctx, format: ReportFormat) -> Result<i32> {
     let now = Utc::now();
     let rows = collect_rows(&sdk, &config, now).await?;
     let overdue = rows.iter().filter(|r| r.overdue).count();
+    let unused: Vec<&Row> = rows.iter().filter(|r| r.unused.is_some()).collect();
     match format {
         ReportFormat::Json => println!(
             "{}",
@@ -132,7 +155,9 @@ pub async fn report(ctx: &Ctx, format: ReportFormat) -> Result<i32> {
                 "policySource": origin.source,
                 "policyDeployed": origin.deployed,
                 "rotateAfterDays": policy.rotate_after_days,
+                "unusedDays": policy.unused_days,
                 "overdueKeys": overdue,
+                "unusedKeys": unused.len(),
                 "keys": rows,
             })))?
         ),
@@ -150,7 +175,7 @@ pub async fn report(ctx: &Ctx, format: ReportFormat) -> Result<i32> {
             );
         }
         ReportFormat::Csv => {
-            println!("user,key_id,status,age_days,last_used,next,overdue");
+            println!("user,key_id,status,age_days,last_used,next,overdue,unused");
             for r in &rows {
                 let fields = [
                     r.user.clone(),
@@ -160,6 +185,7 @@ pub async fn report(ctx: &Ctx, format: ReportFormat) -> Result<i32> {
                     r.last_used.map(|t| t.to_rfc3339()).unwrap_or_default(),
                     r.next.clone(),
                     r.overdue.to_string(),
+                    r.unused.clone().unwrap_or_default(),
                 ];
                 println!(
                     "{}",
@@ -218,6 +244,25 @@ pub async fn report(ctx: &Ctx, format: ReportFormat) -> Result<i32> {
                 count_users(&rows),
                 rows.iter().filter(|r| r.key_id.is_some()).count()
             );
+            if !unused.is_empty() {
+                let rule = if policy.unused_days > 0 {
+                    format!(
+                        "never used, or not for {} days: retired at the rotation age, not rotated",
+                        policy.unused_days
+                    )
+                } else {
+                    "never used (retirement is off: KEYROTOR_UNUSED_DAYS is 0)".to_owned()
+                };
+                println!("\nUnused keys ({rule}):");
+                for r in &unused {
+                    println!(
+                        "  {:<16} {:<22} {}",
+                        r.user,
+                        r.key_id.as_deref().unwrap_or("-"),
+                        r.unused.as_deref().unwrap_or_default()
+                    );
+                }
+            }
         }
     }
     Ok(if overdue > 0 { EXIT_NON_COMPLIANT } else { 0 })
@@ -252,6 +297,7 @@ async fn collect_rows(sdk: &SdkConfig, config: &Config, now: DateTime<Utc>) -> R
                     last_used: None,
                     next: "no access keys".into(),
                     overdue: false,
+                    unused: None,
                 });
             }
             let mut keys = live.state.keys.clone();
@@ -268,6 +314,7 @@ async fn collect_rows(sdk: &SdkConfig, config: &Config, now: DateTime<Utc>) -> R
                     &policy.warn_days,
                     now,
                 );
+                let last_used = iam.key_last_used(&key.id).await?;
                 rows.push(Row {
                     user: user.clone(),
                     key_id: Some(key.id.clone()),
@@ -277,9 +324,10 @@ async fn collect_rows(sdk: &SdkConfig, config: &Config, now: DateTime<Utc>) -> R
                         "Inactive"
                     }),
                     age_days: Some(age),
-                    last_used: iam.key_last_used(&key.id).await?,
+                    last_used,
                     next,
                     overdue,
+                    unused: unused_label(key.is_active(), last_used, policy.unused_days, now),
                 });
             }
         }
@@ -507,8 +555,27 @@ fn next_step(
         Decision::Warn {
             key_id: k,
             rotate_on,
+            retire,
             ..
-        } if k == key_id => format!("warning due today; rotated on {rotate_on}"),
+        } if k == key_id => {
+            let what = if *retire {
+                "retired (unused)"
+            } else {
+                "rotated"
+            };
+            format!("warning due today; {what} on {rotate_on}")
+        }
+        Decision::Retire {
+            key_id: k,
+            delete_after,
+            ..
+        } if k == key_id => match delete_after {
+            Some(at) if status == KeyStatus::Inactive => {
+                format!("retired: deleted after {}", at.format("%Y-%m-%d %H:%M UTC"))
+            }
+            _ if status == KeyStatus::Inactive => "retired: deleted after the delay".into(),
+            _ => "unused: retired at the next scan (deactivated, not replaced)".into(),
+        },
         _ if status == KeyStatus::Inactive => "inactive: deleted before the next rotation".into(),
         _ if now - created < RESUME_WINDOW => format!("new; rotated on {rotate_on}"),
         _ => {

@@ -84,8 +84,10 @@ pub async fn stage(ctx: &Ctx, desc: &DescribeExecutionOutput) -> Result<Stage> {
 fn finished_stage(out: &Value) -> String {
     if out["kind"] == "scan" {
         let t = &out["totals"];
+        // Totals of a scan from before retirement have no `retire`.
+        let retire = t["retire"].as_u64().unwrap_or(0);
         return format!(
-            "scan{}: {} users, {} to rotate, {} warned, {} blocked, {} exempt; {} executions started",
+            "scan{}: {} users, {} to rotate, {retire} to retire, {} warned, {} blocked, {} exempt; {} executions started",
             if out["dryRun"] == json!(true) { " (dry run)" } else { "" },
             t["seen"], t["rotate"], t["warn"], t["blocked"], t["exempt"], t["started"]
         );
@@ -98,6 +100,20 @@ fn finished_stage(out: &Value) -> String {
         "warn" if dry => format!("dry run: would warn (rotation on {})", text(&a["rotateOn"])),
         "warn" => format!("warned (rotation on {})", text(&a["rotateOn"])),
         "blocked" => format!("blocked: {}", text(&a["reason"])),
+        "retire" if dry => format!("dry run: would retire the unused key {}", text(&a["keyId"])),
+        "retire" => match text(&out["deleted"]["outcome"]) {
+            "deleted" | "alreadyDeleted" => {
+                format!("retired the unused key {}, now deleted", text(&a["keyId"]))
+            }
+            "keptReactivated" => format!("retired {}, kept: it was reactivated", text(&a["keyId"])),
+            "keptUsedAfterDeactivation" => {
+                format!(
+                    "retired {}, kept: used after deactivation",
+                    text(&a["keyId"])
+                )
+            }
+            other => format!("retired {} ({other})", text(&a["keyId"])),
+        },
         "rotate" | "finish" | "cutover" if dry => {
             format!("dry run: would rotate {}", text(&a["oldKeyId"]))
         }

@@ -140,11 +140,21 @@ fn report_passes_a_compliant_account_and_fails_an_overdue_key() {
         assert_eq!(overdue.len(), 1);
         assert_eq!(overdue[0]["user"], "overdue");
         assert_eq!(overdue[0]["ageDays"], 120);
+        // The seeded key signed nothing: it is listed as never used.
+        assert_eq!(overdue[0]["unused"], "never used", "{report:#}");
+        let listed = keys.iter().filter(|k| !k["unused"].is_null()).count();
+        assert_eq!(report["unusedKeys"], listed, "{report:#}");
+        let out = keyrotor(stack, &["report"]);
+        assert!(
+            stdout(&out).contains("Unused keys (never used (retirement is off"),
+            "{}",
+            stdout(&out)
+        );
 
         let out = keyrotor(stack, &["report", "--format", "csv"]);
         let csv = stdout(&out);
         assert!(
-            csv.starts_with("user,key_id,status,age_days,last_used,next,overdue\n"),
+            csv.starts_with("user,key_id,status,age_days,last_used,next,overdue,unused\n"),
             "{csv}"
         );
         assert_eq!(csv.lines().count(), 1 + 5, "{csv}");

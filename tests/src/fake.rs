@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
 use keyrotor_core::domain::credential_report::{CredentialReport, ReportKey};
-use keyrotor_core::domain::{AccessKey, KeyStatus, Overlap};
+use keyrotor_core::domain::{AccessKey, KeyStatus, LastUse, Overlap};
 use keyrotor_core::email::EmailAddress;
 use keyrotor_core::error::{AwsErrorKind, Error, Result};
 use keyrotor_core::events::Event;
@@ -312,11 +312,17 @@ impl FakeAccount {
 
     /// Marks a key as used now (someone signed a request with it).
     pub fn use_key(&self, key_id: &str) {
+        self.used_at(key_id, Utc::now());
+    }
+
+    /// Marks a key as last used at `at` (a request signed with it then, as IAM would
+    /// report it later).
+    pub fn used_at(&self, key_id: &str, at: DateTime<Utc>) {
         let mut state = self.lock();
         for u in &mut state.users {
             for k in &mut u.keys {
                 if k.id == key_id {
-                    k.last_used = Some(Utc::now());
+                    k.last_used = Some(at);
                 }
             }
         }
@@ -464,6 +470,7 @@ impl UsersPort for FakeAccount {
                     .map(|k| ReportKey {
                         active: k.status == KeyStatus::Active,
                         created: k.created,
+                        last_used: Some(LastUse::from_date(k.last_used)),
                     })
                     .collect();
                 (u.name.clone(), keys)

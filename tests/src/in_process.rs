@@ -22,7 +22,8 @@ pub const ROTATE_USER_ARN: &str =
     "arn:aws:states:us-east-1:123456789012:stateMachine:keyrotor-rotate";
 
 /// The functions' configuration: the local stack's settings, a deletion delay of zero
-/// (the Wait before deletion is zero seconds too), no overlap window, and `extra` on top.
+/// (the Wait before deletion is zero seconds too), no overlap window, no retirement of
+/// unused keys, and `extra` on top.
 pub fn config(extra: &[(&str, &str)]) -> Config {
     Config::from_lookup(|name| {
         if let Some((_, v)) = extra.iter().find(|(k, _)| *k == name) {
@@ -40,6 +41,8 @@ pub fn config(extra: &[(&str, &str)]) -> Config {
                 // No window unless a test opens one; its looks a second apart.
                 vars::OVERLAP_SECONDS => "0",
                 vars::CUTOVER_POLL_SECONDS => "1",
+                // Seeded keys were never used: they are rotated unless a test retires them.
+                vars::UNUSED_DAYS => "0",
                 _ => return None,
             }
             .to_owned(),

@@ -69,6 +69,8 @@ fn env_at(sdk: &aws_config::SdkConfig, extra: &[(&'static str, &str)]) -> Env {
                 // The handlers one step at a time: no overlap window (tests/tests/window.rs
                 // has the window's).
                 vars::OVERLAP_SECONDS => Some("0".into()),
+                // Seeded keys were never used: rotated, not retired.
+                vars::UNUSED_DAYS => Some("0".into()),
                 vars::KMS_KEY_ID => Some(stack::KMS_KEY_ID.into()),
                 vars::TRUSTED_ROLE_ARNS => Some(stack::TRUSTED_ROLE_ARNS.into()),
                 // moto accepts a new key at once; a failing STS is given up on quickly.
@@ -688,7 +690,7 @@ async fn the_scan_lists_assesses_and_starts_one_execution_per_actionable_user() 
     assert_eq!(batch["seen"], 4);
     assert_eq!(
         batch["counts"],
-        json!({"none": 2, "exempt": 0, "warn": 1, "rotate": 1, "blocked": 0, "finish": 0, "cutover": 0})
+        json!({"none": 2, "exempt": 0, "warn": 1, "rotate": 1, "blocked": 0, "finish": 0, "cutover": 0, "retire": 0})
     );
     let listed = ctx.env_with(&[(vars::ASSESS_STRATEGY, "list-access-keys")]);
     let by_listing =

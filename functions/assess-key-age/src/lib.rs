@@ -8,15 +8,16 @@
 //! - Batch mode (`{"users": [...], "dryRun"?}`, a page of the scan): counts per decision
 //!   and only the users that need a per-user execution.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use keyrotor_aws::{Iam, IamAndSecrets, Secrets};
 use keyrotor_core::config::AssessStrategy;
 use keyrotor_core::domain::credential_report::{keys_may_need_action, CredentialReport, ReportKey};
 use keyrotor_core::domain::planner::depends_on_records;
+use keyrotor_core::domain::retirement::needs_last_use;
 use keyrotor_core::domain::{
-    plan, plan_key, AccessKey, Decision, KeyStatus, Plan, Policy, SecretState, UserState,
+    plan, plan_key, AccessKey, Decision, KeyStatus, LastUse, Plan, Policy, SecretState, UserState,
 };
 use keyrotor_core::metrics::{Emf, Metric};
 use keyrotor_core::payload::{
@@ -200,8 +201,10 @@ async fn assess_one<U: UsersPort, S: SecretsPort>(
 /// no call at all).
 enum Look {
     /// One active key of known age: the plan needs only the user's tags (and the group,
-    /// read once per page), never the secret or the key's ID.
-    Tags(Vec<AccessKey>),
+    /// read once per page) and, once the key is old enough to be retired, its last use;
+    /// never the secret or the key's ID. The last use comes with the credential report
+    /// (`Some`), or is read for the key listed (`None`).
+    Tags(Vec<AccessKey>, Option<BTreeMap<String, LastUse>>),
     /// Anything else: the user's whole live state, as a per-user execution reads it.
     Full,
 }
@@ -230,7 +233,10 @@ async fn assess_batch<U: UsersPort, S: SecretsPort>(
             .map(|user| match report.users.get(user.as_str()) {
                 Some(ages) => {
                     oldest.add(ages.iter().map(|k| (k.active, k.created)), now);
-                    look_for(ages, || from_report(ages), policy, now)
+                    look_for(ages, || from_report(ages), policy, now).map(|look| match look {
+                        Look::Tags(keys, _) => Look::Tags(keys, Some(report_last_use(ages))),
+                        full => full,
+                    })
                 }
                 None => Some(Look::Full),
             })
@@ -268,20 +274,23 @@ async fn assess_batch<U: UsersPort, S: SecretsPort>(
     let plans: Vec<(String, Option<Planned>)> = stream::iter(to_look)
         .map(|(user, look)| async move {
             let plan = match look {
-                Look::Tags(keys) => match deps.iam.user_tags(user.as_str()).await {
-                    Ok(tags) => {
-                        let state = UserState {
-                            user: user.to_string(),
-                            keys,
-                            tags,
-                            in_exempt_group: members.is_some_and(|m| m.contains(user.as_str())),
-                            secret: SecretState::default(),
-                            secret_problem: None,
-                        };
-                        Some((plan(&state, policy, now, false), state.keys))
+                Look::Tags(keys, last_use) => {
+                    match tags_and_last_use(deps, user, &keys, last_use, now).await {
+                        Ok((tags, last_use)) => {
+                            let state = UserState {
+                                user: user.to_string(),
+                                keys,
+                                tags,
+                                in_exempt_group: members.is_some_and(|m| m.contains(user.as_str())),
+                                secret: SecretState::default(),
+                                secret_problem: None,
+                                last_use,
+                            };
+                            Some((plan(&state, policy, now, false), state.keys))
+                        }
+                        Err(e) => per_user_outcome(user, e)?.map(|p| (p, Vec::new())),
                     }
-                    Err(e) => per_user_outcome(user, e)?.map(|p| (p, Vec::new())),
-                },
+                }
                 Look::Full => match load_user(
                     &deps.iam,
                     &deps.secrets,
@@ -331,6 +340,9 @@ async fn assess_batch<U: UsersPort, S: SecretsPort>(
             // In or past its window: the execution watching it, or one the scan starts once
             // the window has ended, deactivates the old key.
             Decision::Cutover { .. } => counts.cutover += 1,
+            // Retired and waiting for its deletion time: its own execution is on it.
+            Decision::Retire { .. } if !needs_action => counts.none += 1,
+            Decision::Retire { .. } => counts.retire += 1,
         }
         if needs_action {
             actionable.push(ActionableUser {
@@ -374,7 +386,11 @@ impl OldestKey {
 pub fn page_metrics(page: &AssessBatchOutput, at: chrono::DateTime<chrono::Utc>) -> Emf {
     let emf = Emf::new(at)
         .value(Metric::UsersSeen, f64::from(page.seen))
-        .value(Metric::KeysDue, f64::from(page.counts.rotate))
+        // Due keys: to rotate, or (unused) to retire.
+        .value(
+            Metric::KeysDue,
+            f64::from(page.counts.rotate.saturating_add(page.counts.retire)),
+        )
         .value(Metric::Warned, f64::from(page.counts.warn))
         .value(Metric::Blocked, f64::from(page.counts.blocked))
         .value(Metric::Exempt, f64::from(page.counts.exempt))
@@ -449,16 +465,51 @@ fn look_for(
     Some(if depends_on_records(&keys) {
         Look::Full
     } else {
-        Look::Tags(keys)
+        Look::Tags(keys, None)
     })
 }
+
+/// The tags of a user looked at by [`Look::Tags`], and the last use of their key where the
+/// plan needs it and the credential report did not give it (one GetAccessKeyLastUsed).
+async fn tags_and_last_use<U: UsersPort, S>(
+    deps: &Deps<U, S>,
+    user: &UserName,
+    keys: &[AccessKey],
+    reported: Option<BTreeMap<String, LastUse>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(BTreeMap<String, String>, BTreeMap<String, LastUse>)> {
+    let tags = deps.iam.user_tags(user.as_str()).await?;
+    let last_use = match reported {
+        Some(reported) => reported,
+        None => match needs_last_use(keys, &deps.config.policy, now) {
+            Some(key) => {
+                let used = deps.iam.key_last_used(&key.id).await?;
+                BTreeMap::from([(key.id.clone(), LastUse::from_date(used))])
+            }
+            None => BTreeMap::new(),
+        },
+    };
+    Ok((tags, last_use))
+}
+
+/// The report's last use of each key, under the ID [`from_report`] gives the keys (a
+/// [`Look::Tags`] user has one key).
+fn report_last_use(keys: &[ReportKey]) -> BTreeMap<String, LastUse> {
+    keys.iter()
+        .filter_map(|k| k.last_used)
+        .map(|used| (REPORT_KEY_ID.to_owned(), used))
+        .collect()
+}
+
+/// The ID of a key known only from the credential report, which names none.
+const REPORT_KEY_ID: &str = "(from the credential report)";
 
 /// The report's keys as the planner takes them. The report names no key IDs; a plan made
 /// from these is only ever used where the IDs cannot matter (see [`depends_on_records`]).
 fn from_report(keys: &[ReportKey]) -> Vec<AccessKey> {
     keys.iter()
         .map(|k| AccessKey {
-            id: "(from the credential report)".into(),
+            id: REPORT_KEY_ID.into(),
             status: if k.active {
                 KeyStatus::Active
             } else {

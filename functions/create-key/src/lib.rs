@@ -15,6 +15,10 @@
 //!    resource policy on a new or empty one and check it again; then the value under a
 //!    version ID derived from the key ID (so a repeated write is a no-op);
 //! 6. if 4 or 5 fail, the new key is deleted again, unless the secret turns out to hold it.
+//!
+//! A retirement (`retire`: the key is unused and gets no replacement) makes no key: it only
+//! makes the user's secret ready as the record of the deactivation that follows (created
+//! if missing, protected, keyrotor's own), so that `delete-key` later finds the record.
 
 use std::collections::HashSet;
 
@@ -24,6 +28,7 @@ use keyrotor_aws::FromConfig;
 use keyrotor_aws::{Iam, KeyVerifier, Secrets};
 use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::domain::creation::{create_step, CreateStep, ORPHAN_WINDOW};
+use keyrotor_core::domain::Decision;
 use keyrotor_core::error::AwsErrorKind;
 use keyrotor_core::ownership::{resource_policy, Trust};
 use keyrotor_core::payload::{parse, CreateKeyInput, CreateKeyOutput};
@@ -80,6 +85,11 @@ pub async fn handle<U: UsersPort, S: SecretsPort, V: VerifierPort>(
     let input: CreateKeyInput = parse(event)?;
     let dry_run = input.dry_run || deps.config.dry_run;
     let old = input.old_key_id.as_str();
+    if input.retire && input.force {
+        return Err(Error::InvalidInput(
+            "a forced rotation replaces the key: retire and force do not go together".into(),
+        ));
+    }
     if !dry_run {
         deps.config.require_trusted_roles()?;
     }
@@ -105,9 +115,15 @@ pub async fn handle<U: UsersPort, S: SecretsPort, V: VerifierPort>(
             secret_arn,
             deleted_leftover_key_id: leftover,
             resumed,
+            retired: input.retire,
             dry_run,
         }
     };
+    if input.retire {
+        return prepare_retirement(deps, &live, old, dry_run)
+            .await
+            .map(|arn| output(None, arn, None, false));
+    }
 
     if live.state.key(old).is_none() {
         // Gone. If it exists nowhere and the secret holds another active key of this user,
@@ -192,12 +208,62 @@ pub async fn handle<U: UsersPort, S: SecretsPort, V: VerifierPort>(
     ))
 }
 
+/// Makes the user's secret ready for the record of retiring `old`, if the plan on live
+/// state still retires it (or finishes its retirement): its ARN (`None` in a dry run
+/// before the secret exists, or when the key is gone: nothing is left to record).
+async fn prepare_retirement<U: UsersPort, S: SecretsPort, V>(
+    deps: &Deps<U, S, V>,
+    live: &LiveUser,
+    old: &str,
+    dry_run: bool,
+) -> Result<Option<String>> {
+    let existing = live.secret.as_ref().map(|s| s.arn.clone());
+    if live.state.key(old).is_none() {
+        info!(user = %live.state.user, key_id = old, "retired key already gone");
+        return Ok(existing);
+    }
+    let plan = live.plan(&deps.config, false);
+    match &plan.decision {
+        Decision::Retire { key_id, .. } if key_id == old => {}
+        other => {
+            return Err(Error::Blocked(format!(
+                "live state no longer calls for retiring {old} ({}: {})",
+                other.name(),
+                plan.reason
+            )))
+        }
+    }
+    if dry_run {
+        info!(user = %live.state.user, key_id = old, "dry run: would retire the unused key");
+        return Ok(existing);
+    }
+    let arn = protected_secret(deps, live).await?;
+    info!(user = %live.state.user, key_id = old, "secret ready to record the retirement");
+    Ok(Some(arn))
+}
+
 /// Writes the new key into the user's secret, creating it if needed, and only once the
 /// secret is provably keyrotor's own and protected.
 async fn store<U, S: SecretsPort, V>(
     deps: &Deps<U, S, V>,
     live: &LiveUser,
     key: &NewAccessKey,
+) -> Result<String> {
+    let arn = protected_secret(deps, live).await?;
+    let value = StoredCredential {
+        key,
+        rotated_at: Utc::now(),
+    }
+    .to_secret_string();
+    deps.secrets.put_key(&arn, &key.key_id, &value).await?;
+    Ok(arn)
+}
+
+/// The user's secret, created if missing, once it is provably keyrotor's own and protected
+/// (a new or empty one gets keyrotor's resource policy first, and is checked again).
+async fn protected_secret<U, S: SecretsPort, V>(
+    deps: &Deps<U, S, V>,
+    live: &LiveUser,
 ) -> Result<String> {
     let (arn, trust) = match (&live.secret, &live.trust) {
         (Some(secret), trust) => (secret.arn.clone(), trust.clone()),
@@ -242,12 +308,6 @@ async fn store<U, S: SecretsPort, V>(
             }
         }
     }
-    let value = StoredCredential {
-        key,
-        rotated_at: Utc::now(),
-    }
-    .to_secret_string();
-    deps.secrets.put_key(&arn, &key.key_id, &value).await?;
     Ok(arn)
 }
 
@@ -370,6 +430,8 @@ mod tests {
                 json!({"user": "al ice", "oldKeyId": "AKIAIOSFODNN7EXAMPLE"}),
                 json!({"user": "alice", "oldKeyId": "AKIAIOSFODNN7EXAMPLE", "dryRun": "no"}),
                 json!({"user": "alice", "oldKeyId": "AKIAIOSFODNN7EXAMPLE", "secret": "x"}),
+                json!({"user": "alice", "oldKeyId": "AKIAIOSFODNN7EXAMPLE", "retire": true, "force": true}),
+                json!({"user": "alice", "oldKeyId": "AKIAIOSFODNN7EXAMPLE", "retire": "yes"}),
                 json!([1, 2, 3]),
             ]
         );

@@ -9,12 +9,17 @@
 //! once when the rotation is forced or no window is configured
 //! ([`keyrotor_core::domain::cutover`] decides). Records the deactivation on the secret,
 //! which is what `delete-key` later checks against.
+//!
+//! A retirement (`retire`: an unused key, no replacement) deactivates the key at once if
+//! the plan on live state still retires it ([`keyrotor_core::domain::retirement`]), with
+//! the same record.
 
 use chrono::{DateTime, SubsecRound, Utc};
 use keyrotor_aws::{Iam, IamAndSecrets, Secrets};
 use keyrotor_core::domain::cutover::{
-    cutover_step, deactivate_step, owner_request, DeactivateStep, Step, Usage,
+    cutover_step, deactivate_step, owner_request, DeactivateStep, Step, Usage, Why,
 };
+use keyrotor_core::domain::retirement::retire_step;
 use keyrotor_core::domain::{Deactivation, KeyStatus, Overlap};
 use keyrotor_core::payload::{DeactivateKeyOutput, DeactivateOutcome, KeyPairInput};
 use keyrotor_core::ports::{SecretsPort, UsersPort};
@@ -48,11 +53,7 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
     let dry_run = input.dry_run || deps.config.dry_run;
     let policy = &deps.config.policy;
     let old = input.old_key_id.as_str();
-    let new = match (&input.new_key_id, dry_run) {
-        (Some(new), _) => Some(new.as_str()),
-        (None, true) => None,
-        (None, false) => return Err(Error::InvalidInput("newKeyId is required".into())),
-    };
+    let new = input.replacement(dry_run)?;
 
     let live = load_user(
         &deps.iam,
@@ -95,7 +96,8 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
     let Some(old_key) = live.state.key(old) else {
         // Gone. If it exists nowhere and its replacement is the secret's active current key,
         // a concurrent run of this rotation has already deactivated and deleted it.
-        let replaced = new.is_some_and(|n| live.state.is_current_and_active(n));
+        // A retired key that is gone was deleted by a concurrent run of the retirement.
+        let replaced = new.is_some_and(|n| live.state.is_current_and_active(n)) || input.retire;
         if replaced && deps.iam.key_owner(old).await?.is_none() {
             let recorded = live.state.secret.deactivation_of(old);
             let note = format!("{old} no longer exists");
@@ -110,21 +112,25 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
         )));
     };
 
-    let Some(new) = new else {
-        info!(
-            user,
-            old_key_id = old,
-            "dry run: would deactivate the old key"
-        );
-        let outcome = if old_key.is_active() {
-            DeactivateOutcome::WouldDeactivate
-        } else {
-            DeactivateOutcome::AlreadyInactive
-        };
-        return Ok(output(outcome, "dry run: no key was rotated".into()));
-    };
     let plan = live.plan(&deps.config, input.force);
-    match deactivate_step(&live.state, &plan, old, new) {
+    let step = match new {
+        Some(new) => deactivate_step(&live.state, &plan, old, new),
+        None if input.retire => retire_step(&live.state, &plan, old),
+        None => {
+            info!(
+                user,
+                old_key_id = old,
+                "dry run: would deactivate the old key"
+            );
+            let outcome = if old_key.is_active() {
+                DeactivateOutcome::WouldDeactivate
+            } else {
+                DeactivateOutcome::AlreadyInactive
+            };
+            return Ok(output(outcome, "dry run: no key was rotated".into()));
+        }
+    };
+    match step {
         DeactivateStep::Refuse(reason) => return Err(Error::Blocked(reason)),
         DeactivateStep::NotTheUsers(reason) => return Err(Error::NotFound(reason)),
         DeactivateStep::Proceed => {}
@@ -152,6 +158,22 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
         ));
     }
     let secret_arn = secret_arn(&live)?;
+    let Some(new) = new else {
+        // Retired: no replacement, no window.
+        let last_used = live.state.last_use.get(old).and_then(|u| u.date());
+        let at = deactivate(deps, &live, secret_arn, old).await?;
+        info!(
+            user,
+            old_key_id = old,
+            why = Why::Unused.as_str(),
+            "unused key retired"
+        );
+        return Ok(DeactivateKeyOutput {
+            why: Some(Why::Unused),
+            old_key_last_used: last_used,
+            ..done(at, DeactivateOutcome::Deactivated, plan.reason.clone())
+        });
+    };
 
     // The window this rotation opened, if any, and what the keys' use and the owner say.
     let window = live.state.window_of(old, new).cloned();
@@ -205,14 +227,7 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
         Step::Deactivate { why, note } => (why, note),
     };
 
-    deps.secrets.mark_deactivating(secret_arn, old).await?;
-    deps.iam
-        .set_key_status(user, old, KeyStatus::Inactive)
-        .await?;
-    let at = whole_seconds(Utc::now());
-    deps.secrets
-        .record_deactivation(secret_arn, old, at)
-        .await?;
+    let at = deactivate(deps, &live, secret_arn, old).await?;
     info!(
         user,
         old_key_id = old,
@@ -229,7 +244,26 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
     })
 }
 
-/// The ARN of the user's secret, which a rotation under way always has.
+/// Deactivates `key`, marked on the secret before and recorded after (so that a failure
+/// between the writes is recognised as keyrotor's own deactivation): the time recorded.
+async fn deactivate<U: UsersPort, S: SecretsPort>(
+    deps: &Deps<U, S>,
+    live: &keyrotor_core::state::LiveUser,
+    secret_arn: &str,
+    key: &str,
+) -> Result<DateTime<Utc>> {
+    deps.secrets.mark_deactivating(secret_arn, key).await?;
+    deps.iam
+        .set_key_status(&live.state.user, key, KeyStatus::Inactive)
+        .await?;
+    let at = whole_seconds(Utc::now());
+    deps.secrets
+        .record_deactivation(secret_arn, key, at)
+        .await?;
+    Ok(at)
+}
+
+/// The ARN of the user's secret, which a rotation (or retirement) under way always has.
 fn secret_arn(live: &keyrotor_core::state::LiveUser) -> Result<&str> {
     live.secret
         .as_ref()
@@ -263,6 +297,8 @@ mod tests {
                 json!({"user": 1, "oldKeyId": k1, "newKeyId": "AKIAIOSFODNN7EXAMPL2"}),
                 json!({"user": "alice", "oldKeyId": k1, "newKeyId": "AKIAIOSFODNN7EXAMPL2", "force": "yes"}),
                 json!({"user": "alice", "oldKeyId": k1, "newKeyId": "AKIAIOSFODNN7EXAMPL2", "again": true}),
+                json!({"user": "alice", "oldKeyId": k1, "newKeyId": "AKIAIOSFODNN7EXAMPL2", "retire": true}),
+                json!({"user": "alice", "oldKeyId": k1, "retire": true, "force": true}),
             ]
         );
     }

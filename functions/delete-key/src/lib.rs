@@ -1,7 +1,7 @@
 //! `delete-key`: deletes the old key after the deletion delay, and only if that is still
 //! safe (invariant 5): it is Inactive, keyrotor recorded its deactivation, the delay has
-//! passed, it signed nothing since, and its replacement is in place (the rules:
-//! [`keyrotor_core::domain::deletion`]). A key someone
+//! passed, it signed nothing since, and its replacement is in place (a retired key has
+//! none; the rules: [`keyrotor_core::domain::deletion`]). A key someone
 //! reactivated (a rollback) or used after deactivation is kept, with the reason. A key that
 //! is already gone is success (idempotent).
 
@@ -85,17 +85,13 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
             )),
         };
     }
-    if dry_run && input.new_key_id.is_none() {
+    let new = input.replacement(dry_run)?;
+    if dry_run && new.is_none() && !input.retire {
         return Ok(output(
             DeleteOutcome::WouldDelete,
             "dry run: no key was rotated".into(),
         ));
     }
-    let new = input
-        .new_key_id
-        .as_ref()
-        .map(|k| k.as_str())
-        .ok_or_else(|| Error::InvalidInput("newKeyId is required".into()))?;
     let deactivated_at = match delete_check(&live.state, &deps.config.policy, old, new, Utc::now())
     {
         DeleteCheck::Refuse(reason) => return Err(Error::Blocked(reason)),
@@ -163,6 +159,7 @@ mod tests {
                 json!({"user": "alice", "oldKeyId": k1, "newKeyId": k1}),
                 json!({"user": "alice", "oldKeyId": k1, "newKeyId": "bad"}),
                 json!({"user": "alice", "oldKeyId": k1, "delete": "all"}),
+                json!({"user": "alice", "oldKeyId": k1, "newKeyId": "AKIAIOSFODNN7EXAMPL2", "retire": true}),
             ]
         );
     }

@@ -106,6 +106,7 @@ pub mod vars {
     pub const OVERLAP_SECONDS: &str = "KEYROTOR_OVERLAP_SECONDS";
     pub const CUTOVER_SETTLE_SECONDS: &str = "KEYROTOR_CUTOVER_SETTLE_SECONDS";
     pub const CUTOVER_POLL_SECONDS: &str = "KEYROTOR_CUTOVER_POLL_SECONDS";
+    pub const UNUSED_DAYS: &str = "KEYROTOR_UNUSED_DAYS";
     pub const SECRET_PREFIX: &str = "KEYROTOR_SECRET_PREFIX";
     pub const KMS_KEY_ID: &str = "KEYROTOR_KMS_KEY_ID";
     pub const EMAIL_TAG: &str = "KEYROTOR_EMAIL_TAG";
@@ -215,6 +216,11 @@ impl Config {
         let cutover_settle_secs =
             seconds(&get, vars::CUTOVER_SETTLE_SECONDS, 2 * DAY, 0, 30 * DAY)?;
         let cutover_poll_secs = seconds(&get, vars::CUTOVER_POLL_SECONDS, 6 * 3600, 1, DAY)?;
+        // The CIS benchmark's figure: a key unused for 45 days is disabled.
+        let unused_days = match get(vars::UNUSED_DAYS) {
+            None => 45,
+            Some(v) => parse_days(vars::UNUSED_DAYS, v.trim())?,
+        };
 
         let secret_prefix = get(vars::SECRET_PREFIX).unwrap_or_else(|| "iam-access-key/".into());
         if secret_prefix.len() > 256
@@ -369,6 +375,7 @@ impl Config {
                 overlap_secs,
                 cutover_settle_secs,
                 cutover_poll_secs,
+                unused_days,
                 exempt_tag,
                 max_exemption_days,
             },
@@ -615,6 +622,7 @@ mod tests {
         assert_eq!(c.policy.overlap_secs, 604_800, "a week's overlap window");
         assert_eq!(c.policy.cutover_settle_secs, 172_800);
         assert_eq!(c.policy.cutover_poll_secs, 21_600);
+        assert_eq!(c.policy.unused_days, 45, "the CIS benchmark's 45 days");
         assert_eq!(c.secret_prefix, "iam-access-key/");
         assert_eq!(c.email_tag, "Email");
         assert_eq!(c.policy.exempt_tag, "key-rotation:exempt");
@@ -649,8 +657,10 @@ mod tests {
             (vars::OVERLAP_SECONDS, "0"),
             (vars::CUTOVER_SETTLE_SECONDS, "3600"),
             (vars::CUTOVER_POLL_SECONDS, "60"),
+            (vars::UNUSED_DAYS, "0"),
         ])
         .expect("valid");
+        assert_eq!(c.policy.unused_days, 0, "0 turns retirement off");
         assert_eq!(c.policy.overlap_secs, 0, "0 turns the window off");
         assert_eq!(c.policy.cutover_settle_secs, 3600);
         assert_eq!(c.policy.cutover_poll_secs, 60);
@@ -690,6 +700,8 @@ mod tests {
             (vars::CUTOVER_SETTLE_SECONDS, "2 days"),
             (vars::CUTOVER_POLL_SECONDS, "0"),
             (vars::CUTOVER_POLL_SECONDS, "86401"),
+            (vars::UNUSED_DAYS, "3651"),
+            (vars::UNUSED_DAYS, "45d"),
             (vars::SECRET_PREFIX, "bad prefix"),
             (vars::EMAIL_TAG, "aws:reserved"),
             (vars::EXEMPT_TAG, "bad\ttag"),

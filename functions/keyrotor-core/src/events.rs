@@ -212,11 +212,14 @@ pub fn warned(
     key_id: Option<&str>,
     age_days: Option<i64>,
     rotate_on: Option<NaiveDate>,
+    retire: bool,
 ) -> Event {
     event(
         DetailType::Warned,
         context,
-        serde_json::json!({"keyId": key_id, "ageDays": age_days, "rotateOn": rotate_on}),
+        serde_json::json!({
+            "keyId": key_id, "ageDays": age_days, "rotateOn": rotate_on, "retire": retire
+        }),
     )
 }
 

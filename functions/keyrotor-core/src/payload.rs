@@ -334,6 +334,10 @@ pub struct DecisionCounts {
     /// Rotations in their overlap window: both keys work, the old one until it is idle or
     /// the window ends.
     pub cutover: u32,
+    /// Unused keys due for retirement (deactivated without a replacement), or retired and
+    /// past their deletion time.
+    #[serde(default)]
+    pub retire: u32,
 }
 
 /// A user that needs a per-user execution.
@@ -367,6 +371,10 @@ pub struct CreateKeyInput {
     pub old_key_id: KeyId,
     #[serde(default)]
     pub force: bool,
+    /// The key is retired, not rotated: no new key is made, only the user's secret (the
+    /// record of its deactivation) is made ready.
+    #[serde(default)]
+    pub retire: bool,
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -384,6 +392,8 @@ pub struct CreateKeyOutput {
     pub deleted_leftover_key_id: Option<String>,
     /// The key had already been created and stored by an earlier attempt.
     pub resumed: bool,
+    /// The old key is retired: no new key was made (`newKeyId` is `null`).
+    pub retired: bool,
     pub dry_run: bool,
 }
 
@@ -401,6 +411,10 @@ pub struct KeyPairInput {
     /// The rotation was forced: it goes on for an exempt user, or over an owner's rollback.
     #[serde(default)]
     pub force: bool,
+    /// The old key is retired (unused): there is no replacement, and `newKeyId` is absent
+    /// or `null`.
+    #[serde(default)]
+    pub retire: bool,
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -415,7 +429,24 @@ impl KeyPairInput {
                 "newKeyId and oldKeyId are the same key".into(),
             ));
         }
+        if input.retire && (input.new_key_id.is_some() || input.force) {
+            return Err(Error::InvalidInput(
+                "a retired key has no replacement and is never forced: retire goes without \
+                 newKeyId and force"
+                    .into(),
+            ));
+        }
         Ok(input)
+    }
+
+    /// The replacement this step works with: `None` for a retirement, or in a dry run
+    /// (which never made one); otherwise it is required.
+    pub fn replacement(&self, dry_run: bool) -> Result<Option<&str>> {
+        match (&self.new_key_id, self.retire || dry_run) {
+            (Some(new), _) => Ok(Some(new.as_str())),
+            (None, true) => Ok(None),
+            (None, false) => Err(Error::InvalidInput("newKeyId is required".into())),
+        }
     }
 }
 
@@ -500,6 +531,8 @@ pub enum NotificationKind {
     NewKey,
     /// To the owner: the old key is deactivated (the new key is in the secret).
     Rotated,
+    /// To the owner: an unused key was deactivated with no replacement (retired).
+    Retired,
     /// To the owner: the old key was deleted.
     Deleted,
     /// To the owner and admin: the old key was kept (rollback or use after deactivation).
@@ -575,11 +608,14 @@ pub struct NotifyInput {
     /// Why the old key was deactivated when it was (`rotated`).
     #[serde(default)]
     pub why: Option<Why>,
-    /// The keys' last use at the look that decided (`rotated`).
+    /// The keys' last use at the look that decided (`rotated`, `retired`).
     #[serde(default)]
     pub old_key_last_used: Option<DateTime<Utc>>,
     #[serde(default)]
     pub new_key_last_used: Option<DateTime<Utc>>,
+    /// The key was retired, not rotated (`deleted`, `kept`): it had no replacement.
+    #[serde(default)]
+    pub retired: bool,
     /// The member account the execution works in (`null`: keyrotor's own).
     #[serde(default)]
     pub account: Option<AccountRef>,

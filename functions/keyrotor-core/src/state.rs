@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 
 use crate::config::Config;
-use crate::domain::{plan, Plan, UserState};
+use crate::domain::retirement::needs_last_use;
+use crate::domain::{plan, LastUse, Plan, UserState};
 use crate::error::Result;
 use crate::naming;
 use crate::ownership::{self, Expected, Trust};
@@ -82,6 +83,12 @@ pub async fn load_user(
         (Trust::Protected, Some(s)) => s.state.clone(),
         _ => Default::default(),
     };
+    // The one key whose last use can change the plan (an unused key is retired), if any.
+    let mut last_use = std::collections::BTreeMap::new();
+    if let Some(key) = needs_last_use(&keys, &config.policy, chrono::Utc::now()) {
+        let used = iam.key_last_used(&key.id).await?;
+        last_use.insert(key.id.clone(), LastUse::from_date(used));
+    }
     let state = UserState {
         user: user.to_owned(),
         keys,
@@ -89,6 +96,7 @@ pub async fn load_user(
         in_exempt_group,
         secret: records,
         secret_problem,
+        last_use,
     };
     Ok(LiveUser {
         identity,

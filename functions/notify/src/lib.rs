@@ -220,7 +220,9 @@ pub async fn handle_in_account(
 }
 
 /// The rotation outcome a message reports, for the metrics: none for warnings, blocked
-/// users, undelivered mail and scans.
+/// users, undelivered mail, scans and retirements (no rotation: the scan counts them, and
+/// `OldKeyDeactivated` with `why: unused` reports each; the retired key's deletion counts
+/// as a deletion).
 fn outcome_of(input: &NotifyInput) -> Option<Outcome> {
     match input.kind {
         NotificationKind::Rotated => Some(Outcome::Rotated),
@@ -248,6 +250,7 @@ fn outcome_events(input: &NotifyInput, user: &str, secret_name: &str) -> Vec<Eve
                 key,
                 input.age_days,
                 input.rotate_on,
+                input.retired,
             )]
         }
         (NotificationKind::NewKey | NotificationKind::Rotated, Some(old)) => {
@@ -279,6 +282,24 @@ fn outcome_events(input: &NotifyInput, user: &str, secret_name: &str) -> Vec<Eve
             } else {
                 vec![events::key_rotated(&context, &new_key), deactivated]
             }
+        }
+        (NotificationKind::Retired, Some(old)) => {
+            // `why` is `null` when the run found the key retired already (a rerun or a
+            // second execution): the event repeats the deactivation without deciding it.
+            let retired = events::Cutover {
+                why: input.why,
+                window: None,
+                usage: Usage {
+                    old_key_last_used: input.old_key_last_used,
+                    new_key_last_used: None,
+                },
+            };
+            vec![events::old_key_deactivated(
+                &context,
+                old,
+                input.delete_after,
+                retired,
+            )]
         }
         (NotificationKind::Deleted, Some(old)) => vec![events::deleted(&context, old)],
         (NotificationKind::Kept, Some(old)) => vec![events::kept(&context, old, reason)],

@@ -90,8 +90,13 @@ fn why_deactivated(input: &NotifyInput, key: &str) -> Option<String> {
         Some(Why::Forced) => format!(
             "The rotation was forced during the overlap window (open since {since}): the old key {key} was deactivated at once."
         ),
-        Some(Why::Immediate) | None => return None,
+        Some(Why::Immediate | Why::Unused) | None => return None,
     })
+}
+
+/// For an unused key: a program in CI or on AWS compute needs no long-lived key at all.
+fn push_roles_advice(lines: &mut Vec<String>) {
+    lines.push("If the key was for CI or a workload, a role removes the need for one: OIDC federation for CI (GitHub Actions, GitLab, ...), IAM Roles Anywhere for servers outside AWS, instance profiles or task roles on AWS compute.".to_owned());
 }
 
 /// Builds the e-mail for `input`. `owner_missing` explains, in admin copies of owner
@@ -118,15 +123,22 @@ pub fn render(
             let when = input
                 .rotate_on
                 .map_or_else(|| "soon".to_owned(), |d| format!("on {d}"));
-            lines.push(format!("The access key {key} of IAM user {user}{age} will be rotated automatically {when}."));
-            lines.push(format!(
-                "The new key will be stored in the Secrets Manager secret {secret_name}."
-            ));
-            lines.push(format!(
-                "The old key is then deactivated, and deleted {delay_days} days later. Prepare the applications that use it to read the new key:"
-            ));
-            lines.push(format!("    {read_cmd}"));
-            format!("[keyrotor] Access key {key} of {user} will be rotated {when}")
+            if input.retired {
+                lines.push(format!("The access key {key} of IAM user {user}{age} has not been used for {} days or more (or never), and will be retired {when}: deactivated, with no new key, and deleted {delay_days} days later.", policy.unused_days));
+                lines.push("Still need it? Use it before then (a key in use is rotated instead: its replacement goes to the user's Secrets Manager secret), or ask your administrator for a new key later.".to_owned());
+                push_roles_advice(&mut lines);
+                format!("[keyrotor] Unused access key {key} of {user} will be retired {when}")
+            } else {
+                lines.push(format!("The access key {key} of IAM user {user}{age} will be rotated automatically {when}."));
+                lines.push(format!(
+                    "The new key will be stored in the Secrets Manager secret {secret_name}."
+                ));
+                lines.push(format!(
+                    "The old key is then deactivated, and deleted {delay_days} days later. Prepare the applications that use it to read the new key:"
+                ));
+                lines.push(format!("    {read_cmd}"));
+                format!("[keyrotor] Access key {key} of {user} will be rotated {when}")
+            }
         }
         NotificationKind::NewKey => {
             let new = input
@@ -179,6 +191,24 @@ pub fn render(
                 format!("The old key {key} is now inactive and will be deleted {after}. If something broke, reactivating it stops the deletion.")
             });
             format!("[keyrotor] Access key of {user} rotated: new key {new}")
+        }
+        NotificationKind::Retired => {
+            let used = input.old_key_last_used.map_or_else(
+                || "was never used".to_owned(),
+                |t| format!("was last used {}", t.format("%Y-%m-%d %H:%M UTC")),
+            );
+            let after = input.delete_after.map_or_else(
+                || format!("in {delay_days} days"),
+                |d| format!("after {}", d.format("%Y-%m-%d %H:%M UTC")),
+            );
+            lines.push(format!("The access key {key} of IAM user {user} {used}, so keyrotor retired it instead of rotating it: it is now inactive, no new key was made, and it will be deleted {after}."));
+            lines.push(format!("Still need a key? Reactivating {key} before then keeps it (keyrotor then leaves it to you and your administrator); or ask your administrator for a new key."));
+            push_roles_advice(&mut lines);
+            format!("[keyrotor] Unused access key {key} of {user} retired")
+        }
+        NotificationKind::Deleted if input.retired => {
+            lines.push(format!("The retired access key {key} of IAM user {user} stayed inactive and unused, and has been deleted. The user has no key from keyrotor; ask your administrator if you need one."));
+            format!("[keyrotor] Retired access key {key} of {user} deleted")
         }
         NotificationKind::Deleted => {
             lines.push(format!("The old access key {key} of IAM user {user} was inactive and unused since its rotation, and has been deleted."));
@@ -405,6 +435,65 @@ mod tests {
         );
         assert!(e.text.contains("80 days old"));
         assert!(e.subject.contains("2026-12-05"));
+    }
+
+    #[test]
+    fn an_unused_key_is_warned_of_retirement_then_told_it_was_retired_and_deleted() {
+        let warned = email(
+            json!({"kind": "warning", "user": "alice", "keyId": "AKIAOLD0000000000001", "ageDays": 80, "rotateOn": "2026-12-05", "retired": true}),
+        );
+        assert!(
+            warned.subject.contains("will be retired on 2026-12-05"),
+            "{}",
+            warned.subject
+        );
+        assert!(
+            warned.text.contains("Use it before then"),
+            "{}",
+            warned.text
+        );
+        assert!(
+            !warned.text.contains("get-secret-value"),
+            "no new key to read: {}",
+            warned.text
+        );
+
+        let retired = email(
+            json!({"kind": "retired", "user": "alice", "keyId": "AKIAOLD0000000000001", "deleteAfter": "2026-12-10T12:00:00Z", "oldKeyLastUsed": "2026-09-01T08:30:00Z", "why": "unused"}),
+        );
+        assert!(
+            retired
+                .subject
+                .contains("Unused access key AKIAOLD0000000000001 of alice retired"),
+            "{}",
+            retired.subject
+        );
+        for said in [
+            "was last used 2026-09-01 08:30 UTC",
+            "no new key was made",
+            "deleted after 2026-12-10 12:00 UTC",
+            "Reactivating AKIAOLD0000000000001",
+            "IAM Roles Anywhere",
+        ] {
+            assert!(retired.text.contains(said), "{said}: {}", retired.text);
+        }
+        let never =
+            email(json!({"kind": "retired", "user": "alice", "keyId": "AKIAOLD0000000000001"}));
+        assert!(never.text.contains("was never used"), "{}", never.text);
+
+        let deleted = email(
+            json!({"kind": "deleted", "user": "alice", "keyId": "AKIAOLD0000000000001", "retired": true}),
+        );
+        assert!(
+            deleted.subject.contains("Retired access key"),
+            "{}",
+            deleted.subject
+        );
+        assert!(
+            !deleted.text.contains("since its rotation"),
+            "{}",
+            deleted.text
+        );
     }
 
     #[test]

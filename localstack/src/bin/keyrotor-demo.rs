@@ -21,6 +21,8 @@ const DELETION_DELAY_SECS: u64 = 6;
 /// key's last use once the new key is in use (2 days deployed).
 const OVERLAP_SECS: u64 = 20;
 const SETTLE_SECS: u64 = 3;
+/// A due key never used, or not for this many days, is retired (as deployed).
+const UNUSED_DAYS: u64 = 45;
 /// The user whose CI job uses its key all through the demo, and moves to the new key.
 const CI_USER: &str = "ci-runner";
 /// How long the CI job stays on the old key after the new one is in the secret.
@@ -33,6 +35,9 @@ struct DemoUser {
     keys: &'static [(i64, bool)],
     tags: &'static [(&'static str, &'static str)],
     group: bool,
+    /// A program signs requests with the user's active keys (once, at seeding): a key
+    /// nobody uses is retired instead of rotated.
+    used: bool,
 }
 
 impl DemoUser {
@@ -58,6 +63,7 @@ const USERS: &[DemoUser] = &[
         keys: &[(95, true)],
         tags: &[("Email", "alice@example.com")],
         group: false,
+        used: true,
     },
     DemoUser {
         name: "bob",
@@ -65,6 +71,7 @@ const USERS: &[DemoUser] = &[
         keys: &[(80, true)],
         tags: &[("Email", "bob@example.com")],
         group: false,
+        used: true,
     },
     DemoUser {
         name: "carol",
@@ -72,6 +79,7 @@ const USERS: &[DemoUser] = &[
         keys: &[(120, true), (30, true)],
         tags: &[("Email", "carol@example.com")],
         group: false,
+        used: true,
     },
     DemoUser {
         name: "dave",
@@ -79,6 +87,7 @@ const USERS: &[DemoUser] = &[
         keys: &[(200, false), (100, true)],
         tags: &[("Email", "dave@example.com")],
         group: false,
+        used: true,
     },
     DemoUser {
         name: "erin",
@@ -86,6 +95,7 @@ const USERS: &[DemoUser] = &[
         keys: &[(10, true)],
         tags: &[("Email", "erin@example.com")],
         group: false,
+        used: true,
     },
     DemoUser {
         name: "frank",
@@ -93,6 +103,7 @@ const USERS: &[DemoUser] = &[
         keys: &[(150, true)],
         tags: &[("Email", "frank@example.com"), (EXEMPT_TAG, "true")],
         group: false,
+        used: true,
     },
     DemoUser {
         name: "grace",
@@ -100,6 +111,7 @@ const USERS: &[DemoUser] = &[
         keys: &[(150, true)],
         tags: &[("Email", "grace@example.com"), (EXEMPT_TAG, "2099-12-31")],
         group: false,
+        used: true,
     },
     DemoUser {
         name: "heidi",
@@ -107,6 +119,7 @@ const USERS: &[DemoUser] = &[
         keys: &[(150, true)],
         tags: &[("Email", "heidi@example.com")],
         group: true,
+        used: true,
     },
     DemoUser {
         name: "ivan",
@@ -114,6 +127,7 @@ const USERS: &[DemoUser] = &[
         keys: &[(91, true)],
         tags: &[],
         group: false,
+        used: true,
     },
     DemoUser {
         name: "judy",
@@ -121,6 +135,15 @@ const USERS: &[DemoUser] = &[
         keys: &[],
         tags: &[("Email", "judy@example.com")],
         group: false,
+        used: true,
+    },
+    DemoUser {
+        name: "kim",
+        story: "one key, 120 days old, never used",
+        keys: &[(120, true)],
+        tags: &[("Email", "kim@example.com")],
+        group: false,
+        used: false,
     },
     DemoUser {
         name: CI_USER,
@@ -128,6 +151,7 @@ const USERS: &[DemoUser] = &[
         keys: &[(100, true)],
         tags: &[("Email", "ci@example.com")],
         group: false,
+        used: true,
     },
     DemoUser {
         name: "svc+deploy=ci",
@@ -135,6 +159,7 @@ const USERS: &[DemoUser] = &[
         keys: &[(120, true)],
         tags: &[("Email", "platform@example.com")],
         group: false,
+        used: true,
     },
 ];
 
@@ -152,6 +177,7 @@ async fn main() {
         [
             ("KEYROTOR_OVERLAP_SECONDS", OVERLAP_SECS),
             ("KEYROTOR_CUTOVER_SETTLE_SECONDS", SETTLE_SECS),
+            ("KEYROTOR_UNUSED_DAYS", UNUSED_DAYS),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_string())),
     );
@@ -188,6 +214,15 @@ async fn demo(stack: &LocalStack, started: Instant) -> Result<()> {
     let mut ci_key = None;
     for user in USERS {
         let keys = a.seed(&stack.moto, &user.test_user()).await?;
+        if user.used {
+            for (key, (_, active)) in keys.iter().zip(user.keys) {
+                if *active {
+                    a.caller_arn(&key.id, &key.secret)
+                        .await
+                        .with_context(|| format!("{}'s program", user.name))?;
+                }
+            }
+        }
         if user.name == CI_USER {
             ci_key = keys.into_iter().next();
         }
@@ -363,6 +398,10 @@ async fn report(
                         "warned: rotation on {}",
                         output["assessment"]["rotateOn"].as_str().unwrap_or("?")
                     ),
+                    "retire" => format!(
+                        "retired (unused), no new key; key {}",
+                        output["deleted"]["outcome"].as_str().unwrap_or("?")
+                    ),
                     "blocked" => "reported to owner and admin, nothing changed".to_owned(),
                     _ => format!(
                         "{status}: {}",
@@ -445,6 +484,10 @@ async fn report(
     // The secrets are in Secrets Manager and nowhere else.
     let mut secrets = Vec::new();
     for s in a.secrets.list_secrets().send().await?.secret_list() {
+        // A retired key's record holds no value.
+        if s.secret_versions_to_stages().is_none_or(|v| v.is_empty()) {
+            continue;
+        }
         let value = a.secret_value(s.name().unwrap_or_default()).await?;
         secrets.push(
             value["SecretAccessKey"]
@@ -481,8 +524,10 @@ async fn report(
 }
 
 fn kind_of(subject: &str) -> &'static str {
-    if subject.contains("will be rotated") {
+    if subject.contains("will be rotated") || subject.contains("will be retired") {
         "warning"
+    } else if subject.contains("Unused access key") {
+        "retired"
     } else if subject.contains("New access key") {
         "new key"
     } else if subject.contains("rotated: new key") {
@@ -603,7 +648,7 @@ async fn timeline(stack: &LocalStack, job: &Job) -> Result<()> {
         (at(&d["deleteAfter"]), format!("old key {} after the deletion delay", out["deleted"]["outcome"].as_str().unwrap_or("?"))),
     ];
     lines.sort_by_key(|(t, _)| *t);
-    println!("\nTimeline of {CI_USER}'s rotation, seconds from its execution's start (the CI job made {} requests, none failed; the others' old keys, unused, went at the window's end):", job.requests);
+    println!("\nTimeline of {CI_USER}'s rotation, seconds from its execution's start (the CI job made {} requests, none failed; the other users' programs never moved to their new keys, so their old keys went at the window's end):", job.requests);
     for (t, what) in &lines {
         println!("  {} s  {what}", offset(*t));
     }

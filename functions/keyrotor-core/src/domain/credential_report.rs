@@ -7,13 +7,15 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::Policy;
+use super::{LastUse, Policy};
 
 /// One key as the report shows it (no key ID: the report has none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportKey {
     pub active: bool,
     pub created: DateTime<Utc>,
+    /// Its last use (`None`: not given, so unknown).
+    pub last_used: Option<LastUse>,
 }
 
 /// The report's rows by user name.
@@ -27,9 +29,17 @@ pub struct CredentialReport {
 #[error("credential report: {0}")]
 pub struct ReportError(pub String);
 
-const KEY_COLUMNS: [(&str, &str); 2] = [
-    ("access_key_1_active", "access_key_1_last_rotated"),
-    ("access_key_2_active", "access_key_2_last_rotated"),
+const KEY_COLUMNS: [(&str, &str, &str); 2] = [
+    (
+        "access_key_1_active",
+        "access_key_1_last_rotated",
+        "access_key_1_last_used_date",
+    ),
+    (
+        "access_key_2_active",
+        "access_key_2_last_rotated",
+        "access_key_2_last_used_date",
+    ),
 ];
 
 impl CredentialReport {
@@ -51,7 +61,13 @@ impl CredentialReport {
         let user_col = column("user")?;
         let key_cols = KEY_COLUMNS
             .iter()
-            .map(|(active, rotated)| Ok((column(active)?, column(rotated)?)))
+            .map(|(active, rotated, used)| {
+                Ok((
+                    column(active)?,
+                    column(rotated)?,
+                    header.iter().position(|h| h == used),
+                ))
+            })
             .collect::<Result<Vec<_>, ReportError>>()?;
         let mut users = HashMap::new();
         for line in lines.filter(|l| !l.trim().is_empty()) {
@@ -64,11 +80,12 @@ impl CredentialReport {
                 continue;
             }
             let mut keys = Vec::new();
-            for (active, rotated) in &key_cols {
+            for (active, rotated, used) in &key_cols {
                 if let Ok(created) = DateTime::parse_from_rfc3339(fields[*rotated]) {
                     keys.push(ReportKey {
                         active: fields[*active].eq_ignore_ascii_case("true"),
                         created: created.with_timezone(&Utc),
+                        last_used: used.and_then(|c| last_used(fields[c])),
                     });
                 }
             }
@@ -78,11 +95,23 @@ impl CredentialReport {
     }
 }
 
+/// A last-used column: `N/A` is never (IAM's word for a key that signed nothing), a time
+/// is that time, anything else is unknown.
+fn last_used(field: &str) -> Option<LastUse> {
+    if field == "N/A" {
+        return Some(LastUse::Never);
+    }
+    DateTime::parse_from_rfc3339(field)
+        .ok()
+        .map(|t| LastUse::At(t.with_timezone(&Utc)))
+}
+
 impl From<&super::AccessKey> for ReportKey {
     fn from(key: &super::AccessKey) -> Self {
         ReportKey {
             active: key.is_active(),
             created: key.created,
+            last_used: None,
         }
     }
 }
@@ -92,8 +121,8 @@ impl From<&super::AccessKey> for ReportKey {
 /// (tags, group, secret) at anyone for whom this is false. It is false only where the
 /// planner decides nothing whatever the tags, group and secret (a property test in the
 /// planner's tests holds it to that): no key due for rotation or on a warning day, no
-/// inactive key beside an active one (a rotation to finish), no pair of active keys that
-/// may be a rotation under way, and no more keys than IAM allows.
+/// inactive key (a rotation or a retirement to finish), no pair of active keys that may be
+/// a rotation under way, and no more keys than IAM allows.
 pub fn keys_may_need_action(keys: &[ReportKey], policy: &Policy, now: DateTime<Utc>) -> bool {
     let active: Vec<&ReportKey> = keys.iter().filter(|k| k.active).collect();
     let due_or_warned = active.iter().any(|k| {
@@ -106,8 +135,8 @@ pub fn keys_may_need_action(keys: &[ReportKey], policy: &Policy, now: DateTime<U
         && active
             .iter()
             .any(|k| now - k.created < super::cutover::LONGEST_WINDOW + Duration::days(1));
-    let beside_inactive = !active.is_empty() && keys.iter().any(|k| !k.active);
-    keys.len() > 2 || due_or_warned || recent_pair || beside_inactive
+    let inactive = keys.iter().any(|k| !k.active);
+    keys.len() > 2 || due_or_warned || recent_pair || inactive
 }
 
 #[cfg(test)]
@@ -164,6 +193,35 @@ mod tests {
         assert!(report.users["alice"][0].active);
         assert_eq!(report.users["bob"].len(), 2);
         assert!(report.users["keyless"].is_empty());
+        assert_eq!(
+            report.users["alice"][0].last_used,
+            Some(LastUse::Never),
+            "N/A is never used"
+        );
+    }
+
+    #[test]
+    fn a_keys_last_use_is_read_from_its_column() {
+        let used = days_ago(50);
+        let csv = format!(
+            "{HEADER}\n{}\n{}",
+            row("alice", Some((true, &days_ago(95))), None).replacen(
+                &format!("{},N/A", days_ago(95)),
+                &format!("{},{used}", days_ago(95)),
+                1
+            ),
+            row("bob", Some((true, &days_ago(95))), None).replacen(
+                &format!("{},N/A", days_ago(95)),
+                &format!("{},no_information", days_ago(95)),
+                1
+            ),
+        );
+        let report = CredentialReport::parse(&csv).expect("parses");
+        assert_eq!(
+            report.users["alice"][0].last_used,
+            Some(LastUse::At(now() - Duration::days(50)))
+        );
+        assert_eq!(report.users["bob"][0].last_used, None, "unknown");
     }
 
     #[test]
@@ -185,6 +243,7 @@ mod tests {
                 Some((true, &days_ago(2))),
                 Some((false, &days_ago(120))),
             ),
+            row("retired", Some((false, &days_ago(95))), None),
             row(
                 "resuming",
                 Some((true, &days_ago(60))),
@@ -198,6 +257,10 @@ mod tests {
         assert!(
             look("old-leftover"),
             "an inactive key beside an active one may be a rotation to finish"
+        );
+        assert!(
+            look("retired"),
+            "an inactive key alone may be a retirement to finish"
         );
         assert!(!look("fresh") && !look("keyless") && !look("between-warnings"));
     }

@@ -49,6 +49,9 @@ pub enum Why {
     Cap,
     /// The owner said their programs have moved (tag `keyrotor:cutover` = the new key).
     Owner,
+    /// No rotation: the key was never used, or not for `KEYROTOR_UNUSED_DAYS`, and is
+    /// retired without a replacement.
+    Unused,
 }
 
 impl Why {
@@ -59,6 +62,7 @@ impl Why {
             Why::Idle => "idle",
             Why::Cap => "cap",
             Why::Owner => "owner",
+            Why::Unused => "unused",
         }
     }
 }

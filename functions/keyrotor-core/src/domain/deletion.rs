@@ -1,6 +1,6 @@
 //! When `delete-key` may delete a rotation's old key (invariant 5): it is Inactive, keyrotor
 //! recorded deactivating it, the deletion delay has passed since, it signed nothing since,
-//! and its replacement is the secret's current, Active key. Pure rules over the live state
+//! and its replacement is the secret's current, Active key (a retired key has none). Pure rules over the live state
 //! and the key's last use; the step reads, asks these, and acts.
 
 use chrono::{DateTime, Utc};
@@ -29,15 +29,15 @@ pub enum DeleteCheck {
 }
 
 /// The rules before the last use, for the old key `old` (a key of the user) replaced by
-/// `new`.
+/// `new`, or retired (`None`).
 pub fn delete_check(
     state: &UserState,
     policy: &Policy,
     old: &str,
-    new: &str,
+    new: Option<&str>,
     now: DateTime<Utc>,
 ) -> DeleteCheck {
-    if !state.is_current_and_active(new) {
+    if let Some(new) = new.filter(|new| !state.is_current_and_active(new)) {
         return DeleteCheck::Refuse(format!(
             "replacement key {new} is not active and current in the user's secret; keeping {old}"
         ));
@@ -116,7 +116,7 @@ mod tests {
 
     fn check(state: &UserState) -> DeleteCheck {
         let policy = crate::domain::test_policy();
-        delete_check(state, &policy, "AKIAOLD", "AKIANEW", now())
+        delete_check(state, &policy, "AKIAOLD", Some("AKIANEW"), now())
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod credential_report;
 pub mod cutover;
 pub mod deletion;
 pub mod planner;
+pub mod retirement;
 
 use std::collections::BTreeMap;
 
@@ -115,6 +116,32 @@ pub struct UserState {
     /// name, another KMS key, a resource policy that is not keyrotor's, ...). While this is
     /// set, the secret's records are ignored and no rotation proceeds (invariant 10).
     pub secret_problem: Option<String>,
+    /// When keys were last used, for the keys whose plan may depend on it (see
+    /// [`retirement::needs_last_use`]); a key not in here is of unknown use, and is never
+    /// taken for unused.
+    pub last_use: BTreeMap<String, LastUse>,
+}
+
+/// When a key last signed a request, as IAM reports it (GetAccessKeyLastUsed, or the
+/// credential report's `access_key_N_last_used_date`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LastUse {
+    Never,
+    At(DateTime<Utc>),
+}
+
+impl LastUse {
+    pub fn from_date(date: Option<DateTime<Utc>>) -> Self {
+        date.map_or(LastUse::Never, LastUse::At)
+    }
+
+    pub fn date(self) -> Option<DateTime<Utc>> {
+        match self {
+            LastUse::Never => None,
+            LastUse::At(t) => Some(t),
+        }
+    }
 }
 
 impl UserState {
@@ -160,6 +187,10 @@ pub struct Policy {
     pub cutover_settle_secs: u64,
     /// Seconds between two looks at the keys' last use during the window.
     pub cutover_poll_secs: u64,
+    /// Days without use after which a key due for rotation is retired (deactivated and
+    /// later deleted, with no replacement) instead of rotated; a key never used counts
+    /// too. 0: every due key is rotated.
+    pub unused_days: u32,
     /// User tag that exempts a user: `true`, or a date (YYYY-MM-DD) until which it holds.
     pub exempt_tag: String,
     /// How far ahead an exemption date may lie and still be honoured. Users who may tag
@@ -187,6 +218,7 @@ pub(crate) fn test_policy() -> Policy {
         overlap_secs: 7 * 86_400,
         cutover_settle_secs: 2 * 86_400,
         cutover_poll_secs: 6 * 3_600,
+        unused_days: 45,
         exempt_tag: "key-rotation:exempt".into(),
         max_exemption_days: 365,
     }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::cutover::LONGEST_WINDOW;
+use super::retirement::{retired_leftover, unused};
 use super::{exemption, AccessKey, Exemption, Policy, UserState};
 
 /// How long after its creation a key of ours next to a still-active old key counts as an
@@ -31,11 +32,14 @@ pub enum Decision {
     None,
     /// The user is exempt from rotation; nothing is changed.
     Exempt,
-    /// Tell the owner that `key_id` will be rotated on `rotate_on`.
+    /// Tell the owner that `key_id` will be rotated on `rotate_on` (retired instead, when
+    /// `retire`: it is unused, and gets no replacement).
     Warn {
         key_id: String,
         age_days: i64,
         rotate_on: NaiveDate,
+        #[serde(default)]
+        retire: bool,
     },
     /// Replace `old_key_id` with a new key.
     Rotate {
@@ -59,6 +63,16 @@ pub enum Decision {
     Finish {
         old_key_id: String,
         new_key_id: String,
+        delete_after: Option<DateTime<Utc>>,
+    },
+    /// `key_id` is unused (never, or not for `unused_days`) and due: it is deactivated with
+    /// no replacement, and deleted at `delete_after` (`None` until its deactivation is
+    /// recorded). A leftover retirement is finished this way by a new run.
+    Retire {
+        key_id: String,
+        age_days: i64,
+        /// Its last use as IAM reported it (`None`: never).
+        last_used: Option<DateTime<Utc>>,
         delete_after: Option<DateTime<Utc>>,
     },
     /// A rotation is in its overlap window: `new_key_id` is stored, and `old_key_id` stays
@@ -97,6 +111,7 @@ impl Decision {
             Decision::Blocked { .. } => "blocked",
             Decision::Finish { .. } => "finish",
             Decision::Cutover { .. } => "cutover",
+            Decision::Retire { .. } => "retire",
         }
     }
 
@@ -107,7 +122,9 @@ impl Decision {
     pub fn needs_action(&self, now: DateTime<Utc>) -> bool {
         match self {
             Decision::Warn { .. } | Decision::Rotate { .. } | Decision::Blocked { .. } => true,
-            Decision::Finish { delete_after, .. } => delete_after.is_none_or(|at| at <= now),
+            Decision::Finish { delete_after, .. } | Decision::Retire { delete_after, .. } => {
+                delete_after.is_none_or(|at| at <= now)
+            }
             // The watching execution deactivates the old key at `until` itself; a day later
             // it has died, and the scan starts one to finish the window.
             Decision::Cutover { until, .. } => *until + RESUME_WINDOW <= now,
@@ -221,15 +238,16 @@ fn plan_keys(
     active.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
 
     match active.as_slice() {
-        [] => Plan::new(Decision::None, "no active access key"),
+        [] => retired_leftover(state, policy, now)
+            .unwrap_or_else(|| Plan::new(Decision::None, "no active access key")),
         [only] => plan_single_active(state, policy, now, force, only, exemption),
         // At most two keys reach this point, so this arm means exactly two.
         [.., older, newer] => plan_two_active(state, policy, now, force, older, newer),
     }
 }
 
-/// A rotation writes the user's secret, and finishing one trusts its records: neither
-/// happens while the secret is not provably keyrotor's own (invariant 10).
+/// A rotation or a retirement writes the user's secret, and finishing one trusts its
+/// records: neither happens while the secret is not provably keyrotor's own (invariant 10).
 fn guard_secret(state: &UserState, plan: Plan) -> Plan {
     let Some(problem) = &state.secret_problem else {
         return plan;
@@ -238,6 +256,8 @@ fn guard_secret(state: &UserState, plan: Plan) -> Plan {
         Decision::Rotate { old_key_id, .. }
         | Decision::Finish { old_key_id, .. }
         | Decision::Cutover { old_key_id, .. } => old_key_id.clone(),
+        // A retirement records its deactivation there, and trusts the record to delete.
+        Decision::Retire { key_id, .. } => key_id.clone(),
         _ => return plan,
     };
     Plan::new(
@@ -300,6 +320,21 @@ fn plan_single_active(
             };
             return Plan::new(decision, reason);
         }
+        // A leak response replaces even an unused key: its owner asked for a new one.
+        if let (Some(why), false) = (unused(state, policy, key, now), force) {
+            return Plan::new(
+                Decision::Retire {
+                    key_id: key.id.clone(),
+                    age_days: age,
+                    last_used: state.last_use.get(&key.id).and_then(|u| u.date()),
+                    delete_after: None,
+                },
+                format!(
+                    "{why}: it is retired (deactivated, then deleted after the delay) instead \
+                     of rotated, and no new key is made"
+                ),
+            );
+        }
         let reason = if force && !due {
             format!("forced rotation of a key {age} days old")
         } else {
@@ -319,7 +354,8 @@ fn plan_single_active(
             reason,
         );
     }
-    if let Some(warn) = warning(policy, key, age) {
+    let retire = unused(state, policy, key, now).is_some();
+    if let Some(warn) = warning(policy, key, age, retire) {
         return warn;
     }
     Plan::new(Decision::None, format!("key is {age} days old"))
@@ -384,7 +420,7 @@ fn plan_two_active(
             ),
         );
     }
-    if let Some(warn) = warning(policy, older, age) {
+    if let Some(warn) = warning(policy, older, age, false) {
         return warn;
     }
     Plan::new(
@@ -478,18 +514,24 @@ fn owner_reactivated(state: &UserState, key: &AccessKey, now: DateTime<Utc>) -> 
     ))
 }
 
-fn warning(policy: &Policy, key: &AccessKey, age: i64) -> Option<Plan> {
+fn warning(policy: &Policy, key: &AccessKey, age: i64, retire: bool) -> Option<Plan> {
     let is_warning_day = policy.warn_days.iter().any(|d| i64::from(*d) == age);
     is_warning_day.then(|| {
         let rotate_on =
             (key.created + Duration::days(i64::from(policy.rotate_after_days))).date_naive();
+        let what = if retire {
+            "is unused and will be retired (deactivated, not replaced)"
+        } else {
+            "will be rotated"
+        };
         Plan::new(
             Decision::Warn {
                 key_id: key.id.clone(),
                 age_days: age,
                 rotate_on,
+                retire,
             },
-            format!("key is {age} days old and will be rotated on {rotate_on}"),
+            format!("key is {age} days old and {what} on {rotate_on}"),
         )
     })
 }

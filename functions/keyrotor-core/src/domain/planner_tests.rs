@@ -5,7 +5,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::domain::credential_report::{keys_may_need_action, ReportKey};
-use crate::domain::{AccessKey, Deactivation, KeyStatus, Overlap, SecretState, UserState};
+use crate::domain::{AccessKey, Deactivation, KeyStatus, LastUse, Overlap, SecretState, UserState};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
@@ -424,6 +424,7 @@ fn arb_state() -> impl Strategy<Value = UserState> {
         Just(Some("garbage".to_owned())),
     ];
     let window = (0usize..5, 0i64..400, 0i64..20);
+    let used = (0usize..5, proptest::option::of(0i64..200));
     (
         keys,
         tag,
@@ -432,6 +433,7 @@ fn arb_state() -> impl Strategy<Value = UserState> {
         0usize..5,
         0i64..20,
         window,
+        used,
     )
         .prop_map(
             |(
@@ -442,8 +444,16 @@ fn arb_state() -> impl Strategy<Value = UserState> {
                 deactivated,
                 deactivated_days,
                 (opened, since_hours, len_days),
+                (used_key, used_days),
             )| {
                 let pick = |i: usize| keys.get(i).map(|k| k.id.clone());
+                let last_use = pick(used_key)
+                    .map(|id| {
+                        let used = used_days.map(|d| now() - Duration::days(d));
+                        (id, LastUse::from_date(used))
+                    })
+                    .into_iter()
+                    .collect();
                 let mut tags = BTreeMap::new();
                 if let Some(v) = tag {
                     tags.insert("key-rotation:exempt".to_owned(), v);
@@ -468,6 +478,7 @@ fn arb_state() -> impl Strategy<Value = UserState> {
                     tags,
                     in_exempt_group: group,
                     secret_problem: None,
+                    last_use,
                 }
             },
         )
@@ -620,6 +631,18 @@ proptest! {
                 "an old key in its window is not counted until the window's end"
             );
         }
+        if let Decision::Retire { key_id, .. } = &p.decision {
+            let key = state.key(key_id).expect("a key of the user");
+            if key.is_active() {
+                prop_assert!(!force, "a forced rotation replaces the key");
+                prop_assert_eq!(state.active_keys().count(), 1, "the user's only active key");
+            } else {
+                let ours = state.secret.deactivation_of(key_id).is_some()
+                    || state.secret.deactivating.as_ref() == Some(key_id);
+                prop_assert!(ours, "only a key keyrotor retired is deleted");
+                prop_assert_eq!(state.active_keys().count(), 0);
+            }
+        }
         if p.decision == Decision::None || p.decision == Decision::Exempt {
             prop_assert!(!p.decision.needs_action(now()));
         }
@@ -648,6 +671,9 @@ proptest! {
         let mut summary = state.clone();
         summary.secret = SecretState::default();
         for key in &mut summary.keys {
+            if let Some(used) = summary.last_use.remove(&key.id) {
+                summary.last_use.insert("from-the-credential-report".into(), used);
+            }
             key.id = "from-the-credential-report".into();
         }
         let live = plan(&state, &policy(), now(), force);
@@ -655,7 +681,7 @@ proptest! {
         // The records can only hold a rotation back (an owner's rollback): the scan then
         // starts an execution that reads them and reports the user blocked.
         let held_back = matches!(live.decision, Decision::Blocked { .. })
-            && matches!(known.decision, Decision::Rotate { .. });
+            && matches!(known.decision, Decision::Rotate { .. } | Decision::Retire { .. });
         prop_assert!(held_back || live.decision.name() == known.decision.name(), "{:?} vs {:?}", live, known);
         prop_assert_eq!(live.decision.needs_action(now()), known.decision.needs_action(now()));
     }

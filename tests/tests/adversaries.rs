@@ -12,7 +12,7 @@ use aws_sdk_secretsmanager::types::Tag;
 use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
 use aws_sdk_sfn::types::ExecutionStatus;
 use keyrotor_core::naming;
-use keyrotor_core::ownership::{resource_policy, Expected};
+use keyrotor_core::ownership::{previous_resource_policy, resource_policy, Expected};
 use keyrotor_localstack::account::{aged_key, user_with_aged_key, Account};
 use keyrotor_localstack::stack::{
     execution_output, on_shared_stack, LocalStack, Machine, StackOptions, ACCOUNT_ID,
@@ -198,28 +198,81 @@ fn a_secret_created_by_someone_else_is_never_written_and_the_user_is_reported() 
         assert_ne!(keys[0].0, key.id);
         let stored = a.secret_value(secret).await.expect("value");
         assert_eq!(stored["AccessKeyId"], keys[0].0.as_str());
-        let roles: Vec<String> = TRUSTED_ROLE_ARNS.split(',').map(str::to_owned).collect();
-        let arn = a
-            .secrets
-            .describe_secret()
-            .secret_id(secret)
+        let expected = keyrotors_policy(a, secret, user, &owner_id, resource_policy).await;
+        assert_eq!(resource_policy_of(a, secret).await, Some(expected));
+    });
+}
+
+/// The policy `write` makes for `user`'s secret `secret` on this stack: keyrotor's current
+/// one, or its previous one.
+async fn keyrotors_policy(
+    a: &Account,
+    secret: &str,
+    user: &str,
+    owner_id: &str,
+    write: fn(&str, &Expected<'_>) -> Value,
+) -> Value {
+    let roles: Vec<String> = TRUSTED_ROLE_ARNS.split(',').map(str::to_owned).collect();
+    let arn = a
+        .secrets
+        .describe_secret()
+        .secret_id(secret)
+        .send()
+        .await
+        .expect("describe")
+        .arn()
+        .expect("arn")
+        .to_owned();
+    let user_arn = format!("arn:aws:iam::{ACCOUNT_ID}:user/{user}");
+    write(
+        &arn,
+        &Expected {
+            user_id: owner_id,
+            user_arn: &user_arn,
+            kms_key_id: Some(KMS_KEY_ID),
+            trusted_role_arns: &roles,
+        },
+    )
+}
+
+/// A deployment from before the policy was locked (issue 26, H1) has secrets under
+/// keyrotor's previous policy, which let keyrotor's roles rewrite it: the next rotation
+/// recognises the secret as keyrotor's and puts the locked policy on it before the new key.
+#[test]
+fn a_secret_under_keyrotors_previous_policy_is_locked_at_its_next_rotation() {
+    on_stack(|stack| async move {
+        let a = &stack.account;
+        let user = "upgraded";
+        let key = user_with_aged_key(&stack.moto, a, user, &[("Email", "u@example.com")], 95)
+            .await
+            .expect("seed");
+        let secret = a.secret_of(user).await.expect("secret name");
+        let owner_id = a.user_id(user).await.expect("id");
+        let arn = squat(
+            a,
+            &secret,
+            Some(KMS_KEY_ID),
+            &[(naming::TAG_USER_ID, owner_id.as_str())],
+        )
+        .await;
+        let previous =
+            keyrotors_policy(a, &secret, user, &owner_id, previous_resource_policy).await;
+        a.secrets
+            .put_resource_policy()
+            .secret_id(&arn)
+            .resource_policy(previous.to_string())
             .send()
             .await
-            .expect("describe")
-            .arn()
-            .expect("arn")
-            .to_owned();
-        let user_arn = format!("arn:aws:iam::{ACCOUNT_ID}:user/{user}");
-        let expected = resource_policy(
-            &arn,
-            &Expected {
-                user_id: &owner_id,
-                user_arn: &user_arn,
-                kms_key_id: Some(KMS_KEY_ID),
-                trusted_role_arns: &roles,
-            },
-        );
-        assert_eq!(resource_policy_of(a, secret).await, Some(expected));
+            .expect("the previous policy");
+
+        let done = run(stack, "upgraded", json!({"user": user})).await;
+        assert_succeeded(&done);
+        let keys = a.keys(user).await.expect("keys");
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        assert_ne!(keys[0].0, key.id, "rotated");
+        let locked = keyrotors_policy(a, &secret, user, &owner_id, resource_policy).await;
+        assert_ne!(locked, previous);
+        assert_eq!(resource_policy_of(a, &secret).await, Some(locked));
     });
 }
 

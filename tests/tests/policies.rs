@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use keyrotor_core::naming::secret_name;
-use keyrotor_core::ownership::{resource_policy, Expected, GUARDED_ACTIONS};
+use keyrotor_core::ownership::{resource_policy, Expected, GUARDED_ACTIONS, POLICY_ACTIONS};
 use keyrotor_tests::policy::template::{Stack, Template};
 use keyrotor_tests::policy::{Decision, Policy, Principal, Request};
 use serde_json::json;
@@ -23,10 +23,14 @@ const REGION: &str = "us-east-1";
 const VIA_SECRETS_MANAGER: &str = "secretsmanager.us-east-1.amazonaws.com";
 const CREATE_KEY_ROLE: &str = "arn:aws:iam::123456789012:role/keyrotor-create-key";
 
-/// Every change to a secret: denied to everyone but keyrotor's roles.
-const CHANGES: [&str; 14] = [
+/// Changes to a secret's policy: denied to everyone, keyrotor's roles included.
+const POLICY_CHANGES: [&str; 2] = [
     "secretsmanager:PutResourcePolicy",
     "secretsmanager:DeleteResourcePolicy",
+];
+
+/// Every other change to a secret: denied to everyone but keyrotor's roles.
+const CHANGES: [&str; 12] = [
     "secretsmanager:DeleteSecret",
     "secretsmanager:RestoreSecret",
     "secretsmanager:UpdateSecret",
@@ -567,6 +571,43 @@ fn the_owner_decrypts_only_through_secrets_manager() {
         key_policy().evaluate(&direct).expect("evaluates"),
         Decision::ImplicitDeny
     );
+}
+
+/// H1 of the second review: a role that may rewrite a secret's policy may grant itself
+/// GetSecretValue, and create-key decrypts through Secrets Manager (it must, to write a
+/// value). So no principal, none of keyrotor's roles and not the break-glass role either,
+/// may change or remove the policy keyrotor wrote; and under it none of them reads.
+#[test]
+fn no_role_of_keyrotor_can_rewrite_a_secrets_policy_and_then_read_the_key() {
+    assert_eq!(
+        POLICY_ACTIONS.into_iter().collect::<Vec<_>>(),
+        POLICY_CHANGES.to_vec()
+    );
+    let mut everyone = trusted();
+    everyone.extend([admin(), mallory()]);
+    for owner in owners() {
+        let policy = secret_policy(&owner);
+        let mut callers = everyone.clone();
+        callers.push(owner.clone());
+        for caller in &callers {
+            for action in POLICY_CHANGES
+                .into_iter()
+                .chain(["SecretsManager:putresourcepolicy"])
+            {
+                assert_eq!(
+                    on_secret(&policy, caller, action, &owner),
+                    Decision::ExplicitDeny,
+                    "{action} by {} on {}'s secret",
+                    caller.arn,
+                    owner.arn
+                );
+            }
+        }
+        // The policy stays, so the step after a rewrite finds it still in force.
+        for role in trusted() {
+            assert_eq!(read(&role, &owner), Decision::ExplicitDeny, "{}", role.arn);
+        }
+    }
 }
 
 #[test]

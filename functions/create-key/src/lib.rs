@@ -291,7 +291,9 @@ async fn protected_secret<U, S: SecretsPort, V>(
     match trust {
         Trust::Protected => {}
         Trust::Untrusted(problem) => return Err(Error::Blocked(problem)),
-        Trust::Empty => {
+        // New, empty, or under keyrotor's previous policy (which let keyrotor's roles
+        // rewrite it): the locked policy goes on before any value.
+        Trust::Empty | Trust::Outdated => {
             let policy = resource_policy(&arn, &live.expected(&deps.config));
             deps.secrets.put_policy(&arn, &policy).await?;
             // Whatever happened before the policy landed, the secret must now be keyrotor's

@@ -12,7 +12,8 @@
 //! - neither replicated to another region nor set up for rotation by a Lambda function
 //!   (either would hand the value to someone else's key or code);
 //! - under exactly the resource policy of [`resource_policy`], which lets only the user read
-//!   it and denies every change to every principal but keyrotor's own roles.
+//!   it, denies every change to every principal but keyrotor's own roles, and denies changes
+//!   to the policy itself to every principal, keyrotor's roles included.
 //!
 //! A secret that meets all but the last and holds no value yet is [`Trust::Empty`]: keyrotor
 //! created it and stopped before its policy was written, or someone created an empty copy
@@ -25,10 +26,19 @@ use serde_json::{json, Value};
 use crate::naming;
 use crate::ports::SecretDescription;
 
-/// Every change to a secret, denied to all but keyrotor's roles.
-pub const GUARDED_ACTIONS: [&str; 14] = [
+/// Changes to the secret's resource policy: denied to every principal, keyrotor's own roles
+/// included, once keyrotor's policy is on the secret. Whoever may rewrite the policy may
+/// grant themselves GetSecretValue, and `create-key` holds `kms:Decrypt` through Secrets
+/// Manager (Secrets Manager asks the writer of a value for it): so no role of keyrotor may
+/// rewrite a policy it wrote (issue 26, H1). A secret whose policy must change is deleted
+/// by a trusted role (the break-glass role) and made again.
+pub const POLICY_ACTIONS: [&str; 2] = [
     "secretsmanager:PutResourcePolicy",
     "secretsmanager:DeleteResourcePolicy",
+];
+
+/// Every other change to a secret, denied to all but keyrotor's roles.
+pub const GUARDED_ACTIONS: [&str; 12] = [
     "secretsmanager:DeleteSecret",
     "secretsmanager:RestoreSecret",
     "secretsmanager:UpdateSecret",
@@ -56,9 +66,37 @@ pub struct Expected<'a> {
 }
 
 /// The resource policy of a user's secret: only the user with that unique ID reads it; only
-/// keyrotor's roles change it (or its policy, tags, replication, rotation), delete or
-/// restore it.
+/// keyrotor's roles change it (its value, tags, replication, rotation), delete or restore
+/// it; and nobody, keyrotor's roles included, changes the policy itself.
 pub fn resource_policy(secret_arn: &str, expected: &Expected<'_>) -> Value {
+    let mut policy = legacy_resource_policy(secret_arn, expected, &GUARDED_ACTIONS);
+    if let Some(statements) = policy["Statement"].as_array_mut() {
+        statements.push(json!({
+            "Sid": "NobodyChangesThePolicy",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": POLICY_ACTIONS,
+            "Resource": secret_arn
+        }));
+    }
+    policy
+}
+
+/// keyrotor's policy before the policy was locked (until issue 26): the same statements,
+/// its roles exempt from the Deny on policy changes too. A secret under it is keyrotor's
+/// ([`Trust::Outdated`]); `create-key` puts the locked policy on it at its next write.
+pub fn previous_resource_policy(secret_arn: &str, expected: &Expected<'_>) -> Value {
+    let guarded: Vec<&str> = POLICY_ACTIONS
+        .iter()
+        .chain(&GUARDED_ACTIONS)
+        .copied()
+        .collect();
+    legacy_resource_policy(secret_arn, expected, &guarded)
+}
+
+/// The three statements both versions share, with `guarded` denied to all but keyrotor's
+/// roles.
+fn legacy_resource_policy(secret_arn: &str, expected: &Expected<'_>, guarded: &[&str]) -> Value {
     json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -82,7 +120,7 @@ pub fn resource_policy(secret_arn: &str, expected: &Expected<'_>) -> Value {
                 "Sid": "OnlyKeyrotorChangesTheSecret",
                 "Effect": "Deny",
                 "Principal": "*",
-                "Action": GUARDED_ACTIONS,
+                "Action": guarded,
                 "Resource": secret_arn,
                 "Condition": { "ArnNotEquals": { "aws:PrincipalArn": expected.trusted_role_arns } }
             }
@@ -98,6 +136,10 @@ pub enum Trust {
     /// keyrotor's key and tags, no value, not (yet) keyrotor's policy: `create-key` may put
     /// its policy on it, and must check again before writing a key.
     Empty,
+    /// keyrotor's own under its previous policy, which let keyrotor's roles rewrite the
+    /// policy: its records count, and `create-key` puts the locked policy on it (and checks
+    /// again) before it writes a key.
+    Outdated,
     /// Not provably keyrotor's: never written, its records ignored, the user blocked.
     Untrusted(String),
 }
@@ -126,13 +168,19 @@ pub fn judge(secret: &SecretDescription, policy: Option<&str>, expected: &Expect
     if let Some(problem) = problem {
         return Trust::Untrusted(format!("the secret {name} {problem}"));
     }
-    let ours = policy
+    let policy = policy
         .and_then(|p| serde_json::from_str::<Value>(p).ok())
-        .is_some_and(|p| canonical(&p) == canonical(&resource_policy(&secret.arn, expected)));
-    match (ours, secret.version_count) {
-        (true, _) => Trust::Protected,
-        (false, 0) => Trust::Empty,
-        (false, _) => Trust::Untrusted(format!(
+        .map(|p| canonical(&p));
+    let is = |expected_policy: Value| policy.as_ref() == Some(&canonical(&expected_policy));
+    if is(resource_policy(&secret.arn, expected)) {
+        return Trust::Protected;
+    }
+    if is(previous_resource_policy(&secret.arn, expected)) {
+        return Trust::Outdated;
+    }
+    match secret.version_count {
+        0 => Trust::Empty,
+        _ => Trust::Untrusted(format!(
             "the secret {name} holds a value under a resource policy that is not keyrotor's"
         )),
     }
@@ -256,8 +304,12 @@ mod tests {
         let mut p: Value = serde_json::from_str(&ours()).expect("json");
         let statements = p["Statement"].as_array_mut().expect("list");
         statements.reverse();
-        // The second statement's single action as a one-element list.
-        statements[1]["Action"] = json!(["secretsmanager:GetSecretValue"]);
+        // A single action as a one-element list.
+        let single = statements
+            .iter_mut()
+            .find(|s| s["Sid"] == "NobodyElseReadsTheKey")
+            .expect("the statement");
+        single["Action"] = json!(["secretsmanager:GetSecretValue"]);
         let s = secret(&[(naming::TAG_USER_ID, "AIDAOWNER")], Some(KMS), 1);
         assert_eq!(
             judge(&s, Some(&p.to_string()), &expected(&r)),
@@ -312,35 +364,51 @@ mod tests {
     }
 
     #[test]
-    fn the_policy_lets_only_the_owner_read_and_only_keyrotor_change() {
+    fn the_policy_lets_only_the_owner_read_only_keyrotor_change_and_nobody_rewrite_it() {
         let r = roles();
         let p = resource_policy(ARN, &expected(&r));
         let statements = p["Statement"].as_array().expect("list");
-        assert_eq!(statements.len(), 3);
+        assert_eq!(statements.len(), 4);
         let guard = &statements[2];
         assert_eq!(guard["Effect"], "Deny");
         assert_eq!(guard["Principal"], "*");
+        let actions = |s: &Value| s["Action"].as_array().expect("list").clone();
         for action in [
-            "PutResourcePolicy",
-            "DeleteResourcePolicy",
             "DeleteSecret",
             "UpdateSecret",
             "PutSecretValue",
             "TagResource",
             "UntagResource",
         ] {
-            let action = format!("secretsmanager:{action}");
-            assert!(
-                guard["Action"]
-                    .as_array()
-                    .expect("list")
-                    .contains(&json!(action)),
-                "{action}"
-            );
+            let action = json!(format!("secretsmanager:{action}"));
+            assert!(actions(guard).contains(&action), "{action}");
         }
         assert_eq!(
             guard["Condition"]["ArnNotEquals"]["aws:PrincipalArn"],
             json!(r)
         );
+        let lock = &statements[3];
+        assert_eq!(lock["Effect"], "Deny");
+        assert_eq!(lock["Principal"], "*");
+        assert!(lock.get("Condition").is_none(), "no exemption: {lock}");
+        for action in POLICY_ACTIONS {
+            assert!(actions(lock).contains(&json!(action)), "{action}");
+            assert!(!actions(guard).contains(&json!(action)), "{action}");
+        }
+    }
+
+    #[test]
+    fn a_secret_under_keyrotors_previous_policy_is_outdated_and_its_records_count() {
+        let r = roles();
+        let previous = previous_resource_policy(ARN, &expected(&r)).to_string();
+        let s = secret(&[(naming::TAG_USER_ID, "AIDAOWNER")], Some(KMS), 1);
+        assert_eq!(judge(&s, Some(&previous), &expected(&r)), Trust::Outdated);
+        // The previous policy naming other roles is no more keyrotor's than the current.
+        let other_roles = vec!["arn:aws:iam::123456789012:role/mallory".to_owned()];
+        let theirs = previous_resource_policy(ARN, &expected(&other_roles)).to_string();
+        assert!(matches!(
+            judge(&s, Some(&theirs), &expected(&r)),
+            Trust::Untrusted(_)
+        ));
     }
 }

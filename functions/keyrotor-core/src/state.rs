@@ -75,12 +75,13 @@ pub async fn load_user(
     };
     let secret_problem = match &trust {
         Trust::Untrusted(problem) => Some(problem.clone()),
-        Trust::Protected | Trust::Empty => None,
+        Trust::Protected | Trust::Outdated | Trust::Empty => None,
     };
-    // Only a protected secret's records (its current key, the deactivation it recorded)
-    // count: anyone could have written them into any other.
+    // Only the records of a secret under keyrotor's policy (its current one, or its
+    // previous one) count: its current key, the deactivation it recorded. Anyone could have
+    // written them into any other.
     let records = match (&trust, &secret) {
-        (Trust::Protected, Some(s)) => s.state.clone(),
+        (Trust::Protected | Trust::Outdated, Some(s)) => s.state.clone(),
         _ => Default::default(),
     };
     // The one key whose last use can change the plan (an unused key is retired), if any.

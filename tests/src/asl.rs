@@ -1,6 +1,6 @@
 //! A small in-process interpreter of the part of the Amazon States Language keyrotor's state
 //! machines use: Task (Parameters, ResultSelector, ResultPath, Retry, Catch), Pass, Choice
-//! (StringEquals, BooleanEquals, IsPresent, IsBoolean, IsNull, And, Not), Wait, Succeed and
+//! (StringEquals, BooleanEquals, NumericEquals, IsPresent, IsBoolean, IsNull, And, Not), Wait, Succeed and
 //! Fail, paths of the form `$.a.b` and `$$.Execution.Id` / `StartTime`, and `States.MathAdd`. Tasks call
 //! the real handlers in-process. Anything else in a definition is an error, not a guess.
 //!
@@ -387,6 +387,7 @@ fn test(rule: &Value, data: &Value) -> Result<bool> {
     let comparisons = [
         "StringEquals",
         "BooleanEquals",
+        "NumericEquals",
         "IsPresent",
         "IsBoolean",
         "IsNull",

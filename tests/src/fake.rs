@@ -660,17 +660,22 @@ impl ExecutionsPort for FakeAccount {
         input: String,
     ) -> Result<StartOutcome> {
         let mut state = self.call("states:StartExecution");
-        if state
+        let arn = naming::execution_arn(state_machine_arn, name);
+        let existing = state
             .started
             .iter()
-            .any(|(m, n, _)| m == state_machine_arn && n == name)
-        {
-            return Ok(StartOutcome::AlreadyStarted);
+            .find(|(m, n, _)| m == state_machine_arn && n == name)
+            .map(|(_, _, existing)| existing.clone());
+        if let Some(existing) = existing {
+            // As the adapter does: Step Functions refuses the name, DescribeExecution
+            // gives the input it was started with.
+            state.calls.push("states:DescribeExecution");
+            return Ok(if naming::same_input(&existing, &input) {
+                StartOutcome::AlreadyStarted
+            } else {
+                StartOutcome::Conflicting { execution_arn: arn }
+            });
         }
-        let arn = format!(
-            "{}:{name}",
-            state_machine_arn.replace(":stateMachine:", ":execution:")
-        );
         state
             .started
             .push((state_machine_arn.to_owned(), name.to_owned(), input));
@@ -1011,10 +1016,19 @@ impl<A: ExecutionsPort + Send> ExecutionsPort for Faulty<A> {
         name: &str,
         input: String,
     ) -> Result<StartOutcome> {
-        self.around(
-            "states:StartExecution",
-            self.inner.start(state_machine_arn, name, input),
-        )
-        .await
+        let outcome = self
+            .around(
+                "states:StartExecution",
+                self.inner.start(state_machine_arn, name, input),
+            )
+            .await?;
+        match outcome {
+            StartOutcome::Started { .. } => Ok(outcome),
+            // The name is taken: the adapter reads that execution's input.
+            taken => {
+                self.around("states:DescribeExecution", async { Ok(taken) })
+                    .await
+            }
+        }
     }
 }

@@ -569,3 +569,51 @@ fn a_state_machine_without_allow_force_refuses_forced_rotations() {
         assert_ne!(keys[0].0, key.id);
     });
 }
+
+/// H2 of the second review: execution names are predictable, and a name taken by anyone
+/// used to count as "already started" whatever that execution's input. An operator who
+/// starts today's execution for a user first, as a dry run, no longer hides the user: the
+/// scan starts everyone else, then fails (the admin is told, the failed-scans alarm fires),
+/// and the user's key is still reported, not silently left.
+#[test]
+fn a_pre_started_dry_run_under_todays_name_fails_the_scan_loudly() {
+    on_stack(|stack| async move {
+        let a = &stack.account;
+        let m = &stack.moto;
+        let hidden = user_with_aged_key(m, a, "pre-empted", &[("Email", "p@example.com")], 95)
+            .await
+            .expect("seed");
+        let bystander = user_with_aged_key(m, a, "bystander", &[("Email", "b@example.com")], 95)
+            .await
+            .expect("seed");
+        let today = chrono::Utc::now().date_naive();
+        let name = naming::execution_name(today, None, "pre-empted", false);
+        let impostor = stack
+            .start_execution(&name, &json!({"user": "pre-empted", "dryRun": true}))
+            .await
+            .expect("the operator's early start");
+        let done = stack.wait_for(&impostor, TIMEOUT).await.expect("ends");
+        assert_succeeded(&done);
+
+        let scan = run_scan(stack, "scan-pre-empted").await;
+        assert_eq!(scan.status(), &ExecutionStatus::Failed, "{scan:?}");
+        assert_eq!(scan.error(), Some("Blocked"), "{:?}", scan.cause());
+        stack.wait_all(TIMEOUT).await.expect("executions end");
+        let keys = a.keys("bystander").await.expect("keys");
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        assert_ne!(keys[0].0, bystander.id, "everyone else is rotated");
+        assert_eq!(
+            a.keys("pre-empted").await.expect("keys"),
+            [(hidden.id.clone(), "Active".to_owned())],
+            "the pre-empted user was not acted on"
+        );
+        let mails = m.sent_emails().expect("mails");
+        assert!(
+            mails.iter().any(|e| e.to == [ADMIN_ADDRESS]
+                && e.subject.contains("failed")
+                && e.body.contains("another input")),
+            "the admin hears of it: {:?}",
+            mails.iter().map(|e| &e.subject).collect::<Vec<_>>()
+        );
+    });
+}

@@ -88,6 +88,10 @@ async fn every_function_calls_exactly_the_aws_actions_it_declares() {
     list_users::handle(json!({"users": ["ALICE"]}), &f.list)
         .await
         .expect("named users");
+    // A rerun of the scan the same day finds bob's warning started already (start-rotations
+    // reads that execution's input before it counts it as its own).
+    let rerun = f.run(Machine::Scan, "rerun", json!({})).await;
+    assert!(rerun.succeeded(), "{rerun:#?}");
 
     // carol's key leaks: the report starts a forced rotation by key ID, whose owner
     // assess-key-age looks up.
@@ -95,9 +99,14 @@ async fn every_function_calls_exactly_the_aws_actions_it_declares() {
     let carol_key = account.keys("carol")[0].0.clone();
     let deps = respond_to_exposure::Deps::new(config(&[]), respond.clone()).expect("deps");
     let report = health_exposure(&carol_key, chrono::Utc::now(), "https://example.com/leak");
-    let out = respond_to_exposure::handle(report, &deps)
+    let out = respond_to_exposure::handle(report.clone(), &deps)
         .await
         .expect("the report is accepted");
+    // The same report again (EventBridge delivers at least once): started already.
+    let again = respond_to_exposure::handle(report, &deps)
+        .await
+        .expect("a repeated report is accepted");
+    assert!(!again.started, "{again:?}");
     let (_, name, input) = account
         .started()
         .into_iter()

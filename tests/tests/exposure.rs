@@ -210,3 +210,40 @@ async fn a_key_that_is_not_a_user_key_here_fails_the_execution_and_changes_nothi
         mail.text
     );
 }
+
+/// H2 of the second review, for the leak response: its execution name follows from the
+/// report, so anyone may take it first with an input of their own (a dry run, another
+/// key). respond-to-exposure no longer takes that for its own start: it fails, so that
+/// the rule's delivery is retried and the function's errors alarm fires, and the key is
+/// not silently left unanswered.
+#[tokio::test]
+async fn a_leak_responses_name_taken_with_another_input_fails_loudly() {
+    use keyrotor_core::ports::ExecutionsPort;
+    let account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
+    let seeded = account.inner.seed(&TestUser::new("alice").key(10, true));
+    let event = health_exposure(&seeded[0].id, Utc::now(), "https://gist.example/x");
+    let name = keyrotor_core::exposure::parse_event(&event)
+        .expect("a report")
+        .execution_name();
+    let deps = respond_to_exposure::Deps::new(config(&[]), account.clone()).expect("deps");
+    account
+        .inner
+        .start(
+            &deps.state_machine_arn,
+            &name,
+            serde_json::json!({"user": "alice", "dryRun": true}).to_string(),
+        )
+        .await
+        .expect("someone's early start");
+    let err = respond_to_exposure::handle(event, &deps)
+        .await
+        .expect_err("not keyrotor's execution");
+    assert_eq!(
+        err.error_type(),
+        keyrotor_core::ErrorType::Conflict,
+        "{err}"
+    );
+    assert!(err.to_string().contains("another input"), "{err}");
+    assert_eq!(account.inner.started().len(), 1, "nothing else started");
+    assert!(account.inner.keys("alice")[0].1, "unchanged");
+}

@@ -5,6 +5,7 @@ use tracing::instrument;
 
 use crate::error::sdk_error;
 use keyrotor_core::error::{AwsErrorKind, Result};
+use keyrotor_core::naming;
 pub use keyrotor_core::ports::StartOutcome;
 use keyrotor_core::ports::{ExecutionStatus, ExecutionStatusPort, ExecutionsPort};
 
@@ -24,10 +25,39 @@ impl Executions {
     }
 }
 
+impl Executions {
+    /// The execution `name` exists: keyrotor's own earlier start if its input is `input`,
+    /// someone else's otherwise (DescribeExecution gives the input).
+    async fn existing(
+        &self,
+        state_machine_arn: &str,
+        name: &str,
+        input: &str,
+    ) -> Result<StartOutcome> {
+        let execution_arn = naming::execution_arn(state_machine_arn, name);
+        let out = self
+            .client
+            .describe_execution()
+            .execution_arn(&execution_arn)
+            .send()
+            .await
+            .map_err(|e| sdk_error("states:DescribeExecution", e))?;
+        Ok(
+            if naming::same_input(out.input().unwrap_or_default(), input) {
+                StartOutcome::AlreadyStarted
+            } else {
+                StartOutcome::Conflicting { execution_arn }
+            },
+        )
+    }
+}
+
 impl ExecutionsPort for Executions {
     /// Starts execution `name`. Step Functions answers a repeated start of a still-running
     /// execution with the same input by returning that execution; one that began before
-    /// this call (by more than clock jitter) is reported as already started.
+    /// this call (by more than clock jitter) is reported as already started. A name that is
+    /// taken (`ExecutionAlreadyExists`: another input, or an execution that has ended) is
+    /// looked at: already started only if its input is this one.
     #[instrument(skip(self, input))]
     async fn start(
         &self,
@@ -41,7 +71,7 @@ impl ExecutionsPort for Executions {
             .start_execution()
             .state_machine_arn(state_machine_arn)
             .name(name)
-            .input(input)
+            .input(&input)
             .send()
             .await
             .map_err(|e| sdk_error("states:StartExecution", e));
@@ -56,7 +86,7 @@ impl ExecutionsPort for Executions {
                 })
             }
             Err(e) if e.aws_kind() == Some(AwsErrorKind::AlreadyExists) => {
-                Ok(StartOutcome::AlreadyStarted)
+                self.existing(state_machine_arn, name, &input).await
             }
             Err(e) => Err(e),
         }

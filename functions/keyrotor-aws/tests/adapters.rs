@@ -288,20 +288,60 @@ async fn deleting_a_key_that_is_gone_is_not_an_error() {
         .expect("idempotent"));
 }
 
-#[tokio::test]
-async fn a_started_execution_name_counts_as_already_started() {
-    let rule = mock!(aws_sdk_sfn::Client::start_execution)
+/// Starts `scheduled-20261125-alice-1234abcd` with `ours` where that name was taken by an
+/// execution started with `theirs`.
+async fn start_over(theirs: &'static str, ours: &str) -> StartOutcome {
+    use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
+    let taken = mock!(aws_sdk_sfn::Client::start_execution)
         .then_http_response(|| json_error(400, "ExecutionAlreadyExists"));
-    let sfn = Executions::new(mock_client!(aws_sdk_sfn, [&rule]));
-    let out = sfn
-        .start(
-            "arn:aws:states:us-east-1:123456789012:stateMachine:k",
-            "scheduled-20261125-alice-1234abcd",
-            "{}".into(),
-        )
-        .await
-        .expect("already exists is fine");
-    assert_eq!(out, StartOutcome::AlreadyStarted);
+    let existing = mock!(aws_sdk_sfn::Client::describe_execution)
+        .match_requests(|r| {
+            r.execution_arn()
+                == Some("arn:aws:states:us-east-1:123456789012:execution:k:scheduled-20261125-alice-1234abcd")
+        })
+        .then_output(move || {
+            DescribeExecutionOutput::builder()
+                .execution_arn("arn:aws:states:us-east-1:123456789012:execution:k:scheduled-20261125-alice-1234abcd")
+                .state_machine_arn("arn:aws:states:us-east-1:123456789012:stateMachine:k")
+                .status(aws_sdk_sfn::types::ExecutionStatus::Succeeded)
+                .start_date(DateTime::from_secs(0))
+                .input(theirs)
+                .build()
+                .expect("output")
+        });
+    let sfn = Executions::new(mock_client!(aws_sdk_sfn, [&taken, &existing]));
+    sfn.start(
+        "arn:aws:states:us-east-1:123456789012:stateMachine:k",
+        "scheduled-20261125-alice-1234abcd",
+        ours.into(),
+    )
+    .await
+    .expect("a taken name is an outcome")
+}
+
+#[tokio::test]
+async fn a_started_execution_name_counts_as_already_started_only_with_the_same_input() {
+    let ours = r#"{"user":"alice","dryRun":false}"#;
+    assert_eq!(
+        start_over(r#"{ "dryRun": false, "user": "alice" }"#, ours).await,
+        StartOutcome::AlreadyStarted,
+        "the same input, spelled otherwise"
+    );
+    // Someone took the name first: a dry run, another user, or one field more.
+    for theirs in [
+        r#"{"user":"alice","dryRun":true}"#,
+        r#"{"user":"bob","dryRun":false}"#,
+        r#"{"user":"alice","dryRun":false,"force":true}"#,
+        "not json",
+    ] {
+        assert!(
+            matches!(
+                start_over(theirs, ours).await,
+                StartOutcome::Conflicting { ref execution_arn } if execution_arn.ends_with(":k:scheduled-20261125-alice-1234abcd")
+            ),
+            "{theirs}"
+        );
+    }
 }
 
 #[tokio::test]

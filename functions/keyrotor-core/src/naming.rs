@@ -74,6 +74,27 @@ pub fn key_from_version_id(version_id: &str) -> Option<&str> {
     (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric())).then_some(key)
 }
 
+/// The ARN of the execution `name` of `state_machine` (an execution's ARN is its machine's
+/// with `execution` for `stateMachine`, and its name after it).
+pub fn execution_arn(state_machine: &str, name: &str) -> String {
+    format!(
+        "{}:{name}",
+        state_machine.replacen(":stateMachine:", ":execution:", 1)
+    )
+}
+
+/// Whether an existing execution's input is the one keyrotor would start it with: equal as
+/// JSON (Step Functions may hand the text back with other spacing), and nothing else.
+pub fn same_input(existing: &str, ours: &str) -> bool {
+    match (
+        serde_json::from_str::<serde_json::Value>(existing),
+        serde_json::from_str::<serde_json::Value>(ours),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 /// The name of the per-user execution a scan on `date` starts for `user`:
 /// `scheduled-<yyyymmdd>-<safe user>-<hash>` (`dryrun-...` for a dry run, so that a dry run
 /// never takes the name of the real one), at most 80 characters of the set Step Functions

@@ -694,6 +694,10 @@ pub struct StartRotationsInput {
 pub struct StartRotationsOutput {
     pub started: u32,
     pub already_started: u32,
+    /// Users whose execution name for today was taken by an execution with another input
+    /// (not keyrotor's): not acted on; the scan fails at its end.
+    pub conflicting: u32,
+    pub conflicting_users: Vec<String>,
     pub dry_run: bool,
 }
 
@@ -763,6 +767,10 @@ pub struct Progress {
     pub failed: Vec<AccountId>,
     /// Accounts whose member role keyrotor could not assume.
     pub unreachable: Vec<AccountId>,
+    /// Accounts whose scan name of today was taken by an execution with another input
+    /// (not keyrotor's): not scanned; the organization scan fails at its end.
+    #[serde(default)]
+    pub conflicting: Vec<AccountId>,
     /// Every account scan has ended.
     pub done: bool,
     /// Rounds so far: each adds to the organization scan's history.

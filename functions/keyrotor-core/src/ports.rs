@@ -65,8 +65,16 @@ pub enum StartOutcome {
     Started {
         execution_arn: String,
     },
-    /// An execution of that name exists already (started by an earlier run).
+    /// An execution of that name exists already, with the same input (started by an
+    /// earlier run of the same scan).
     AlreadyStarted,
+    /// An execution of that name exists with another input: someone else started it (a dry
+    /// run, another account or user, made-up fields) and took the name keyrotor would use.
+    /// It is not keyrotor's and does not stand for what keyrotor would have started: the
+    /// caller reports it loudly (issue 26, H2).
+    Conflicting {
+        execution_arn: String,
+    },
 }
 
 /// IAM: users, their tags and group membership, and their access keys.
@@ -207,7 +215,8 @@ pub trait MailerPort: Sync {
     ) -> impl Future<Output = Result<String>> + Send;
 }
 
-/// Step Functions: starts a named execution.
+/// Step Functions: starts a named execution. A name already taken is `AlreadyStarted` only
+/// when that execution's input is the one given (compared as JSON), `Conflicting` otherwise.
 pub trait ExecutionsPort: Sync {
     fn start(
         &self,

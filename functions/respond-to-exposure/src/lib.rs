@@ -11,7 +11,7 @@ use keyrotor_aws::{ExecutionStarter, Executions};
 use keyrotor_core::exposure::parse_event;
 use keyrotor_core::payload::RespondToExposureOutput;
 use keyrotor_core::ports::{ExecutionsPort, StartOutcome};
-use keyrotor_core::Result;
+use keyrotor_core::{Error, Result};
 use tracing::info;
 
 /// What `respond-to-exposure` needs: its settings, the responder machine (its
@@ -20,7 +20,7 @@ pub type Deps<E = Executions> = ExecutionStarter<E>;
 
 /// Every AWS API action this function calls: its role grants exactly these (checked by
 /// `tools/check_infra.py`, which also holds the machine it may start to the responder's).
-pub const AWS_ACTIONS: &[&str] = &["states:StartExecution"];
+pub const AWS_ACTIONS: &[&str] = &["states:DescribeExecution", "states:StartExecution"];
 
 pub async fn handle<E: ExecutionsPort>(
     event: serde_json::Value,
@@ -33,6 +33,15 @@ pub async fn handle<E: ExecutionsPort>(
         .executions
         .start(&deps.state_machine_arn, &name, input)
         .await?;
+    if let StartOutcome::Conflicting { execution_arn } = &outcome {
+        // Someone started the leak response's name with another input: the leak is not
+        // being answered. Fail, so the rule's delivery is retried and the errors alarm.
+        return Err(Error::Conflict(format!(
+            "the execution {execution_arn} exists with another input than this report's: \
+             it was not started by keyrotor, and the exposed key {} is not being answered",
+            exposure.access_key_id
+        )));
+    }
     let started = matches!(outcome, StartOutcome::Started { .. });
     info!(
         access_key_id = %exposure.access_key_id,

@@ -12,7 +12,7 @@ use keyrotor_core::error::ErrorType;
 use keyrotor_core::payload::{parse, Arn, Progress, RunningScan, ScanAccountsInput};
 use keyrotor_core::ports::{ExecutionStatus, ExecutionStatusPort, ExecutionsPort, StartOutcome};
 use keyrotor_core::{naming, Error, Result};
-use tracing::info;
+use tracing::{info, warn};
 
 /// Executions described at once.
 pub const DESCRIBE_CONCURRENCY: usize = 10;
@@ -50,14 +50,6 @@ impl FromConfig for Deps {
 /// Every AWS API action this function calls: its role grants exactly these (checked by
 /// `tools/check_infra.py`), and a test holds the calls the code makes to them.
 pub const AWS_ACTIONS: &[&str] = &["states:DescribeExecution", "states:StartExecution"];
-
-/// The ARN of the execution `name` of `state_machine`.
-fn execution_arn(state_machine: &str, name: &str) -> String {
-    format!(
-        "{}:{name}",
-        state_machine.replacen(":stateMachine:", ":execution:", 1)
-    )
-}
 
 pub async fn handle<E: ExecutionsPort + ExecutionStatusPort>(
     event: serde_json::Value,
@@ -132,7 +124,19 @@ pub async fn handle<E: ExecutionsPort + ExecutionStatusPort>(
                 started += 1;
                 execution_arn
             }
-            StartOutcome::AlreadyStarted => execution_arn(machine, &name),
+            StartOutcome::AlreadyStarted => naming::execution_arn(machine, &name),
+            // Not this scan's: that account is not being scanned. The others are, and
+            // then the organization scan fails, naming it.
+            StartOutcome::Conflicting { execution_arn } => {
+                warn!(
+                    account = %account.id,
+                    execution = %execution_arn,
+                    "an account scan of today's name exists with another input: not keyrotor's"
+                );
+                progress.conflicting.push(account.id.clone());
+                progress.next += 1;
+                continue;
+            }
         };
         progress.running.push(RunningScan {
             account: account.id.clone(),
@@ -141,6 +145,16 @@ pub async fn handle<E: ExecutionsPort + ExecutionStatusPort>(
         progress.next += 1;
     }
     progress.done = progress.running.is_empty() && progress.next == input.accounts.len();
+    if progress.done && !progress.conflicting.is_empty() {
+        let accounts: Vec<&str> = progress.conflicting.iter().map(|a| a.as_str()).collect();
+        return Err(Error::Blocked(format!(
+            "the account scans of today's names for {} already exist with another input than \
+             this organization scan's: they were not started by keyrotor, and those accounts \
+             were not scanned (the executions' inputs say who started what); every other \
+             account was",
+            accounts.join(", ")
+        )));
+    }
     info!(
         started,
         running = progress.running.len(),
@@ -178,7 +192,7 @@ mod tests {
     #[test]
     fn an_already_started_scans_arn_is_derived_from_its_name() {
         assert_eq!(
-            execution_arn(
+            naming::execution_arn(
                 "arn:aws:states:eu-west-1:111111111111:stateMachine:keyrotor-scan",
                 "account-222222222222-20261130"
             ),
@@ -196,12 +210,18 @@ mod tests {
     impl ExecutionsPort for Machines {
         async fn start(&self, machine: &str, name: &str, input: String) -> Result<StartOutcome> {
             let mut started = self.started.lock().unwrap();
-            if started.iter().any(|(n, _)| n == name) {
-                return Ok(StartOutcome::AlreadyStarted);
+            if let Some((_, existing)) = started.iter().find(|(n, _)| n == name) {
+                return Ok(if naming::same_input(existing, &input) {
+                    StartOutcome::AlreadyStarted
+                } else {
+                    StartOutcome::Conflicting {
+                        execution_arn: naming::execution_arn(machine, name),
+                    }
+                });
             }
             started.push((name.to_owned(), input));
             Ok(StartOutcome::Started {
-                execution_arn: execution_arn(machine, name),
+                execution_arn: naming::execution_arn(machine, name),
             })
         }
     }
@@ -337,6 +357,40 @@ mod tests {
             3,
             "nothing started twice"
         );
+    }
+
+    /// Someone started today's scan of an account first, as a dry run: that scan is not
+    /// keyrotor's. The other accounts are scanned as usual, and then the organization scan
+    /// fails, naming the account (issue 26, H2).
+    #[tokio::test]
+    async fn an_account_scan_name_taken_with_another_input_fails_the_organization_scan() {
+        let deps = deps("10");
+        let taken = r#"{"account":{"id":"200000000001","name":"a1"},"dryRun":true}"#;
+        deps.executions
+            .started
+            .lock()
+            .unwrap()
+            .push(("account-200000000001-20261130".into(), taken.into()));
+        let round = |progress: Option<&Progress>| json!({"accounts": accounts(3), "progress": progress, "startedAt": "2026-11-30T06:00:00Z"});
+        let p = handle(round(None), &deps).await.expect("round");
+        assert_eq!(
+            p.conflicting.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            ["200000000001"]
+        );
+        let running: Vec<&str> = p.running.iter().map(|r| r.account.as_str()).collect();
+        assert_eq!(
+            running,
+            ["200000000000", "200000000002"],
+            "the others scanned"
+        );
+        assert_eq!(p.next, 3);
+        for name in deps.executions.names() {
+            deps.executions.end(&name, ExecutionStatus::Succeeded);
+        }
+        // Once the others are done, the organization scan fails, naming the account.
+        let err = handle(round(Some(&p)), &deps).await.expect_err("loud");
+        assert_eq!(err.error_type(), ErrorType::Blocked);
+        assert!(err.to_string().contains("200000000001"), "{err}");
     }
 
     #[tokio::test]

@@ -1,6 +1,8 @@
 //! `start-rotations`: the scan's fan-out. Starts one per-user execution for each user that
 //! needs action, with a deterministic name per scan day, so a rerun of the scan finds
-//! `ExecutionAlreadyExists` and starts nothing twice. (A function, not the native
+//! `ExecutionAlreadyExists` and starts nothing twice. A name taken by an execution with
+//! another input is not keyrotor's (someone pre-started it, a dry run for one): it is
+//! counted `conflicting`, and the scan fails at its end. (A function, not the native
 //! `states:startExecution` integration, because the local ASL interpreter lacks that.)
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -10,7 +12,7 @@ use keyrotor_core::payload::{parse, StartRotationsInput, StartRotationsOutput, U
 use keyrotor_core::ports::ExecutionsPort;
 use keyrotor_core::ports::StartOutcome;
 use keyrotor_core::{naming, Error, Result};
-use tracing::info;
+use tracing::{info, warn};
 
 /// Executions started at once: far below what Step Functions allows for StartExecution
 /// (its token bucket holds hundreds), and the SDK retries a throttled call.
@@ -24,7 +26,7 @@ pub type Deps<E = Executions> = ExecutionStarter<E>;
 
 /// Every AWS API action this function calls: its role grants exactly these (checked by
 /// `tools/check_infra.py`), and a test holds the calls the code makes to them.
-pub const AWS_ACTIONS: &[&str] = &["states:StartExecution"];
+pub const AWS_ACTIONS: &[&str] = &["states:DescribeExecution", "states:StartExecution"];
 
 pub async fn handle<E: ExecutionsPort>(
     event: serde_json::Value,
@@ -47,33 +49,54 @@ pub async fn handle<E: ExecutionsPort>(
 
     // Each start's outcome, and whether the execution is to rotate a key (or finish a
     // rotation) rather than to warn or report.
-    let outcomes: Vec<(bool, StartOutcome)> = stream::iter(users.iter().zip(&input.users))
-        .map(|(user, actionable)| {
-            let account = input.account.as_ref();
-            let name = naming::execution_name(day, account.map(|a| &a.id), user.as_str(), dry_run);
-            let mut body = serde_json::json!({ "user": user.as_str(), "dryRun": dry_run });
-            if let Some(account) = account {
-                body["account"] = serde_json::json!(account);
-            }
-            let body = body.to_string();
-            let rotation = matches!(actionable.action.as_str(), "rotate" | "finish" | "cutover");
-            async move {
-                let outcome = deps.executions.start(state_machine, &name, body).await?;
-                Ok::<_, Error>((rotation, outcome))
-            }
-        })
-        .buffer_unordered(START_CONCURRENCY)
-        .try_collect()
-        .await?;
+    let outcomes: Vec<(&UserName, bool, StartOutcome)> =
+        stream::iter(users.iter().zip(&input.users))
+            .map(|(user, actionable)| {
+                let account = input.account.as_ref();
+                let name =
+                    naming::execution_name(day, account.map(|a| &a.id), user.as_str(), dry_run);
+                let mut body = serde_json::json!({ "user": user.as_str(), "dryRun": dry_run });
+                if let Some(account) = account {
+                    body["account"] = serde_json::json!(account);
+                }
+                let body = body.to_string();
+                let rotation =
+                    matches!(actionable.action.as_str(), "rotate" | "finish" | "cutover");
+                async move {
+                    let outcome = deps.executions.start(state_machine, &name, body).await?;
+                    Ok::<_, Error>((user, rotation, outcome))
+                }
+            })
+            .buffer_unordered(START_CONCURRENCY)
+            .try_collect()
+            .await?;
 
     let is_started = |o: &StartOutcome| matches!(o, StartOutcome::Started { .. });
-    let started = outcomes.iter().filter(|(_, o)| is_started(o)).count();
+    let started = outcomes.iter().filter(|(_, _, o)| is_started(o)).count();
     let rotations = outcomes
         .iter()
-        .filter(|(rotation, o)| *rotation && is_started(o))
+        .filter(|(_, rotation, o)| *rotation && is_started(o))
         .count();
-    let already = outcomes.len() - started;
-    info!(started, already_started = already, "per-user executions");
+    // Today's name taken by an execution keyrotor did not start: that user is not acted
+    // on. The scan goes on with the others and fails at its end (the admin is told).
+    let mut conflicting: Vec<String> = outcomes
+        .iter()
+        .filter_map(|(user, _, o)| match o {
+            StartOutcome::Conflicting { execution_arn } => {
+                warn!(user = %user, execution = %execution_arn, "today's execution name was taken by an execution with another input: not keyrotor's");
+                Some(user.to_string())
+            }
+            _ => None,
+        })
+        .collect();
+    conflicting.sort();
+    let already = outcomes.len() - started - conflicting.len();
+    info!(
+        started,
+        already_started = already,
+        conflicting = conflicting.len(),
+        "per-user executions"
+    );
     if !dry_run {
         Emf::new(chrono::Utc::now())
             .value(Metric::RotationsStarted, rotations as f64)
@@ -82,6 +105,8 @@ pub async fn handle<E: ExecutionsPort>(
     Ok(StartRotationsOutput {
         started: u32::try_from(started).unwrap_or(u32::MAX),
         already_started: u32::try_from(already).unwrap_or(u32::MAX),
+        conflicting: u32::try_from(conflicting.len()).unwrap_or(u32::MAX),
+        conflicting_users: conflicting,
         dry_run,
     })
 }

@@ -17,8 +17,10 @@
    template (not an AWS managed alias/aws/* key, whose policy cannot name CloudWatch) whose
    key policy allows cloudwatch.amazonaws.com kms:Decrypt and kms:GenerateDataKey.
 6. Who may force a rotation: no managed policy that may start a scheduled machine may also
-   start a machine that allows force, and none may invoke a function directly (which would
-   bypass the state machines' AllowForce gate).
+   start a machine that allows force, or stop or redrive that machine's executions (a
+   stopped leak response leaves the key active, a redriven one finishes a forced rotation),
+   and none may invoke a function directly (which would bypass the state machines'
+   AllowForce gate).
 7. Events: every statement that allows events:PutEvents allows it on the account's default
    bus only, for the source keyrotor only (so no role of this template can put events that
    look like another service's on any bus).
@@ -171,6 +173,21 @@ def referenced(value, resources: dict) -> str | None:
     if res.get("Type") == "AWS::KMS::Alias":
         return referenced(res.get("Properties", {}).get("TargetKeyId"), resources)
     return name if name in resources else None
+
+
+def executions_of(resource, machines: dict) -> set[str]:
+    """The machines (logical IDs) whose executions an execution-ARN resource names: a
+    `Fn::Sub` of `...:execution:<the machine's Name>:*`."""
+    arn = resource.get("Fn::Sub") if isinstance(resource, dict) else resource
+    if not isinstance(arn, str):
+        return set()
+    found = set()
+    for logical, res in machines.items():
+        name = res.get("Properties", {}).get("Name")
+        name = name.get("Fn::Sub") if isinstance(name, dict) else name
+        if isinstance(name, str) and f":execution:{name}:" in arn:
+            found.add(logical)
+    return found
 
 
 def service_principals(statement: dict) -> set[str]:
@@ -431,7 +448,7 @@ def main() -> int:
     for logical, res in resources.items():
         if res.get("Type") != "AWS::IAM::ManagedPolicy":
             continue
-        starts, invokes = set(), False
+        starts, recovers, invokes = set(), set(), False
         for st in statements(res["Properties"]["PolicyDocument"]):
             if st.get("Effect") != "Allow":
                 continue
@@ -439,11 +456,16 @@ def main() -> int:
             invokes |= "lambda:InvokeFunction" in acts
             if "states:StartExecution" in acts:
                 starts |= {referenced(r, resources) for r in as_list(st.get("Resource", []))}
+            if acts & {"states:StopExecution", "states:RedriveExecution"}:
+                recovers |= {m for r in as_list(st.get("Resource", []))
+                             for m in executions_of(r, machines)}
         mixed = bool(starts & forcing) and bool(starts & scheduled)
+        stops_forced = bool(starts & scheduled) and bool(recovers & forcing)
         unknown = None in starts
-        results.append((not mixed and not invokes and not unknown,
+        results.append((not mixed and not invokes and not unknown and not stops_forced,
                         f"{logical}: starts {sorted(s for s in starts if s) or 'no machine'}"
                         f"{' (a scheduled and a forcing machine)' if mixed else ''}"
+                        f"{' (and stops or redrives a forcing machine' + chr(39) + 's executions)' if stops_forced else ''}"
                         f"{' (and invokes functions directly)' if invokes else ''}"
                         f"{' (and a machine not of this template)' if unknown else ''}"))
 

@@ -304,6 +304,45 @@ fn keyrotors_policy_read_back_with_its_keys_in_another_order_is_still_keyrotors(
     );
 }
 
+/// M8 of the second review: an operator who could stop a leak response's execution during
+/// create-key's verification left the leaked key active, with no mail and no alarm; one who
+/// could redrive a failed one finished a forced rotation. Operators follow the responder's
+/// executions, and stop and redrive only the scan's and the per-user machine's.
+#[test]
+fn operators_follow_leak_responses_but_may_not_stop_or_redrive_them() {
+    let policy = operator_policy();
+    let operator = role("SecurityOperator", "AROAOPERATOR00000001");
+    let execution = |machine: &str| {
+        format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:prod-{machine}:exposed-AKIA-1")
+    };
+    let decide = |action: &str, machine: &str| {
+        policy
+            .evaluate(&Request::new(&operator, action, &execution(machine)))
+            .expect("evaluates")
+    };
+    for action in ["states:StopExecution", "states:RedriveExecution"] {
+        assert_eq!(
+            decide(action, "keyrotor-respond"),
+            Decision::ImplicitDeny,
+            "{action}"
+        );
+        for machine in ["keyrotor-rotate", "keyrotor-scan"] {
+            assert_eq!(
+                decide(action, machine),
+                Decision::Allow,
+                "{action} on {machine}"
+            );
+        }
+    }
+    for action in ["states:DescribeExecution", "states:GetExecutionHistory"] {
+        assert_eq!(
+            decide(action, "keyrotor-respond"),
+            Decision::Allow,
+            "{action}"
+        );
+    }
+}
+
 #[test]
 fn operators_may_set_the_windows_two_tags_on_a_user_and_no_other_tag() {
     let policy = operator_policy();

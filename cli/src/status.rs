@@ -44,6 +44,21 @@ fn text(v: &Value) -> &str {
     v.as_str().unwrap_or("?")
 }
 
+/// `s` with every control character (escape sequences, carriage returns, bells) shown as
+/// its escape, so that text from an execution's input or output can neither move the
+/// cursor nor rewrite what an operator's terminal shows.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// The stage of an execution.
 pub async fn stage(ctx: &Ctx, desc: &DescribeExecutionOutput) -> Result<Stage> {
     let input: Value = serde_json::from_str(desc.input().unwrap_or("{}")).unwrap_or_default();
@@ -72,12 +87,14 @@ pub async fn stage(ctx: &Ctx, desc: &DescribeExecutionOutput) -> Result<Stage> {
         }
         other => other.as_str().to_lowercase(),
     };
+    // Anyone who may start an execution writes its input: nothing of it reaches an
+    // operator's terminal as a control character (L3 of the second review).
     Ok(Stage {
-        user,
-        account,
+        user: user.as_deref().map(printable),
+        account: account.as_deref().map(printable),
         status,
         dry_run,
-        what,
+        what: printable(&what),
     })
 }
 
@@ -287,4 +304,18 @@ pub async fn status(ctx: &Ctx, user: Option<&str>, since_days: u32) -> Result<i3
         );
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_from_an_execution_never_reach_the_terminal() {
+        let hostile = "alice\u{1b}]52;c;ZWNobyBwd25lZA==\u{7}\r\u{1b}[2K\u{9b}31m";
+        let shown = printable(hostile);
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.starts_with("alice\\u{1b}]52;c;"), "{shown}");
+        assert_eq!(printable("svc+deploy=ci (key AKIA…)"), "svc+deploy=ci (key AKIA…)");
+    }
 }

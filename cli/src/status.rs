@@ -316,6 +316,9 @@ mod tests {
         let shown = printable(hostile);
         assert!(!shown.chars().any(char::is_control), "{shown:?}");
         assert!(shown.starts_with("alice\\u{1b}]52;c;"), "{shown}");
-        assert_eq!(printable("svc+deploy=ci (key AKIA…)"), "svc+deploy=ci (key AKIA…)");
+        assert_eq!(
+            printable("svc+deploy=ci (key AKIA…)"),
+            "svc+deploy=ci (key AKIA…)"
+        );
     }
 }

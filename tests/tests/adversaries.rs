@@ -617,3 +617,52 @@ fn a_pre_started_dry_run_under_todays_name_fails_the_scan_loudly() {
         );
     });
 }
+
+/// Found end to end by the second review: an owner who reactivated the old key within about
+/// a second of its deactivation, followed by a non-forced run for that user, saw keyrotor
+/// deactivate it again (the record was too young to count as a rollback), and the first
+/// run then deleted it. Now a step about to deactivate a key recorded deactivated moments
+/// ago waits until the record has settled and reads again: the reactivation stands.
+#[test]
+fn an_owners_reactivation_at_once_is_not_undone_by_a_second_run() {
+    on_stack(|stack| async move {
+        let a = &stack.account;
+        let user = "quick-roller";
+        let old = user_with_aged_key(&stack.moto, a, user, &[("Email", "q@example.com")], 95)
+            .await
+            .expect("seed");
+        let first = stack
+            .start_execution("rotate-quick-roller", &json!({"user": user}))
+            .await
+            .expect("start");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let keys = a.keys(user).await.expect("keys");
+            if keys.iter().any(|(id, s)| *id == old.id && s == "Inactive") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "never deactivated: {keys:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        a.set_key_status(user, &old.id, true)
+            .await
+            .expect("reactivate");
+        let second = run(stack, "again-quick-roller", json!({"user": user})).await;
+        let out = output(&second);
+        assert!(
+            out.get("deactivated")
+                .is_none_or(|d| d["outcome"] != "deactivated"),
+            "the second run deactivated the key again: {out}"
+        );
+        let keys = a.keys(user).await.expect("keys");
+        assert!(
+            keys.iter().any(|(id, s)| *id == old.id && s == "Active"),
+            "the reactivated key stays active: {keys:?}"
+        );
+        let done = stack.wait_for(&first, TIMEOUT).await.expect("ends");
+        assert_succeeded(&done);
+        assert_eq!(output(&done)["deleted"]["outcome"], "keptReactivated");
+        let keys = a.keys(user).await.expect("keys");
+        assert_eq!(active(&keys).len(), 2, "nothing deleted: {keys:?}");
+    });
+}

@@ -19,6 +19,7 @@ use keyrotor_aws::{Iam, IamAndSecrets, Secrets};
 use keyrotor_core::domain::cutover::{
     cutover_step, deactivate_step, owner_request, DeactivateStep, Step, Usage, Why,
 };
+use keyrotor_core::domain::planner::unsettled_deactivation;
 use keyrotor_core::domain::retirement::retire_step;
 use keyrotor_core::domain::{Deactivation, KeyStatus, Overlap};
 use keyrotor_core::payload::{DeactivateKeyOutput, DeactivateOutcome, KeyPairInput};
@@ -63,6 +64,22 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
         None,
     )
     .await?;
+    // Recorded deactivated moments ago, yet Active: read again once the record has
+    // settled, so that an owner's reactivation at once is seen as one (and stands).
+    let live = match unsettled_deactivation(&live.state, old, Utc::now()) {
+        Some(wait) => {
+            tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
+            load_user(
+                &deps.iam,
+                &deps.secrets,
+                &deps.config,
+                input.user.as_str(),
+                None,
+            )
+            .await?
+        }
+        None => live,
+    };
     let user = live.state.user.as_str();
     let described_arn = live.secret.as_ref().map(|s| s.arn.clone());
     let output = |outcome: DeactivateOutcome, note: String| DeactivateKeyOutput {

@@ -492,6 +492,23 @@ fn window_rolled_back(state: &UserState, key: &AccessKey) -> Option<Plan> {
     ))
 }
 
+/// How long until keyrotor's record of deactivating `key_id`, which is Active now, proves
+/// something: `Some` while the record is younger than [`RECORD_SETTLE`]. Until then the
+/// Active status may be IAM not having caught up (a concurrent run) or an owner's
+/// reactivation at once; a step about to deactivate the key waits this long and reads
+/// again, so that a reactivation is never undone (the planner calls it a rollback once the
+/// record has settled).
+pub fn unsettled_deactivation(
+    state: &UserState,
+    key_id: &str,
+    now: DateTime<Utc>,
+) -> Option<Duration> {
+    let recorded = state.secret.deactivation_of(key_id)?;
+    let left = recorded.at + RECORD_SETTLE - now;
+    (state.key(key_id).is_some_and(AccessKey::is_active) && left > Duration::zero())
+        .then_some(left.min(RECORD_SETTLE))
+}
+
 /// `key` is active although keyrotor recorded deactivating it: its owner rolled the
 /// rotation back. That decision is final (invariant 11): no run deactivates or deletes the
 /// key again unless a rotation is forced; the user is reported until a person acts. A

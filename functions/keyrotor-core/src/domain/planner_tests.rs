@@ -718,3 +718,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_fresh_record_of_an_active_key_is_unsettled_until_it_can_tell_a_rollback() {
+    let mut state = user(vec![key("AKIAOLD", Active, 95), key("AKIANEW", Active, 0)]);
+    state.secret = SecretState {
+        current_key_id: Some("AKIANEW".into()),
+        deactivated: Some(Deactivation {
+            key_id: "AKIAOLD".into(),
+            at: now() - Duration::seconds(1),
+        }),
+        ..SecretState::default()
+    };
+    assert_eq!(
+        unsettled_deactivation(&state, "AKIAOLD", now()),
+        Some(RECORD_SETTLE - Duration::seconds(1))
+    );
+    assert_eq!(unsettled_deactivation(&state, "AKIANEW", now()), None);
+    // Settled: the planner calls it a rollback, nothing to wait for.
+    let later = now() + RECORD_SETTLE;
+    assert_eq!(unsettled_deactivation(&state, "AKIAOLD", later), None);
+    assert!(matches!(
+        plan(&state, &policy(), later, false).decision,
+        Decision::Blocked { .. }
+    ));
+    // Inactive as recorded: nothing to wait for either.
+    state.keys[0].status = Inactive;
+    assert_eq!(unsettled_deactivation(&state, "AKIAOLD", now()), None);
+}

@@ -117,6 +117,15 @@ fn finished_stage(out: &Value) -> String {
         "warn" if dry => format!("dry run: would warn (rotation on {})", text(&a["rotateOn"])),
         "warn" => format!("warned (rotation on {})", text(&a["rotateOn"])),
         "blocked" => format!("blocked: {}", text(&a["reason"])),
+        "contain" if dry => format!(
+            "dry run: would deactivate the leaked key {} without a replacement",
+            text(&a["keyId"])
+        ),
+        "contain" => format!(
+            "leaked key {} deactivated without a replacement: {}",
+            text(&a["keyId"]),
+            text(&a["reason"])
+        ),
         "retire" if dry => format!("dry run: would retire the unused key {}", text(&a["keyId"])),
         "retire" => match text(&out["deleted"]["outcome"]) {
             "deleted" | "alreadyDeleted" => {

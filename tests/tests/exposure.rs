@@ -247,3 +247,85 @@ async fn a_leak_responses_name_taken_with_another_input_fails_loudly() {
     assert_eq!(account.inner.started().len(), 1, "nothing else started");
     assert!(account.inner.keys("alice")[0].1, "unchanged");
 }
+
+/// M2 of the second review: where no replacement can follow now, a reported leak used to
+/// leave the exposed key Active (reported only). It is now deactivated at once, with no
+/// new key, and owner and admin are told why and what to do. Two such cases: the user's
+/// other key is active (a third does not fit, and keyrotor never deactivates a key it did
+/// not replace), and the user's secret is someone else's (nothing is written there).
+#[tokio::test]
+async fn a_leaked_key_no_replacement_can_follow_is_deactivated_all_the_same() {
+    use keyrotor_core::ports::SecretsPort;
+    let account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
+    let f = Functions::on(&account, &config(&[]));
+    let two = account.inner.seed(
+        &TestUser::new("two-keys")
+            .tag("Email", "two-keys@example.com")
+            .key(30, true)
+            .key(5, true),
+    );
+    let squatted = account.inner.seed(
+        &TestUser::new("squatted")
+            .tag("Email", "squatted@example.com")
+            .key(30, true),
+    );
+    let secret = secret_name(&account, "squatted");
+    let id = account.inner.user_id("squatted").expect("seeded");
+    let arn = account
+        .inner
+        .create(&secret, "squatted", &id)
+        .await
+        .expect("the squatter's secret");
+    account
+        .inner
+        .put_key(&arn, "AKIAIOSFODNN7EXAMPLE", "theirs")
+        .await
+        .expect("a value of theirs, under no policy of keyrotor's");
+
+    for (user, leaked, other) in [
+        ("two-keys", &two[0].id, Some(&two[1].id)),
+        ("squatted", &squatted[0].id, None),
+    ] {
+        let event = health_exposure(leaked, Utc::now(), "https://gist.example/x");
+        let run = deliver(&f, &account, event).await.expect("started");
+        assert!(run.succeeded(), "{user}: {run:#?}");
+        assert_eq!(
+            run.output["assessment"]["action"], "contain",
+            "{user}: {run:#?}"
+        );
+        assert!(
+            run.entered.iter().any(|s| s == "ContainExposedKey"),
+            "{user}: {:?}",
+            run.entered
+        );
+        let keys = account.inner.keys(user);
+        assert!(
+            keys.iter().any(|(id, active)| id == leaked && !active),
+            "{user}: the leaked key is inactive: {keys:?}"
+        );
+        if let Some(other) = other {
+            assert!(
+                keys.iter().any(|(id, active)| id == other && *active),
+                "{user}: the other key is untouched: {keys:?}"
+            );
+        }
+        for to in [format!("{user}@example.com"), ADMIN_ADDRESS.to_owned()] {
+            let mail = account.inner.mails().into_iter().find(|m| {
+                m.to.iter().any(|a| a.to_string() == to) && m.subject.contains(leaked.as_str())
+            });
+            let mail = mail.unwrap_or_else(|| panic!("{user}: no mail to {to}"));
+            assert!(mail.subject.contains("no replacement"), "{}", mail.subject);
+            assert!(
+                mail.text.contains("cannot be replaced now"),
+                "{}",
+                mail.text
+            );
+        }
+    }
+    assert!(account.inner.issued_secrets().is_empty(), "no key was made");
+    let tags = account.inner.secret_tags(&secret);
+    assert!(
+        !tags.contains_key(keyrotor_core::naming::TAG_DEACTIVATED_KEY),
+        "nothing written into the squatter's secret: {tags:?}"
+    );
+}

@@ -333,7 +333,9 @@ async fn assess_batch<U: UsersPort, S: SecretsPort>(
             Decision::Exempt => counts.exempt += 1,
             Decision::Warn { .. } => counts.warn += 1,
             Decision::Rotate { .. } => counts.rotate += 1,
-            Decision::Blocked { .. } => counts.blocked += 1,
+            // A scan never plans one key (only a leak response does); counted as blocked
+            // should it ever.
+            Decision::Blocked { .. } | Decision::Contain { .. } => counts.blocked += 1,
             // Waiting for its deletion time: its own execution is on it.
             Decision::Finish { .. } if !needs_action => counts.none += 1,
             Decision::Finish { .. } => counts.finish += 1,

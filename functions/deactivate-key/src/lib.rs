@@ -17,11 +17,13 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use keyrotor_aws::{Iam, IamAndSecrets, Secrets};
 use keyrotor_core::domain::cutover::{
-    cutover_step, deactivate_step, owner_request, DeactivateStep, Step, Usage, Why,
+    contain_step, cutover_step, deactivate_step, owner_request, DeactivateStep, Step, Usage, Why,
 };
+use keyrotor_core::domain::plan_key;
 use keyrotor_core::domain::planner::unsettled_deactivation;
 use keyrotor_core::domain::retirement::retire_step;
 use keyrotor_core::domain::{Deactivation, KeyStatus, Overlap};
+use keyrotor_core::ownership::Trust;
 use keyrotor_core::payload::{DeactivateKeyOutput, DeactivateOutcome, KeyPairInput};
 use keyrotor_core::ports::{SecretsPort, UsersPort};
 use keyrotor_core::state::load_user;
@@ -129,10 +131,15 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
         )));
     };
 
-    let plan = live.plan(&deps.config, input.force);
+    let plan = if input.contain {
+        plan_key(&live.state, policy, Utc::now(), old)
+    } else {
+        live.plan(&deps.config, input.force)
+    };
     let step = match new {
         Some(new) => deactivate_step(&live.state, &plan, old, new),
         None if input.retire => retire_step(&live.state, &plan, old),
+        None if input.contain => contain_step(&live.state, &plan, old),
         None => {
             info!(
                 user,
@@ -151,6 +158,12 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
         DeactivateStep::Refuse(reason) => return Err(Error::Blocked(reason)),
         DeactivateStep::NotTheUsers(reason) => return Err(Error::NotFound(reason)),
         DeactivateStep::Proceed => {}
+        DeactivateStep::AlreadyInactive if input.contain => {
+            // Out of use already: nothing to contain, and no record to complete (a
+            // contained key is deleted by no one but a person, or a later rotation).
+            let note = format!("{old} is inactive already");
+            return Ok(output(DeactivateOutcome::AlreadyInactive, note));
+        }
         DeactivateStep::AlreadyInactive => {
             // A retry after success, or after the tag write was lost.
             let note = format!("{old} is inactive already");
@@ -173,6 +186,31 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
             DeactivateOutcome::WouldDeactivate,
             format!("dry run: {old} would be deactivated or kept for its window"),
         ));
+    }
+    if input.contain {
+        // Recorded on the secret where the secret is keyrotor's (a later rotation then
+        // finishes with it as it would with any deactivated key); deactivated all the same
+        // where it is not: its trust gates what keyrotor writes there, never containment.
+        let at = match (&live.secret, &live.trust) {
+            (Some(secret), Trust::Protected | Trust::Outdated) => {
+                deactivate(deps, &live, &secret.arn, old).await?
+            }
+            _ => {
+                deps.iam
+                    .set_key_status(user, old, KeyStatus::Inactive)
+                    .await?;
+                whole_seconds(Utc::now())
+            }
+        };
+        info!(
+            user,
+            key_id = old,
+            "leaked key contained: deactivated without a replacement"
+        );
+        return Ok(DeactivateKeyOutput {
+            why: Some(Why::Forced),
+            ..done(at, DeactivateOutcome::Deactivated, plan.reason.clone())
+        });
     }
     let secret_arn = secret_arn(&live)?;
     let Some(new) = new else {
@@ -316,6 +354,8 @@ mod tests {
                 json!({"user": "alice", "oldKeyId": k1, "newKeyId": "AKIAIOSFODNN7EXAMPL2", "again": true}),
                 json!({"user": "alice", "oldKeyId": k1, "newKeyId": "AKIAIOSFODNN7EXAMPL2", "retire": true}),
                 json!({"user": "alice", "oldKeyId": k1, "retire": true, "force": true}),
+                json!({"user": "alice", "oldKeyId": k1, "contain": true}),
+                json!({"user": "alice", "oldKeyId": k1, "contain": true, "force": true, "newKeyId": "AKIAIOSFODNN7EXAMPL2"}),
             ]
         );
     }

@@ -415,6 +415,10 @@ pub struct KeyPairInput {
     /// or `null`.
     #[serde(default)]
     pub retire: bool,
+    /// The old key was reported leaked and cannot be replaced now: it is deactivated with
+    /// no replacement (forced, without `newKeyId`).
+    #[serde(default)]
+    pub contain: bool,
     #[serde(default)]
     pub dry_run: bool,
 }
@@ -436,13 +440,20 @@ impl KeyPairInput {
                     .into(),
             ));
         }
+        if input.contain && (input.new_key_id.is_some() || !input.force || input.retire) {
+            return Err(Error::InvalidInput(
+                "a contained key is a forced leak response with no replacement: contain goes \
+                 with force, without newKeyId and retire"
+                    .into(),
+            ));
+        }
         Ok(input)
     }
 
     /// The replacement this step works with: `None` for a retirement, or in a dry run
     /// (which never made one); otherwise it is required.
     pub fn replacement(&self, dry_run: bool) -> Result<Option<&str>> {
-        match (&self.new_key_id, self.retire || dry_run) {
+        match (&self.new_key_id, self.retire || self.contain || dry_run) {
             (Some(new), _) => Ok(Some(new.as_str())),
             (None, true) => Ok(None),
             (None, false) => Err(Error::InvalidInput("newKeyId is required".into())),
@@ -539,6 +550,8 @@ pub enum NotificationKind {
     Kept,
     /// To the owner and admin: action is due but blocked.
     Blocked,
+    /// To the owner and admin: a leaked key was deactivated without a replacement.
+    Contained,
     /// To the admin: an execution failed.
     Failure,
     /// To the admin: a message to the owner could not be sent; the rotation went on.

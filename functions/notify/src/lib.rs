@@ -301,6 +301,14 @@ fn outcome_events(input: &NotifyInput, user: &str, secret_name: &str) -> Vec<Eve
                 retired,
             )]
         }
+        (NotificationKind::Contained, Some(old)) => {
+            let contained = events::Cutover {
+                why: Some(keyrotor_core::domain::cutover::Why::Forced),
+                window: None,
+                usage: Usage::default(),
+            };
+            vec![events::old_key_deactivated(&context, old, None, contained)]
+        }
         (NotificationKind::Deleted, Some(old)) => vec![events::deleted(&context, old)],
         (NotificationKind::Kept, Some(old)) => vec![events::kept(&context, old, reason)],
         (NotificationKind::Blocked, _) => vec![events::blocked(&context, key, reason)],
@@ -392,7 +400,13 @@ pub fn recipients(
             (admin.into_iter().collect(), None)
         }
         (_, Ok(owner))
-            if forced || matches!(kind, NotificationKind::Blocked | NotificationKind::Kept) =>
+            if forced
+                || matches!(
+                    kind,
+                    NotificationKind::Blocked
+                        | NotificationKind::Kept
+                        | NotificationKind::Contained
+                ) =>
         {
             let mut to = vec![owner];
             to.extend(admin.filter(|a| !to.contains(a)));

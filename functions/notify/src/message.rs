@@ -228,6 +228,11 @@ pub fn render(
             lines.push("Leave the user with one active key (keyrotor then rotates it on its next run), or exempt the user.".to_owned());
             format!("[keyrotor] Rotation of {user}'s access key blocked: action needed")
         }
+        NotificationKind::Contained => {
+            lines.push(format!("The access key {key} of IAM user {user} was reported exposed, and keyrotor could not replace it safely now, so it deactivated it at once, without a new key: a leaked key is worse than an outage. Every program still using {key} fails from now on."));
+            lines.push("What to do: look for the key's use since the exposure in CloudTrail; resolve what kept keyrotor from replacing it (the reason below: another active key of the user, a rotation still waiting to delete its old key, or a secret keyrotor cannot trust), then force a rotation for the user, or create a key by hand, and move the programs to it.".to_owned());
+            format!("[keyrotor] Leaked access key {key} of {user} deactivated, no replacement: action needed")
+        }
         NotificationKind::Undelivered => {
             lines.push(format!(
                 "keyrotor could not send a message to the owner of IAM user {user}."

@@ -371,6 +371,29 @@ pub fn deactivate_step(state: &UserState, plan: &Plan, old: &str, new: &str) -> 
     }
 }
 
+/// The rules `deactivate-key` keeps before it contains a leaked key (no replacement): it is
+/// the user's, and the leak response's plan on live state ([`super::plan_key`]) still
+/// contains it. An Inactive key is out of use already.
+pub fn contain_step(state: &UserState, plan: &Plan, key: &str) -> DeactivateStep {
+    let Some(found) = state.key(key) else {
+        return DeactivateStep::NotTheUsers(format!(
+            "access key {key} is not a key of user {}",
+            state.user
+        ));
+    };
+    if !found.is_active() {
+        return DeactivateStep::AlreadyInactive;
+    }
+    match &plan.decision {
+        Decision::Contain { key_id } if key_id == key => DeactivateStep::Proceed,
+        _ => DeactivateStep::Refuse(format!(
+            "live state no longer calls for containing {key} ({}: {})",
+            plan.decision.name(),
+            plan.reason
+        )),
+    }
+}
+
 #[cfg(test)]
 #[path = "cutover_tests.rs"]
 mod tests;

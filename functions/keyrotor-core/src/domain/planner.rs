@@ -75,6 +75,10 @@ pub enum Decision {
         last_used: Option<DateTime<Utc>>,
         delete_after: Option<DateTime<Utc>>,
     },
+    /// A reported leak of `key_id` that no replacement can follow now (the user's other key
+    /// is in the way, or the secret cannot be trusted): the key is deactivated at once all
+    /// the same, with no new key. A leaked key is worse than an outage.
+    Contain { key_id: String },
     /// A rotation is in its overlap window: `new_key_id` is stored, and `old_key_id` stays
     /// Active until nothing uses it any more, and at the latest until `until`. The
     /// execution that opened the window watches it; a new one only looks again.
@@ -112,6 +116,7 @@ impl Decision {
             Decision::Finish { .. } => "finish",
             Decision::Cutover { .. } => "cutover",
             Decision::Retire { .. } => "retire",
+            Decision::Contain { .. } => "contain",
         }
     }
 
@@ -121,7 +126,10 @@ impl Decision {
     /// leftover rotation is finished.
     pub fn needs_action(&self, now: DateTime<Utc>) -> bool {
         match self {
-            Decision::Warn { .. } | Decision::Rotate { .. } | Decision::Blocked { .. } => true,
+            Decision::Warn { .. }
+            | Decision::Rotate { .. }
+            | Decision::Blocked { .. }
+            | Decision::Contain { .. } => true,
             Decision::Finish { delete_after, .. } | Decision::Retire { delete_after, .. } => {
                 delete_after.is_none_or(|at| at <= now)
             }
@@ -180,8 +188,10 @@ pub fn plan(state: &UserState, policy: &Policy, now: DateTime<Utc>, force: bool)
 /// key (a leak response). A key that is inactive or gone needs nothing: the rotation that
 /// replaced it, or a person, already took it out of use, and a second report of the same
 /// leak must not rotate its replacement. An active key the forced plan would not replace
-/// (the user's other key is a rotation's old key still inside its delay, or the exposed
-/// key is the replacement of a rotation still under way) is blocked: reported, unchanged.
+/// (the user's other key is active, or a rotation's old key still inside its delay; the
+/// exposed key is the replacement of a rotation under way; the secret cannot be trusted)
+/// is contained: deactivated at once without a replacement (issue 26, M2: a reported leak
+/// always ends with the exposed key Inactive).
 pub fn plan_key(state: &UserState, policy: &Policy, now: DateTime<Utc>, key_id: &str) -> Plan {
     let Some(key) = state.key(key_id) else {
         return Plan::new(
@@ -205,14 +215,15 @@ pub fn plan_key(state: &UserState, policy: &Policy, now: DateTime<Utc>, key_id: 
     let forced = plan(state, policy, now, true);
     match &forced.decision {
         Decision::Rotate { old_key_id, .. } if old_key_id == key_id => forced,
-        Decision::Blocked {
-            key_id: Some(blocked),
-        } if blocked == key_id => forced,
         _ => Plan::new(
-            Decision::Blocked {
-                key_id: Some(key_id.to_owned()),
+            Decision::Contain {
+                key_id: key_id.to_owned(),
             },
-            format!("{key_id} cannot be replaced now: {}", forced.reason),
+            format!(
+                "{key_id} cannot be replaced now ({}), so it is deactivated without a \
+                 replacement: a leaked key is worse than an outage",
+                forced.reason
+            ),
         ),
     }
 }

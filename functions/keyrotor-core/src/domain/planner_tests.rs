@@ -543,8 +543,10 @@ fn a_second_report_of_a_replaced_key_rotates_nothing() {
     );
 }
 
+/// M2 of the second review: a reported leak always ends with the exposed key Inactive, also
+/// where no replacement fits (these three were left Active, reported only).
 #[test]
-fn an_exposed_key_that_cannot_be_replaced_now_is_blocked_by_name() {
+fn an_exposed_key_that_cannot_be_replaced_now_is_contained() {
     // The user's other key is the old key of a rotation still inside its delay: a third
     // key does not fit, and that key is not deleted early.
     let mut state = user(vec![
@@ -560,27 +562,26 @@ fn an_exposed_key_that_cannot_be_replaced_now_is_blocked_by_name() {
         deactivating: None,
         overlap: None,
     };
+    let contained = Decision::Contain {
+        key_id: "AKIALEAK".into(),
+    };
     let p = decide_key(&state, "AKIALEAK");
-    assert_eq!(
-        p.decision,
-        Decision::Blocked {
-            key_id: Some("AKIALEAK".into())
-        },
-        "{p:?}"
-    );
+    assert_eq!(p.decision, contained, "{p:?}");
     assert!(
         p.reason.starts_with("AKIALEAK cannot be replaced now"),
         "{p:?}"
     );
-    // Two active keys: keyrotor does not deactivate a key it did not replace.
-    let state = user(vec![
+    // Two active keys: no third key fits, and the other key is not keyrotor's to touch;
+    // the leaked one is deactivated all the same.
+    let two = user(vec![
         key("AKIALEAK", Active, 10),
         key("AKIAOTHER", Active, 5),
     ]);
-    assert!(matches!(
-        decide_key(&state, "AKIALEAK").decision,
-        Decision::Blocked { key_id: Some(ref k) } if k == "AKIALEAK"
-    ));
+    assert_eq!(decide_key(&two, "AKIALEAK").decision, contained);
+    // A secret keyrotor cannot trust: nothing is written there, the key still goes.
+    let mut squatted = user(vec![key("AKIALEAK", Active, 10)]);
+    squatted.secret_problem = Some("someone else's secret".into());
+    assert_eq!(decide_key(&squatted, "AKIALEAK").decision, contained);
 }
 
 proptest! {
@@ -712,7 +713,7 @@ proptest! {
         let active = state.key(&key_id).is_some_and(AccessKey::is_active);
         match &p.decision {
             Decision::Rotate { old_key_id, .. } => prop_assert!(active && *old_key_id == key_id, "{:?}", p),
-            Decision::Blocked { key_id: Some(k) } => prop_assert!(active && *k == key_id, "{:?}", p),
+            Decision::Contain { key_id: k } => prop_assert!(active && *k == key_id, "{:?}", p),
             Decision::None => prop_assert!(!active, "{:?}", p),
             other => prop_assert!(false, "{:?} for {:?}", other, state),
         }

@@ -207,6 +207,10 @@ fn template() -> (Template, Stack) {
         ("RotateUserStateMachine".into(), machine("keyrotor-rotate")),
         ("ResponderStateMachine".into(), machine("keyrotor-respond")),
         (
+            "OrganizationStateMachine".into(),
+            machine("keyrotor-organization"),
+        ),
+        (
             "AlarmTopic".into(),
             format!("arn:aws:sns:{REGION}:{ACCOUNT}:prod-keyrotor-alarms"),
         ),
@@ -321,6 +325,7 @@ fn the_dashboard_and_alarms_use_only_metrics_the_code_writes_and_show_every_one(
         "ExecutionsStarted",
         "ExecutionsSucceeded",
         "ExecutionsFailed",
+        "ExecutionsAborted",
         "ExecutionThrottled",
         "ExecutionsTimedOut",
     ];

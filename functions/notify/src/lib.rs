@@ -20,6 +20,7 @@ use aws_config::SdkConfig;
 use chrono::Utc;
 use keyrotor_aws::FromConfig;
 use keyrotor_aws::{Accounts, EventBus, Iam, Mailer};
+use keyrotor_core::accounts::AccountsMode;
 use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::domain::cutover::Usage;
 use keyrotor_core::email::EmailAddress;
@@ -98,7 +99,12 @@ pub async fn handle<U: UsersPort, M: MailerPort, E: EventsPort>(
     event: serde_json::Value,
     deps: &Deps<U, M, E>,
 ) -> Result<NotifyOutput> {
-    let input: NotifyInput = parse(event)?;
+    let mut input: NotifyInput = parse(event)?;
+    if deps.config.accounts.mode == AccountsMode::OwnAccount {
+        // No member accounts here: an account (its name, its admin) in the input is
+        // whoever started the execution's text, and is neither shown nor followed.
+        input.account = None;
+    }
     let dry_run = input.dry_run || deps.config.dry_run;
     let config = account_config(&deps.config, input.account.as_ref());
     let config = config.as_ref();
@@ -359,6 +365,11 @@ async fn tell_admin_unpublished<U, M: MailerPort, E>(
 /// the account's `keyrotor:admin-address` tag when that is one address the allowed domains
 /// accept, else to `KEYROTOR_ADMIN_ADDRESS`.
 fn account_config<'a>(config: &'a Config, account: Option<&AccountRef>) -> Cow<'a, Config> {
+    // In keyrotor's own account there are no member accounts: an `account` in the input is
+    // made up by whoever started the execution, and redirects nothing (issue 26, M6).
+    if config.accounts.mode == AccountsMode::OwnAccount {
+        return Cow::Borrowed(config);
+    }
     let tagged = account
         .and_then(|a| a.admin_address.as_ref())
         .and_then(|a| EmailAddress::parse(a.as_str()).ok())
@@ -455,12 +466,34 @@ mod tests {
     fn config_with_domains(domains: &str) -> Config {
         let base = test_config();
         Config::from_lookup(|name| match name {
+            "KEYROTOR_ACCOUNTS" => Some("organization".to_owned()),
             "KEYROTOR_ALLOWED_EMAIL_DOMAINS" => Some(domains.to_owned()),
             "KEYROTOR_FROM_ADDRESS" => base.from_address.as_ref().map(ToString::to_string),
             "KEYROTOR_ADMIN_ADDRESS" => base.admin_address.as_ref().map(ToString::to_string),
             _ => None,
         })
         .expect("valid")
+    }
+
+    /// M6 of the second review: in keyrotor's own account (the default mode) an execution's
+    /// input named an account whose admin address and name notify followed, so whoever
+    /// could start an execution redirected the admin's mail, with text of their own, from
+    /// the organization's verified sender.
+    #[test]
+    fn in_its_own_account_notify_follows_no_account_of_the_input() {
+        let config = test_config();
+        assert_eq!(config.accounts.mode, AccountsMode::OwnAccount);
+        let account: AccountRef = serde_json::from_value(json!({
+            "id": "000000000000",
+            "name": "see https://phish.example",
+            "adminAddress": "victim@anywhere.example",
+        }))
+        .expect("valid");
+        assert_eq!(
+            account_config(&config, Some(&account)).admin_address,
+            config.admin_address,
+            "the configured admin, not the input's"
+        );
     }
 
     #[test]

@@ -34,6 +34,9 @@ fn template(name: &str) -> Template {
 
 /// The trust policy of the member role of `function` (or `report`), with or without an
 /// external ID.
+/// The member stack's `OperatorRoleArn`: an IAM Identity Center permission set's roles.
+const OPERATOR_ROLES: &str = "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_KeyrotorOperator_*";
+
 fn trust(function: &str, external_id: Option<&str>) -> Policy {
     let logical = format!(
         "{}MemberRole",
@@ -50,6 +53,7 @@ fn trust(function: &str, external_id: Option<&str>) -> Policy {
             ("ToolingAccountId".into(), TOOLING.into()),
             ("OrganizationId".into(), ORG.into()),
             ("ExternalId".into(), external_id.unwrap_or("").into()),
+            ("OperatorRoleArn".into(), OPERATOR_ROLES.into()),
         ]),
         conditions: BTreeMap::from([
             ("HasExternalId".into(), external_id.is_some()),
@@ -245,17 +249,36 @@ fn a_hub_role_may_assume_only_its_own_member_role_and_only_in_the_organization()
     }
 }
 
+/// M7 of the second review: the reader role trusted every principal of the tooling account
+/// (PowerUserAccess may assume any role whose trust lets it), so anyone there read every
+/// account's users, tags and keys' metadata. It now trusts only the operator role(s) the
+/// member stack names.
 #[test]
 fn the_reader_role_is_for_the_tooling_accounts_operators_in_the_organization_only() {
     let policy = trust("report", None);
     let role = member_role(MEMBER, "report");
     // Delegated to the tooling account's IAM: the operator policy grants the assumption.
-    let operator = Principal::role_session(TOOLING, "/", "Operator", "AROAOPERATOR00000000", "bob");
+    let operator = Principal::role_session(
+        TOOLING,
+        "/aws-reserved/sso.amazonaws.com/eu-west-1/",
+        "AWSReservedSSO_KeyrotorOperator_0123456789abcdef",
+        "AROAOPERATOR00000000",
+        "bob",
+    );
     assert_eq!(
         decide(&policy, &assume(&operator, &role, ORG, None)),
         Decision::DelegatedToIam
     );
     for caller in [
+        // The tooling account's other principals: a PowerUser, a CI role.
+        Principal::role_session(
+            TOOLING,
+            "/aws-reserved/sso.amazonaws.com/eu-west-1/",
+            "AWSReservedSSO_PowerUserAccess_0123456789abcdef",
+            "AROAPOWERUSER0000000",
+            "mallory",
+        ),
+        Principal::role_session(TOOLING, "/", "ci-deploy", "AROACIDEPLOY00000000", "ci"),
         Principal::role_session(STRANGER, "/", "Operator", "AROASTRANGER0000000", "eve"),
         Principal::role_session(MEMBER, "/", "Admin", "AROAMEMBERADMIN00000", "mallory"),
     ] {

@@ -27,6 +27,19 @@ pub async fn handle<E: ExecutionsPort>(
     deps: &Deps<E>,
 ) -> Result<RespondToExposureOutput> {
     let exposure = parse_event(&event)?;
+    // A report forwarded from another account names a key of that account: looked for
+    // here, it would fail "not a key here" while the leaked key stays active there. Say so
+    // instead (L5 of the second review).
+    let own = deps.state_machine_arn.split(':').nth(4);
+    if let Some(account) = event["account"].as_str().filter(|a| Some(*a) != own) {
+        return Err(Error::InvalidInput(format!(
+            "the report is about {} in account {account}, but keyrotor here works in {}: \
+             it was forwarded from another account; answer it there (or start a forced \
+             rotation with that account named), the key is still active",
+            exposure.access_key_id,
+            own.unwrap_or("its own account")
+        )));
+    }
     let name = exposure.execution_name();
     let input = exposure.execution_input().to_string();
     let outcome = deps
@@ -78,6 +91,11 @@ mod tests {
                     "affectedEntities": [{"entityValue": "ASIAIOSFODNN7EXAMPLE"}]}}),
                 json!({"source": "aws.trustedadvisor", "detail-type": "Trusted Advisor Check Item Refresh Notification", "detail": {
                     "check-name": "Exposed Access Keys", "status": "OK"}}),
+                // A member account's report, forwarded: its key is not this account's.
+                json!({"source": "aws.health", "detail-type": "AWS Health Event", "account": "999999999999", "detail": {
+                    "eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED",
+                    "startTime": "Wed, 12 Feb 2025 00:37:54 GMT",
+                    "affectedEntities": [{"entityValue": "AKIAIOSFODNN7EXAMPLE"}]}}),
             ]
         );
     }

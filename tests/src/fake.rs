@@ -505,6 +505,16 @@ impl SecretsPort for FakeAccount {
         }))
     }
 
+    async fn tagged(&self, key: &str, value: &str) -> Result<Vec<String>> {
+        let state = self.call("secretsmanager:ListSecrets");
+        Ok(state
+            .secrets
+            .values()
+            .filter(|s| s.tags.get(key).is_some_and(|v| v == value))
+            .map(|s| s.name.clone())
+            .collect())
+    }
+
     async fn create(&self, name: &str, user: &str, user_id: &str) -> Result<String> {
         let mut state = self.call("secretsmanager:CreateSecret");
         if state.secrets.contains_key(name) {
@@ -927,6 +937,10 @@ impl<A: UsersPort + Send> UsersPort for Faulty<A> {
 impl<A: SecretsPort + Send> SecretsPort for Faulty<A> {
     async fn describe(&self, name: &str) -> Result<Option<SecretDescription>> {
         self.around("secretsmanager:DescribeSecret", self.inner.describe(name))
+            .await
+    }
+    async fn tagged(&self, key: &str, value: &str) -> Result<Vec<String>> {
+        self.around("secretsmanager:ListSecrets", self.inner.tagged(key, value))
             .await
     }
     async fn create(&self, name: &str, user: &str, user_id: &str) -> Result<String> {

@@ -115,6 +115,17 @@ async fn every_function_calls_exactly_the_aws_actions_it_declares() {
     let input: Value = serde_json::from_str(&input).expect("JSON input");
     let run = f.run(Machine::RotateUser, &name, input).await;
     assert!(run.succeeded(), "{run:#?}");
+    // A later report of the same key, deleted by then: keyrotor's record says so.
+    let later = assess_key_age::handle(
+        json!({"accessKeyId": carol_key, "force": true, "reason": "reported again"}),
+        &f.assess,
+    )
+    .await
+    .expect("a key keyrotor deleted is handled");
+    let assess_key_age::AssessOutput::Single(later) = later else {
+        panic!("one key's assessment: {later:?}")
+    };
+    assert_eq!(later.plan.decision, keyrotor_core::domain::Decision::None);
 
     let functions: [(&str, &[&str], &Faulty<FakeAccount>); 8] = [
         ("list-users", list_users::AWS_ACTIONS, &list),

@@ -14,7 +14,9 @@ use keyrotor_localstack::stack::{
     execution_output, on_shared_stack, LocalStack, StackOptions, ADMIN_ADDRESS, EXEMPT_GROUP,
     FROM_ADDRESS,
 };
-use keyrotor_tests::events::{health_exposure, of_type, users_a_leak_can_hit};
+use keyrotor_tests::events::{
+    health_exposure, of_type, trusted_advisor_exposure, users_a_leak_can_hit,
+};
 use keyrotor_tests::invariants::{check_user, UserCase};
 use serde_json::{json, Value};
 
@@ -635,6 +637,27 @@ fn an_exposure_report_rotates_the_leaked_key_of_any_user_once() {
                 );
             }
         }
+
+        // A later report (Trusted Advisor) of a key keyrotor replaced and deleted: its
+        // records say so (ListSecrets by tag on the emulator), and the execution ends
+        // `none`, with no failure and no alarm.
+        let (user, _, exposed, _, _) = &cases[0];
+        let later = trusted_advisor_exposure(exposed, user, chrono::Utc::now());
+        let (_, body) = stack.invoke("respond-to-exposure", &later).expect("invoke");
+        let answer: Value = serde_json::from_str(&body).expect("JSON");
+        let arn = stack
+            .state_machine_arn
+            .replace(":stateMachine:", ":execution:")
+            + ":"
+            + answer["executionName"].as_str().expect("name");
+        let done = stack.wait_for(&arn, TIMEOUT).await.expect("ended");
+        assert_eq!(
+            done.status(),
+            &ExecutionStatus::Succeeded,
+            "{:?}",
+            done.cause()
+        );
+        assert_eq!(output(&done)["assessment"]["action"], "none");
 
         // A key no user of this account has: the execution fails, the admin is told.
         let stranger = health_exposure("AKIAIOSFODNN7EXAMPLE", reported_at, "https://x.example");

@@ -25,7 +25,7 @@ use keyrotor_core::payload::{
     KeyId, UserName,
 };
 use keyrotor_core::ports::{SecretsPort, UsersPort};
-use keyrotor_core::state::load_user;
+use keyrotor_core::state::{deletion_record, load_user};
 use keyrotor_core::{Error, ErrorType, Result};
 use serde::Serialize;
 
@@ -66,6 +66,7 @@ pub const AWS_ACTIONS: &[&str] = &[
     "iam:ListUserTags",
     "secretsmanager:DescribeSecret",
     "secretsmanager:GetResourcePolicy",
+    "secretsmanager:ListSecrets",
 ];
 
 pub async fn handle<U: UsersPort, S: SecretsPort>(
@@ -162,11 +163,31 @@ async fn assess_one<U: UsersPort, S: SecretsPort>(
             };
             // The owner as IAM says, then that user's own key list must hold the key: a
             // name alone proves nothing (the emulator, for one, answers for any account).
-            let owner = deps
-                .iam
-                .key_owner(key.as_str())
-                .await?
-                .ok_or_else(not_ours)?;
+            let Some(owner) = deps.iam.key_owner(key.as_str()).await? else {
+                // Gone from IAM. If keyrotor deactivated it and then deleted it (a second
+                // report of a key already replaced), its records say so: nothing to do.
+                let Some(user) = deletion_record(&deps.secrets, &deps.config, key.as_str()).await?
+                else {
+                    return Err(not_ours());
+                };
+                let reason = format!(
+                    "{key} was deactivated by keyrotor (recorded on the secret of {}) and is \
+                     deleted: nothing to rotate",
+                    user.name
+                );
+                tracing::info!(user = %user.name, key_id = %key, "a reported key keyrotor already deleted");
+                return Ok(Assessment {
+                    user: user.name,
+                    plan: Plan {
+                        decision: Decision::None,
+                        reason,
+                    },
+                    force: request.force,
+                    dry_run: request.dry_run,
+                    assessed_at: chrono::Utc::now(),
+                    cause: request.cause,
+                });
+            };
             let live = load_user(&deps.iam, &deps.secrets, &deps.config, &owner, None)
                 .await
                 .map_err(|e| match e {

@@ -80,6 +80,43 @@ impl SecretsPort for Secrets {
         }))
     }
 
+    /// ListSecrets by tag key and value (the filters match each on its own, so a secret is
+    /// kept only if one tag has both), every page.
+    #[instrument(skip(self))]
+    async fn tagged(&self, key: &str, value: &str) -> Result<Vec<String>> {
+        use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+        let filters = [
+            (FilterNameStringType::TagKey, key),
+            (FilterNameStringType::TagValue, value),
+        ]
+        .map(|(name, v)| Filter::builder().key(name).values(v).build());
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_secrets()
+                .set_filters(Some(filters.to_vec()))
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("secretsmanager:ListSecrets", e))?;
+            for entry in out.secret_list() {
+                let tagged = entry
+                    .tags()
+                    .iter()
+                    .any(|t| t.key() == Some(key) && t.value() == Some(value));
+                if let (true, Some(name)) = (tagged, entry.name()) {
+                    names.push(name.to_owned());
+                }
+            }
+            match out.next_token() {
+                Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+                _ => return Ok(names),
+            }
+        }
+    }
+
     /// Creates the user's secret without a value (the value is written once the resource
     /// policy is in place), tagged with the user's name and unique ID. Returns its ARN; an
     /// existing secret is a conflict the caller resolves by describing it.

@@ -128,6 +128,18 @@ fn legacy_resource_policy(secret_arn: &str, expected: &Expected<'_>, guarded: &[
     })
 }
 
+/// The user ARN keyrotor's policy lets read the secret (its `OwnerReadsOwnKey` statement),
+/// if `policy` has such a statement: who the secret was made for, to judge it by.
+pub fn owner_arn(policy: &str) -> Option<String> {
+    let policy: Value = serde_json::from_str(policy).ok()?;
+    policy["Statement"]
+        .as_array()?
+        .iter()
+        .find(|s| s["Sid"] == "OwnerReadsOwnKey")?["Principal"]["AWS"]
+        .as_str()
+        .map(str::to_owned)
+}
+
 /// What keyrotor may do with an existing secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trust {

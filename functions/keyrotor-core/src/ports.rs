@@ -143,6 +143,10 @@ pub trait SecretsPort: Sync {
         name: &str,
     ) -> impl Future<Output = Result<Option<SecretDescription>>> + Send;
 
+    /// The names of the secrets tagged `key` = `value` (ListSecrets by tag): who says what
+    /// is for the caller to judge.
+    fn tagged(&self, key: &str, value: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
+
     /// Creates the user's secret without a value, tagged with the user's name and unique ID,
     /// encrypted with keyrotor's key; returns its ARN. An existing secret is an
     /// `AlreadyExists` error.

@@ -108,6 +108,50 @@ pub async fn load_user(
     })
 }
 
+/// The user whose key `key_id` keyrotor deactivated, as keyrotor's own records say once IAM
+/// no longer knows the key (it was deleted after its rotation or retirement): a secret
+/// tagged with that deactivation, named after its user's unique ID, and keyrotor's own
+/// under its policy (judged for the user that policy names). `None` when no such record
+/// exists: then the key is not one keyrotor handled here.
+pub async fn deletion_record(
+    secrets: &impl SecretsPort,
+    config: &Config,
+    key_id: &str,
+) -> Result<Option<IamUser>> {
+    for name in secrets.tagged(naming::TAG_DEACTIVATED_KEY, key_id).await? {
+        let Some(secret) = secrets.describe(&name).await? else {
+            continue;
+        };
+        let Some(user_id) = secret.tags.get(naming::TAG_USER_ID) else {
+            continue;
+        };
+        if name != naming::secret_name(&config.secret_prefix, user_id)
+            || secret.state.deactivation_of(key_id).is_none()
+        {
+            continue;
+        }
+        let Some(policy) = secrets.policy(&secret.arn).await? else {
+            continue;
+        };
+        let Some(user_arn) = ownership::owner_arn(&policy) else {
+            continue;
+        };
+        let identity = IamUser {
+            name: user_arn.rsplit('/').next().unwrap_or_default().to_owned(),
+            id: user_id.clone(),
+            arn: user_arn,
+        };
+        let ours = matches!(
+            ownership::judge(&secret, Some(&policy), &expected(config, &identity)),
+            Trust::Protected | Trust::Outdated
+        );
+        if ours && !config.trusted_role_arns.is_empty() {
+            return Ok(Some(identity));
+        }
+    }
+    Ok(None)
+}
+
 /// The user's secret, if it exists, and keyrotor's verdict on it.
 pub async fn read_secret(
     secrets: &impl SecretsPort,

@@ -881,3 +881,88 @@ mod evaluator {
         assert!(template.resolve(&["F"], &stack).is_err(), "out of range");
     }
 }
+
+/// M1 of the second review: a principal of the tooling account with ordinary rights
+/// (PowerUserAccess has lambda:*, states:*, events:*, kms:*) could change keyrotor's code,
+/// configuration, definitions, rules and keys, or invoke its functions directly, and so
+/// defeat every guarantee above without touching IAM. `infra/tooling-guard-scp.json` is the
+/// service control policy to attach to the tooling account (with the stack's name and the
+/// deployment role filled in): only the deployment changes them, and only keyrotor's own
+/// roles invoke its functions.
+#[test]
+fn the_tooling_accounts_guard_leaves_keyrotor_to_its_deployment_and_its_own_roles() {
+    let path = keyrotor_localstack::workspace_root().join("infra/tooling-guard-scp.json");
+    let text = std::fs::read_to_string(&path)
+        .expect("the guard")
+        .replace("${StackName}", "prod")
+        .replace(
+            "${DeploymentRoleArn}",
+            "arn:aws:iam::123456789012:role/keyrotor-deployment",
+        );
+    let guard = Policy::for_holder(serde_json::from_str(&text).expect("JSON"));
+    let decide = |caller: &Principal, action: &str, resource: &str, tagged: bool| {
+        let mut request = Request::new(caller, action, resource);
+        if tagged {
+            request = request.with("aws:ResourceTag/aws:cloudformation:stack-name", "prod");
+        }
+        guard.evaluate(&request).expect("evaluates")
+    };
+    let function = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:prod-create-key");
+    let machine = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:prod-keyrotor-rotate");
+    let rule = format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/prod-keyrotor-exposed-key-health");
+    let key = format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/1111");
+    let changes: [(&str, &str, bool); 9] = [
+        ("lambda:UpdateFunctionCode", &function, false),
+        ("lambda:UpdateFunctionConfiguration", &function, false),
+        ("lambda:InvokeFunction", &function, false),
+        ("lambda:AddPermission", &function, false),
+        ("states:UpdateStateMachine", &machine, false),
+        ("events:PutTargets", &rule, false),
+        ("events:DisableRule", &rule, false),
+        ("kms:PutKeyPolicy", &key, true),
+        ("kms:ScheduleKeyDeletion", &key, true),
+    ];
+    let power_user = Principal::role_session(
+        ACCOUNT,
+        "/aws-reserved/sso.amazonaws.com/",
+        "AWSReservedSSO_PowerUserAccess_0123456789abcdef",
+        "AROAPOWERUSER0000000",
+        "mallory",
+    );
+    let deployment = role("keyrotor-deployment", "AROADEPLOYMENT000001");
+    for (action, resource, tagged) in changes {
+        for caller in [&power_user, &admin()] {
+            assert_eq!(
+                decide(caller, action, resource, tagged),
+                Decision::ExplicitDeny,
+                "{action} by {}",
+                caller.arn
+            );
+        }
+        assert_ne!(
+            decide(&deployment, action, resource, tagged),
+            Decision::ExplicitDeny,
+            "{action} by the deployment"
+        );
+    }
+    // keyrotor's state machines invoke its functions; other stacks' functions and keys
+    // are none of the guard's business.
+    let machine_role = role(
+        "prod-RotateUserStateMachineRole-AbC123",
+        "AROAMACHINE000000001",
+    );
+    assert_ne!(
+        decide(&machine_role, "lambda:InvokeFunction", &function, false),
+        Decision::ExplicitDeny
+    );
+    let other = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:billing-export");
+    assert_ne!(
+        decide(&power_user, "lambda:UpdateFunctionCode", &other, false),
+        Decision::ExplicitDeny
+    );
+    assert_ne!(
+        decide(&power_user, "kms:PutKeyPolicy", &key, false),
+        Decision::ExplicitDeny,
+        "a key not of keyrotor's stack"
+    );
+}

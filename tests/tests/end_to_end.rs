@@ -569,10 +569,15 @@ fn a_failed_execution_is_finished_by_a_new_run_without_a_second_key() {
 fn an_exposure_report_rotates_the_leaked_key_of_any_user_once() {
     on_stack(|stack| async move {
         let reported_at = chrono::Utc::now() - chrono::Duration::minutes(30);
-        let mut cases = Vec::new();
+        // Every user first: seeding ages keys by moving the emulator's clock, which would
+        // backdate a key a running rotation creates meanwhile.
+        let mut seeded_users = Vec::new();
         for user in users_a_leak_can_hit() {
-            let name = user.name.clone();
             let seeded = stack.account.seed(&stack.moto, &user).await.expect("seed");
+            seeded_users.push((user.name.clone(), seeded));
+        }
+        let mut cases = Vec::new();
+        for (name, seeded) in seeded_users {
             let exposed = seeded[0].id.clone();
             let event = health_exposure(&exposed, reported_at, "https://github.com/example/leak");
             let (status, body) = stack.invoke("respond-to-exposure", &event).expect("invoke");

@@ -505,6 +505,15 @@ impl SecretsPort for FakeAccount {
         }))
     }
 
+    async fn clear_records(&self, secret_arn: &str) -> Result<()> {
+        let mut state = self.call("secretsmanager:UntagResource");
+        let tags = &mut state.secret_by_id(secret_arn)?.tags;
+        for tag in naming::RECORD_TAGS {
+            tags.remove(tag);
+        }
+        Ok(())
+    }
+
     async fn tagged(&self, key: &str, value: &str) -> Result<Vec<String>> {
         let state = self.call("secretsmanager:ListSecrets");
         Ok(state
@@ -942,6 +951,13 @@ impl<A: SecretsPort + Send> SecretsPort for Faulty<A> {
     async fn tagged(&self, key: &str, value: &str) -> Result<Vec<String>> {
         self.around("secretsmanager:ListSecrets", self.inner.tagged(key, value))
             .await
+    }
+    async fn clear_records(&self, secret_arn: &str) -> Result<()> {
+        self.around(
+            "secretsmanager:UntagResource",
+            self.inner.clear_records(secret_arn),
+        )
+        .await
     }
     async fn create(&self, name: &str, user: &str, user_id: &str) -> Result<String> {
         self.around(

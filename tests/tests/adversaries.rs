@@ -666,3 +666,69 @@ fn an_owners_reactivation_at_once_is_not_undone_by_a_second_run() {
         assert_eq!(active(&keys).len(), 2, "nothing deleted: {keys:?}");
     });
 }
+
+/// M3 of the second review: a squatter who creates a user's secret first, empty, with
+/// keyrotor's key, tags and exact policy, and plants keyrotor's record tags, made keyrotor
+/// trust the records: a fake "owner rollback" blocked the user every day, and a
+/// deactivation dated in the future hid the user from rotation for good. Records now count
+/// only once keyrotor has written a value there (nobody else can encrypt with its key), and
+/// never from the future: both users are rotated as usual.
+#[test]
+fn a_squatters_planted_records_in_an_empty_secret_steer_nothing() {
+    on_stack(|stack| async move {
+        let a = &stack.account;
+        let m = &stack.moto;
+        let rolled = user_with_aged_key(m, a, "fake-rollback", &[("Email", "f@example.com")], 95)
+            .await
+            .expect("seed");
+        let hidden = user_with_aged_key(m, a, "hidden-user", &[("Email", "h@example.com")], 95)
+            .await
+            .expect("seed");
+        let leftover = aged_key(m, a, "hidden-user", 200)
+            .await
+            .expect("second key");
+        a.set_key_status("hidden-user", &leftover.id, false)
+            .await
+            .expect("inactive leftover");
+        for (user, key, at) in [
+            ("fake-rollback", &rolled.id, "2026-01-01T00:00:00Z"),
+            ("hidden-user", &leftover.id, "2099-01-01T00:00:00Z"),
+        ] {
+            let secret = a.secret_of(user).await.expect("secret name");
+            let owner_id = a.user_id(user).await.expect("id");
+            let arn = squat(
+                a,
+                &secret,
+                Some(KMS_KEY_ID),
+                &[
+                    (naming::TAG_USER_ID, owner_id.as_str()),
+                    (naming::TAG_DEACTIVATED_KEY, key.as_str()),
+                    (naming::TAG_DEACTIVATED_AT, at),
+                ],
+            )
+            .await;
+            let ours = keyrotors_policy(a, &secret, user, &owner_id, resource_policy).await;
+            a.secrets
+                .put_resource_policy()
+                .secret_id(&arn)
+                .resource_policy(ours.to_string())
+                .send()
+                .await
+                .expect("keyrotor's exact policy, written by the squatter");
+        }
+        for (user, old) in [("fake-rollback", &rolled.id), ("hidden-user", &hidden.id)] {
+            let done = run(
+                stack,
+                &format!("squatted-records-{user}"),
+                json!({"user": user}),
+            )
+            .await;
+            assert_succeeded(&done);
+            let out = output(&done);
+            assert_eq!(out["assessment"]["action"], "rotate", "{user}: {out}");
+            let keys = a.keys(user).await.expect("keys");
+            assert_eq!(keys.len(), 1, "{user}: {keys:?}");
+            assert_ne!(&keys[0].0, old, "{user}: rotated");
+        }
+    });
+}

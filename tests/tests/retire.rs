@@ -80,7 +80,8 @@ fn deactivations(account: &Account) -> Vec<Value> {
 }
 
 /// A finished retirement: no key made, the old one gone, the record on keyrotor's secret
-/// (which holds no value), nothing secret in any output, mail or event.
+/// (whose value names the retired key and holds no secret), nothing secret in any output,
+/// mail or event.
 fn check_retired(account: &Account, seeded: &[SeededKey], secret: &str, runs: &[Execution]) {
     assert!(
         account.inner.issued_secrets().is_empty(),
@@ -92,8 +93,13 @@ fn check_retired(account: &Account, seeded: &[SeededKey], secret: &str, runs: &[
     );
     let snapshot = account.inner.snapshot(USER, secret, seeded);
     assert_eq!(
-        snapshot.stored, None,
-        "the secret holds no key: {snapshot:?}"
+        snapshot.stored.as_ref().map(|(key, _)| key.as_str()),
+        Some(seeded[0].id.as_str()),
+        "the secret's value records the retired key: {snapshot:?}"
+    );
+    assert!(
+        snapshot.authenticating.is_empty(),
+        "nothing in the secret authenticates: {snapshot:?}"
     );
     let tags = account.inner.secret_tags(secret);
     assert_eq!(
@@ -422,14 +428,15 @@ macro_rules! retire_cells {
     )*};
 }
 
-// The calls a retirement makes that change something: the record store (the secret and
-// its policy), the mark, the deactivation and its record, the deletion.
+// The calls a retirement makes that change something: the record store (the secret, its
+// policy and its value), the mark, the deactivation and its record, the deletion.
 retire_cells! {
     creating_the_record_store: "secretsmanager:CreateSecret", call 1;
     protecting_the_record_store: "secretsmanager:PutResourcePolicy", call 1;
     mark_before_deactivating: "secretsmanager:TagResource", call 1;
     deactivating: "iam:UpdateAccessKey", call 1;
     recording_the_deactivation: "secretsmanager:TagResource", call 2;
+    writing_the_record_value: "secretsmanager:PutSecretValue", call 1;
     deleting: "iam:DeleteAccessKey", call 1;
     mail_of_the_retirement: "ses:SendEmail", call 1;
 }
@@ -499,9 +506,12 @@ fn on_the_emulator_a_scan_retires_the_unused_key_and_rotates_the_used_one() {
             Some(&idle[0].id),
             "{tags:?}"
         );
+        let value = a.secret_value(&secret).await.expect("the record's value");
+        assert_eq!(value["Retired"], true, "{value}");
+        assert_eq!(value["AccessKeyId"], idle[0].id.as_str(), "{value}");
         assert!(
-            a.secret_value(&secret).await.is_err(),
-            "the retired user's secret holds no key"
+            value.get("SecretAccessKey").is_none(),
+            "no secret in it: {value}"
         );
         let subjects: Vec<String> = stack
             .moto

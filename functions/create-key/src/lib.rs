@@ -75,6 +75,7 @@ pub const AWS_ACTIONS: &[&str] = &[
     "secretsmanager:GetResourcePolicy",
     "secretsmanager:PutResourcePolicy",
     "secretsmanager:PutSecretValue",
+    "secretsmanager:UntagResource",
     "sts:GetCallerIdentity",
 ];
 
@@ -238,6 +239,13 @@ async fn prepare_retirement<U: UsersPort, S: SecretsPort, V>(
         return Ok(existing);
     }
     let arn = protected_secret(deps, live).await?;
+    // A secret with no value yet gets the retirement's record as its value: only keyrotor
+    // can write one under its key, so its records then count (issue 26, M3).
+    let empty = live.secret.as_ref().is_none_or(|s| s.version_count == 0);
+    if empty {
+        let record = keyrotor_core::secret::retirement_record(old, &live.state.user);
+        deps.secrets.put_key(&arn, old, &record).await?;
+    }
     info!(user = %live.state.user, key_id = old, "secret ready to record the retirement");
     Ok(Some(arn))
 }
@@ -309,6 +317,11 @@ async fn protected_secret<U, S: SecretsPort, V>(
                 }
             }
         }
+    }
+    // No value yet: keyrotor adopts the secret, and whatever records its maker tagged it
+    // with go (issue 26, M3). Once keyrotor's value is there, only keyrotor writes them.
+    if live.secret.as_ref().is_none_or(|s| s.version_count == 0) {
+        deps.secrets.clear_records(&arn).await?;
     }
     Ok(arn)
 }

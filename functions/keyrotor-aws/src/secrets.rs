@@ -80,6 +80,23 @@ impl SecretsPort for Secrets {
         }))
     }
 
+    #[instrument(skip(self))]
+    async fn clear_records(&self, secret_arn: &str) -> Result<()> {
+        self.client
+            .untag_resource()
+            .secret_id(secret_arn)
+            .set_tag_keys(Some(
+                naming::RECORD_TAGS
+                    .iter()
+                    .map(|t| (*t).to_owned())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| sdk_error("secretsmanager:UntagResource", e))?;
+        Ok(())
+    }
+
     /// ListSecrets by tag key and value (the filters match each on its own, so a secret is
     /// kept only if one tag has both), every page.
     #[instrument(skip(self))]

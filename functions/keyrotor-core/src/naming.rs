@@ -24,6 +24,18 @@ pub const TAG_OVERLAP_SINCE: &str = "keyrotor:overlap-since";
 pub const TAG_OVERLAP_UNTIL: &str = "keyrotor:overlap-until";
 /// Tag on the secret: `true` once the window was extended (it is extended only once).
 pub const TAG_OVERLAP_EXTENDED: &str = "keyrotor:overlap-extended";
+/// Every tag keyrotor records a rotation's or a retirement's progress in: what a secret
+/// keyrotor adopts (with no value yet) is cleared of, since anyone could have written them.
+pub const RECORD_TAGS: [&str; 7] = [
+    TAG_DEACTIVATED_KEY,
+    TAG_DEACTIVATING_KEY,
+    TAG_DEACTIVATED_AT,
+    TAG_OVERLAP_KEY,
+    TAG_OVERLAP_SINCE,
+    TAG_OVERLAP_UNTIL,
+    TAG_OVERLAP_EXTENDED,
+];
+
 /// User tag by which the owner ends a window: its value is the new key's ID.
 pub const USER_TAG_CUTOVER: &str = "keyrotor:cutover";
 /// User tag by which the owner asks for more time, once: the new key's ID, or

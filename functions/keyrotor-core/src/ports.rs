@@ -143,6 +143,10 @@ pub trait SecretsPort: Sync {
         name: &str,
     ) -> impl Future<Output = Result<Option<SecretDescription>>> + Send;
 
+    /// Removes keyrotor's record tags ([`crate::naming::RECORD_TAGS`]) from a secret it
+    /// adopts before its first value: whoever made the secret may have planted them.
+    fn clear_records(&self, secret_arn: &str) -> impl Future<Output = Result<()>> + Send;
+
     /// The names of the secrets tagged `key` = `value` (ListSecrets by tag): who says what
     /// is for the caller to judge.
     fn tagged(&self, key: &str, value: &str) -> impl Future<Output = Result<Vec<String>>> + Send;

@@ -45,6 +45,14 @@ pub struct StoredCredential<'a> {
     pub rotated_at: DateTime<Utc>,
 }
 
+/// The value a retirement writes into a secret that holds none yet: no secret, only which
+/// key was retired. Written by create-key under keyrotor's KMS key, which nobody else may
+/// encrypt with, it is what makes the secret's records keyrotor's (a squatter's secret has
+/// no version under that key). The same every time, so a retry is a no-op.
+pub fn retirement_record(key_id: &str, user: &str) -> String {
+    serde_json::json!({"AccessKeyId": key_id, "UserName": user, "Retired": true}).to_string()
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct Document<'a> {

@@ -80,8 +80,16 @@ pub async fn load_user(
     // Only the records of a secret under keyrotor's policy (its current one, or its
     // previous one) count: its current key, the deactivation it recorded. Anyone could have
     // written them into any other.
+    // And only once keyrotor wrote a value there: anyone may create an empty secret with
+    // keyrotor's key, tags and exact policy, but nobody else can encrypt a value with
+    // keyrotor's key (issue 26, M3). A deactivation recorded in the future is not one.
     let records = match (&trust, &secret) {
-        (Trust::Protected | Trust::Outdated, Some(s)) => s.state.clone(),
+        (Trust::Protected | Trust::Outdated, Some(s)) if s.version_count > 0 => {
+            let mut records = s.state.clone();
+            let latest = chrono::Utc::now() + chrono::Duration::minutes(5);
+            records.deactivated = records.deactivated.filter(|d| d.at <= latest);
+            records
+        }
         _ => Default::default(),
     };
     // The one key whose last use can change the plan (an unused key is retired), if any.
@@ -127,6 +135,7 @@ pub async fn deletion_record(
         };
         if name != naming::secret_name(&config.secret_prefix, user_id)
             || secret.state.deactivation_of(key_id).is_none()
+            || secret.version_count == 0
         {
             continue;
         }

@@ -484,11 +484,11 @@ async fn report(
     // The secrets are in Secrets Manager and nowhere else.
     let mut secrets = Vec::new();
     for s in a.secrets.list_secrets().send().await?.secret_list() {
-        // A retired key's record holds no value.
-        if s.secret_versions_to_stages().is_none_or(|v| v.is_empty()) {
+        let value = a.secret_value(s.name().unwrap_or_default()).await?;
+        // A retired key's record names the key and holds no secret.
+        if value["Retired"] == true {
             continue;
         }
-        let value = a.secret_value(s.name().unwrap_or_default()).await?;
         secrets.push(
             value["SecretAccessKey"]
                 .as_str()

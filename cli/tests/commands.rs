@@ -575,10 +575,8 @@ fn bad_arguments_and_unknown_things_are_one_clear_line() {
     on_stack(|stack| async move {
         stack.account.create_user("carol", &[]).await.expect("seed");
         let machine = stack.state_machine_arn.replace(":keyrotor", ":missing");
-        let unknown_execution = stack
-            .state_machine_arn
-            .replace(":stateMachine:", ":execution:")
-            + ":nope";
+        let unknown_execution =
+            keyrotor_core::naming::execution_arn(&stack.state_machine_arn, "nope");
         let cases: [(&[&str], i32, &str); 13] = [
             (&["rotate", "bad name!"], 1, "is not an IAM user name"),
             (&["rotate", "ghost"], 1, "unknown user ghost"),

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use keyrotor_core::metrics::{Metric, Outcome, Summary};
+use keyrotor_core::naming;
 use keyrotor_localstack::account::{user_with_aged_key, SeededKey, TestUser};
 use keyrotor_localstack::stack::{
     execution_output, on_shared_stack, LocalStack, StackOptions, ADMIN_ADDRESS, EXEMPT_GROUP,
@@ -590,11 +591,7 @@ fn an_exposure_report_rotates_the_leaked_key_of_any_user_once() {
 
         for (user, seeded, exposed, event, answer) in &cases {
             let name = answer["executionName"].as_str().expect("name");
-            let arn = stack
-                .state_machine_arn
-                .replace(":stateMachine:", ":execution:")
-                + ":"
-                + name;
+            let arn = naming::execution_arn(&stack.state_machine_arn, name);
             let done = stack.wait_for(&arn, TIMEOUT).await.expect("ended");
             assert_eq!(
                 done.status(),
@@ -650,11 +647,10 @@ fn an_exposure_report_rotates_the_leaked_key_of_any_user_once() {
         let later = trusted_advisor_exposure(exposed, user, chrono::Utc::now());
         let (_, body) = stack.invoke("respond-to-exposure", &later).expect("invoke");
         let answer: Value = serde_json::from_str(&body).expect("JSON");
-        let arn = stack
-            .state_machine_arn
-            .replace(":stateMachine:", ":execution:")
-            + ":"
-            + answer["executionName"].as_str().expect("name");
+        let arn = naming::execution_arn(
+            &stack.state_machine_arn,
+            answer["executionName"].as_str().expect("name"),
+        );
         let done = stack.wait_for(&arn, TIMEOUT).await.expect("ended");
         assert_eq!(
             done.status(),
@@ -670,11 +666,10 @@ fn an_exposure_report_rotates_the_leaked_key_of_any_user_once() {
             .invoke("respond-to-exposure", &stranger)
             .expect("invoke");
         let answer: Value = serde_json::from_str(&body).expect("JSON");
-        let arn = stack
-            .state_machine_arn
-            .replace(":stateMachine:", ":execution:")
-            + ":"
-            + answer["executionName"].as_str().expect("name");
+        let arn = naming::execution_arn(
+            &stack.state_machine_arn,
+            answer["executionName"].as_str().expect("name"),
+        );
         let done = stack.wait_for(&arn, TIMEOUT).await.expect("ended");
         assert_eq!(done.status(), &ExecutionStatus::Failed);
         assert_eq!(done.error(), Some("NotFound"), "{:?}", done.cause());

@@ -238,9 +238,10 @@ def topic_usable_by_alarms(topic: str, resources: dict) -> tuple[bool, str]:
     return False, f"encrypted with {key}, whose policy does not allow {CLOUDWATCH} {', '.join(missing)}"
 
 
-# The services a function's member role uses in a member account; the rest (SES, EventBridge,
+# The services a function's member role uses in a member account (AWS Health: the account's own
+# record of an exposure report); the rest (SES, EventBridge,
 # Step Functions) stay in the tooling account.
-MEMBER_SERVICES = ("iam:", "secretsmanager:")
+MEMBER_SERVICES = ("iam:", "secretsmanager:", "health:")
 # Never in a member role: what would let keyrotor (or whoever took its hub roles) grant
 # itself more in a member account.
 ESCALATION = re.compile(r"^iam:(Put|Attach|Create(Policy|Role|User|LoginProfile)|Update(AssumeRole)?Policy|.*Policy)", re.I)

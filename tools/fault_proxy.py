@@ -21,6 +21,10 @@ GET /_faults/stats returns {"calls": {operation: n}, "bytes": {operation: respon
 delivered or lost, so that leak scans can look for all of them (loopback, tests only);
 POST /_faults/reset clears rules, counts and latency.
 
+AWS Health, which moto lacks, is answered here by a fake (tools/fake_health.py; POST
+/_faults/health records its events, which no reset clears), counted and faulted like any
+other service.
+
 POST /_faults/latency {"ms": 40} delays every AWS call by that much before it is forwarded
 (or failed), as real AWS is slower than moto: the benchmark's model of network and service
 time. Prints "PORT <n>"; exits with its parent.
@@ -35,6 +39,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote_plus
 
+import fake_health
 from parent_watch import exit_with_parent
 
 LOCK = threading.Lock()
@@ -49,8 +54,11 @@ SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate"}
 
 
-def operation_of(headers, body: bytes) -> tuple[str, str]:
+def operation_of(headers, body: bytes, path: str = "") -> tuple[str, str]:
     """Returns ("service:Operation", searchable text of the request)."""
+    health = fake_health.operation(path)
+    if health:
+        return f"health:{health}", fake_health.text_of(body)
     target = headers.get("X-Amz-Target")
     text = body.decode("utf-8", "replace")
     if target and "." in target:
@@ -82,6 +90,9 @@ def take_rule(operation: str, text: str) -> dict | None:
 
 
 def error_reply(operation: str, kind: str) -> tuple[int, bytes, dict]:
+    if operation.startswith("health:"):
+        code = {"throttle": "ThrottlingException", "denied": "AccessDeniedException"}.get(kind, "InternalFailure")
+        return fake_health._error(400 if kind in ("throttle", "denied") else 500, code, f"injected fault ({kind})")
     json_protocol = operation.split(":")[0] in ("secretsmanager", "states", "organizations")
     if kind == "throttle":
         status, code = 400, "ThrottlingException" if json_protocol else "Throttling"
@@ -136,6 +147,8 @@ class Proxy(BaseHTTPRequestHandler):
                     self.reply(400, b'{"error": "ms must be a number from 0 to 10000"}', {"Content-Type": "application/json"})
                     return True
                 LATENCY["seconds"] = ms / 1000
+            elif path == "/_faults/health" and self.command == "POST":
+                fake_health.record(payload)
             elif path == "/_faults/reset":
                 LATENCY["seconds"] = 0.0
                 RULES.clear()
@@ -153,12 +166,19 @@ class Proxy(BaseHTTPRequestHandler):
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        operation, text = operation_of(self.headers, body)
+        operation, text = operation_of(self.headers, body, self.path)
         if LATENCY["seconds"]:
             time.sleep(LATENCY["seconds"])
         rule = take_rule(operation, text)
         if rule and rule["mode"] == "fail_before":
             return self.fail(operation, rule)
+        if operation.startswith("health:"):
+            status, data, headers = fake_health.answer(operation.split(":", 1)[1], body)
+            with LOCK:
+                BYTES[operation] = BYTES.get(operation, 0) + len(data)
+            if rule:
+                return self.fail(operation, rule)
+            return self.reply(status, data, headers)
         conn = http.client.HTTPConnection(*self.upstream, timeout=120)
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}

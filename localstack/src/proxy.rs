@@ -55,6 +55,15 @@ impl FaultProxy {
         Ok(serde_json::from_value(self.stats()?["bytes"].clone())?)
     }
 
+    /// Records what the fake AWS Health API answers about event ARNs (`tools/fake_health.py`):
+    /// `{"<arn>": {"eventTypeCode", "startTime" (epoch seconds), "exposedUrl", "entities"}}`,
+    /// or `null` for an event AWS Health does not have. Unrecorded ARNs answer
+    /// SubscriptionRequiredException; no reset clears these.
+    pub fn record_health(&self, events: serde_json::Value) -> Result<()> {
+        let body = serde_json::json!({ "events": events }).to_string();
+        self.request("POST", "/_faults/health", &body).map(drop)
+    }
+
     /// Clears the rules, the counts and the latency.
     pub fn reset(&self) -> Result<()> {
         self.request("POST", "/_faults/reset", "").map(drop)

@@ -470,6 +470,11 @@ impl LocalStack {
         command
     }
 
+    /// Records AWS Health's own events for the fake Health API ([`FaultProxy::record_health`]).
+    pub fn record_health(&self, events: serde_json::Value) -> Result<()> {
+        self.proxy.record_health(events)
+    }
+
     /// Replaces the fault proxy's rules (see `tools/fault_proxy.py`); `[]` removes all.
     pub fn set_faults(&self, rules: serde_json::Value) -> Result<()> {
         self.proxy.set_faults(rules)

@@ -29,7 +29,14 @@ pub fn users_a_leak_can_hit() -> Vec<TestUser> {
     .collect()
 }
 
-/// An AWS Health event reporting `key` exposed at `at`, found at `url`.
+/// The ARN of the AWS Health event [`health_exposure`] reports `key` with.
+pub fn health_event_arn(key: &str) -> String {
+    format!("arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/AWS_RISK_CREDENTIALS_EXPOSED_{key}")
+}
+
+/// An AWS Health event reporting `key` exposed at `at`, found at `url` (its ARN
+/// [`health_event_arn`]). Its shape proves nothing: whether AWS Health knows it is up to
+/// the account (or the local stack's fake Health API) a test runs against.
 pub fn health_exposure(key: &str, at: DateTime<Utc>, url: &str) -> Value {
     let rfc1123 = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
     json!({
@@ -42,7 +49,7 @@ pub fn health_exposure(key: &str, at: DateTime<Utc>, url: &str) -> Value {
         "region": "us-east-1",
         "resources": [key],
         "detail": {
-            "eventArn": "arn:aws:health:global::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/AWS_RISK_CREDENTIALS_EXPOSED_EXAMPLE",
+            "eventArn": health_event_arn(key),
             "service": "RISK",
             "eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED",
             "eventTypeCategory": "issue",

@@ -19,10 +19,11 @@ use keyrotor_core::domain::{AccessKey, KeyStatus, LastUse, Overlap};
 use keyrotor_core::email::EmailAddress;
 use keyrotor_core::error::{AwsErrorKind, Error, Result};
 use keyrotor_core::events::Event;
+use keyrotor_core::exposure::{HealthAnswer, HealthEvent, EXPOSED_EVENT_TYPE};
 use keyrotor_core::naming;
 use keyrotor_core::ports::{
-    Email, EventsPort, ExecutionsPort, IamUser, MailerPort, SecretDescription, SecretsPort,
-    StartOutcome, UserPage, UsersPort, VerifierPort,
+    Email, EventsPort, ExecutionsPort, HealthPort, IamUser, MailerPort, SecretDescription,
+    SecretsPort, StartOutcome, UserPage, UsersPort, VerifierPort,
 };
 use keyrotor_core::secret::{NewAccessKey, SecretAccessKey};
 
@@ -78,6 +79,11 @@ struct State {
     mails: Vec<Email>,
     started: Vec<(String, String, String)>,
     events: Vec<Event>,
+    /// What AWS Health answers about an event ARN, as the fake Health API of the local
+    /// stack does (`tools/fake_health.py`): its own event, or (`None`) that it has no such
+    /// event. An ARN not recorded answers as an account without a support plan that gives
+    /// the Health API (the usual case): no report of it can be confirmed.
+    health: BTreeMap<String, Option<HealthEvent>>,
 }
 
 impl State {
@@ -308,6 +314,23 @@ impl FakeAccount {
     /// Every execution started: (state machine, name, input).
     pub fn started(&self) -> Vec<(String, String, String)> {
         self.lock().started.clone()
+    }
+
+    /// Records AWS Health's own event reporting `key` exposed (AWS's time and place): a
+    /// report naming that event is then confirmed.
+    pub fn record_health_exposure(&self, event_arn: &str, key: &str, at: DateTime<Utc>, url: &str) {
+        let event = HealthEvent {
+            event_type_code: EXPOSED_EVENT_TYPE.to_owned(),
+            start_time: Some(at),
+            exposed_url: Some(url.to_owned()),
+            entities: vec![key.to_owned()],
+        };
+        self.lock().health.insert(event_arn.to_owned(), Some(event));
+    }
+
+    /// Makes AWS Health answer that it has no event `event_arn` (the account can ask).
+    pub fn deny_health_event(&self, event_arn: &str) {
+        self.lock().health.insert(event_arn.to_owned(), None);
     }
 
     /// Marks a key as used now (someone signed a request with it).
@@ -659,6 +682,22 @@ impl MailerPort for FakeAccount {
         let n = state.next();
         state.mails.push(email.clone());
         Ok(format!("fake-message-{n}"))
+    }
+}
+
+impl HealthPort for FakeAccount {
+    async fn event(&self, event_arn: &str) -> Result<HealthAnswer> {
+        let mut state = self.call("health:DescribeEventDetails");
+        Ok(match state.health.get(event_arn).cloned() {
+            None => HealthAnswer::NoAccess(
+                "this account's support plan gives no access to the AWS Health API".to_owned(),
+            ),
+            Some(None) => HealthAnswer::Unknown,
+            Some(Some(event)) => {
+                state.calls.push("health:DescribeAffectedEntities");
+                HealthAnswer::Event(event)
+            }
+        })
     }
 }
 
@@ -1036,6 +1075,22 @@ impl<A: EventsPort + Send> EventsPort for Faulty<A> {
     async fn publish(&self, events: &[Event]) -> Result<()> {
         self.around("events:PutEvents", self.inner.publish(events))
             .await
+    }
+}
+
+impl<A: HealthPort + Send> HealthPort for Faulty<A> {
+    async fn event(&self, event_arn: &str) -> Result<HealthAnswer> {
+        let answer = self
+            .around("health:DescribeEventDetails", self.inner.event(event_arn))
+            .await?;
+        match answer {
+            // As the adapter does: an event found, its affected entities are read.
+            HealthAnswer::Event(_) => {
+                self.around("health:DescribeAffectedEntities", async { Ok(answer) })
+                    .await
+            }
+            other => Ok(other),
+        }
     }
 }
 

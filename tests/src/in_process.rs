@@ -54,7 +54,7 @@ pub fn config(extra: &[(&str, &str)]) -> Config {
 /// Every function, each with only the ports it uses.
 pub struct Functions {
     pub list: list_users::Deps<Account>,
-    pub assess: assess_key_age::Deps<Account, Account>,
+    pub assess: assess_key_age::Deps<Account, Account, Account>,
     pub start: start_rotations::Deps<Account>,
     pub create: create_key::Deps<Account, Account, Account>,
     pub deactivate: deactivate_key::Deps<Account, Account>,
@@ -102,6 +102,7 @@ impl Functions {
                 config: c(),
                 iam: layers.assess.clone(),
                 secrets: layers.assess.clone(),
+                health: layers.assess.clone(),
             },
             start: start_rotations::Deps::new(c(), layers.start.clone())
                 .expect("the per-user machine is configured"),

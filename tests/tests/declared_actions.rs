@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use keyrotor_localstack::account::TestUser;
 use keyrotor_localstack::stack::{Machine, EXEMPT_GROUP, KMS_KEY_ID};
-use keyrotor_tests::events::health_exposure;
+use keyrotor_tests::events::{health_event_arn, health_exposure};
 use keyrotor_tests::fake::{FakeAccount, Faulty};
 use keyrotor_tests::in_process::{config, Functions, Layers};
 use serde_json::{json, Value};
@@ -98,7 +98,15 @@ async fn every_function_calls_exactly_the_aws_actions_it_declares() {
     let respond = layer();
     let carol_key = account.keys("carol")[0].0.clone();
     let deps = respond_to_exposure::Deps::new(config(&[]), respond.clone()).expect("deps");
-    let report = health_exposure(&carol_key, chrono::Utc::now(), "https://example.com/leak");
+    let reported_at = chrono::Utc::now();
+    let report = health_exposure(&carol_key, reported_at, "https://example.com/leak");
+    // AWS Health has the report: assess-key-age asks it (both Health actions) and acts.
+    account.record_health_exposure(
+        &health_event_arn(&carol_key),
+        &carol_key,
+        reported_at,
+        "https://example.com/leak",
+    );
     let out = respond_to_exposure::handle(report.clone(), &deps)
         .await
         .expect("the report is accepted");

@@ -16,7 +16,7 @@ use keyrotor_localstack::stack::{
     FROM_ADDRESS,
 };
 use keyrotor_tests::events::{
-    health_exposure, of_type, trusted_advisor_exposure, users_a_leak_can_hit,
+    health_event_arn, health_exposure, of_type, trusted_advisor_exposure, users_a_leak_can_hit,
 };
 use keyrotor_tests::invariants::{check_user, UserCase};
 use serde_json::{json, Value};
@@ -577,9 +577,44 @@ fn an_exposure_report_rotates_the_leaked_key_of_any_user_once() {
             let seeded = stack.account.seed(&stack.moto, &user).await.expect("seed");
             seeded_users.push((user.name.clone(), seeded));
         }
+        // M9: a forged report (AWS Health does not know it; the fake Health API behind the
+        // fault proxy answers through the real SDK) changes nothing, even for the exempt user.
+        let (exempt, exempt_keys) = &seeded_users[0];
+        let forged_at = reported_at - chrono::Duration::minutes(5);
+        let forged = health_exposure(&exempt_keys[0].id, forged_at, "https://phish.example/x");
+        stack
+            .record_health(json!({ health_event_arn(&exempt_keys[0].id): null }))
+            .expect("AWS Health knows no such event");
+        let (status, body) = stack
+            .invoke("respond-to-exposure", &forged)
+            .expect("invoke");
+        assert_eq!(status, 200, "{body}");
+        let answer: Value = serde_json::from_str(&body).expect("JSON");
+        let arn = naming::execution_arn(
+            &stack.state_machine_arn,
+            answer["executionName"].as_str().expect("name"),
+        );
+        let done = stack.wait_for(&arn, TIMEOUT).await.expect("ended");
+        let out = output(&done);
+        assert_eq!(out["assessment"]["action"], "blocked", "{exempt}: {out}");
+        let keys = stack.account.keys(exempt).await.expect("keys");
+        assert!(
+            keys.iter().all(|(_, status)| status == "Active"),
+            "{exempt}: untouched: {keys:?}"
+        );
+
+        // The real reports: AWS Health has each one, with AWS's own place.
         let mut cases = Vec::new();
         for (name, seeded) in seeded_users {
             let exposed = seeded[0].id.clone();
+            stack
+                .record_health(json!({ health_event_arn(&exposed): {
+                    "eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED",
+                    "startTime": reported_at.timestamp(),
+                    "exposedUrl": "https://github.com/example/leak",
+                    "entities": [exposed],
+                }}))
+                .expect("AWS Health's record");
             let event = health_exposure(&exposed, reported_at, "https://github.com/example/leak");
             let (status, body) = stack.invoke("respond-to-exposure", &event).expect("invoke");
             assert_eq!(status, 200, "{body}");
@@ -620,7 +655,10 @@ fn an_exposure_report_rotates_the_leaked_key_of_any_user_once() {
             assert_eq!(again["started"], false, "{again}");
             assert_eq!(again["executionName"], answer["executionName"]);
         }
-        assert_eq!(stack.executions().await.expect("list").len(), cases.len());
+        assert_eq!(
+            stack.executions().await.expect("list").len(),
+            cases.len() + 1
+        );
 
         let mails = stack.moto.sent_emails().expect("mails");
         for (user, _, exposed, _, _) in &cases {
@@ -631,6 +669,7 @@ fn an_exposure_report_rotates_the_leaked_key_of_any_user_once() {
                         && m.body.contains(&format!(
                             "AWS Health reported the access key {exposed} as exposed"
                         ))
+                        && m.body.contains("(confirmed with AWS)")
                         && m.body.contains("lookup-events")
                 });
                 assert!(

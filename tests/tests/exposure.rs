@@ -9,7 +9,9 @@ use chrono::{Duration, Utc};
 use keyrotor_localstack::account::{SeededKey, TestUser};
 use keyrotor_localstack::stack::{Machine, ADMIN_ADDRESS, KMS_KEY_ID};
 use keyrotor_tests::asl::Execution;
-use keyrotor_tests::events::{health_exposure, trusted_advisor_exposure, users_a_leak_can_hit};
+use keyrotor_tests::events::{
+    health_event_arn, health_exposure, trusted_advisor_exposure, users_a_leak_can_hit,
+};
 use keyrotor_tests::fake::{FakeAccount, Faulty};
 use keyrotor_tests::in_process::{config, leaks, Account, Functions};
 use keyrotor_tests::invariants::{judge, UserCase};
@@ -62,7 +64,15 @@ async fn an_exposure_report_rotates_the_key_once_for_any_user() {
     for (name, seeded, exposed) in seed(&account) {
         let user = name.as_str();
         seeded_secrets.extend(seeded.iter().map(|k| k.secret.clone()));
-        let event = health_exposure(&exposed, reported_at, "https://github.com/example/leak");
+        // AWS Health's own record of the report: the place and time the mails quote are
+        // AWS's, never the event's (whose text anyone able to deliver one can write).
+        account.inner.record_health_exposure(
+            &health_event_arn(&exposed),
+            &exposed,
+            reported_at,
+            "https://github.com/example/leak",
+        );
+        let event = health_exposure(&exposed, reported_at, "https://phish.example/login");
         let run = deliver(&f, &account, event.clone())
             .await
             .expect("the first report starts an execution");
@@ -108,6 +118,8 @@ async fn an_exposure_report_rotates_the_key_once_for_any_user() {
                 rotated.text
             );
             assert!(rotated.text.contains("https://github.com/example/leak"));
+            assert!(rotated.text.contains("(confirmed with AWS)"));
+            assert!(!rotated.text.contains("phish.example"), "{}", rotated.text);
             assert!(rotated.text.contains("keyrotor never removes policies"));
         }
 
@@ -311,5 +323,107 @@ async fn a_leaked_key_no_replacement_can_follow_is_deactivated_all_the_same() {
     assert!(
         !tags.contains_key(keyrotor_core::naming::TAG_DEACTIVATED_KEY),
         "nothing written into the squatter's secret: {tags:?}"
+    );
+}
+
+/// M9 of the second review: whoever may invoke respond-to-exposure, target its rules or
+/// start the responder machine can write a report of any key. AWS Health decides:
+/// - a report AWS Health does not know (the account can ask) changes nothing, for anyone;
+/// - a report that cannot be confirmed (no support plan with the Health API, the usual
+///   case) leaves an exempt or break-glass user's key to a person, and contains or rotates
+///   anyone else's, as a scheduled rotation could;
+/// - no mail quotes an unconfirmed report's text (its place, its time).
+#[tokio::test]
+async fn a_report_aws_does_not_confirm_never_takes_an_exempt_users_key() {
+    let account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
+    let f = Functions::on(&account, &config(&[]));
+    let seeded = seed(&account);
+    let forged_url = "https://phish.example/login-to-keep-your-key";
+    for (user, _, exposed) in &seeded {
+        let denied = health_exposure(exposed, Utc::now() - Duration::minutes(10), forged_url);
+        account.inner.deny_health_event(&health_event_arn(exposed));
+        let run = deliver(&f, &account, denied).await.expect("started");
+        assert!(run.succeeded(), "{user}: {run:#?}");
+        assert_eq!(
+            run.output["assessment"]["action"], "blocked",
+            "{user}: {run:#?}"
+        );
+        let reason = run.output["assessment"]["reason"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(reason.contains("not AWS's"), "{user}: {reason}");
+        let keys = account.inner.keys(user);
+        assert!(
+            keys.iter().any(|(id, active)| id == exposed && *active),
+            "{user}: {keys:?}"
+        );
+    }
+    assert!(account.inner.issued_secrets().is_empty(), "no key was made");
+
+    // AWS Health knows the event, but for another key: changes nothing either.
+    // (Each report at its own time: the execution is named after the key and the time.)
+    let later = Utc::now() - Duration::minutes(5);
+    for (user, _, exposed) in &seeded {
+        let arn = health_event_arn(exposed);
+        account
+            .inner
+            .record_health_exposure(&arn, "AKIAI44QH8DHBEXAMPLE", later, "x");
+        let run = deliver(&f, &account, health_exposure(exposed, later, forged_url))
+            .await
+            .expect("started");
+        assert_eq!(
+            run.output["assessment"]["action"], "blocked",
+            "{user}: {run:#?}"
+        );
+    }
+
+    // Cannot be confirmed (Trusted Advisor's reports cannot be asked about): the exempt
+    // user's key stays for a person to decide.
+    let mails = account.inner.mails().len();
+    let (exempt, _, exempt_key) = &seeded[0];
+    assert_eq!(exempt, "leak-exempt");
+    let unconfirmed = trusted_advisor_exposure(exempt_key, exempt, Utc::now());
+    let run = deliver(&f, &account, unconfirmed).await.expect("started");
+    assert_eq!(run.output["assessment"]["action"], "blocked", "{run:#?}");
+    let reason = run.output["assessment"]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("a person decides"), "{reason}");
+    assert!(account.inner.keys(exempt).iter().all(|(_, active)| *active));
+
+    // A user a scheduled rotation may touch: the unconfirmed report is acted on, and the
+    // mails say it was not confirmed and quote none of it.
+    let (warned, _, warned_key) = &seeded[1];
+    let unconfirmed = trusted_advisor_exposure(warned_key, warned, Utc::now());
+    let run = deliver(&f, &account, unconfirmed).await.expect("started");
+    assert!(run.succeeded(), "{run:#?}");
+    assert_eq!(run.output["assessment"]["oldKeyId"], warned_key.as_str());
+    let keys = account.inner.keys(warned);
+    assert!(
+        !keys.iter().any(|(id, active)| id == warned_key && *active),
+        "the reported key is out of use: {keys:?}"
+    );
+    let sent = account.inner.mails();
+    assert!(sent.len() > mails);
+    for mail in &sent {
+        assert!(
+            !mail.text.contains("phish.example") && !mail.html.contains("phish.example"),
+            "{}",
+            mail.text
+        );
+        assert!(
+            !mail.text.contains("www.github.com/example/repo"),
+            "{}",
+            mail.text
+        );
+    }
+    let rotated = sent
+        .iter()
+        .find(|m| m.subject.contains("rotated"))
+        .expect("a rotated mail");
+    assert!(
+        rotated.text.contains("could not confirm it with AWS"),
+        "{}",
+        rotated.text
     );
 }

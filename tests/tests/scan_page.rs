@@ -41,11 +41,12 @@ fn account() -> (FakeAccount, Vec<String>) {
 
 fn deps(
     layer: &Faulty<FakeAccount>,
-) -> assess_key_age::Deps<Faulty<FakeAccount>, Faulty<FakeAccount>> {
+) -> assess_key_age::Deps<Faulty<FakeAccount>, Faulty<FakeAccount>, Faulty<FakeAccount>> {
     assess_key_age::Deps {
         config: config(&[]),
         iam: layer.clone(),
         secrets: layer.clone(),
+        health: layer.clone(),
     }
 }
 

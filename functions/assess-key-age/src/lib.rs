@@ -10,21 +10,25 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use aws_config::SdkConfig;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use keyrotor_aws::{Iam, IamAndSecrets, Secrets};
+use keyrotor_aws::{FromConfig, Health, Iam, IamAndSecrets, Secrets};
 use keyrotor_core::config::AssessStrategy;
+use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::domain::credential_report::{keys_may_need_action, CredentialReport, ReportKey};
 use keyrotor_core::domain::planner::depends_on_records;
 use keyrotor_core::domain::retirement::needs_last_use;
 use keyrotor_core::domain::{
-    plan, plan_key, AccessKey, Decision, KeyStatus, LastUse, Plan, Policy, SecretState, UserState,
+    plan, plan_key, plan_reported_key, AccessKey, Decision, KeyStatus, LastUse, Plan, Policy,
+    SecretState, UserState,
 };
+use keyrotor_core::exposure::{confirmation, Confirmation};
 use keyrotor_core::metrics::{Emf, Metric};
 use keyrotor_core::payload::{
     parse, ActionableUser, AssessBatchOutput, AssessInput, Assessment, Cause, DecisionCounts,
-    KeyId, UserName,
+    KeyId, Text, UserName,
 };
-use keyrotor_core::ports::{SecretsPort, UsersPort};
+use keyrotor_core::ports::{HealthPort, SecretsPort, UsersPort};
 use keyrotor_core::state::{deletion_record, load_user};
 use keyrotor_core::{Error, ErrorType, Result};
 use serde::Serialize;
@@ -46,13 +50,36 @@ pub const MAX_BATCH: usize = 1000;
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum AssessOutput {
-    Single(Assessment),
+    /// Boxed: an assessment (its cause) is several times the size of a batch's counts.
+    Single(Box<Assessment>),
     Batch(AssessBatchOutput),
 }
 
-/// What `assess-key-age` needs: its settings, IAM and Secrets Manager, nothing else. Built once
-/// per cold start from the SDK configuration; tests build it around an in-memory account.
-pub type Deps<U = Iam, S = Secrets> = IamAndSecrets<U, S>;
+/// What `assess-key-age` needs: its settings, IAM, Secrets Manager and AWS Health (to
+/// confirm an exposure report), nothing else. Built once per cold start from the SDK
+/// configuration; tests build it around an in-memory account.
+pub struct Deps<U = Iam, S = Secrets, H = Health> {
+    pub config: Config,
+    pub iam: U,
+    pub secrets: S,
+    pub health: H,
+}
+
+impl FromConfig for Deps {
+    fn from_config(config: Config, sdk: &SdkConfig) -> std::result::Result<Self, ConfigError> {
+        let IamAndSecrets {
+            config,
+            iam,
+            secrets,
+        } = IamAndSecrets::from_config(config, sdk)?;
+        Ok(Deps {
+            config,
+            iam,
+            secrets,
+            health: Health::from_sdk(sdk),
+        })
+    }
+}
 
 /// Every AWS API action this function calls: its role grants exactly these (checked by
 /// `tools/check_infra.py`), and a test holds the calls the code makes to them.
@@ -64,20 +91,27 @@ pub const AWS_ACTIONS: &[&str] = &[
     "iam:GetUser",
     "iam:ListAccessKeys",
     "iam:ListUserTags",
+    "health:DescribeAffectedEntities",
+    "health:DescribeEventDetails",
     "secretsmanager:DescribeSecret",
     "secretsmanager:GetResourcePolicy",
     "secretsmanager:ListSecrets",
 ];
 
-pub async fn handle<U: UsersPort, S: SecretsPort>(
+pub async fn handle<U: UsersPort, S: SecretsPort, H: HealthPort>(
     event: serde_json::Value,
-    deps: &Deps<U, S>,
+    deps: &Deps<U, S, H>,
 ) -> Result<AssessOutput> {
     let input: AssessInput = parse(event)?;
     let dry_run = input.dry_run || deps.config.dry_run;
     let cause = match (input.reason, input.exposure) {
         (None, None) => None,
-        (reason, exposure) => Some(Cause { reason, exposure }),
+        (reason, exposure) => Some(Cause {
+            reason,
+            exposure,
+            confirmed: false,
+            unconfirmed: None,
+        }),
     };
     if !input.force && (cause.is_some() || input.access_key_id.is_some()) {
         return Err(Error::InvalidInput(
@@ -100,12 +134,12 @@ pub async fn handle<U: UsersPort, S: SecretsPort>(
         cause: cause.clone(),
     };
     match (input.user, input.access_key_id, input.users) {
-        (Some(user), None, None) => Ok(AssessOutput::Single(
+        (Some(user), None, None) => Ok(AssessOutput::Single(Box::new(
             assess_one(deps, one(Target::User(user))).await?,
-        )),
-        (None, Some(key), None) => Ok(AssessOutput::Single(
+        ))),
+        (None, Some(key), None) => Ok(AssessOutput::Single(Box::new(
             assess_one(deps, one(Target::Key(key))).await?,
-        )),
+        ))),
         (None, None, Some(users)) => {
             if input.force {
                 return Err(Error::InvalidInput(
@@ -144,9 +178,9 @@ struct Assessing {
     cause: Option<Cause>,
 }
 
-async fn assess_one<U: UsersPort, S: SecretsPort>(
-    deps: &Deps<U, S>,
-    request: Assessing,
+async fn assess_one<U: UsersPort, S: SecretsPort, H: HealthPort>(
+    deps: &Deps<U, S, H>,
+    mut request: Assessing,
 ) -> Result<Assessment> {
     let (live, plan) = match &request.target {
         Target::User(user) => {
@@ -197,12 +231,35 @@ async fn assess_one<U: UsersPort, S: SecretsPort>(
             if live.state.key(key.as_str()).is_none() {
                 return Err(not_ours());
             }
-            let plan = plan_key(
-                &live.state,
-                &deps.config.policy,
-                chrono::Utc::now(),
-                key.as_str(),
-            );
+            let now = chrono::Utc::now();
+            let policy = &deps.config.policy;
+            let reported = request.cause.as_mut().and_then(|cause| {
+                let exposure = cause.exposure.take()?;
+                Some((cause, exposure))
+            });
+            let plan = match reported {
+                // Asked before anything changes: the plan follows what AWS says of the
+                // report, and only what AWS confirms is quoted from here on (M9).
+                Some((cause, exposure)) => {
+                    let answer = match exposure.health_event() {
+                        Some(arn) => Some(deps.health.event(arn).await?),
+                        None => None,
+                    };
+                    let confirmation = confirmation(&exposure, answer);
+                    tracing::info!(key_id = %key, ?confirmation, "asked AWS about the report");
+                    cause.confirmed = matches!(confirmation, Confirmation::Confirmed { .. });
+                    cause.unconfirmed = match &confirmation {
+                        Confirmation::Confirmed { .. } => None,
+                        Confirmation::Unconfirmed(why) | Confirmation::Refuted(why) => {
+                            Text::try_from(why.clone()).ok()
+                        }
+                    };
+                    cause.exposure = Some(exposure.vetted(&confirmation));
+                    plan_reported_key(&live.state, policy, now, key.as_str(), &confirmation)
+                }
+                // A responder naming the key by hand: a person's decision.
+                None => plan_key(&live.state, policy, now, key.as_str()),
+            };
             (live, plan)
         }
     };
@@ -230,8 +287,8 @@ enum Look {
     Full,
 }
 
-async fn assess_batch<U: UsersPort, S: SecretsPort>(
-    deps: &Deps<U, S>,
+async fn assess_batch<U: UsersPort, S: SecretsPort, H: HealthPort>(
+    deps: &Deps<U, S, H>,
     users: &[UserName],
 ) -> Result<AssessBatchOutput> {
     let now = chrono::Utc::now();
@@ -425,7 +482,9 @@ pub fn page_metrics(page: &AssessBatchOutput, at: chrono::DateTime<chrono::Utc>)
 }
 
 /// The members of the exemption group, if one is configured.
-async fn exemption_group<U: UsersPort, S>(deps: &Deps<U, S>) -> Result<Option<HashSet<String>>> {
+async fn exemption_group<U: UsersPort, S, H>(
+    deps: &Deps<U, S, H>,
+) -> Result<Option<HashSet<String>>> {
     match &deps.config.exempt_group {
         Some(group) => Ok(Some(deps.iam.group_members(group).await?)),
         None => Ok(None),
@@ -434,8 +493,8 @@ async fn exemption_group<U: UsersPort, S>(deps: &Deps<U, S>) -> Result<Option<Ha
 
 /// The credential report, when the strategy reads key ages from it and IAM gives it; `None`
 /// means one ListAccessKeys per user instead.
-async fn key_ages_report<U: UsersPort, S>(
-    deps: &Deps<U, S>,
+async fn key_ages_report<U: UsersPort, S, H>(
+    deps: &Deps<U, S, H>,
 ) -> Result<Option<std::sync::Arc<CredentialReport>>> {
     if deps.config.assess_strategy == AssessStrategy::ListAccessKeys {
         return Ok(None);
@@ -494,8 +553,8 @@ fn look_for(
 
 /// The tags of a user looked at by [`Look::Tags`], and the last use of their key where the
 /// plan needs it and the credential report did not give it (one GetAccessKeyLastUsed).
-async fn tags_and_last_use<U: UsersPort, S>(
-    deps: &Deps<U, S>,
+async fn tags_and_last_use<U: UsersPort, S, H>(
+    deps: &Deps<U, S, H>,
     user: &UserName,
     keys: &[AccessKey],
     reported: Option<BTreeMap<String, LastUse>>,

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod iam;
 pub mod member;
 pub mod organizations;
@@ -20,6 +21,7 @@ use keyrotor_core::config::{Config, ConfigError};
 
 pub use error::sdk_error;
 pub use events::EventBus;
+pub use health::Health;
 pub use iam::Iam;
 pub use member::Accounts;
 pub use organizations::Organizations;

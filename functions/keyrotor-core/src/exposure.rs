@@ -12,6 +12,13 @@
 //!
 //! Anything else is `InvalidInput`: a rule delivering the wrong events must not rotate
 //! anyone's key.
+//!
+//! An event's shape proves nothing: whoever may invoke respond-to-exposure, put a target on
+//! its rules or start the responder machine can write one (issue 26, M9). So a report is
+//! acted on as AWS confirms it ([`Confirmation`], asked by assess-key-age of AWS Health
+//! before anything changes): a confirmed report's time and place are AWS's; an unconfirmed
+//! one is quoted nowhere, and against an exempt user it is blocked for a person's decision;
+//! one AWS denies changes nothing.
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -49,9 +56,109 @@ pub struct Exposure {
     /// Where AWS says the key was found, if it says.
     #[serde(default)]
     pub found_at: Option<Text>,
+    /// The AWS Health event that reported it (`arn:aws:health:…:event/…`), by which
+    /// assess-key-age asks AWS Health whether the report is real.
+    #[serde(default)]
+    pub event_arn: Option<Text>,
+}
+
+/// What AWS says about a reported exposure, asked before anything is changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    /// AWS names the key in the report's event, in this account: the time and place are
+    /// AWS's own.
+    Confirmed {
+        reported_at: DateTime<Utc>,
+        found_at: Option<Text>,
+    },
+    /// AWS could not be asked (why): the report names no AWS Health event, comes from
+    /// Trusted Advisor, or the account's support plan gives no access to the Health API.
+    Unconfirmed(String),
+    /// AWS was asked and does not know the report (why): it was not AWS's.
+    Refuted(String),
+}
+
+/// What AWS Health answers about one event ARN, in the account asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthAnswer {
+    /// The account cannot ask (why): no support plan with the Health API, or a role or
+    /// SCP that forbids the call.
+    NoAccess(String),
+    /// AWS Health has no such event in this account.
+    Unknown,
+    Event(HealthEvent),
+}
+
+/// An AWS Health event as DescribeEventDetails and DescribeAffectedEntities give it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthEvent {
+    pub event_type_code: String,
+    pub start_time: Option<DateTime<Utc>>,
+    /// `eventMetadata.exposedUrl`.
+    pub exposed_url: Option<String>,
+    /// The affected entities' values (for an exposure, the key IDs).
+    pub entities: Vec<String>,
+}
+
+/// The event type AWS Health reports an exposed access key with.
+pub const EXPOSED_EVENT_TYPE: &str = "AWS_RISK_CREDENTIALS_EXPOSED";
+
+/// Whether AWS confirms `exposure`, given what AWS Health answered about its event (`None`:
+/// there was nothing to ask, the report names no event or comes from Trusted Advisor).
+pub fn confirmation(exposure: &Exposure, answer: Option<HealthAnswer>) -> Confirmation {
+    let key = exposure.access_key_id.as_str();
+    let arn = exposure.event_arn.as_ref().map_or("", |a| a.as_str());
+    match answer {
+        None if exposure.reporter == Reporter::TrustedAdvisor => Confirmation::Unconfirmed(
+            "keyrotor confirms AWS Health's reports only, and this one is said to come from \
+             Trusted Advisor"
+                .to_owned(),
+        ),
+        None => Confirmation::Unconfirmed("the report names no AWS Health event".to_owned()),
+        Some(HealthAnswer::NoAccess(why)) => Confirmation::Unconfirmed(why),
+        Some(HealthAnswer::Unknown) => {
+            Confirmation::Refuted(format!("AWS Health has no event {arn} in this account"))
+        }
+        Some(HealthAnswer::Event(event)) if event.event_type_code != EXPOSED_EVENT_TYPE => {
+            Confirmation::Refuted(format!(
+                "AWS Health's event {arn} is not an {EXPOSED_EVENT_TYPE} event"
+            ))
+        }
+        Some(HealthAnswer::Event(event)) if !event.entities.iter().any(|e| e == key) => {
+            Confirmation::Refuted(format!("AWS Health's event {arn} does not name {key}"))
+        }
+        Some(HealthAnswer::Event(event)) => Confirmation::Confirmed {
+            reported_at: event.start_time.unwrap_or(exposure.reported_at),
+            found_at: event.exposed_url.and_then(|url| place(&Value::String(url))),
+        },
+    }
 }
 
 impl Exposure {
+    /// The event AWS Health can be asked about: a Health report's event ARN.
+    pub fn health_event(&self) -> Option<&str> {
+        match self.reporter {
+            Reporter::AwsHealth => self.event_arn.as_ref().map(Text::as_str),
+            Reporter::TrustedAdvisor => None,
+        }
+    }
+
+    /// The exposure as it may be quoted once AWS has answered: a confirmed report with AWS's
+    /// time and place, any other without the place (a forged report's text reaches no mail).
+    pub fn vetted(mut self, confirmation: &Confirmation) -> Exposure {
+        match confirmation {
+            Confirmation::Confirmed {
+                reported_at,
+                found_at,
+            } => {
+                self.reported_at = *reported_at;
+                self.found_at = found_at.clone();
+            }
+            Confirmation::Unconfirmed(_) | Confirmation::Refuted(_) => self.found_at = None,
+        }
+        self
+    }
+
     /// The input of the forced per-user execution that rotates the exposed key.
     pub fn execution_input(&self) -> Value {
         json!({
@@ -108,6 +215,7 @@ fn health(detail: &Value) -> Result<Exposure> {
         reporter: Reporter::AwsHealth,
         reported_at,
         found_at: place(&detail["eventMetadata"]["exposedUrl"]),
+        event_arn: health_event_arn(&detail["eventArn"])?,
     })
 }
 
@@ -135,6 +243,7 @@ fn trusted_advisor(detail: &Value) -> Result<Exposure> {
         reporter: Reporter::TrustedAdvisor,
         reported_at,
         found_at: place(&item["Location"]),
+        event_arn: None,
     })
 }
 
@@ -150,8 +259,30 @@ fn key_id(value: &Value) -> Result<KeyId> {
     KeyId::try_from(text.to_owned()).map_err(Error::InvalidInput)
 }
 
+/// The event's ARN, if it gives one: `arn:<partition>:health:<region>::event/…`.
+fn health_event_arn(value: &Value) -> Result<Option<Text>> {
+    let Some(text) = value.as_str() else {
+        return Ok(None);
+    };
+    let looks_right = text.split(':').nth(2) == Some("health")
+        && text.starts_with("arn:aws")
+        && text.contains("::event/")
+        && text.len() <= 400
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ":/_-.".contains(c));
+    if !looks_right {
+        return Err(invalid(
+            "the event's eventArn is not an AWS Health event ARN",
+        ));
+    }
+    Text::try_from(text.to_owned())
+        .map(Some)
+        .map_err(Error::InvalidInput)
+}
+
 /// Where the key was found, kept short and printable for mails.
-fn place(value: &Value) -> Option<Text> {
+pub fn place(value: &Value) -> Option<Text> {
     let text: String = value
         .as_str()?
         .chars()
@@ -314,6 +445,86 @@ mod tests {
         for case in cases {
             let err = parse_event(&case).expect_err("rejected");
             assert!(matches!(err, Error::InvalidInput(_)), "{case}: {err:?}");
+        }
+    }
+
+    /// Issue 26, M9: what AWS Health records decides, never the event's own text.
+    #[test]
+    fn a_report_is_confirmed_only_by_aws_healths_own_record() {
+        let exposure = parse_event(&health_event()).expect("parsed");
+        assert_eq!(
+            exposure.health_event(),
+            Some("arn:aws:health:us-east-1::event/RISK/AWS_RISK_CREDENTIALS_EXPOSED/AWS_RISK_CREDENTIALS_EXPOSED-DVNePcpQ2o")
+        );
+        let recorded = |entities: &[&str]| HealthEvent {
+            event_type_code: EXPOSED_EVENT_TYPE.into(),
+            start_time: Some(Utc.timestamp_opt(1_764_000_000, 0).single().expect("time")),
+            exposed_url: Some("https://github.com/aws-says/\u{7}here".into()),
+            entities: entities.iter().map(|e| e.to_string()).collect(),
+        };
+        let confirmed = confirmation(
+            &exposure,
+            Some(HealthAnswer::Event(recorded(&["AKIAIOSFODNN7EXAMPLE"]))),
+        );
+        assert_eq!(
+            confirmed,
+            Confirmation::Confirmed {
+                reported_at: Utc.timestamp_opt(1_764_000_000, 0).single().expect("time"),
+                found_at: Some(
+                    Text::try_from("https://github.com/aws-says/here".to_owned()).expect("text")
+                ),
+            }
+        );
+        // The quoted exposure is AWS's: its time and place, not the event's.
+        let vetted = exposure.clone().vetted(&confirmed);
+        assert_eq!(vetted.reported_at.timestamp(), 1_764_000_000);
+        assert_eq!(
+            vetted.found_at.as_ref().map(Text::as_str),
+            Some("https://github.com/aws-says/here")
+        );
+
+        let refuted = |answer| {
+            matches!(
+                confirmation(&exposure, Some(answer)),
+                Confirmation::Refuted(_)
+            )
+        };
+        assert!(refuted(HealthAnswer::Unknown));
+        assert!(refuted(HealthAnswer::Event(recorded(&[
+            "AKIAI44QH8DHBEXAMPLE"
+        ]))));
+        assert!(refuted(HealthAnswer::Event(HealthEvent {
+            event_type_code: "AWS_EC2_OPERATIONAL_ISSUE".into(),
+            ..recorded(&["AKIAIOSFODNN7EXAMPLE"])
+        })));
+        let unconfirmed = confirmation(&exposure, Some(HealthAnswer::NoAccess("no plan".into())));
+        assert_eq!(unconfirmed, Confirmation::Unconfirmed("no plan".into()));
+        // Anything short of a confirmation quotes nothing of the report.
+        assert_eq!(exposure.clone().vetted(&unconfirmed).found_at, None);
+
+        // Nothing to ask: Trusted Advisor's reports, and a Health report naming no event.
+        let ta = parse_event(&trusted_advisor_event()).expect("parsed");
+        assert_eq!(ta.health_event(), None);
+        assert!(matches!(
+            confirmation(&ta, None),
+            Confirmation::Unconfirmed(_)
+        ));
+        let mut e = health_event();
+        e["detail"]
+            .as_object_mut()
+            .expect("detail")
+            .remove("eventArn");
+        assert_eq!(parse_event(&e).expect("parsed").health_event(), None);
+        // An event ARN that is not one is refused, not ignored.
+        for arn in [
+            json!("arn:aws:iam::123456789012:user/x"),
+            json!("arn:aws:health:us-east-1::event/x\ny"),
+            json!(42),
+        ] {
+            let mut e = health_event();
+            e["detail"]["eventArn"] = arn.clone();
+            let parsed = parse_event(&e);
+            assert!(arn.is_number() || parsed.is_err(), "{arn}: {parsed:?}");
         }
     }
 

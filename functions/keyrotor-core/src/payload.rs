@@ -203,9 +203,17 @@ pub struct Cause {
     /// What the person or rule that forced it said.
     #[serde(default)]
     pub reason: Option<Text>,
-    /// The exposure AWS reported, when an exposure event started the rotation.
+    /// The exposure AWS reported, when an exposure event started the rotation, as it may
+    /// be quoted ([`Exposure::vetted`]).
     #[serde(default)]
     pub exposure: Option<Exposure>,
+    /// Whether AWS confirmed that report (assess-key-age asked AWS Health): only a
+    /// confirmed report's time and place are quoted.
+    #[serde(default)]
+    pub confirmed: bool,
+    /// Why the report could not be confirmed, when it was not.
+    #[serde(default)]
+    pub unconfirmed: Option<Text>,
 }
 
 // ---------------------------------------------------------------- list-users

@@ -14,6 +14,7 @@ use crate::domain::credential_report::CredentialReport;
 use crate::domain::{AccessKey, KeyStatus, SecretState};
 use crate::email::EmailAddress;
 use crate::error::Result;
+use crate::exposure::HealthAnswer;
 use crate::payload::{AccountId, OrgNodeId};
 use crate::secret::NewAccessKey;
 
@@ -232,6 +233,13 @@ pub trait ExecutionsPort: Sync {
         name: &str,
         input: String,
     ) -> impl Future<Output = Result<StartOutcome>> + Send;
+}
+
+/// AWS Health: what it records about one event, in the account asked. Not finding the
+/// event, or not being allowed to ask, is an answer ([`HealthAnswer`]); an error only
+/// when asking failed and may be retried.
+pub trait HealthPort: Sync {
+    fn event(&self, event_arn: &str) -> impl Future<Output = Result<HealthAnswer>> + Send;
 }
 
 /// How an execution stands, as DescribeExecution says.

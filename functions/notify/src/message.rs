@@ -42,13 +42,32 @@ fn push_cause(lines: &mut Vec<String>, cause: &Cause) {
         return;
     };
     let key = &exposure.access_key_id;
+    if !cause.confirmed {
+        // Issue 26, M9: a report AWS did not confirm may be anyone's text; none of it
+        // (its time, its place) is quoted, and the reader is told to look at AWS's own.
+        let why = cause
+            .unconfirmed
+            .as_ref()
+            .map_or("AWS was not asked", |why| why.as_str());
+        lines.push(format!(
+            "Why: a report said to come from {} names the access key {key} as exposed. keyrotor could not confirm it with AWS ({why}), so it quotes none of it: look for AWS's own report in AWS Health (or the AWS Support case) of this account.",
+            exposure.reporter.name()
+        ));
+        lines.push(format!(
+            "If the key did leak, anyone may have used it. Check CloudTrail, in every region you use, for requests signed with {key}:"
+        ));
+        lines.push(format!(
+            "    aws cloudtrail lookup-events --lookup-attributes AttributeKey=AccessKeyId,AttributeValue={key}"
+        ));
+        return;
+    }
     let when = exposure.reported_at.format("%Y-%m-%d %H:%M UTC");
     let place = exposure.found_at.as_ref().map_or_else(
         || "It did not say where.".to_owned(),
         |at| format!("It was found at: {at}"),
     );
     lines.push(format!(
-        "Why: {} reported the access key {key} as exposed in a public place on {when}. {place}",
+        "Why: {} reported the access key {key} as exposed in a public place on {when} (confirmed with AWS). {place}",
         exposure.reporter.name()
     ));
     lines.push(format!(
@@ -222,6 +241,12 @@ pub fn render(
                 "The old access key {key} of IAM user {user} was NOT deleted."
             ));
             format!("[keyrotor] Old access key {key} of {user} kept: needs attention")
+        }
+        NotificationKind::Blocked if input.cause.as_ref().is_some_and(|c| c.exposure.is_some()) => {
+            // A report AWS denied, or could not confirm against an exempt user (M9).
+            lines.push(format!("A report names the access key {key} of IAM user {user} as exposed, but keyrotor did not act on it and changed nothing (the reason below)."));
+            lines.push(format!("What to do: look for AWS's own report in AWS Health (or the AWS Support case) of this account. If the key did leak, a responder forces its rotation: keyrotor rotate --key {key} --force --reason \"…\". If it did not, find who sent the report: it did not come from AWS."));
+            format!("[keyrotor] Report of an exposed key of {user} not acted on: action needed")
         }
         NotificationKind::Blocked => {
             lines.push(format!("The access key {key} of IAM user {user} is due for rotation, but keyrotor could not rotate it safely and changed nothing."));
@@ -521,7 +546,7 @@ mod tests {
         let e = email(json!({
             "kind": "rotated", "user": "alice", "keyId": "AKIAOLD0000000000001",
             "newKeyId": "AKIANEW0000000000002",
-            "cause": {"reason": "AWS Health reported the key as exposed", "exposure": exposure}
+            "cause": {"reason": "AWS Health reported the key as exposed", "exposure": exposure, "confirmed": true}
         }));
         for part in [&e.text, &e.html] {
             assert!(
@@ -539,6 +564,39 @@ mod tests {
             .text
             .contains("found at: https://github.com/example/<repo>"));
         assert!(e.html.contains("https://github.com/example/&lt;repo&gt;"));
+
+        // Not confirmed with AWS (issue 26, M9): none of the report's text, time or place.
+        let e = email(json!({
+            "kind": "rotated", "user": "alice", "keyId": "AKIAOLD0000000000001",
+            "newKeyId": "AKIANEW0000000000002",
+            "cause": {"reason": "AWS Health reported the key as exposed", "exposure": exposure,
+                      "unconfirmed": "the report names no AWS Health event"}
+        }));
+        for part in [&e.text, &e.html] {
+            assert!(part.contains("keyrotor could not confirm it with AWS (the report names no AWS Health event), so it quotes none of it"), "{part}");
+            assert!(!part.contains("github.com"), "{part}");
+            assert!(!part.contains("2026-11-30"), "{part}");
+            assert!(part.contains("AttributeValue=AKIAOLD0000000000001"));
+        }
+
+        // Blocked (a report AWS denied): says that nothing was done, and what a person does.
+        let e = email(json!({
+            "kind": "blocked", "user": "alice", "keyId": "AKIAOLD0000000000001",
+            "reason": "the report of AKIAOLD0000000000001 is not AWS's",
+            "cause": {"exposure": exposure, "unconfirmed": "AWS Health has no such event"}
+        }));
+        assert!(e.subject.contains("not acted on"), "{}", e.subject);
+        assert!(
+            e.text
+                .contains("keyrotor rotate --key AKIAOLD0000000000001 --force"),
+            "{}",
+            e.text
+        );
+        assert!(
+            !e.text.contains("github.com") && !e.text.contains("exempt the user"),
+            "{}",
+            e.text
+        );
 
         // Forced by hand: the responder's reason, and no leak advice.
         let e = email(json!({

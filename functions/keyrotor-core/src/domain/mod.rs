@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use planner::{plan, plan_key, Decision, Plan};
+pub use planner::{plan, plan_key, plan_reported_key, Decision, Plan};
 
 /// Status of an IAM access key, as IAM reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

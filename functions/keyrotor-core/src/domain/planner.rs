@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::cutover::LONGEST_WINDOW;
 use super::retirement::{retired_leftover, unused};
 use super::{exemption, AccessKey, Exemption, Policy, UserState};
+use crate::exposure::Confirmation;
 
 /// How long after its creation a key of ours next to a still-active old key counts as an
 /// interrupted rotation to resume. Retries and redrives of the same rotation happen well
@@ -225,6 +226,60 @@ pub fn plan_key(state: &UserState, policy: &Policy, now: DateTime<Utc>, key_id: 
                 forced.reason
             ),
         ),
+    }
+}
+
+/// Decides what to do about a key an exposure report names, given what AWS said of the
+/// report (issue 26, M9: an event's shape proves nothing). A key that is gone or inactive
+/// needs nothing, whoever reported it. Otherwise:
+/// - confirmed by AWS: [`plan_key`], whatever the user's exemption;
+/// - denied by AWS: blocked, nothing changed (the report was not AWS's);
+/// - not confirmable: [`plan_key`] for a user a scheduled rotation would rotate too, and
+///   blocked for a person's decision for an exempt one (the exemption group holds the
+///   break-glass users, whose only key a forged report must not take away).
+pub fn plan_reported_key(
+    state: &UserState,
+    policy: &Policy,
+    now: DateTime<Utc>,
+    key_id: &str,
+    confirmation: &Confirmation,
+) -> Plan {
+    let planned = plan_key(state, policy, now, key_id);
+    if planned.decision == Decision::None {
+        return planned;
+    }
+    let blocked = |reason: String| {
+        Plan::new(
+            Decision::Blocked {
+                key_id: Some(key_id.to_owned()),
+            },
+            reason,
+        )
+    };
+    match confirmation {
+        Confirmation::Confirmed { .. } => planned,
+        Confirmation::Refuted(why) => blocked(format!(
+            "the report of {key_id} is not AWS's ({why}), so nothing was changed; a responder \
+             who knows the key leaked forces its rotation by hand"
+        )),
+        Confirmation::Unconfirmed(why) => {
+            let unforced = plan(state, policy, now, false);
+            if unforced.decision == Decision::Exempt {
+                return blocked(format!(
+                    "the report of {key_id} could not be confirmed with AWS ({why}) and {} is \
+                     exempt ({}), so nothing was changed: a person decides (a responder \
+                     forces the rotation by hand)",
+                    state.user, unforced.reason
+                ));
+            }
+            Plan {
+                reason: format!(
+                    "{} (the report could not be confirmed with AWS: {why})",
+                    planned.reason
+                ),
+                ..planned
+            }
+        }
     }
 }
 

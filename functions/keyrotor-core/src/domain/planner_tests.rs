@@ -6,6 +6,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::domain::credential_report::{keys_may_need_action, ReportKey};
 use crate::domain::{AccessKey, Deactivation, KeyStatus, LastUse, Overlap, SecretState, UserState};
+use crate::exposure::Confirmation;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
@@ -485,6 +486,63 @@ fn arb_state() -> impl Strategy<Value = UserState> {
 }
 
 // ---------------------------------------------------------------- one named key (a leak)
+
+fn confirmed() -> Confirmation {
+    Confirmation::Confirmed {
+        reported_at: now(),
+        found_at: None,
+    }
+}
+
+/// Issue 26, M9: a report's shape proves nothing, so what AWS says of it decides.
+#[test]
+fn a_report_is_acted_on_as_aws_confirms_it() {
+    let decide_reported = |state: &UserState, confirmation: &Confirmation| {
+        plan_reported_key(state, &policy(), now(), "AKIALEAK", confirmation)
+    };
+    let unconfirmed = Confirmation::Unconfirmed("no Health API".into());
+    let refuted = Confirmation::Refuted("AWS Health has no such event".into());
+    let plain = user(vec![key("AKIALEAK", Active, 10)]);
+    let mut exempt = plain.clone();
+    exempt
+        .tags
+        .insert("key-rotation:exempt".into(), "true".into());
+    let mut in_group = plain.clone();
+    in_group.in_exempt_group = true;
+    let rotates = |p: &Plan| matches!(&p.decision, Decision::Rotate { old_key_id, .. } if old_key_id == "AKIALEAK");
+    let blocked =
+        |p: &Plan| matches!(&p.decision, Decision::Blocked { key_id: Some(k) } if k == "AKIALEAK");
+
+    // Confirmed: the leaked key goes, exempt or not.
+    for state in [&plain, &exempt, &in_group] {
+        assert!(rotates(&decide_reported(state, &confirmed())));
+    }
+    // Unconfirmed: as for any user a rotation may touch, but an exempt (break-glass) user's
+    // key is left for a person, and the reason says why.
+    let p = decide_reported(&plain, &unconfirmed);
+    assert!(rotates(&p), "{p:?}");
+    assert!(p.reason.contains("could not be confirmed"), "{}", p.reason);
+    for state in [&exempt, &in_group] {
+        let p = decide_reported(state, &unconfirmed);
+        assert!(blocked(&p), "{p:?}");
+        assert!(p.reason.contains("a person decides"), "{}", p.reason);
+    }
+    // Denied by AWS: nothing changes for anyone.
+    for state in [&plain, &exempt, &in_group] {
+        let p = decide_reported(state, &refuted);
+        assert!(blocked(&p), "{p:?}");
+        assert!(p.reason.contains("not AWS's"), "{}", p.reason);
+    }
+    // A key already out of use needs nothing, whoever reported it.
+    let mut gone = plain.clone();
+    gone.keys[0].status = Inactive;
+    for confirmation in [confirmed(), unconfirmed, refuted] {
+        assert_eq!(
+            decide_reported(&gone, &confirmation).decision,
+            Decision::None
+        );
+    }
+}
 
 fn decide_key(state: &UserState, key_id: &str) -> Plan {
     plan_key(state, &policy(), now(), key_id)

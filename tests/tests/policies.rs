@@ -898,6 +898,10 @@ fn the_tooling_accounts_guard_leaves_keyrotor_to_its_deployment_and_its_own_role
         .replace(
             "${DeploymentRoleArn}",
             "arn:aws:iam::123456789012:role/keyrotor-deployment",
+        )
+        .replace(
+            "${ResponderRoleArn}",
+            "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_SecurityResponder_*",
         );
     let guard = Policy::for_holder(serde_json::from_str(&text).expect("JSON"));
     let decide = |caller: &Principal, action: &str, resource: &str, tagged: bool| {
@@ -954,6 +958,39 @@ fn the_tooling_accounts_guard_leaves_keyrotor_to_its_deployment_and_its_own_role
     assert_ne!(
         decide(&machine_role, "lambda:InvokeFunction", &function, false),
         Decision::ExplicitDeny
+    );
+    // M9: only responders (and respond-to-exposure's role) start the responder machine,
+    // whose executions are forced; the per-user machine stays the operators'.
+    let responder_machine =
+        format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:prod-keyrotor-respond");
+    let responder = Principal::role_session(
+        ACCOUNT,
+        "/aws-reserved/sso.amazonaws.com/",
+        "AWSReservedSSO_SecurityResponder_0123456789abcdef",
+        "AROARESPONDER0000001",
+        "rita",
+    );
+    let respond_role = role("prod-RespondToExposureRole-XyZ789", "AROARESPOND000000001");
+    for caller in [&power_user, &admin()] {
+        assert_eq!(
+            decide(caller, "states:StartExecution", &responder_machine, false),
+            Decision::ExplicitDeny,
+            "{}",
+            caller.arn
+        );
+    }
+    for caller in [&responder, &respond_role] {
+        assert_ne!(
+            decide(caller, "states:StartExecution", &responder_machine, false),
+            Decision::ExplicitDeny,
+            "{}",
+            caller.arn
+        );
+    }
+    assert_ne!(
+        decide(&power_user, "states:StartExecution", &machine, false),
+        Decision::ExplicitDeny,
+        "the per-user machine is the operators'"
     );
     let other = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:billing-export");
     assert_ne!(

@@ -48,7 +48,7 @@ def _reply(status: int, body: dict) -> tuple[int, bytes, dict]:
     return status, cbor2.dumps(body), headers
 
 
-def _error(status: int, code: str, message: str) -> tuple[int, bytes, dict]:
+def error(status: int, code: str, message: str) -> tuple[int, bytes, dict]:
     status, body, headers = _reply(status, {"__type": code, "message": message})
     headers["x-amzn-ErrorType"] = code
     return status, body, headers
@@ -59,11 +59,11 @@ def answer(op: str, body: bytes) -> tuple[int, bytes, dict]:
     try:
         request = cbor2.loads(body) if body else {}
     except Exception:  # noqa: BLE001 - any undecodable body is the caller's error
-        return _error(400, "ValidationException", "the body is not CBOR")
+        return error(400, "ValidationException", "the body is not CBOR")
     arns = request.get("eventArns") or (request.get("filter") or {}).get("eventArns") or []
     with LOCK:
         if not arns or any(arn not in EVENTS for arn in arns):
-            return _error(400, "SubscriptionRequiredException",
+            return error(400, "SubscriptionRequiredException",
                           "The AWS Health API requires a Business, Enterprise On-Ramp, or Enterprise Support plan.")
         events = {arn: EVENTS[arn] for arn in arns}
     if op == "DescribeEventDetails":
@@ -85,4 +85,4 @@ def answer(op: str, body: bytes) -> tuple[int, bytes, dict]:
         entities = [{"entityValue": value, "eventArn": arn, "statusCode": "IMPAIRED"}
                     for arn in arns for value in (events.get(arn) or {}).get("entities", [])]
         return _reply(200, {"entities": entities})
-    return _error(400, "UnknownOperationException", f"the fake AWS Health has no {op}")
+    return error(400, "UnknownOperationException", f"the fake AWS Health has no {op}")

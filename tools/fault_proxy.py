@@ -90,10 +90,8 @@ def take_rule(operation: str, text: str) -> dict | None:
 
 
 def error_reply(operation: str, kind: str) -> tuple[int, bytes, dict]:
-    if operation.startswith("health:"):
-        code = {"throttle": "ThrottlingException", "denied": "AccessDeniedException"}.get(kind, "InternalFailure")
-        return fake_health._error(400 if kind in ("throttle", "denied") else 500, code, f"injected fault ({kind})")
-    json_protocol = operation.split(":")[0] in ("secretsmanager", "states", "organizations")
+    # AWS Health (the fake's CBOR) names its errors as the JSON protocols do.
+    json_protocol = operation.split(":")[0] in ("secretsmanager", "states", "organizations", "health")
     if kind == "throttle":
         status, code = 400, "ThrottlingException" if json_protocol else "Throttling"
     elif kind == "503":
@@ -105,6 +103,8 @@ def error_reply(operation: str, kind: str) -> tuple[int, bytes, dict]:
     else:
         status, code = 500, "InternalFailure" if json_protocol else "ServiceFailure"
     message = f"injected fault ({kind})"
+    if operation.startswith("health:"):
+        return fake_health.error(status, code, message)
     if json_protocol:
         body = json.dumps({"__type": code, "message": message}).encode()
         return status, body, {"Content-Type": "application/x-amz-json-1.1", "x-amzn-ErrorType": code}

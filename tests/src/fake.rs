@@ -19,7 +19,7 @@ use keyrotor_core::domain::{AccessKey, KeyStatus, LastUse, Overlap};
 use keyrotor_core::email::EmailAddress;
 use keyrotor_core::error::{AwsErrorKind, Error, Result};
 use keyrotor_core::events::Event;
-use keyrotor_core::exposure::{HealthAnswer, HealthEvent, EXPOSED_EVENT_TYPE};
+use keyrotor_core::exposure::{HealthAnswer, HealthEvent, EXPOSED_EVENT_TYPE, NO_HEALTH_PLAN};
 use keyrotor_core::naming;
 use keyrotor_core::ports::{
     Email, EventsPort, ExecutionsPort, HealthPort, IamUser, MailerPort, SecretDescription,
@@ -689,9 +689,7 @@ impl HealthPort for FakeAccount {
     async fn event(&self, event_arn: &str) -> Result<HealthAnswer> {
         let mut state = self.call("health:DescribeEventDetails");
         Ok(match state.health.get(event_arn).cloned() {
-            None => HealthAnswer::NoAccess(
-                "this account's support plan gives no access to the AWS Health API".to_owned(),
-            ),
+            None => HealthAnswer::NoAccess(NO_HEALTH_PLAN.to_owned()),
             Some(None) => HealthAnswer::Unknown,
             Some(Some(event)) => {
                 state.calls.push("health:DescribeAffectedEntities");

@@ -9,7 +9,7 @@ use tracing::{instrument, warn};
 use crate::error::sdk_error;
 use crate::member::partition_of;
 use keyrotor_core::error::{AwsErrorKind, Error, Result};
-use keyrotor_core::exposure::{HealthAnswer, HealthEvent};
+use keyrotor_core::exposure::{HealthAnswer, HealthEvent, NO_HEALTH_PLAN};
 use keyrotor_core::ports::HealthPort;
 
 /// Pages of affected entities read at most (an exposure event names one key).
@@ -49,9 +49,7 @@ impl Health {
             return None;
         };
         if code == "SubscriptionRequiredException" {
-            return Some(
-                "this account's support plan gives no access to the AWS Health API".to_owned(),
-            );
+            return Some(NO_HEALTH_PLAN.to_owned());
         }
         (*kind == AwsErrorKind::AccessDenied)
             .then(|| format!("keyrotor may not call the AWS Health API here ({code})"))

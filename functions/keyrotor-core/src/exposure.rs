@@ -100,6 +100,11 @@ pub struct HealthEvent {
     pub entities: Vec<String>,
 }
 
+/// Why AWS Health cannot be asked in an account whose support plan lacks its API (AWS
+/// answers SubscriptionRequiredException).
+pub const NO_HEALTH_PLAN: &str =
+    "this account's support plan gives no access to the AWS Health API";
+
 /// The event type AWS Health reports an exposed access key with.
 pub const EXPOSED_EVENT_TYPE: &str = "AWS_RISK_CREDENTIALS_EXPOSED";
 
@@ -129,7 +134,7 @@ pub fn confirmation(exposure: &Exposure, answer: Option<HealthAnswer>) -> Confir
         }
         Some(HealthAnswer::Event(event)) => Confirmation::Confirmed {
             reported_at: event.start_time.unwrap_or(exposure.reported_at),
-            found_at: event.exposed_url.and_then(|url| place(&Value::String(url))),
+            found_at: event.exposed_url.as_deref().and_then(printable_place),
         },
     }
 }
@@ -281,14 +286,14 @@ fn health_event_arn(value: &Value) -> Result<Option<Text>> {
         .map_err(Error::InvalidInput)
 }
 
-/// Where the key was found, kept short and printable for mails.
-pub fn place(value: &Value) -> Option<Text> {
-    let text: String = value
-        .as_str()?
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(300)
-        .collect();
+/// Where the key was found, if the event says, kept short and printable for mails.
+fn place(value: &Value) -> Option<Text> {
+    value.as_str().and_then(printable_place)
+}
+
+/// A place a key was found, kept short and printable for mails.
+fn printable_place(text: &str) -> Option<Text> {
+    let text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
     Text::try_from(text.trim().to_owned()).ok()
 }
 

@@ -22,6 +22,8 @@ const OTHER_ACCOUNT: &str = "210987654321";
 const REGION: &str = "us-east-1";
 const VIA_SECRETS_MANAGER: &str = "secretsmanager.us-east-1.amazonaws.com";
 const CREATE_KEY_ROLE: &str = "arn:aws:iam::123456789012:role/keyrotor-create-key";
+/// The stack's `KeyAdminRole`: the role that deploys it, at a path.
+const KEY_ADMIN_ROLE: &str = "deploy/keyrotor-deployer";
 
 /// Changes to a secret's policy: denied to everyone, keyrotor's roles included.
 const POLICY_CHANGES: [&str; 2] = [
@@ -54,7 +56,10 @@ static TEMPLATE: LazyLock<(Policy, String)> = LazyLock::new(|| {
         partition: "aws".into(),
         region: REGION.into(),
         account_id: ACCOUNT.into(),
-        attributes: BTreeMap::from([("CreateKeyRole.Arn".into(), CREATE_KEY_ROLE.into())]),
+        attributes: BTreeMap::from([
+            ("CreateKeyRole.Arn".into(), CREATE_KEY_ROLE.into()),
+            ("KeyAdminRole".into(), KEY_ADMIN_ROLE.into()),
+        ]),
         conditions: Default::default(),
     };
     let document = template
@@ -564,36 +569,165 @@ fn only_create_key_encrypts_and_only_through_secrets_manager() {
     }
 }
 
-#[test]
-fn the_account_administers_the_key_but_uses_it_for_nothing() {
-    let caller = admin();
-    let secret = secret_arn(&owners()[0].user_id);
-    let decide = |action: &str| {
-        let request = Request::new(&caller, action, "*")
-            .with("kms:ViaService", VIA_SECRETS_MANAGER)
-            .with("kms:CallerAccount", ACCOUNT)
-            .with("kms:EncryptionContext:SecretARN", &secret);
-        key_policy()
-            .evaluate(&request)
-            .expect("key policy evaluates")
+/// What changes a KMS key: its policy, alias, state, tags, deletion.
+const KEY_ADMINISTRATION: [&str; 14] = [
+    "kms:PutKeyPolicy",
+    "kms:CreateAlias",
+    "kms:UpdateAlias",
+    "kms:DeleteAlias",
+    "kms:EnableKey",
+    "kms:DisableKey",
+    "kms:EnableKeyRotation",
+    "kms:DisableKeyRotation",
+    "kms:RevokeGrant",
+    "kms:UpdateKeyDescription",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+];
+
+/// The key administrator, as the stack names it, and principals of the account that are
+/// not: its administrators and PowerUsers included (the second review's M1 and M4: they
+/// could rewrite the key policy, or move the member alias to a key of their own, and so
+/// plant values keyrotor would trust).
+fn key_admins_and_others() -> (Principal, Vec<Principal>) {
+    let deployer = Principal::role_session(
+        ACCOUNT,
+        "/deploy/",
+        "keyrotor-deployer",
+        "AROADEPLOYER00000001",
+        "sam",
+    );
+    let others = vec![
+        admin(),
+        role("PowerUser", "AROAPOWERUSER0000001"),
+        role("keyrotor-deployer-2", "AROADEPLOYER00000002"),
+        Principal::role_session(
+            ACCOUNT,
+            "/",
+            "keyrotor-deployer",
+            "AROADEPLOYER00000003",
+            "s",
+        ),
+        create_key(),
+        mallory(),
+    ];
+    (deployer, others)
+}
+
+/// Every KMS key both templates create, its policy resolved for this account.
+fn every_key_policy() -> Vec<(String, Policy)> {
+    let stack = Stack {
+        partition: "aws".into(),
+        region: REGION.into(),
+        account_id: ACCOUNT.into(),
+        attributes: BTreeMap::from([
+            ("CreateKeyRole.Arn".into(), CREATE_KEY_ROLE.into()),
+            ("CreateKeyMemberRole.Arn".into(), CREATE_KEY_ROLE.into()),
+            ("KeyAdminRole".into(), KEY_ADMIN_ROLE.into()),
+            ("AWS::StackName".into(), "keyrotor".into()),
+        ]),
+        conditions: Default::default(),
     };
-    for action in [
-        "kms:Decrypt",
-        "kms:Encrypt",
-        "kms:GenerateDataKey",
-        "kms:ReEncryptFrom",
-        "kms:ReEncryptTo",
-        "kms:CreateGrant",
-    ] {
-        assert_eq!(decide(action), Decision::ImplicitDeny, "{action}");
+    let mut policies = Vec::new();
+    for file in ["template.yaml", "member-account.yaml"] {
+        let path = keyrotor_localstack::workspace_root()
+            .join("infra")
+            .join(file);
+        let template = Template::load(&path).expect("the template parses");
+        for key in template.resources_of_type("AWS::KMS::Key") {
+            let document = template
+                .resolve(&["Resources", &key, "Properties", "KeyPolicy"], &stack)
+                .unwrap_or_else(|e| panic!("{file} {key}: {e:#}"));
+            policies.push((format!("{file} {key}"), Policy::new(document)));
+        }
     }
-    // Left to the account's IAM policies: whoever may change the key policy is trusted.
-    for action in [
-        "kms:PutKeyPolicy",
-        "kms:ScheduleKeyDeletion",
-        "kms:DescribeKey",
-    ] {
-        assert_eq!(decide(action), Decision::DelegatedToIam, "{action}");
+    assert_eq!(
+        policies.len(),
+        4,
+        "three keys in the stack, one per member account"
+    );
+    policies
+}
+
+#[test]
+fn only_the_key_admin_administers_keyrotors_keys() {
+    let (deployer, others) = key_admins_and_others();
+    for (key, policy) in every_key_policy() {
+        let decide = |caller: &Principal, action: &str| {
+            let request = Request::new(caller, action, "*");
+            policy.evaluate(&request).expect("key policy evaluates")
+        };
+        for action in KEY_ADMINISTRATION {
+            // Left to the deployer's IAM policies: the key policy lets only it.
+            assert_eq!(
+                decide(&deployer, action),
+                Decision::DelegatedToIam,
+                "{key}: {action}"
+            );
+            for other in &others {
+                assert_eq!(
+                    decide(other, action),
+                    Decision::ImplicitDeny,
+                    "{key}: {action} by {}",
+                    other.principal_arn
+                );
+            }
+        }
+        // Reading the key's settings stays with the account's IAM policies.
+        for caller in others.iter().chain([&deployer]) {
+            for action in [
+                "kms:DescribeKey",
+                "kms:GetKeyPolicy",
+                "kms:ListResourceTags",
+            ] {
+                assert_eq!(
+                    decide(caller, action),
+                    Decision::DelegatedToIam,
+                    "{key}: {action}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_key_admin_uses_the_secrets_key_for_nothing() {
+    let (deployer, others) = key_admins_and_others();
+    let secret = secret_arn(&owners()[0].user_id);
+    for caller in others
+        .iter()
+        .filter(|p| p.user_name.is_none())
+        .chain([&deployer])
+    {
+        if caller.principal_arn == CREATE_KEY_ROLE {
+            continue;
+        }
+        let decide = |action: &str| {
+            let request = Request::new(caller, action, "*")
+                .with("kms:ViaService", VIA_SECRETS_MANAGER)
+                .with("kms:CallerAccount", ACCOUNT)
+                .with("kms:EncryptionContext:SecretARN", &secret);
+            key_policy()
+                .evaluate(&request)
+                .expect("key policy evaluates")
+        };
+        for action in [
+            "kms:Decrypt",
+            "kms:Encrypt",
+            "kms:GenerateDataKey",
+            "kms:ReEncryptFrom",
+            "kms:ReEncryptTo",
+            "kms:CreateGrant",
+        ] {
+            assert_eq!(
+                decide(action),
+                Decision::ImplicitDeny,
+                "{action} by {}",
+                caller.principal_arn
+            );
+        }
     }
 }
 

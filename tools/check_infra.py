@@ -35,6 +35,10 @@
    IAM action, trusted only by its hub role inside the organization (an external ID when
    set); the read-only role/keyrotor/report with the operator report's reads; and the
    secrets key with keyrotor's key policy.
+10. The scope: with many accounts, the functions whose Deps set CHECKS_SCOPE (and only they)
+   may read exactly SCOPE_ACTIONS of keyrotor-aws's member.rs, and assume OrgRoleArn when it
+   is set; every hub role that assumes member roles is held by HubScopeGuard, which only
+   denies sts:AssumeRole (outside ExcludeAccounts, ExcludeOus, IncludeOus).
 
 Usage: check_infra.py [template] (default infra/template.yaml; DefinitionUri paths resolve
 from infra/). Prints one line per check and "check_infra: N passed, N failed"; exits 1 on
@@ -313,6 +317,59 @@ def member_account_checks(hub_resources: dict) -> list:
     return results
 
 
+def checks_scope(function: str) -> bool:
+    """Whether the function's Deps holds accounts to the organization's scope (CHECKS_SCOPE)."""
+    source = (ROOT / "functions" / function / "src/lib.rs").read_text()
+    return re.search(r"const CHECKS_SCOPE: bool = true;", source) is not None
+
+
+def scope_actions() -> set[str]:
+    """The Organizations actions the scope check calls (SCOPE_ACTIONS in keyrotor-aws)."""
+    source = (ROOT / "functions/keyrotor-aws/src/member.rs").read_text()
+    match = re.search(r"pub const SCOPE_ACTIONS: &\[&str\] = &\[(.*?)\];", source, re.S)
+    if match is None:
+        raise SystemExit("keyrotor-aws: no `pub const SCOPE_ACTIONS` in src/member.rs")
+    return set(re.findall(r'"([a-z0-9]+:[A-Za-z]+)"', match.group(1)))
+
+
+def scope_checks(resources: dict) -> list:
+    """M5/M6 of the second review: the functions that check the scope read exactly the
+    organization's scope (and through OrgRoleArn when it is set); every hub role that
+    assumes member roles is held by the IAM guard of the scope, which only denies."""
+    results = []
+    role_of = {f"{name}Role": function for function, name in FUNCTIONS.items()}
+
+    def roles(logical: str) -> set[str]:
+        listed = resources.get(logical, {}).get("Properties", {}).get("Roles", [])
+        return {role_of.get(r.get("Ref"), str(r)) if isinstance(r, dict) else str(r) for r in listed}
+
+    checking = {f for f in FUNCTIONS if checks_scope(f)}
+    reads = resources.get("OrganizationScopeReads", {})
+    granted = set()
+    for st in statements(reads.get("Properties", {}).get("PolicyDocument", {})):
+        if st.get("Effect") == "Allow":
+            granted |= set(as_list(st.get("Action")))
+    results.append((reads.get("Condition") == "ManyAccounts" and roles("OrganizationScopeReads") == checking
+                    and granted == scope_actions(),
+                    f"with many accounts, {sorted(checking)} (CHECKS_SCOPE) read exactly SCOPE_ACTIONS "
+                    f"({sorted(granted ^ scope_actions()) or len(granted)} differ/granted)"))
+    reader = resources.get("OrganizationScopeReader", {})
+    reader_st = statements(reader.get("Properties", {}).get("PolicyDocument", {}))
+    results.append((reader.get("Condition") == "ReadOrganizationThroughRole"
+                    and roles("OrganizationScopeReader") == checking
+                    and reader_st == [{"Sid": "AssumeOrganizationReader", "Effect": "Allow",
+                                       "Action": ["sts:AssumeRole"], "Resource": {"Ref": "OrgRoleArn"}}],
+                    "the scope checkers assume only OrgRoleArn, and only if it is set"))
+    members = {f for f in FUNCTIONS if works_in_member_accounts(f)}
+    guard = resources.get("HubScopeGuard", {})
+    guard_st = statements(guard.get("Properties", {}).get("PolicyDocument", {}))
+    only_deny = bool(guard_st) and all(st.get("Effect") == "Deny" and as_list(st.get("Action")) == ["sts:AssumeRole"]
+                                       for st in guard_st)
+    results.append((guard.get("Condition") == "ScopeLimited" and roles("HubScopeGuard") == members and only_deny,
+                    f"the scope guard denies sts:AssumeRole outside the scope to every hub role ({sorted(members)})"))
+    return results
+
+
 def json_text(value) -> str:
     import json
     return json.dumps(value, sort_keys=True)
@@ -485,6 +542,7 @@ def main() -> int:
         results.append((False, "events: no role may put keyrotor's events"))
 
     results += member_account_checks(resources)
+    results += scope_checks(resources)
 
     for ok, line in results:
         print(("ok    " if ok else "FAIL  ") + line)

@@ -16,15 +16,17 @@
 //!   request makes a positive operator false and a negated one true. Key names are
 //!   case-insensitive, values case-sensitive. `ArnEquals` and `ArnLike` alike match each of
 //!   an ARN's six colon-separated parts on its own, with wildcards;
-//! - multi-valued keys (such as `aws:TagKeys`) with `ForAllValues:StringEquals` (every value
-//!   of the request is one of the policy's; true when the request has none), and `Null`
-//!   (`"true"`: the request lacks the key), for single and multi-valued keys;
+//! - multi-valued keys (such as `aws:TagKeys`, `aws:ResourceOrgPaths`) with the four string
+//!   operators under `ForAllValues:` (every value of the request satisfies the operator;
+//!   true when the request has none) or `ForAnyValue:` (at least one does; false when it has
+//!   none), and `Null` (`"true"`: the request lacks the key), for single and multi-valued
+//!   keys;
 //! - policy variables (`${aws:userid}`, `${aws:username}`, any key of the request, and
 //!   `${*}`, `${?}`, `${$}`) in condition values and resources; a substituted value is
 //!   literal text, never a wildcard.
 //!
-//! Anything else (`NotPrincipal`, `NotResource`, other operators, `...IfExists`,
-//! `ForAnyValue:`, a variable the request lacks, a malformed element) is an error: the
+//! Anything else (`NotPrincipal`, `NotResource`, other operators, `...IfExists`, a variable
+//! the request lacks, a malformed element) is an error: the
 //! evaluator never guesses, so it can never allow by accident.
 //!
 //! Two things about principals are modelled rather than matched naively:
@@ -381,31 +383,45 @@ fn any_action(list: &Value, action: &str) -> Result<bool> {
 fn conditions(block: &Value, request: &Request<'_>) -> Result<bool> {
     let mut holds = true;
     for (operator, keys) in object(block, "Condition")? {
-        match operator.as_str() {
-            "ForAllValues:StringEquals" => {
-                for (key, values) in object(keys, operator)? {
-                    let allowed = strings(Some(values), key)?;
-                    holds &= request
-                        .list(key)
-                        .unwrap_or_default()
-                        .iter()
-                        .all(|v| allowed.contains(&v.as_str()));
-                }
-                continue;
+        if let Some((quantifier, base)) = operator.split_once(':') {
+            let (negated, like) = match base {
+                "StringEquals" => (false, false),
+                "StringNotEquals" => (true, false),
+                "StringLike" => (false, true),
+                "StringNotLike" => (true, true),
+                other => bail!("unsupported condition operator {quantifier}:{other}"),
+            };
+            for (key, values) in object(keys, operator)? {
+                let patterns = strings(Some(values), key)?
+                    .into_iter()
+                    .map(|v| pattern(v, request, like))
+                    .collect::<Result<Vec<_>>>()?;
+                let one =
+                    |actual: &String| patterns.iter().any(|p| glob(p, actual, false)) != negated;
+                let actual: Vec<String> = match (request.list(key), request.get(key)) {
+                    (Some(list), _) => list.to_vec(),
+                    (None, Some(single)) => vec![single.to_owned()],
+                    (None, None) => Vec::new(),
+                };
+                holds &= match quantifier {
+                    "ForAnyValue" => actual.iter().any(one),
+                    "ForAllValues" => actual.iter().all(one),
+                    other => bail!("unsupported condition quantifier {other}"),
+                };
             }
-            "Null" => {
-                for (key, values) in object(keys, operator)? {
-                    let absent = request.get(key).is_none() && request.list(key).is_none();
-                    let wanted = match strings(Some(values), key)?.as_slice() {
-                        ["true"] => true,
-                        ["false"] => false,
-                        other => bail!("Null takes \"true\" or \"false\", not {other:?}"),
-                    };
-                    holds &= absent == wanted;
-                }
-                continue;
+            continue;
+        }
+        if operator == "Null" {
+            for (key, values) in object(keys, operator)? {
+                let absent = request.get(key).is_none() && request.list(key).is_none();
+                let wanted = match strings(Some(values), key)?.as_slice() {
+                    ["true"] => true,
+                    ["false"] => false,
+                    other => bail!("Null takes \"true\" or \"false\", not {other:?}"),
+                };
+                holds &= absent == wanted;
             }
-            _ => {}
+            continue;
         }
         let (negated, arn, like) = match operator.as_str() {
             "StringEquals" => (false, false, false),
@@ -599,7 +615,7 @@ pub mod template {
 
         /// The element at `path` (mapping keys from the top), as JSON with `!Sub` (both
         /// forms), `!Ref` (`AWS::NoValue` drops the element), `!GetAtt`, `!Select`,
-        /// `!Split` and `!If` (by the stack's conditions) resolved. Any other tag is an
+        /// `!Split`, `!Join` and `!If` (by the stack's conditions) resolved. Any other tag is an
         /// error.
         pub fn resolve(&self, path: &[&str], stack: &Stack) -> Result<Value> {
             let mut node = &self.0;
@@ -647,7 +663,7 @@ pub mod template {
                         ("!Ref", Some(name)) => Value::String(self.reference(name, stack)?),
                         ("!GetAtt", Some(name)) => Value::String(attribute(name, stack)?),
                         ("!If", None) => self.choose(&tagged.value, stack)?,
-                        ("!Sub" | "!Select" | "!Split", None) => {
+                        ("!Sub" | "!Select" | "!Split" | "!Join", None) => {
                             self.function(&tag, &tagged.value, stack)?
                         }
                         _ => bail!("unsupported {tag} {:?}", tagged.value),
@@ -693,6 +709,13 @@ pub mod template {
                         .map(|part| Value::String(part.to_owned()))
                         .collect(),
                 )),
+                ("!Join", [Value::String(separator), Value::Array(items)]) => {
+                    let parts = items
+                        .iter()
+                        .map(|item| item.as_str().context("a !Join item"))
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok(Value::String(parts.join(separator)))
+                }
                 ("!Select", [index, Value::Array(items)]) => {
                     let index = index
                         .as_u64()

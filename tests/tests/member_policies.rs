@@ -294,3 +294,141 @@ fn the_reader_role_is_for_the_tooling_accounts_operators_in_the_organization_onl
         Decision::ImplicitDeny
     );
 }
+
+/// M5 of the second review: the scope (ExcludeAccounts, ExcludeOus, IncludeOus) was only
+/// list-accounts' filter, so an execution started by hand for an excluded account rotated
+/// there. Now the hub roles may not assume a member role outside it, whatever starts them.
+#[test]
+fn no_hub_role_reaches_a_member_account_outside_the_scope() {
+    const INCLUDED: &str = "ou-ab12-workload";
+    const EXCLUDED: &str = "ou-ab12-sandbox1";
+    const LEFT_OUT: &str = "444444444444";
+    let template = template("template.yaml");
+    let stack = |exclude_accounts: bool, exclude_ous: bool, include_ous: bool| Stack {
+        partition: "aws".into(),
+        region: "eu-west-1".into(),
+        account_id: TOOLING.into(),
+        attributes: BTreeMap::from([
+            ("OrganizationId".into(), ORG.into()),
+            ("ExcludeAccounts".into(), format!("{LEFT_OUT},555555555555")),
+            ("ExcludeOus".into(), format!("ou-ab12-other000,{EXCLUDED}")),
+            ("IncludeOus".into(), format!("{INCLUDED},ou-ab12-second00")),
+        ]),
+        conditions: BTreeMap::from([
+            ("ManyAccounts".into(), true),
+            ("ScopeLimited".into(), true),
+            ("HasExcludeAccounts".into(), exclude_accounts),
+            ("HasExcludeOus".into(), exclude_ous),
+            ("HasIncludeOus".into(), include_ous),
+        ]),
+    };
+    let resolve = |logical: &str, stack: &Stack| {
+        template
+            .resolve(
+                &["Resources", logical, "Properties", "PolicyDocument"],
+                stack,
+            )
+            .unwrap_or_else(|e| panic!("{logical}: {e:#}"))
+    };
+    // The guard holds each hub role that assumes a member role.
+    let guarded = template
+        .resolve(&["Resources", "HubScopeGuard", "Properties", "Roles"], &{
+            let mut s = stack(true, true, true);
+            for (logical, function) in [
+                ("ListUsersRole", "list-users"),
+                ("AssessKeyAgeRole", "assess-key-age"),
+                ("CreateKeyRole", "create-key"),
+                ("DeactivateKeyRole", "deactivate-key"),
+                ("NotifyRole", "notify"),
+                ("DeleteKeyRole", "delete-key"),
+            ] {
+                s.attributes.insert(logical.into(), function.into());
+            }
+            s
+        })
+        .expect("the guard names its roles");
+    let mut guarded: Vec<String> =
+        serde_json::from_value(guarded).expect("the guard's roles are a list");
+    guarded.sort();
+    let mut functions = FUNCTIONS.map(str::to_owned).to_vec();
+    functions.sort();
+    assert_eq!(guarded, functions, "every function with a member role");
+
+    // (account, its organization path, in scope with all three limits set)
+    let under = |ous: &str| format!("{ORG}/r-ab12/{ous}/");
+    let accounts = [
+        (MEMBER, under(INCLUDED), true),
+        (MEMBER, under(&format!("{INCLUDED}/ou-ab12-deeper00")), true),
+        ("666666666666", under("ou-ab12-second00"), true),
+        (LEFT_OUT, under(INCLUDED), false),
+        (
+            "777777777777",
+            under(&format!("{INCLUDED}/{EXCLUDED}")),
+            false,
+        ),
+        ("777777777777", under(EXCLUDED), false),
+        ("888888888888", under("ou-ab12-elsewhere"), false),
+        ("888888888888", format!("{ORG}/r-ab12/"), false),
+    ];
+    for function in FUNCTIONS {
+        let logical = format!(
+            "{}MemberAccess",
+            function
+                .split('-')
+                .map(|w| w[..1].to_uppercase() + &w[1..])
+                .collect::<String>()
+        );
+        let caller = hub(TOOLING, function);
+        let access = as_identity_policy(
+            resolve(&logical, &stack(true, true, true)),
+            &caller.principal_arn,
+        );
+        for limits in [
+            (true, true, true),
+            (true, false, false),
+            (false, true, false),
+            (false, false, true),
+        ] {
+            let guard = as_identity_policy(
+                resolve("HubScopeGuard", &stack(limits.0, limits.1, limits.2)),
+                &caller.principal_arn,
+            );
+            for (account, path, in_scope) in &accounts {
+                let role = member_role(account, function);
+                let request = Request::new(&caller, "sts:AssumeRole", &role)
+                    .with("aws:ResourceOrgID", ORG)
+                    .with("aws:ResourceAccount", account)
+                    .with_list("aws:ResourceOrgPaths", &[path]);
+                let denied = decide(&guard, &request) == Decision::ExplicitDeny;
+                let allowed = decide(&access, &request) == Decision::Allow && !denied;
+                // Under a single limit, only that limit's accounts are out.
+                let out_by = |limit: bool, why: bool| limit && why;
+                let expected = match limits {
+                    (true, true, true) => *in_scope,
+                    (a, o, i) => {
+                        let left_out = *account == LEFT_OUT || *account == "555555555555";
+                        let excluded = path.contains(EXCLUDED) || path.contains("ou-ab12-other000");
+                        let outside =
+                            !path.contains(INCLUDED) && !path.contains("ou-ab12-second00");
+                        !(out_by(a, left_out) || out_by(o, excluded) || out_by(i, outside))
+                    }
+                };
+                assert_eq!(
+                    allowed, expected,
+                    "{function} → {account} at {path}, limits {limits:?}"
+                );
+            }
+            // No path at all (AWS gives none outside an organization): the include limit
+            // refuses, the others leave it to the ResourceOrgID condition.
+            let role = member_role(MEMBER, function);
+            let request = Request::new(&caller, "sts:AssumeRole", &role)
+                .with("aws:ResourceOrgID", ORG)
+                .with("aws:ResourceAccount", MEMBER);
+            assert_eq!(
+                decide(&guard, &request) == Decision::ExplicitDeny,
+                limits.2,
+                "{function}, no path, limits {limits:?}"
+            );
+        }
+    }
+}

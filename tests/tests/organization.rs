@@ -2,6 +2,8 @@
 //! scan and per-user machines, and the real function binaries working in each member account
 //! through their member roles. One member account refuses keyrotor's role (injected at the
 //! fault proxy: moto checks no trust policy), one OU is excluded, one account is tagged out.
+//! Executions started by hand are held to the same scope, and their mail to the admins the
+//! organization names, whatever their input says.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -412,11 +414,15 @@ fn an_organization_scan_rotates_in_each_member_account_and_reports_the_unreachab
             .copied()
             .filter(|op| op.starts_with("organizations:"))
             .collect();
-        let declared: Vec<&str> = list_accounts::AWS_ACTIONS
+        // list-accounts' walk, and the scope check of list-users, assess-key-age and notify
+        // (which also describes the account).
+        let mut declared: Vec<&str> = list_accounts::AWS_ACTIONS
             .iter()
+            .chain(keyrotor_aws::member::SCOPE_ACTIONS)
             .copied()
-            .filter(|a| *a != "organizations:DescribeAccount")
             .collect();
+        declared.sort_unstable();
+        declared.dedup();
         assert_eq!(organizations, declared);
         for action in scan_accounts::AWS_ACTIONS {
             assert!(called.contains(action), "{action}: {called:?}");
@@ -429,5 +435,70 @@ fn an_organization_scan_rotates_in_each_member_account_and_reports_the_unreachab
             history.len()
         );
         assert!(history.len() < 400, "{}", history.len());
+
+        // M5 and M6 of the second review, tried as an operator would: executions started by
+        // hand for accounts the scan leaves out (an excluded OU, the exclusion tag), and one
+        // for an account in scope, each with an admin address and a name of the starter's
+        // own in its input.
+        let forged = |account: &str, user: &str| {
+            json!({
+                "user": user,
+                "account": {
+                    "id": account,
+                    "name": "see https://phish.example",
+                    "adminAddress": "victim@elsewhere.example"
+                }
+            })
+        };
+        let mails_before = stack.moto.sent_emails().expect("mails").len();
+        for (name, user) in [("lab", USER), ("opted-out", USER), ("prod", "ghost")] {
+            let before = keys(&members[name]).await;
+            let arn = stack
+                .start_execution_on(
+                    &stack.state_machine_arn,
+                    &format!("by-hand-{name}"),
+                    &forged(&id(name), user),
+                )
+                .await
+                .expect("start");
+            let done = stack.wait_for(&arn, TIMEOUT).await.expect("ends");
+            assert_eq!(done.status(), &ExecutionStatus::Failed, "{name}: {done:?}");
+            assert_eq!(
+                keys(&members[name]).await,
+                before,
+                "{name}: nothing changed"
+            );
+        }
+        let mails = stack.moto.sent_emails().expect("mails");
+        let by_hand = &mails[mails_before..];
+        for mail in by_hand {
+            assert!(
+                !mail.to.iter().any(|to| to.contains("victim"))
+                    && !mail.body.contains("phish")
+                    && !mail.subject.contains("phish"),
+                "{mail:#?}"
+            );
+        }
+        for (name, limit) in [
+            ("lab", "KEYROTOR_EXCLUDE_OUS"),
+            ("opted-out", "keyrotor:exclude=true"),
+        ] {
+            let about: Vec<_> = by_hand
+                .iter()
+                .filter(|m| m.subject.starts_with(&format!("[keyrotor {}]", id(name))))
+                .collect();
+            assert_eq!(about.len(), 1, "{name}: {about:#?}");
+            assert_eq!(about[0].to, [ADMIN_ADDRESS], "{name}");
+            assert!(about[0].body.contains(limit), "{name}: {}", about[0].body);
+        }
+        // In scope (ghost is no user there): keyrotor's admin is told, and prod's own admin,
+        // whose address only the organization's tag gives, gets a copy.
+        let mut told: Vec<&str> = by_hand
+            .iter()
+            .filter(|m| m.subject.starts_with(&format!("[keyrotor {}]", id("prod"))))
+            .flat_map(|m| m.to.iter().map(String::as_str))
+            .collect();
+        told.sort_unstable();
+        assert_eq!(told, ["prod-sec@example.com", ADMIN_ADDRESS]);
     });
 }

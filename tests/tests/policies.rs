@@ -964,7 +964,7 @@ mod evaluator {
             policy(allow(
                 "s3:*",
                 "*",
-                json!({ "ForAnyValue:StringLike": { "a:b": "c" } }),
+                json!({ "ForAnyValue:NumericLessThan": { "a:b": "1" } }),
             )),
             policy(allow(
                 "s3:*",
@@ -989,7 +989,7 @@ mod evaluator {
             conditions: Default::default(),
         };
         let template =
-            Template::parse("A: !Join [',', [a, b]]\nB: !GetAtt Missing.Arn\n").expect("parses");
+            Template::parse("A: !FindInMap [M, a, b]\nB: !GetAtt Missing.Arn\n").expect("parses");
         assert!(template.resolve(&["A"], &stack).is_err());
         assert!(template.resolve(&["B"], &stack).is_err());
         // The forms the template's SES statement uses resolve to what CloudFormation gives.
@@ -997,7 +997,8 @@ mod evaluator {
             "C: !Select [1, !Split ['@', 'keyrotor@example.com']]\n\
              D: !Sub ['arn:${AWS::Partition}:x/${Domain}', {Domain: !Select [1, !Split ['@', 'a@b.example']]}]\n\
              E: !Split [',', 'a,b']\n\
-             F: !Select [2, !Split [',', 'a,b']]\n",
+             F: !Select [2, !Split [',', 'a,b']]\n\
+             G: !Split [',', !Sub ['*/${Ous}/*', {Ous: !Join ['/*,*/', !Split [',', 'ou-1,ou-2']]}]]\n",
         )
         .expect("parses");
         assert_eq!(
@@ -1013,6 +1014,58 @@ mod evaluator {
             json!(["a", "b"])
         );
         assert!(template.resolve(&["F"], &stack).is_err(), "out of range");
+        // The scope guard's OU patterns, as CloudFormation builds them from a list.
+        assert_eq!(
+            template.resolve(&["G"], &stack).expect("G"),
+            json!(["*/ou-1/*", "*/ou-2/*"])
+        );
+    }
+
+    #[test]
+    fn set_operators_quantify_over_every_value_of_a_multi_valued_key() {
+        let alice = alice();
+        let paths = |values: &[&str]| {
+            Request::new(&alice, "s3:GetObject", "r").with_list("aws:ResourceOrgPaths", values)
+        };
+        let any = policy(allow(
+            "s3:*",
+            "*",
+            json!({ "ForAnyValue:StringLike": { "aws:ResourceOrgPaths": ["*/ou-x/*", "*/ou-y/*"] } }),
+        ));
+        let all_not = policy(allow(
+            "s3:*",
+            "*",
+            json!({ "ForAllValues:StringNotLike": { "aws:ResourceOrgPaths": ["*/ou-x/*", "*/ou-y/*"] } }),
+        ));
+        let decide = |p: &Policy, r: &Request<'_>| p.evaluate(r).expect("evaluates");
+        for (values, in_any) in [
+            (&["o-1/r-1/ou-x/"][..], true),
+            (&["o-1/r-1/ou-z/ou-y/ou-w/"][..], true),
+            (&["o-1/r-1/ou-z/", "o-1/r-1/ou-x/"][..], true),
+            (&["o-1/r-1/ou-z/"][..], false),
+            (&["o-1/r-1/ou-xx/"][..], false),
+            (&[][..], false),
+        ] {
+            let request = paths(values);
+            assert_eq!(
+                decide(&any, &request) == Decision::Allow,
+                in_any,
+                "ForAnyValue {values:?}"
+            );
+            // Every value outside all patterns: also true for none at all.
+            let outside = values
+                .iter()
+                .all(|v| !v.contains("/ou-x/") && !v.contains("/ou-y/"));
+            assert_eq!(
+                decide(&all_not, &request) == Decision::Allow,
+                outside,
+                "ForAllValues {values:?}"
+            );
+        }
+        // A key the request lacks: no value satisfies ForAnyValue, all (none) ForAllValues.
+        let bare = Request::new(&alice, "s3:GetObject", "r");
+        assert_eq!(decide(&any, &bare), Decision::ImplicitDeny);
+        assert_eq!(decide(&all_not, &bare), Decision::Allow);
     }
 }
 

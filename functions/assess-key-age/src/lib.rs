@@ -66,6 +66,8 @@ pub struct Deps<U = Iam, S = Secrets, H = Health> {
 }
 
 impl FromConfig for Deps {
+    const CHECKS_SCOPE: bool = true;
+
     fn from_config(config: Config, sdk: &SdkConfig) -> std::result::Result<Self, ConfigError> {
         let IamAndSecrets {
             config,

@@ -58,6 +58,7 @@ fn classify(code: &str, status: u16) -> AwsErrorKind {
         | "StateMachineDoesNotExist"
         | "AccountNotFoundException"
         | "ParentNotFoundException"
+        | "ChildNotFoundException"
         | "TargetNotFoundException" => AwsErrorKind::NotFound,
         "LimitExceeded" | "LimitExceededException" => AwsErrorKind::LimitExceeded,
         "EntityAlreadyExists" | "ResourceExistsException" | "ExecutionAlreadyExists" => {

@@ -38,6 +38,12 @@ pub mod testing;
 /// the function cannot work without, so a misconfigured function stops at its cold start
 /// with one clear line instead of failing every invocation.
 pub trait FromConfig: Sized {
+    /// Whether the function holds every member account it is asked to work in to the
+    /// deployment's scope as the organization gives it now (see
+    /// [`member::Accounts::checking_scope`]): the steps an execution starts with, and
+    /// notify. The other steps run only after one of those in the same execution.
+    const CHECKS_SCOPE: bool = false;
+
     fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError>;
 
     /// The dependencies for a member account, given the function's own (`self`), the

@@ -15,8 +15,8 @@ use tokio::sync::Mutex;
 use tracing::info;
 
 use crate::error::sdk_error;
-use crate::FromConfig;
-use keyrotor_core::accounts::{member_role_arn, AccountId, AccountsMode};
+use crate::{FromConfig, Organizations};
+use keyrotor_core::accounts::{self, member_role_arn, AccountId, AccountsMode, Member};
 use keyrotor_core::config::Config;
 use keyrotor_core::error::{AwsErrorKind, Error, Result};
 use keyrotor_core::payload::AccountRef;
@@ -58,6 +58,38 @@ pub const MEMBER_KMS_ALIAS: &str = "alias/keyrotor-secrets";
 
 type Slot<D> = Arc<Mutex<Option<(Arc<D>, DateTime<Utc>)>>>;
 
+/// The AWS actions the scope check calls (besides `sts:AssumeRole` of
+/// `KEYROTOR_ORG_ROLE_ARN`, if set): granted, with many accounts, to the roles of the
+/// functions with [`FromConfig::CHECKS_SCOPE`] (checked by `tools/check_infra.py`).
+pub const SCOPE_ACTIONS: &[&str] = &[
+    "organizations:DescribeAccount",
+    "organizations:DescribeOrganization",
+    "organizations:ListParents",
+    "organizations:ListTagsForResource",
+];
+
+/// How long what the organization said of an account (in scope, its admin address) is
+/// taken as still true by a warm instance.
+pub const SCOPE_TTL: Duration = Duration::minutes(15);
+
+/// Where Organizations is read: with the function's own role (the management account, or a
+/// delegated administrator), or through `KEYROTOR_ORG_ROLE_ARN`'s role, whose session is
+/// kept like a member session.
+enum OrgSource {
+    Direct(Organizations),
+    ThroughRole {
+        role_arn: String,
+        session: Mutex<Option<(Organizations, DateTime<Utc>)>>,
+    },
+}
+
+/// Each account's scope as the organization gives it now, checked before a member session
+/// is made (issue 26, M5).
+struct ScopeCheck {
+    source: OrgSource,
+    judged: Mutex<HashMap<AccountId, (Member, DateTime<Utc>)>>,
+}
+
 /// A function's dependencies in each account it is asked to work in: its own account's,
 /// built at the cold start, or a member account's, built from a session of the function's
 /// member role there.
@@ -69,12 +101,19 @@ pub struct Accounts<D> {
     base: SdkConfig,
     sts: aws_sdk_sts::Client,
     slots: Mutex<HashMap<AccountId, Slot<D>>>,
+    scope: Option<ScopeCheck>,
 }
 
 impl<D: FromConfig> Accounts<D> {
     /// `function` names the member role (`role/keyrotor/<function>`).
+    /// With [`FromConfig::CHECKS_SCOPE`], the scope is checked through Organizations.
     pub fn new(config: Config, sdk: &SdkConfig, function: &'static str) -> Result<Self> {
-        Self::with_sts(config, sdk, function, aws_sdk_sts::Client::new(sdk))
+        let accounts = Self::with_sts(config, sdk, function, aws_sdk_sts::Client::new(sdk))?;
+        Ok(if D::CHECKS_SCOPE {
+            accounts.checking_scope()
+        } else {
+            accounts
+        })
     }
 
     /// As [`Accounts::new`], assuming roles through `sts` (a mocked client, in tests).
@@ -97,7 +136,89 @@ impl<D: FromConfig> Accounts<D> {
             base: sdk.clone(),
             config,
             slots: Mutex::new(HashMap::new()),
+            scope: None,
         })
+    }
+
+    /// Also holds every account to the deployment's scope as the organization gives it
+    /// (OUs, exclusion tag, management account, state) before a session is made there, and
+    /// gives [`Accounts::member`] its answer. For the steps an execution starts with
+    /// (list-users, assess-key-age) and for notify, which takes an account's admin address
+    /// from the organization only.
+    pub fn checking_scope(self) -> Self {
+        let source = match &self.config.accounts.org_role_arn {
+            None => OrgSource::Direct(Organizations::from_sdk(&self.base)),
+            Some(role_arn) => OrgSource::ThroughRole {
+                role_arn: role_arn.clone(),
+                session: Mutex::new(None),
+            },
+        };
+        self.with_scope_source(source)
+    }
+
+    /// As [`Accounts::checking_scope`], reading Organizations through `org` (a mocked
+    /// client, in tests).
+    pub fn checking_scope_with(self, org: Organizations) -> Self {
+        self.with_scope_source(OrgSource::Direct(org))
+    }
+
+    fn with_scope_source(mut self, source: OrgSource) -> Self {
+        if self.config.accounts.mode != AccountsMode::OwnAccount {
+            self.scope = Some(ScopeCheck {
+                source,
+                judged: Mutex::new(HashMap::new()),
+            });
+        }
+        self
+    }
+
+    /// `account` as the organization describes it now (its name and admin address), if
+    /// it is in scope; an `InvalidInput` naming the reason if not. `None` where scope is not
+    /// checked.
+    pub async fn member(&self, account: &AccountId) -> Result<Option<Member>> {
+        self.check_allowed(account)?;
+        let Some(scope) = &self.scope else {
+            return Ok(None);
+        };
+        if let Some((member, at)) = scope.judged.lock().await.get(account) {
+            if Utc::now() - *at < SCOPE_TTL {
+                return Ok(Some(member.clone()));
+            }
+        }
+        let org = self.organizations(&scope.source).await?;
+        let accounts = &self.config.accounts;
+        match accounts::member(&org, &accounts.mode, &accounts.scope, account).await? {
+            Ok(member) => {
+                scope
+                    .judged
+                    .lock()
+                    .await
+                    .insert(account.clone(), (member.clone(), Utc::now()));
+                Ok(Some(member))
+            }
+            Err(reason) => Err(Error::InvalidInput(format!(
+                "account {account}: {reason}; this deployment does not work there"
+            ))),
+        }
+    }
+
+    async fn organizations(&self, source: &OrgSource) -> Result<Organizations> {
+        let (role_arn, session) = match source {
+            OrgSource::Direct(org) => return Ok(org.clone()),
+            OrgSource::ThroughRole { role_arn, session } => (role_arn, session),
+        };
+        let mut held = session.lock().await;
+        if let Some((org, expires)) = held.as_ref() {
+            if *expires - Utc::now() > RENEW_BEFORE {
+                return Ok(org.clone());
+            }
+        }
+        let session_name = format!("keyrotor-{}", self.function);
+        let (sdk, expires) =
+            assume_role(&self.sts, &self.base, role_arn, &session_name, None).await?;
+        let org = Organizations::from_sdk(&sdk);
+        *held = Some((org.clone(), expires));
+        Ok(org)
     }
 
     /// The dependencies for `account` (`None`: the function's own account).
@@ -105,7 +226,7 @@ impl<D: FromConfig> Accounts<D> {
         let Some(account) = account else {
             return Ok(Arc::clone(&self.own));
         };
-        self.check_allowed(account)?;
+        self.member(account).await?;
         let slot = {
             let mut slots = self.slots.lock().await;
             Arc::clone(slots.entry(account.clone()).or_default())

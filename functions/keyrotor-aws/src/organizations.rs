@@ -142,6 +142,24 @@ impl OrganizationPort for Organizations {
     }
 
     #[instrument(skip(self))]
+    async fn parent(&self, child: &str) -> Result<OrgNodeId> {
+        let out = self
+            .client
+            .list_parents()
+            .child_id(child)
+            .send()
+            .await
+            .map_err(|e| sdk_error("organizations:ListParents", e))?;
+        match out.parents() {
+            [parent] => checked(parent.id(), "parent ID"),
+            other => Err(Error::Internal(format!(
+                "ListParents of {child} returned {} parents, not one",
+                other.len()
+            ))),
+        }
+    }
+
+    #[instrument(skip(self))]
     async fn account_tags(&self, id: &AccountId) -> Result<BTreeMap<String, String>> {
         let mut tags = BTreeMap::new();
         let mut token = None;

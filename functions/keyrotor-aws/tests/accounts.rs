@@ -393,3 +393,141 @@ async fn accounts_outside_the_configuration_are_refused_without_a_call() {
         "only the listed account was assumed into"
     );
 }
+
+/// M5 of the second review: a hand-started execution naming an account the scan leaves out
+/// (under an excluded OU, tagged `keyrotor:exclude=true`, the management account) was worked
+/// in. With the scope checked, the organization is asked first, and no session is made there.
+#[tokio::test]
+async fn an_account_outside_the_scope_is_refused_before_any_session_is_made() {
+    use aws_sdk_organizations::operation::describe_account::DescribeAccountOutput;
+    use aws_sdk_organizations::operation::describe_organization::DescribeOrganizationOutput;
+    use aws_sdk_organizations::operation::list_parents::ListParentsOutput;
+    use aws_sdk_organizations::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_organizations::types::{Parent, ParentType, Tag};
+
+    let parents = mock!(aws_sdk_organizations::Client::list_parents).then_compute_output(|req| {
+        let parent = match req.child_id().unwrap_or_default() {
+            "222222222222" => ("ou-ab12-prod0000", ParentType::OrganizationalUnit),
+            "777777777777" => ("ou-ab12-deeper00", ParentType::OrganizationalUnit),
+            "ou-ab12-deeper00" => ("ou-ab12-sandbox1", ParentType::OrganizationalUnit),
+            _ => ("r-ab12", ParentType::Root),
+        };
+        ListParentsOutput::builder()
+            .parents(Parent::builder().id(parent.0).r#type(parent.1).build())
+            .build()
+    });
+    let describe =
+        mock!(aws_sdk_organizations::Client::describe_account).then_compute_output(|req| {
+            let id = req.account_id().unwrap_or_default();
+            DescribeAccountOutput::builder()
+                .account(account(id, Some(AccountState::Active), None))
+                .build()
+        });
+    let organization =
+        mock!(aws_sdk_organizations::Client::describe_organization).then_output(|| {
+            DescribeOrganizationOutput::builder()
+                .organization(
+                    Organization::builder()
+                        .master_account_id("100000000000")
+                        .build(),
+                )
+                .build()
+        });
+    let tags =
+        mock!(aws_sdk_organizations::Client::list_tags_for_resource).then_compute_output(|req| {
+            let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build().expect("tag");
+            let tags = match req.resource_id().unwrap_or_default() {
+                "222222222222" => vec![tag("keyrotor:admin-address", "prod-sec@example.com")],
+                "888888888888" => vec![tag("keyrotor:exclude", "true")],
+                _ => Vec::new(),
+            };
+            ListTagsForResourceOutput::builder()
+                .set_tags(Some(tags))
+                .build()
+        });
+    let org = mock_client!(
+        aws_sdk_organizations,
+        RuleMode::MatchAny,
+        [&parents, &describe, &organization, &tags]
+    );
+    let assume = session("ASIAMEMBER", 3600);
+    let sts = mock_client!(aws_sdk_sts, [&assume]);
+    let config = organization_config(&[("KEYROTOR_EXCLUDE_OUS", "ou-ab12-sandbox1")]);
+    let accounts: Accounts<Probe> = Accounts::with_sts(config, &base_sdk(), "assess-key-age", sts)
+        .expect("built")
+        .checking_scope_with(Organizations::new(org));
+
+    for (refused, why) in [
+        ("777777777777", "under ou-ab12-sandbox1"),
+        ("888888888888", "tagged keyrotor:exclude=true"),
+        ("100000000000", "management account"),
+    ] {
+        let err = accounts
+            .deps(Some(&id(refused)))
+            .await
+            .err()
+            .expect("out of scope");
+        assert_eq!(err.error_type(), ErrorType::InvalidInput, "{err}");
+        assert!(err.to_string().contains(why), "{err}");
+    }
+    assert_eq!(assume.num_calls(), 0, "no session outside the scope");
+
+    accounts
+        .deps(Some(&id("222222222222")))
+        .await
+        .expect("in scope");
+    let member = accounts
+        .member(&id("222222222222"))
+        .await
+        .expect("in scope")
+        .expect("checked");
+    assert_eq!(
+        member.admin_address.as_deref(),
+        Some("prod-sec@example.com"),
+        "from the organization's tag"
+    );
+    assert_eq!(assume.num_calls(), 1);
+    // A warm instance asks the organization once per account in a while.
+    let asked = parents.num_calls() + describe.num_calls() + tags.num_calls();
+    accounts
+        .deps(Some(&id("222222222222")))
+        .await
+        .expect("in scope");
+    assert_eq!(
+        parents.num_calls() + describe.num_calls() + tags.num_calls(),
+        asked
+    );
+    // Every action SCOPE_ACTIONS declares was called (and the mocks allow no other).
+    let called = [
+        ("organizations:ListParents", parents.num_calls()),
+        ("organizations:DescribeAccount", describe.num_calls()),
+        (
+            "organizations:DescribeOrganization",
+            organization.num_calls(),
+        ),
+        ("organizations:ListTagsForResource", tags.num_calls()),
+    ];
+    let mut declared: Vec<&str> = keyrotor_aws::member::SCOPE_ACTIONS.to_vec();
+    declared.sort_unstable();
+    let mut used: Vec<&str> = called
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(a, _)| *a)
+        .collect();
+    used.sort_unstable();
+    assert_eq!(used, declared);
+
+    // Without the check (the other steps), nothing is asked.
+    let plain: Accounts<Probe> = Accounts::with_sts(
+        organization_config(&[]),
+        &base_sdk(),
+        "create-key",
+        mock_client!(aws_sdk_sts, [&session("ASIAOTHER", 3600)]),
+    )
+    .expect("built");
+    assert!(plain
+        .member(&id("222222222222"))
+        .await
+        .expect("allowed")
+        .is_none());
+}

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{AwsErrorKind, Error, Result};
 pub use crate::payload::{AccountId, OrgNodeId};
 pub use crate::ports::{OrgAccount, OrganizationPort, Page};
 
@@ -73,6 +73,32 @@ pub enum SkipReason {
     NotActive { state: String },
     /// The organization's management account (`KEYROTOR_INCLUDE_MANAGEMENT_ACCOUNT` is off).
     ManagementAccount,
+    /// Under an OU of `KEYROTOR_EXCLUDE_OUS`.
+    ExcludedOu { ou: OrgNodeId },
+    /// Under none of `KEYROTOR_INCLUDE_OUS`.
+    OutsideIncludedOus,
+    /// Not one of `KEYROTOR_ACCOUNTS` (the listed mode).
+    NotListed,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::ExcludedAccount => f.write_str("the account is in KEYROTOR_EXCLUDE_ACCOUNTS"),
+            SkipReason::ExcludedByTag => write!(f, "the account is tagged {TAG_EXCLUDE}=true"),
+            SkipReason::NotActive { state } => write!(f, "the account is not active ({state})"),
+            SkipReason::ManagementAccount => f.write_str(
+                "the account is the organization's management account, which this deployment leaves out",
+            ),
+            SkipReason::ExcludedOu { ou } => {
+                write!(f, "the account is under {ou}, one of KEYROTOR_EXCLUDE_OUS")
+            }
+            SkipReason::OutsideIncludedOus => {
+                f.write_str("the account is under none of KEYROTOR_INCLUDE_OUS")
+            }
+            SkipReason::NotListed => f.write_str("the account is not one of KEYROTOR_ACCOUNTS"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,40 +202,113 @@ pub async fn inventory<O: OrganizationPort>(
         ..Inventory::default()
     };
     for (id, account) in found {
-        let skip = |reason| Skipped {
-            id: id.clone(),
-            name: account.name.clone(),
-            reason,
-        };
-        if scope.exclude_accounts.contains(&id) {
-            inventory.skipped.push(skip(SkipReason::ExcludedAccount));
-            continue;
+        let name = account.name.clone();
+        match judge(org, scope, &management, account).await? {
+            Ok(member) => inventory.accounts.push(member),
+            Err(reason) => inventory.skipped.push(Skipped { id, name, reason }),
         }
-        if let Err(state) = account.activity() {
-            inventory
-                .skipped
-                .push(skip(SkipReason::NotActive { state }));
-            continue;
-        }
-        if id == management && !scope.include_management {
-            inventory.skipped.push(skip(SkipReason::ManagementAccount));
-            continue;
-        }
-        let tags = org.account_tags(&id).await?;
-        if tags
-            .get(TAG_EXCLUDE)
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-        {
-            inventory.skipped.push(skip(SkipReason::ExcludedByTag));
-            continue;
-        }
-        inventory.accounts.push(Member {
-            admin_address: tags.get(TAG_ADMIN_ADDRESS).cloned(),
-            name: account.name,
-            id,
-        });
     }
     Ok(inventory)
+}
+
+/// The deepest an account can sit: five levels of OUs under the root.
+const MAX_DEPTH: usize = 6;
+
+/// Whether one account is in scope, judged on what the organization says now, as
+/// [`inventory`] would judge it: its place in the OU tree (through every parent up to the
+/// root), its ID, state, role and tags. Its [`Member`] (name and admin address from the
+/// organization, never from a request) when it is; why not otherwise.
+///
+/// Every execution naming an account is held to this before anything is read there: the
+/// scope must not depend on whether the account came from a scan or from someone who
+/// started an execution by hand (issue 26, M5).
+pub async fn member<O: OrganizationPort>(
+    org: &O,
+    mode: &AccountsMode,
+    scope: &Scope,
+    id: &AccountId,
+) -> Result<std::result::Result<Member, SkipReason>> {
+    match mode {
+        AccountsMode::OwnAccount => {
+            return Err(Error::InvalidInput(
+                "KEYROTOR_ACCOUNTS is self: this deployment works in its own account only".into(),
+            ))
+        }
+        AccountsMode::Listed(ids) if !ids.contains(id) => return Ok(Err(SkipReason::NotListed)),
+        AccountsMode::Listed(_) => {}
+        AccountsMode::Organization => {
+            let mut path = Vec::new();
+            let mut node = org
+                .parent(id.as_str())
+                .await
+                .map_err(|e| not_in_organization(e, id))?;
+            loop {
+                path.push(node.clone());
+                if node.as_str().starts_with("r-") {
+                    break;
+                }
+                if path.len() > MAX_DEPTH {
+                    return Err(Error::Internal(format!(
+                        "account {id} is more than {MAX_DEPTH} levels under its root"
+                    )));
+                }
+                node = org.parent(node.as_str()).await?;
+            }
+            if let Some(ou) = path.iter().find(|n| scope.exclude_ous.contains(n)) {
+                return Ok(Err(SkipReason::ExcludedOu { ou: ou.clone() }));
+            }
+            if !scope.include_ous.is_empty() && !path.iter().any(|n| scope.include_ous.contains(n))
+            {
+                return Ok(Err(SkipReason::OutsideIncludedOus));
+            }
+        }
+    }
+    let account = org
+        .account(id)
+        .await
+        .map_err(|e| not_in_organization(e, id))?;
+    let management = org.management_account().await?;
+    judge(org, scope, &management, account).await
+}
+
+/// An account the organization does not know, as the request's fault.
+fn not_in_organization(err: Error, id: &AccountId) -> Error {
+    if matches!(err, Error::NotFound(_)) || err.aws_kind() == Some(AwsErrorKind::NotFound) {
+        Error::InvalidInput(format!("account {id} is not in the organization"))
+    } else {
+        err
+    }
+}
+
+/// What [`inventory`] and [`member`] decide of an account found in scope of the OU tree.
+async fn judge<O: OrganizationPort>(
+    org: &O,
+    scope: &Scope,
+    management: &AccountId,
+    account: OrgAccount,
+) -> Result<std::result::Result<Member, SkipReason>> {
+    let id = account.id.clone();
+    if scope.exclude_accounts.contains(&id) {
+        return Ok(Err(SkipReason::ExcludedAccount));
+    }
+    if let Err(state) = account.activity() {
+        return Ok(Err(SkipReason::NotActive { state }));
+    }
+    if id == *management && !scope.include_management {
+        return Ok(Err(SkipReason::ManagementAccount));
+    }
+    let tags = org.account_tags(&id).await?;
+    if tags
+        .get(TAG_EXCLUDE)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    {
+        return Ok(Err(SkipReason::ExcludedByTag));
+    }
+    Ok(Ok(Member {
+        admin_address: tags.get(TAG_ADMIN_ADDRESS).cloned(),
+        name: account.name,
+        id,
+    }))
 }
 
 #[cfg(test)]
@@ -308,6 +407,17 @@ mod tests {
                     Error::NotFound(format!("account {wanted} is not in the organization"))
                 })
         }
+        async fn parent(&self, child: &str) -> Result<OrgNodeId> {
+            self.log(format!("parent {child}"));
+            let parent = self
+                .ous
+                .iter()
+                .find(|(_, c)| *c == child)
+                .map(|(p, _)| *p)
+                .or_else(|| self.accounts.iter().find(|a| a.1 == child).map(|a| a.0))
+                .ok_or_else(|| Error::NotFound(format!("{child} is not in the organization")))?;
+            Ok(id(parent))
+        }
         async fn account_tags(&self, wanted: &AccountId) -> Result<BTreeMap<String, String>> {
             self.log(format!("tags {wanted}"));
             let a = self
@@ -405,6 +515,123 @@ mod tests {
             ],
             calls: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Every scope the tests try: the default, OUs left out, OUs included (a root too),
+    /// accounts left out, the management account in.
+    fn scopes() -> Vec<Scope> {
+        vec![
+            Scope::default(),
+            Scope {
+                exclude_ous: vec![id("ou-root-sandbox1"), id("ou-root-deepdeep")],
+                ..Scope::default()
+            },
+            Scope {
+                include_ous: vec![id("ou-root-prodprod"), id("ou-root-sandbox2")],
+                exclude_accounts: vec![id("300000000000")],
+                ..Scope::default()
+            },
+            Scope {
+                include_ous: vec![id("r-root")],
+                exclude_ous: vec![id("ou-root-prodprod")],
+                include_management: true,
+                ..Scope::default()
+            },
+        ]
+    }
+
+    #[tokio::test]
+    async fn one_account_is_judged_in_scope_exactly_as_the_inventory_judges_it() {
+        let org = organization();
+        for scope in scopes() {
+            let inv = inventory(&org, &AccountsMode::Organization, &scope)
+                .await
+                .unwrap();
+            for row in &org.accounts {
+                let account: AccountId = id(row.1);
+                let judged = member(&org, &AccountsMode::Organization, &scope, &account)
+                    .await
+                    .unwrap();
+                let listed = inv.accounts.iter().find(|m| m.id == account);
+                assert_eq!(judged.as_ref().ok(), listed, "{account} in {scope:?}");
+                if let Some(skipped) = inv.skipped.iter().find(|s| s.id == account) {
+                    assert_eq!(judged.as_ref().err(), Some(&skipped.reason), "{account}");
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_account_outside_the_scope_is_named_with_the_reason() {
+        let org = organization();
+        let judge = |scope: Scope, account: &'static str| {
+            let org = &org;
+            async move {
+                member(org, &AccountsMode::Organization, &scope, &id(account))
+                    .await
+                    .unwrap()
+            }
+        };
+        let excluded = Scope {
+            exclude_ous: vec![id("ou-root-sandbox1")],
+            ..Scope::default()
+        };
+        // Two levels under the excluded OU: every parent up to the root is looked at.
+        assert_eq!(
+            judge(excluded.clone(), "600000000000").await,
+            Err(SkipReason::ExcludedOu {
+                ou: id("ou-root-sandbox1")
+            })
+        );
+        let included = Scope {
+            include_ous: vec![id("ou-root-prodprod")],
+            ..Scope::default()
+        };
+        assert_eq!(
+            judge(included.clone(), "200000000000").await,
+            Err(SkipReason::OutsideIncludedOus)
+        );
+        assert!(
+            judge(included, "400000000000").await.is_ok(),
+            "deeper inside"
+        );
+        assert_eq!(
+            judge(excluded, "100000000000").await,
+            Err(SkipReason::ManagementAccount)
+        );
+        // The admin address comes from the organization's tag.
+        assert_eq!(
+            judge(Scope::default(), "300000000001")
+                .await
+                .expect("in scope")
+                .admin_address
+                .as_deref(),
+            Some("prod-sec@example.com")
+        );
+
+        let listed = AccountsMode::Listed(vec![id("300000000000")]);
+        assert_eq!(
+            member(&org, &listed, &Scope::default(), &id("300000000001"))
+                .await
+                .unwrap(),
+            Err(SkipReason::NotListed)
+        );
+        for (mode, account) in [
+            (AccountsMode::Organization, "999999999999"),
+            (AccountsMode::OwnAccount, "300000000000"),
+        ] {
+            let err = member(&org, &mode, &Scope::default(), &id(account))
+                .await
+                .expect_err("refused");
+            assert_eq!(err.error_type().as_str(), "InvalidInput", "{err}");
+        }
+        assert_eq!(
+            SkipReason::ExcludedOu {
+                ou: id("ou-root-sandbox1")
+            }
+            .to_string(),
+            "the account is under ou-root-sandbox1, one of KEYROTOR_EXCLUDE_OUS"
+        );
     }
 
     fn ids_of(inventory: &Inventory) -> Vec<&str> {

@@ -245,6 +245,30 @@ pub struct AccountRef {
     pub admin_address: Option<Text>,
 }
 
+impl AccountRef {
+    /// An account as the organization describes it. Names and addresses are for people; one
+    /// that is not plain text is dropped.
+    pub fn from_member(member: &crate::accounts::Member) -> Self {
+        AccountRef {
+            id: member.id.clone(),
+            name: Text::try_from(member.name.clone()).ok(),
+            admin_address: member
+                .admin_address
+                .clone()
+                .and_then(|a| Text::try_from(a).ok()),
+        }
+    }
+
+    /// An account named by its ID alone.
+    pub fn id_only(id: AccountId) -> Self {
+        AccountRef {
+            id,
+            name: None,
+            admin_address: None,
+        }
+    }
+}
+
 impl fmt::Display for AccountRef {
     /// `222222222222 (payments-prod)`, or the ID alone.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -314,6 +314,9 @@ pub trait OrganizationPort: Sync {
     ) -> impl Future<Output = Result<Page<OrgAccount>>> + Send;
     /// One account (DescribeAccount); `NotFound` if it is not in the organization.
     fn account(&self, id: &AccountId) -> impl Future<Output = Result<OrgAccount>> + Send;
+    /// The root or OU directly above an account or OU (ListParents); `NotFound` if it is not
+    /// in the organization.
+    fn parent(&self, child: &str) -> impl Future<Output = Result<OrgNodeId>> + Send;
     /// The account's tags (ListTagsForResource, every page).
     fn account_tags(
         &self,

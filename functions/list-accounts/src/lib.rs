@@ -7,7 +7,7 @@ use keyrotor_aws::member::assume_role;
 use keyrotor_aws::{FromConfig, Organizations};
 use keyrotor_core::accounts::{inventory, AccountsMode, OrganizationPort};
 use keyrotor_core::config::{vars, Config, ConfigError};
-use keyrotor_core::payload::{parse, AccountRef, ListAccountsInput, ListAccountsOutput, Text};
+use keyrotor_core::payload::{parse, AccountRef, ListAccountsInput, ListAccountsOutput};
 use keyrotor_core::{Error, Result};
 use tracing::info;
 
@@ -92,12 +92,7 @@ pub async fn list<O: OrganizationPort>(
     let accounts: Vec<AccountRef> = found
         .accounts
         .into_iter()
-        .map(|member| AccountRef {
-            id: member.id,
-            // Names and addresses are for people; one that is not plain text is dropped.
-            name: Text::try_from(member.name).ok(),
-            admin_address: member.admin_address.and_then(|a| Text::try_from(a).ok()),
-        })
+        .map(|member| AccountRef::from_member(&member))
         .collect();
     let size = serde_json::to_vec(&accounts).map_or(usize::MAX, |v| v.len());
     if size > MAX_STATE_BYTES {
@@ -174,6 +169,9 @@ mod tests {
         }
         async fn account(&self, wanted: &AccountId) -> Result<OrgAccount> {
             Err(Error::NotFound(format!("{wanted}")))
+        }
+        async fn parent(&self, _: &str) -> Result<OrgNodeId> {
+            Ok("r-root".parse().expect("valid"))
         }
         async fn account_tags(&self, account: &AccountId) -> Result<BTreeMap<String, String>> {
             let address = if *account == id(0) {

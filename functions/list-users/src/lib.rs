@@ -20,6 +20,8 @@ pub struct Deps<U = Iam> {
 }
 
 impl FromConfig for Deps {
+    const CHECKS_SCOPE: bool = true;
+
     fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
         Ok(Deps {
             iam: Iam::from_sdk(sdk),

@@ -65,6 +65,8 @@ impl<U, M, E> Deps<U, M, E> {
 }
 
 impl FromConfig for Deps {
+    const CHECKS_SCOPE: bool = true;
+
     fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
         Deps::new(
             config,
@@ -106,8 +108,9 @@ pub async fn handle<U: UsersPort, M: MailerPort, E: EventsPort>(
         input.account = None;
     }
     let dry_run = input.dry_run || deps.config.dry_run;
-    let config = account_config(&deps.config, input.account.as_ref());
+    let (config, account_admin) = account_config(&deps.config, input.account.as_ref());
     let config = config.as_ref();
+    let account_admin = account_admin.as_ref();
     let user = match (&input.user, input.kind) {
         (Some(user), _) => user.as_str(),
         // A failure of a whole scan is about no user in particular.
@@ -151,18 +154,29 @@ pub async fn handle<U: UsersPort, M: MailerPort, E: EventsPort>(
             Err(e) => {
                 warn!(user, error = %e, "events not published; telling the admin");
                 let types: Vec<DetailType> = report.iter().map(|e| e.detail_type).collect();
-                tell_admin_unpublished(deps, config, &input, user, &types, &e).await;
+                tell_admin_unpublished(deps, config, account_admin, &input, user, &types, &e).await;
                 (Vec::new(), Some(e.to_string()))
             }
         }
     };
 
-    let recipients = recipients(
+    let mut recipients = recipients(
         config,
         input.kind,
         tags.get(&config.email_tag).map(String::as_str),
         input.cause.is_some(),
     );
+    // The member account's own admin gets a copy of whatever keyrotor's admin gets.
+    if let Some(extra) = account_admin {
+        if recipients
+            .to
+            .iter()
+            .any(|to| Some(to) == config.admin_address.as_ref())
+            && !recipients.to.contains(extra)
+        {
+            recipients.to.push(extra.clone());
+        }
+    }
     let output = |message_ids: Vec<String>, skipped: Option<String>| NotifyOutput {
         kind: input.kind,
         sent: !message_ids.is_empty(),
@@ -193,7 +207,7 @@ pub async fn handle<U: UsersPort, M: MailerPort, E: EventsPort>(
         let owner_missing = recipients
             .owner_missing
             .as_deref()
-            .filter(|_| Some(to) == config.admin_address.as_ref());
+            .filter(|_| Some(to) == config.admin_address.as_ref() || Some(to) == account_admin);
         let email = render(
             &input,
             &secret_name,
@@ -211,11 +225,31 @@ pub async fn handle<U: UsersPort, M: MailerPort, E: EventsPort>(
 /// notify's member role there. An admin's notice (a failure, an undelivered mail) needs
 /// nothing from that account, so it goes out from keyrotor's own account even when the
 /// member account is unreachable, which is when it matters most.
+///
+/// The account's name and admin address are the organization's, read here, never the
+/// event's: an execution's input is whoever started it's text (issue 26, M6). Where the
+/// organization cannot say (the account is out of scope, or Organizations fails), the
+/// notice names the account by ID alone and goes to keyrotor's admin only.
 pub async fn handle_in_account(
-    event: serde_json::Value,
+    mut event: serde_json::Value,
     accounts: &Accounts<Deps>,
 ) -> Result<NotifyOutput> {
     let input: NotifyInput = parse(event.clone())?;
+    if let Some(account) = &input.account {
+        let trusted = match accounts.member(&account.id).await {
+            Ok(Some(member)) => AccountRef::from_member(&member),
+            Ok(None) => AccountRef::id_only(account.id.clone()),
+            Err(e) => {
+                warn!(account = %account.id, error = %e, "the account's admin is not known: keyrotor's admin alone is told");
+                AccountRef::id_only(account.id.clone())
+            }
+        };
+        if let Some(object) = event.as_object_mut() {
+            let value = serde_json::to_value(trusted)
+                .map_err(|e| Error::Internal(format!("account not serializable: {e}")))?;
+            object.insert("account".to_owned(), value);
+        }
+    }
     let member = input
         .account
         .as_ref()
@@ -343,6 +377,7 @@ fn outcome_events(input: &NotifyInput, user: &str, secret_name: &str) -> Vec<Eve
 async fn tell_admin_unpublished<U, M: MailerPort, E>(
     deps: &Deps<U, M, E>,
     config: &Config,
+    account_admin: Option<&EmailAddress>,
     input: &NotifyInput,
     user: &str,
     types: &[DetailType],
@@ -355,32 +390,42 @@ async fn tell_admin_unpublished<U, M: MailerPort, E>(
         );
         return;
     };
-    let email = render_unpublished(input, user, types, error, admin);
-    if let Err(e) = deps.mailer.send(&deps.from, &email).await {
-        warn!(user, error = %e, "the admin could not be told of the unpublished events");
+    for admin in std::iter::once(admin).chain(account_admin.cloned()) {
+        let email = render_unpublished(input, user, types, error, admin);
+        if let Err(e) = deps.mailer.send(&deps.from, &email).await {
+            warn!(user, error = %e, "the admin could not be told of the unpublished events");
+        }
     }
 }
 
-/// The configuration for a message about `account`: its admin notices go to the address of
-/// the account's `keyrotor:admin-address` tag when that is one address the allowed domains
-/// accept, else to `KEYROTOR_ADMIN_ADDRESS`.
-fn account_config<'a>(config: &'a Config, account: Option<&AccountRef>) -> Cow<'a, Config> {
+/// The configuration for a message about `account`, and who gets a copy of the admin's
+/// notices: the address of the account's `keyrotor:admin-address` tag, when that is one
+/// address the allowed domains accept. `KEYROTOR_ADMIN_ADDRESS` always gets them; the
+/// account's admin gets a copy, or takes its place where none is configured. The account's
+/// admin address is the one [`handle_in_account`] read from the organization, never an
+/// execution's input (issue 26, M6).
+fn account_config<'a>(
+    config: &'a Config,
+    account: Option<&AccountRef>,
+) -> (Cow<'a, Config>, Option<EmailAddress>) {
     // In keyrotor's own account there are no member accounts: an `account` in the input is
     // made up by whoever started the execution, and redirects nothing (issue 26, M6).
     if config.accounts.mode == AccountsMode::OwnAccount {
-        return Cow::Borrowed(config);
+        return (Cow::Borrowed(config), None);
     }
     let tagged = account
         .and_then(|a| a.admin_address.as_ref())
         .and_then(|a| EmailAddress::parse(a.as_str()).ok())
         .filter(|a| config.allows_recipient(a));
-    match tagged {
-        Some(admin) => {
+    match (tagged, &config.admin_address) {
+        (Some(tagged), Some(admin)) if tagged == *admin => (Cow::Borrowed(config), None),
+        (Some(tagged), Some(_)) => (Cow::Borrowed(config), Some(tagged)),
+        (Some(tagged), None) => {
             let mut config = config.clone();
-            config.admin_address = Some(admin);
-            Cow::Owned(config)
+            config.admin_address = Some(tagged);
+            (Cow::Owned(config), None)
         }
-        None => Cow::Borrowed(config),
+        (None, _) => (Cow::Borrowed(config), None),
     }
 }
 
@@ -489,44 +534,65 @@ mod tests {
             "adminAddress": "victim@anywhere.example",
         }))
         .expect("valid");
+        let (chosen, copy) = account_config(&config, Some(&account));
         assert_eq!(
-            account_config(&config, Some(&account)).admin_address,
-            config.admin_address,
+            chosen.admin_address, config.admin_address,
             "the configured admin, not the input's"
         );
+        assert_eq!(copy, None, "and no copy to the input's");
     }
 
     #[test]
-    fn a_member_accounts_admin_notices_go_to_its_tagged_address_if_allowed() {
+    fn a_member_accounts_admin_gets_a_copy_of_the_admins_notices_if_its_tag_is_allowed() {
         let config = config_with_domains("example.com");
-        let admin = |address: Option<&str>| {
-            let account: AccountRef = serde_json::from_value(json!({
+        let account = |address: Option<&str>| -> AccountRef {
+            serde_json::from_value(json!({
                 "id": "222222222222",
                 "adminAddress": address,
             }))
-            .expect("valid");
-            account_config(&config, Some(&account))
-                .admin_address
-                .as_ref()
-                .map(ToString::to_string)
+            .expect("valid")
         };
+        let chosen = |config: &Config, address: Option<&str>| {
+            let (config, copy) = account_config(config, Some(&account(address)));
+            let show = |a: Option<&EmailAddress>| a.map(ToString::to_string);
+            (show(config.admin_address.as_ref()), show(copy.as_ref()))
+        };
+        // keyrotor's admin always gets the notice; the account's admin a copy.
         assert_eq!(
-            admin(Some("prod-sec@example.com")).as_deref(),
-            Some("prod-sec@example.com")
+            chosen(&config, Some("prod-sec@example.com")),
+            (
+                Some("security@example.com".to_owned()),
+                Some("prod-sec@example.com".to_owned())
+            )
         );
-        // Not one address, or outside the allowed domains: the configured admin.
+        assert_eq!(
+            chosen(&config, Some("security@example.com")),
+            (Some("security@example.com".to_owned()), None),
+            "the same address once"
+        );
+        // Not one address, or outside the allowed domains: keyrotor's admin alone.
         for refused in [
             Some("a@example.com, b@example.com"),
             Some("x@evil.example"),
             None,
         ] {
             assert_eq!(
-                admin(refused).as_deref(),
-                Some("security@example.com"),
+                chosen(&config, refused),
+                (Some("security@example.com".to_owned()), None),
                 "{refused:?}"
             );
         }
-        assert!(matches!(account_config(&config, None), Cow::Borrowed(_)));
+        // With no admin configured, the account's admin takes the admin's place.
+        let mut unconfigured = config.clone();
+        unconfigured.admin_address = None;
+        assert_eq!(
+            chosen(&unconfigured, Some("prod-sec@example.com")),
+            (Some("prod-sec@example.com".to_owned()), None)
+        );
+        assert!(matches!(
+            account_config(&config, None),
+            (Cow::Borrowed(_), None)
+        ));
     }
 
     #[test]

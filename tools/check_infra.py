@@ -35,7 +35,9 @@
    IAM action, trusted only by its hub role inside the organization (an external ID when
    set); the read-only role/keyrotor/report with the operator report's reads; and the
    secrets key with keyrotor's key policy.
-10. The scope: with many accounts, the functions whose Deps set CHECKS_SCOPE (and only they)
+10. Code signing: every function names the CodeSigning configuration when
+   SigningProfileVersionArn is set.
+11. The scope: with many accounts, the functions whose Deps set CHECKS_SCOPE (and only they)
    may read exactly SCOPE_ACTIONS of keyrotor-aws's member.rs, and assume OrgRoleArn when it
    is set; every hub role that assumes member roles is held by HubScopeGuard, which only
    denies sts:AssumeRole (outside ExcludeAccounts, ExcludeOus, IncludeOus).
@@ -413,6 +415,9 @@ def main() -> int:
         fn = resources[f"{name}Function"]["Properties"]
         uses_role = fn.get("Role") == {"Fn::GetAtt": [f"{name}Role", "Arn"]}
         results.append((uses_role, f"{function} runs with its own role"))
+        signed = fn.get("CodeSigningConfigArn") == {"Fn::If": [
+            "HasCodeSigning", {"Fn::GetAtt": ["CodeSigning", "CodeSigningConfigArn"]}, {"Ref": "AWS::NoValue"}]}
+        results.append((signed, f"{function} runs only signed code when SigningProfileVersionArn is set"))
 
     wildcard = []
     for logical, res in resources.items():

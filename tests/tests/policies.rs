@@ -1102,8 +1102,13 @@ fn the_tooling_accounts_guard_leaves_keyrotor_to_its_deployment_and_its_own_role
     let machine = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:prod-keyrotor-rotate");
     let rule = format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/prod-keyrotor-exposed-key-health");
     let key = format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/1111");
-    let changes: [(&str, &str, bool); 9] = [
+    let signing =
+        format!("arn:aws:lambda:{REGION}:{ACCOUNT}:code-signing-config:csc-0123456789abcdef0");
+    let changes: [(&str, &str, bool); 12] = [
         ("lambda:UpdateFunctionCode", &function, false),
+        ("lambda:DeleteFunctionCodeSigningConfig", &function, false),
+        ("lambda:UpdateCodeSigningConfig", &signing, true),
+        ("lambda:DeleteCodeSigningConfig", &signing, true),
         ("lambda:UpdateFunctionConfiguration", &function, false),
         ("lambda:InvokeFunction", &function, false),
         ("lambda:AddPermission", &function, false),

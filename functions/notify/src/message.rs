@@ -323,12 +323,20 @@ pub fn render(
 }
 
 /// A message about a member account names it: its ID in the subject, ID and name in the
-/// text.
+/// text. The name is the organization's record, but the account's own administrators may
+/// set it (`account:PutAccountName`), so it is given as theirs, after the ID that counts
+/// (issue 26, L6).
 fn in_account(subject: String, input: &NotifyInput, lines: &mut Vec<String>) -> String {
     match &input.account {
         None => subject,
         Some(account) => {
-            lines.push(format!("AWS account: {account}"));
+            lines.push(match &account.name {
+                Some(name) => format!(
+                    "AWS account: {} (named {name} by its own administrators)",
+                    account.id
+                ),
+                None => format!("AWS account: {}", account.id),
+            });
             subject.replacen("[keyrotor]", &format!("[keyrotor {}]", account.id), 1)
         }
     }
@@ -450,7 +458,9 @@ mod tests {
             e.subject
         );
         assert!(
-            e.text.contains("AWS account: 222222222222 (payments-prod)"),
+            e.text.contains(
+                "AWS account: 222222222222 (named payments-prod by its own administrators)"
+            ),
             "{}",
             e.text
         );

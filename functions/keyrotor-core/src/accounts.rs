@@ -216,7 +216,7 @@ const MAX_DEPTH: usize = 6;
 
 /// Whether one account is in scope, judged on what the organization says now, as
 /// [`inventory`] would judge it: its place in the OU tree (through every parent up to the
-/// root), its ID, state, role and tags. Its [`Member`] (name and admin address from the
+/// root), its ID, its state, whether it is the management account, and its tags. Its [`Member`] (name and admin address from the
 /// organization, never from a request) when it is; why not otherwise.
 ///
 /// Every execution naming an account is held to this before anything is read there: the

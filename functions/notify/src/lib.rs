@@ -97,6 +97,9 @@ pub const AWS_ACTIONS: &[&str] = &[
     "ses:SendEmail",
 ];
 
+/// Sends the message `event` asks for, with `deps` of the account it is about. With many
+/// accounts, the event's `account` is taken as given: the Lambda entry point,
+/// [`handle_in_account`], first replaces it with what the organization says.
 pub async fn handle<U: UsersPort, M: MailerPort, E: EventsPort>(
     event: serde_json::Value,
     deps: &Deps<U, M, E>,
@@ -227,7 +230,7 @@ pub async fn handle<U: UsersPort, M: MailerPort, E: EventsPort>(
 /// member account is unreachable, which is when it matters most.
 ///
 /// The account's name and admin address are the organization's, read here, never the
-/// event's: an execution's input is whoever started it's text (issue 26, M6). Where the
+/// event's: an execution's input is the text of whoever started it (issue 26, M6). Where the
 /// organization cannot say (the account is out of scope, or Organizations fails), the
 /// notice names the account by ID alone and goes to keyrotor's admin only.
 pub async fn handle_in_account(

@@ -13,7 +13,7 @@ CHECKS_REQUIREMENTS := tools/requirements-checks.txt
 CHECKS_STAMP := $(CHECKS_VENV)/.installed-$(shell sha256sum $(CHECKS_REQUIREMENTS) | cut -c1-16)
 LAMBDA_FUNCTIONS := list-users assess-key-age start-rotations respond-to-exposure create-key deactivate-key notify delete-key list-accounts scan-accounts
 
-.PHONY: help venv venv-checks node-tools demo demo-org test bench bench-binaries fuzz lint check-infra package build clean
+.PHONY: help venv venv-checks node-tools demo demo-org deploy-local test bench bench-binaries fuzz lint check-infra package build clean
 
 help:
 	@echo "make demo   run the whole pipeline against the local emulator and print a report"
@@ -73,6 +73,17 @@ bench:
 
 bench-binaries:
 	cargo build --quiet --profile release-local --workspace $(addprefix --bin ,$(LAMBDA_FUNCTIONS) keyrotor-bench)
+
+## infra/template.yaml deployed on the emulator as sam deploy would (package, the SAM
+## transform, moto's CloudFormation; tools/deploy_local.py), with the default parameters
+## and in organization mode; prints what each stack made. tests/tests/deploy.rs checks it.
+deploy-local: venv
+	cargo build --quiet --workspace --bins
+	$(VENV)/bin/python tools/deploy_local.py --stack-name keyrotor --print-resources \
+	  --parameter FromAddress=keyrotor@example.com --parameter KeyAdminRole=keyrotor-deployer
+	$(VENV)/bin/python tools/deploy_local.py --stack-name keyrotor-org --print-resources \
+	  --parameter FromAddress=keyrotor@example.com --parameter KeyAdminRole=keyrotor-deployer \
+	  --parameter Accounts=organization --parameter OrganizationId=o-abcdefghij
 
 ## Node tools of the checks (asl-validator), pinned by tools/package-lock.json.
 node-tools: tools/node_modules/.installed

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Test binaries that start a local stack or a moto server, the fuzzing, and the overlap
 # windows (in-process, but mostly waiting out windows of seconds), longest first.
-PARALLEL = ["adversaries", "end_to_end", "organization", "faults", "commands", "fuzz", "functions", "window", "retire"]
+PARALLEL = ["adversaries", "end_to_end", "organization", "deploy", "faults", "commands", "fuzz", "functions", "window", "retire"]
 
 
 def test_binaries() -> list[dict]:

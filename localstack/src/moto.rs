@@ -33,7 +33,7 @@ pub fn python() -> Result<PathBuf> {
     let python = root.join(".venv/bin/python");
     let ready = python.exists()
         && Command::new(&python)
-            .args(["-c", "import moto, time_machine"])
+            .args(["-c", "import moto, time_machine, samtranslator"])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());

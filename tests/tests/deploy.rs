@@ -1,0 +1,368 @@
+//! The SAM templates deployed on the emulator, as `sam deploy` would deploy them
+//! (`tools/deploy_local.py`: package, the SAM transform, moto's CloudFormation), and what
+//! the stack made checked against the code: every function gets exactly the variables its
+//! configuration reads, every state machine's definition has every placeholder resolved to a
+//! deployed function, and the daily schedules are on or off as `ScheduleEnabled` and
+//! `Accounts` say. Mutated templates (a variable dropped, a substitution renamed) fail with
+//! the resource named.
+//!
+//! What this cannot show yet (issue 27): the functions running with their deployed
+//! environment and their own roles' credentials under enforced IAM.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+
+use aws_config::SdkConfig;
+use keyrotor_aws::FromConfig;
+use keyrotor_core::config::Config;
+use keyrotor_localstack::moto::{python, MotoServer};
+use keyrotor_localstack::workspace_root;
+
+const FROM: &str = "FromAddress=keyrotor@example.com";
+const KEY_ADMIN: &str = "KeyAdminRole=deploy/keyrotor-deployer";
+const ORG: &str = "o-abcdefghij";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Deploys `template` as `stack` with `parameters`; the tool's output, or its error.
+fn deploy(
+    moto: &MotoServer,
+    template: &Path,
+    stack: &str,
+    account: &str,
+    parameters: &[&str],
+) -> Result<String, String> {
+    let mut command = Command::new(python().expect("the venv"));
+    command
+        .current_dir(workspace_root())
+        .arg(workspace_root().join("tools/deploy_local.py"))
+        .args(["--endpoint", &moto.endpoint(), "--stack-name", stack])
+        .args(["--account", account])
+        .arg("--template")
+        .arg(template)
+        .env("AWS_DEFAULT_REGION", "us-east-1");
+    for parameter in parameters {
+        command.args(["--parameter", parameter]);
+    }
+    let out = command.output().expect("deploy_local.py runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!("{stdout}{stderr}"))
+    }
+}
+
+/// What is wrong with what `stack` made: a line per problem, each naming the resource.
+async fn problems(sdk: &SdkConfig, stack: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let lambda = aws_sdk_lambda::Client::new(sdk);
+    let mut functions = BTreeMap::new();
+    let listed = lambda.list_functions().send().await.expect("ListFunctions");
+    for f in listed.functions() {
+        let name = f.function_name().unwrap_or_default();
+        let Some(function) = name.strip_prefix(&format!("{stack}-")) else {
+            continue;
+        };
+        let config = lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .expect("GetFunctionConfiguration");
+        let env: BTreeMap<String, String> = config
+            .environment()
+            .and_then(|e| e.variables())
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        functions.insert(
+            function.to_owned(),
+            f.function_arn().unwrap_or_default().to_owned(),
+        );
+        // Every variable the configuration reads is given; none it does not read is.
+        let asked = Mutex::new(BTreeSet::new());
+        let parsed = Config::from_lookup(|var| {
+            asked.lock().expect("lock").insert(var.to_owned());
+            env.get(var).cloned()
+        });
+        let asked = asked.into_inner().expect("lock");
+        let unread: Vec<&String> = env
+            .keys()
+            .filter(|k| k.starts_with("KEYROTOR_") && !asked.contains(*k))
+            .collect();
+        if !unread.is_empty() {
+            problems.push(format!("{name}: variables nothing reads: {unread:?}"));
+        }
+        match parsed {
+            Err(e) => problems.push(format!("{name}: {e}")),
+            Ok(config) => {
+                if let Err(e) = cold_start(function, config) {
+                    problems.push(format!("{name}: its cold start fails: {e}"));
+                }
+            }
+        }
+    }
+    if functions.is_empty() {
+        problems.push(format!("{stack}: no functions were deployed"));
+    }
+
+    let sfn = aws_sdk_sfn::Client::new(sdk);
+    let machines = sfn
+        .list_state_machines()
+        .send()
+        .await
+        .expect("ListStateMachines");
+    for machine in machines.state_machines() {
+        if !machine.name().starts_with(&format!("{stack}-")) {
+            continue;
+        }
+        let described = sfn
+            .describe_state_machine()
+            .state_machine_arn(machine.state_machine_arn())
+            .send()
+            .await
+            .expect("DescribeStateMachine");
+        let definition = described.definition();
+        if let Some(at) = definition.find("${") {
+            let end = definition[at..]
+                .find('}')
+                .map_or(definition.len(), |e| at + e + 1);
+            problems.push(format!(
+                "{}: placeholder {} left unresolved",
+                machine.name(),
+                &definition[at..end]
+            ));
+        }
+        let parsed: serde_json::Value = match serde_json::from_str(definition) {
+            Ok(v) => v,
+            Err(e) => {
+                problems.push(format!("{}: definition is not JSON: {e}", machine.name()));
+                continue;
+            }
+        };
+        let mut resources = Vec::new();
+        collect_resources(&parsed, &mut resources);
+        let deployed: BTreeSet<&String> = functions.values().collect();
+        for resource in resources {
+            let is_function = resource.contains(":lambda:") && resource.contains(":function:");
+            if is_function && !deployed.contains(&resource) {
+                problems.push(format!(
+                    "{}: invokes {resource}, not a function of the stack",
+                    machine.name()
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Every Task's `Resource` and `Parameters.FunctionName` in a definition.
+fn collect_resources(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("Resource" | "FunctionName", serde_json::Value::String(s)) => {
+                        out.push(s.clone());
+                    }
+                    _ => collect_resources(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_resources(v, out)),
+        _ => {}
+    }
+}
+
+/// The function's own cold start (its `Deps::from_config`) with the deployed configuration.
+fn cold_start(function: &str, config: Config) -> Result<(), String> {
+    let sdk = keyrotor_aws::testing::unreachable_sdk_config();
+    let result = match function {
+        "list-users" => list_users::Deps::from_config(config, &sdk).map(drop),
+        "assess-key-age" => assess_key_age::Deps::from_config(config, &sdk).map(drop),
+        "start-rotations" => start_rotations::Deps::from_config(config, &sdk).map(drop),
+        "respond-to-exposure" => respond_to_exposure::Deps::from_config(config, &sdk).map(drop),
+        "create-key" => create_key::Deps::from_config(config, &sdk).map(drop),
+        "deactivate-key" => deactivate_key::Deps::from_config(config, &sdk).map(drop),
+        "notify" => notify::Deps::from_config(config, &sdk).map(drop),
+        "delete-key" => delete_key::Deps::from_config(config, &sdk).map(drop),
+        "list-accounts" => list_accounts::Deps::from_config(config, &sdk).map(drop),
+        "scan-accounts" => scan_accounts::Deps::from_config(config, &sdk).map(drop),
+        other => return Err(format!("{other} is not one of keyrotor's functions")),
+    };
+    result.map_err(|e| e.to_string())
+}
+
+/// The daily schedules' rules of `stack`: name to state.
+async fn schedules(sdk: &SdkConfig, stack: &str) -> BTreeMap<String, String> {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let rules = events
+        .list_rules()
+        .name_prefix(format!("{stack}-"))
+        .send()
+        .await
+        .expect("ListRules");
+    rules
+        .rules()
+        .iter()
+        .filter(|r| r.schedule_expression().is_some())
+        .map(|r| {
+            (
+                r.name()
+                    .unwrap_or_default()
+                    .trim_start_matches(&format!("{stack}-"))
+                    .to_owned(),
+                r.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// A deployment: its stack name, `Accounts`, `ScheduleEnabled`, and the states its daily
+/// schedules must have.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+#[test]
+fn the_templates_deploy_and_give_each_function_what_its_configuration_reads() {
+    let moto = MotoServer::start().expect("moto");
+    let sdk = moto.sdk_config();
+    let template = workspace_root().join("infra/template.yaml");
+    runtime().block_on(async {
+        let cases: [Case; 4] = [
+            (
+                "own-on",
+                "self",
+                "true",
+                &[("keyrotor-daily-scan", "ENABLED")],
+            ),
+            (
+                "own-off",
+                "self",
+                "false",
+                &[("keyrotor-daily-scan", "DISABLED")],
+            ),
+            (
+                "org-on",
+                "organization",
+                "true",
+                &[
+                    ("keyrotor-daily-organization-scan", "ENABLED"),
+                    ("keyrotor-daily-scan", "DISABLED"),
+                ],
+            ),
+            (
+                "org-off",
+                "organization",
+                "false",
+                &[
+                    ("keyrotor-daily-organization-scan", "DISABLED"),
+                    ("keyrotor-daily-scan", "DISABLED"),
+                ],
+            ),
+        ];
+        for (stack, accounts, schedule, expected) in cases {
+            let accounts = format!("Accounts={accounts}");
+            let schedule = format!("ScheduleEnabled={schedule}");
+            let organization = format!("OrganizationId={ORG}");
+            let mut parameters = vec![FROM, KEY_ADMIN, accounts.as_str(), schedule.as_str()];
+            if stack.starts_with("org") {
+                parameters.push(&organization);
+            }
+            let out = deploy(&moto, &template, stack, "123456789012", &parameters)
+                .unwrap_or_else(|e| panic!("{stack}: {e}"));
+            assert!(out.contains("STACK "), "{out}");
+            let found = problems(&sdk, stack).await;
+            assert!(found.is_empty(), "{stack}: {found:#?}");
+            let expected: BTreeMap<String, String> = expected
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            assert_eq!(schedules(&sdk, stack).await, expected, "{stack}");
+        }
+
+        // The member accounts' template, as a plain stack in a member account.
+        let member = workspace_root().join("infra/member-account.yaml");
+        let out = deploy(
+            &moto,
+            &member,
+            "keyrotor-member",
+            "222222222222",
+            &[
+                "ToolingAccountId=123456789012",
+                &format!("OrganizationId={ORG}"),
+                "HubStackName=org-on",
+            ],
+        )
+        .unwrap_or_else(|e| panic!("member stack: {e}"));
+        assert!(out.contains("STACK "), "{out}");
+    });
+}
+
+/// A template with `from` replaced by `to` (exactly once), written under target/.
+fn mutated(from: &str, to: &str, name: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(workspace_root().join("infra/template.yaml"))
+        .expect("the template");
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "{from:?} is in the template once"
+    );
+    let dir = workspace_root().join("infra");
+    // Next to the original, so that CodeUri and DefinitionUri resolve the same way.
+    let path = dir.join(format!(".mutated-{name}-{}.yaml", std::process::id()));
+    std::fs::write(&path, text.replacen(from, to, 1)).expect("written");
+    path
+}
+
+#[test]
+fn a_mutated_template_fails_with_the_resource_named() {
+    let moto = MotoServer::start().expect("moto");
+    let sdk = moto.sdk_config();
+    runtime().block_on(async {
+        let mutations = [
+            (
+                "        KEYROTOR_FROM_ADDRESS: !Ref FromAddress\n",
+                "",
+                "no-sender",
+                ("notify", "KEYROTOR_FROM_ADDRESS"),
+            ),
+            (
+                "keyrotor-rotate\n      Type: STANDARD\n      DefinitionUri: ../statemachine/rotate-user.asl.json\n      DefinitionSubstitutions:\n        AssessKeyAgeFunctionArn: !GetAtt AssessKeyAgeFunction.Arn\n        CreateKeyFunctionArn:",
+                "keyrotor-rotate\n      Type: STANDARD\n      DefinitionUri: ../statemachine/rotate-user.asl.json\n      DefinitionSubstitutions:\n        AssessKeyAgeFunctionArn: !GetAtt AssessKeyAgeFunction.Arn\n        CreateKeyFunctionArm:",
+                "renamed-substitution",
+                ("keyrotor-rotate", "${CreateKeyFunctionArn}"),
+            ),
+        ];
+        for (from, to, name, (resource, detail)) in mutations {
+            let path = mutated(from, to, name);
+            let stack = format!("mut-{name}");
+            let result = deploy(&moto, &path, &stack, "123456789012", &[FROM, KEY_ADMIN]);
+            let _ = std::fs::remove_file(&path);
+            let found = match result {
+                Err(e) => vec![e],
+                Ok(_) => problems(&sdk, &stack).await,
+            };
+            assert!(
+                found
+                    .iter()
+                    .any(|p| p.contains(resource) && p.contains(detail)),
+                "{name}: a failure names {resource} and {detail}: {found:#?}"
+            );
+        }
+    });
+}

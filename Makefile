@@ -107,9 +107,11 @@ demo-org: venv
 fuzz:
 	KEYROTOR_FUZZ_CASES=$${KEYROTOR_FUZZ_CASES:-200000} cargo test --release -p keyrotor-tests --test fuzz
 
+## Formatting, clippy, and every relative link and anchor of the Markdown (tools/check_links.py).
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	$(PYTHON) tools/check_links.py
 
 ## Every test binary of `cargo test --workspace`; those that start a local stack run three at
 ## a time (tools/run_tests.py says why).

@@ -76,7 +76,7 @@ bench-binaries:
 
 ## infra/template.yaml deployed on the emulator as sam deploy would (package, the SAM
 ## transform, moto's CloudFormation; tools/deploy_local.py), with the default parameters
-## and in organization mode; prints what each stack made. tests/tests/deploy.rs checks it.
+## and in organization mode; prints what each stack made. tests/tests/it/deploy.rs checks it.
 deploy-local: venv
 	cargo build --quiet --workspace --bins
 	$(VENV)/bin/python tools/deploy_local.py --stack-name keyrotor --print-resources \
@@ -105,7 +105,7 @@ demo-org: venv
 ## Longer fuzzing of every function's input and the configuration (make test runs 10,000
 ## cases of each).
 fuzz:
-	KEYROTOR_FUZZ_CASES=$${KEYROTOR_FUZZ_CASES:-200000} cargo test --release -p keyrotor-tests --test fuzz
+	KEYROTOR_FUZZ_CASES=$${KEYROTOR_FUZZ_CASES:-200000} cargo test --release -p keyrotor-tests --test it fuzz::
 
 ## Formatting, clippy, and every relative link and anchor of the Markdown (tools/check_links.py).
 lint:

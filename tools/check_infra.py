@@ -2,7 +2,7 @@
 """Cross-checks of infra/template.yaml against the code (run by `make test`).
 
 1. Least privilege: for each function, the AWS actions it declares (`AWS_ACTIONS` in its
-   lib.rs, which tests/tests/declared_actions.rs holds against the calls the code makes)
+   lib.rs, which tests/tests/it/declared_actions.rs holds against the calls the code makes)
    equal the actions its role grants. None missing, none extra.
 2. No wildcard in any Action of any role, managed or inline policy, or key policy.
 3. For every state machine: the ASL's ${placeholders} equal its DefinitionSubstitutions, and

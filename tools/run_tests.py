@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs `cargo test --workspace`'s test binaries, the emulator ones side by side.
+"""Runs `cargo test --workspace`'s tests, the emulator ones side by side.
 
 `cargo test` runs test binaries one after another. Those that start a local stack (moto, the
 Lambda gateway, cargo lambda watch) spend most of their time waiting on the state machines'
@@ -7,7 +7,9 @@ Waits and retry backoffs, not on the CPU, and each starts a stack of its own on 
 ports, so they can run at the same time. This builds every test binary with cargo, runs the
 quick in-process ones first, one after another, then the emulator ones and the fuzzing
 (CPU-bound, so it fills the emulator ones' waits) `--jobs` at a time, longest first, and
-prints each binary's output as a block when it ends, then a summary. Exits 1 if any binary
+prints each run's output as a block when it ends, then a summary with the number of tests
+passed. A crate's single integration-test binary (`tests/it/main.rs`) is run once per
+module, each in a process of its own, as the separate binaries were. Exits 1 if any run
 failed (all of them run, as with --no-fail-fast); the doc tests run last.
 
 Usage: run_tests.py [--jobs N]   (from the workspace root; make test runs it)
@@ -16,6 +18,7 @@ Usage: run_tests.py [--jobs N]   (from the workspace root; make test runs it)
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -53,11 +56,28 @@ def test_binaries() -> list[dict]:
     return binaries
 
 
+def modules(binary: dict) -> list[dict]:
+    """A crate's one integration-test binary (`tests/it/main.rs`) as one run per module:
+    its tests listed, grouped by their first path segment, each group run by exact name
+    (a filter `policies::` would also match `member_policies::…`)."""
+    listed = subprocess.run(
+        [binary["executable"], "--list", "--format", "terse"], cwd=binary["package_dir"],
+        stdout=subprocess.PIPE, check=True, text=True,
+    ).stdout
+    groups: dict[str, list[str]] = {}
+    for line in listed.splitlines():
+        name, _, kind = line.rpartition(": ")
+        if kind == "test" and "::" in name:
+            groups.setdefault(name.split("::", 1)[0], []).append(name)
+    return [dict(binary, name=module, module=True, args=["--exact", *names])
+            for module, names in sorted(groups.items())]
+
+
 def run(binary: dict) -> tuple[dict, int, str, float]:
     started = time.monotonic()
     env = dict(os.environ, CARGO_MANIFEST_DIR=binary["package_dir"])
     proc = subprocess.run(
-        [binary["executable"]], cwd=binary["package_dir"], env=env,
+        [binary["executable"], *binary.get("args", [])], cwd=binary["package_dir"], env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     return binary, proc.returncode, proc.stdout, time.monotonic() - started
@@ -65,7 +85,13 @@ def run(binary: dict) -> tuple[dict, int, str, float]:
 
 def label(binary: dict) -> str:
     package = Path(binary["package_dir"]).name
-    return f"{package}/{binary['kind']}:{binary['name']}"
+    name = f"it::{binary['name']}" if binary.get("module") else binary["name"]
+    return f"{package}/{binary['kind']}:{name}"
+
+
+def passed(output: str) -> int:
+    """The tests a run's libtest summaries count as passed."""
+    return sum(int(m) for m in re.findall(r"^test result: \w+\. (\d+) passed", output, re.M))
 
 
 def main() -> int:
@@ -73,7 +99,9 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=3, help="emulator binaries (and fuzz) at once")
     args = parser.parse_args()
 
-    binaries = test_binaries()
+    binaries = []
+    for binary in test_binaries():
+        binaries += modules(binary) if binary["kind"] == "test" and binary["name"] == "it" else [binary]
     parallel = sorted(
         (b for b in binaries if b["kind"] == "test" and b["name"] in PARALLEL),
         key=lambda b: PARALLEL.index(b["name"]),
@@ -104,8 +132,8 @@ def main() -> int:
         failed += code != 0
     failed += doc.returncode != 0
     print(f"  doc tests: {'ok' if doc.returncode == 0 else 'FAILED'}")
-    print(f"test binaries: {len(results) - (failed - (doc.returncode != 0))} passed, "
-          f"{failed - (doc.returncode != 0)} failed")
+    print(f"test runs: {len(results) - (failed - (doc.returncode != 0))} passed, "
+          f"{failed - (doc.returncode != 0)} failed; tests passed: {sum(passed(r[2]) for r in results)}")
     return 1 if failed else 0
 
 

@@ -5,7 +5,7 @@
 //! Every cell is a test of its own, named after the call and the fault
 //! (`create_access_key::loses_response_once`), and ends with the invariant check of
 //! `keyrotor_tests::invariants::judge` and a leak scan. A representative subset of these
-//! cells also runs on the emulator (`tests/tests/faults.rs`).
+//! cells also runs on the emulator (`tests/tests/it/faults.rs`).
 
 use keyrotor_localstack::account::SeededKey;
 use keyrotor_localstack::account::TestUser;

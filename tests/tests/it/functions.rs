@@ -66,7 +66,7 @@ fn env_at(sdk: &aws_config::SdkConfig, extra: &[(&'static str, &str)]) -> Env {
                 vars::FROM_ADDRESS => Some(FROM.into()),
                 vars::ADMIN_ADDRESS => Some(ADMIN.into()),
                 vars::DELETION_DELAY_SECONDS => Some("1".into()),
-                // The handlers one step at a time: no overlap window (tests/tests/window.rs
+                // The handlers one step at a time: no overlap window (tests/tests/it/window.rs
                 // has the window's).
                 vars::OVERLAP_SECONDS => Some("0".into()),
                 // Seeded keys were never used: rotated, not retired.

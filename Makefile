@@ -62,7 +62,7 @@ package: venv
 
 ## The benchmark (not a test): scans of 1,000 and 5,000 users with each assessment strategy,
 ## one real day, and each function's binary (ready time, peak RSS); prints tables and writes
-## them to target/bench/latest.md (the README shows the latest). The local stack serves host
+## them to target/bench/latest.md (docs/SCALE.md shows the latest). The local stack serves host
 ## builds of the `release-local` profile; the zip sizes are those `make package` builds.
 ## The venv (pip, one core) installs while the host build runs; the two cargo builds, each
 ## using both cores, run one after the other (at once they took longer).

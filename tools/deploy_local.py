@@ -27,17 +27,24 @@ function named for it (never by changing the template):
   numbers (which a function's configuration reads as strings, and the SDKs refuse); a
   `!Ref` of a Number parameter is a string in CloudFormation. Number parameters are given
   to moto as String parameters, their bounds already checked here.
+- `role_policies`: moto has no `AWS::IAM::RolePolicy`; each becomes the
+  `AWS::IAM::Policy` CloudFormation treats alike (an inline policy of the named role).
 - `unmodelled_resources`: moto's CloudFormation has no model for some types the template
   uses (UNMODELLED below) and refuses a template that refers to one. They are left out of
   what moto gets (and printed as `SKIPPED <logical> <type>`), and an alarm's `Arn` is
   given as CloudFormation gives it, from its AlarmName.
 
-What moto skips silently (`AWS::CloudWatch::Alarm`, `AWS::IAM::RolePolicy`,
-`AWS::SNS::Subscription`, architectures, tracing and logging settings) is left alone here:
-the checks of those stay on the template's text (check_infra.py, the policy tests).
+What moto skips silently (`AWS::CloudWatch::Alarm`, `AWS::SNS::Subscription`,
+architectures, tracing and logging settings) is left alone here: the checks of those stay
+on the template's text (check_infra.py, the policy tests).
+
+Reading back: `--role-actions` prints, for each function of the stack, the actions its
+deployed role's policies allow (`ROLE_ACTIONS {json}`). moto returns a policy document that
+CloudFormation gave it as an object in Python's repr, not JSON; it is read with
+`ast.literal_eval` (`read_policy`).
 
 Usage: deploy_local.py [--endpoint URL] --stack-name NAME [--template PATH] [--account ID]
-       [--parameter KEY=VALUE ...] [--print-resources]
+       [--parameter KEY=VALUE ...] [--print-resources] [--role-actions]
 Without --endpoint it starts a moto server of its own on loopback for the one deployment
 (`make deploy-local`). Prints `STACK <stack id>` and, with --print-resources, the stack's
 resources as JSON lines. Exits 1 with the stack's failure reasons if it does not reach
@@ -45,6 +52,7 @@ CREATE_COMPLETE.
 """
 
 import argparse
+import ast
 import copy
 import io
 import json
@@ -52,6 +60,7 @@ import os
 import re
 import sys
 import time
+import urllib.parse
 import zipfile
 from pathlib import Path
 
@@ -226,7 +235,6 @@ def inline_definitions(template: dict, local: dict) -> dict:
 # for them (None: nothing may refer to one).
 UNMODELLED = {
     "AWS::CloudWatch::Alarm": "alarm",
-    "AWS::IAM::RolePolicy": None,
     "AWS::SNS::Subscription": None,
     "AWS::Lambda::CodeSigningConfig": None,
 }
@@ -282,6 +290,59 @@ def unmodelled_resources(template: dict, stack_name: str, account: str) -> tuple
     return template, skipped
 
 
+def role_policies(template: dict) -> dict:
+    """Each AWS::IAM::RolePolicy as the AWS::IAM::Policy of its one role."""
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::IAM::RolePolicy":
+            continue
+        props = resource["Properties"]
+        resource["Type"] = "AWS::IAM::Policy"
+        resource["Properties"] = {"PolicyName": props["PolicyName"],
+                                  "PolicyDocument": props["PolicyDocument"],
+                                  "Roles": [props["RoleName"]]}
+    return template
+
+
+def read_policy(document) -> dict:
+    """A policy document as moto returns it: JSON, URL-encoded JSON, or Python's repr."""
+    if isinstance(document, dict):
+        return document
+    text = urllib.parse.unquote(document)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return ast.literal_eval(text)
+
+
+def role_actions(endpoint: str, account: str, stack_name: str) -> dict:
+    """Each function of the stack (named without the stack's prefix): the actions its role's
+    policies, inline and attached, allow."""
+    lam, iam = client("lambda", endpoint, account), client("iam", endpoint, account)
+    out = {}
+    for page in lam.get_paginator("list_functions").paginate():
+        for function in page["Functions"]:
+            name = function["FunctionName"]
+            if not name.startswith(stack_name + "-"):
+                continue
+            role = function["Role"].rsplit("/", 1)[-1]
+            documents = [iam.get_role_policy(RoleName=role, PolicyName=p)["PolicyDocument"]
+                         for p in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+            for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+                policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+                documents.append(iam.get_policy_version(
+                    PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"]
+                )["PolicyVersion"]["Document"])
+            actions = set()
+            for document in documents:
+                statements = read_policy(document).get("Statement", [])
+                for st in statements if isinstance(statements, list) else [statements]:
+                    if st.get("Effect") == "Allow":
+                        action = st.get("Action", [])
+                        actions |= set(action if isinstance(action, list) else [action])
+            out[name[len(stack_name) + 1:]] = sorted(actions)
+    return out
+
+
 def string_parameters(template: dict, parameters: dict) -> list:
     """Number parameters declared as String (their bounds checked first), and every value
     given as the string CloudFormation gives a `!Ref` of it."""
@@ -315,6 +376,7 @@ def deploy(template_path: Path, endpoint: str, account: str, stack_name: str, pa
     # The SAM transform names the state machines it makes after the logical ID.
     resolved = resolve_conditions(transformed, parameters)
     resolved = inline_definitions(resolved, local)
+    resolved = role_policies(resolved)
     resolved, skipped = unmodelled_resources(resolved, stack_name, account)
     for logical, kind in skipped:
         print(f"SKIPPED {logical} {kind}")
@@ -350,6 +412,7 @@ def main() -> int:
     parser.add_argument("--account", default="123456789012")
     parser.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--print-resources", action="store_true")
+    parser.add_argument("--role-actions", action="store_true")
     args = parser.parse_args()
     parameters = dict(p.split("=", 1) for p in args.parameter)
     if args.endpoint is None:
@@ -365,6 +428,8 @@ def main() -> int:
         args.endpoint = f"http://127.0.0.1:{port}"
     stack = deploy(Path(args.template), args.endpoint, args.account, args.stack_name, parameters)
     print(f"STACK {stack['StackId']}")
+    if args.role_actions:
+        print("ROLE_ACTIONS " + json.dumps(role_actions(args.endpoint, args.account, args.stack_name)))
     if args.print_resources:
         cfn = client("cloudformation", args.endpoint, args.account)
         pages = cfn.get_paginator("list_stack_resources").paginate(StackName=stack["StackId"])

@@ -1,13 +1,15 @@
 //! The SAM templates deployed on the emulator, as `sam deploy` would deploy them
 //! (`tools/deploy_local.py`: package, the SAM transform, moto's CloudFormation), and what
 //! the stack made checked against the code: every function gets exactly the variables its
-//! configuration reads, every state machine's definition has every placeholder resolved to a
-//! deployed function, and the daily schedules are on or off as `ScheduleEnabled` and
-//! `Accounts` say. Mutated templates (a variable dropped, a substitution renamed) fail with
-//! the resource named.
+//! configuration reads, every function's deployed role (its policies read back from IAM)
+//! allows every action the function declares, every state machine's definition has every
+//! placeholder resolved to a deployed function, and the daily schedules are on or off as
+//! `ScheduleEnabled` and `Accounts` say. Mutated templates (a variable dropped, an action
+//! removed from a role, a substitution renamed) fail with the resource named.
 //!
 //! What this cannot show yet (issue 27): the functions running with their deployed
-//! environment and their own roles' credentials under enforced IAM.
+//! environment and their own roles' credentials under enforced IAM; here the roles are
+//! read, not enforced, and Resource and Condition stay the policy tests' business.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -47,6 +49,7 @@ fn deploy(
         .args(["--account", account])
         .arg("--template")
         .arg(template)
+        .arg("--role-actions")
         .env("AWS_DEFAULT_REGION", "us-east-1");
     for parameter in parameters {
         command.args(["--parameter", parameter]);
@@ -59,6 +62,81 @@ fn deploy(
     } else {
         Err(format!("{stdout}{stderr}"))
     }
+}
+
+/// The AWS actions `function` calls: its `AWS_ACTIONS` (`iam:GetGroup` only with an exempt
+/// group configured), and with many accounts the member role it assumes and the
+/// organization's scope it reads.
+fn needed_actions(
+    function: &str,
+    many_accounts: bool,
+    exempt_group: bool,
+) -> Option<BTreeSet<&'static str>> {
+    let declared: &[&str] = match function {
+        "list-users" => list_users::AWS_ACTIONS,
+        "assess-key-age" => assess_key_age::AWS_ACTIONS,
+        "start-rotations" => start_rotations::AWS_ACTIONS,
+        "respond-to-exposure" => respond_to_exposure::AWS_ACTIONS,
+        "create-key" => create_key::AWS_ACTIONS,
+        "deactivate-key" => deactivate_key::AWS_ACTIONS,
+        "notify" => notify::AWS_ACTIONS,
+        "delete-key" => delete_key::AWS_ACTIONS,
+        "list-accounts" => list_accounts::AWS_ACTIONS,
+        "scan-accounts" => scan_accounts::AWS_ACTIONS,
+        _ => return None,
+    };
+    // STS GetCallerIdentity needs no permission (create-key makes it with the new key).
+    let mut needed: BTreeSet<&str> = declared
+        .iter()
+        .copied()
+        .filter(|a| *a != "sts:GetCallerIdentity")
+        .filter(|a| exempt_group || *a != "iam:GetGroup")
+        .collect();
+    let member = [
+        "list-users",
+        "assess-key-age",
+        "create-key",
+        "deactivate-key",
+        "notify",
+        "delete-key",
+    ];
+    if many_accounts && member.contains(&function) {
+        needed.insert("sts:AssumeRole");
+    }
+    if many_accounts && ["list-users", "assess-key-age", "notify"].contains(&function) {
+        needed.extend(keyrotor_aws::member::SCOPE_ACTIONS);
+    }
+    Some(needed)
+}
+
+/// The deployed roles' missing actions, from the `ROLE_ACTIONS` line of the tool's output.
+fn missing_actions(
+    stack: &str,
+    output: &str,
+    many_accounts: bool,
+    exempt_group: bool,
+) -> Vec<String> {
+    let Some(line) = output.lines().find_map(|l| l.strip_prefix("ROLE_ACTIONS ")) else {
+        return vec![format!("{stack}: the deployment printed no ROLE_ACTIONS")];
+    };
+    let granted: BTreeMap<String, BTreeSet<String>> =
+        serde_json::from_str(line).expect("ROLE_ACTIONS is JSON");
+    let mut problems = Vec::new();
+    for (function, actions) in &granted {
+        let Some(needed) = needed_actions(function, many_accounts, exempt_group) else {
+            problems.push(format!(
+                "{stack}-{function}: not one of keyrotor's functions"
+            ));
+            continue;
+        };
+        let missing: Vec<&&str> = needed.iter().filter(|a| !actions.contains(**a)).collect();
+        if !missing.is_empty() {
+            problems.push(format!(
+                "{stack}-{function}: its deployed role does not allow {missing:?}"
+            ));
+        }
+    }
+    problems
 }
 
 /// What is wrong with what `stack` made: a line per problem, each naming the resource.
@@ -279,14 +357,17 @@ fn the_templates_deploy_and_give_each_function_what_its_configuration_reads() {
             let accounts = format!("Accounts={accounts}");
             let schedule = format!("ScheduleEnabled={schedule}");
             let organization = format!("OrganizationId={ORG}");
+            let many = stack.starts_with("org");
             let mut parameters = vec![FROM, KEY_ADMIN, accounts.as_str(), schedule.as_str()];
-            if stack.starts_with("org") {
-                parameters.push(&organization);
+            if many {
+                // And an exempt group, whose reads the roles then grant.
+                parameters.extend([organization.as_str(), "ExemptGroup=break-glass"]);
             }
             let out = deploy(&moto, &template, stack, "123456789012", &parameters)
                 .unwrap_or_else(|e| panic!("{stack}: {e}"));
             assert!(out.contains("STACK "), "{out}");
-            let found = problems(&sdk, stack).await;
+            let mut found = problems(&sdk, stack).await;
+            found.extend(missing_actions(stack, &out, many, many));
             assert!(found.is_empty(), "{stack}: {found:#?}");
             let expected: BTreeMap<String, String> = expected
                 .iter()
@@ -342,6 +423,12 @@ fn a_mutated_template_fails_with_the_resource_named() {
                 ("notify", "KEYROTOR_FROM_ADDRESS"),
             ),
             (
+                "Action: [iam:UpdateAccessKey, iam:GetAccessKeyLastUsed]",
+                "Action: [iam:GetAccessKeyLastUsed]",
+                "no-update-access-key",
+                ("deactivate-key", "iam:UpdateAccessKey"),
+            ),
+            (
                 "keyrotor-rotate\n      Type: STANDARD\n      DefinitionUri: ../statemachine/rotate-user.asl.json\n      DefinitionSubstitutions:\n        AssessKeyAgeFunctionArn: !GetAtt AssessKeyAgeFunction.Arn\n        CreateKeyFunctionArn:",
                 "keyrotor-rotate\n      Type: STANDARD\n      DefinitionUri: ../statemachine/rotate-user.asl.json\n      DefinitionSubstitutions:\n        AssessKeyAgeFunctionArn: !GetAtt AssessKeyAgeFunction.Arn\n        CreateKeyFunctionArm:",
                 "renamed-substitution",
@@ -355,7 +442,11 @@ fn a_mutated_template_fails_with_the_resource_named() {
             let _ = std::fs::remove_file(&path);
             let found = match result {
                 Err(e) => vec![e],
-                Ok(_) => problems(&sdk, &stack).await,
+                Ok(out) => {
+                    let mut found = problems(&sdk, &stack).await;
+                    found.extend(missing_actions(&stack, &out, false, false));
+                    found
+                }
             };
             assert!(
                 found

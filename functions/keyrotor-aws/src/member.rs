@@ -16,7 +16,7 @@ use tracing::info;
 
 use crate::error::sdk_error;
 use crate::{FromConfig, Organizations};
-use keyrotor_core::accounts::{self, member_role_arn, AccountId, AccountsMode, Member};
+use keyrotor_core::accounts::{self, member_role_arn, AccountId, AccountsMode, Member, SkipReason};
 use keyrotor_core::config::Config;
 use keyrotor_core::error::{AwsErrorKind, Error, Result};
 use keyrotor_core::payload::AccountRef;
@@ -196,9 +196,7 @@ impl<D: FromConfig> Accounts<D> {
                     .insert(account.clone(), (member.clone(), Utc::now()));
                 Ok(Some(member))
             }
-            Err(reason) => Err(Error::InvalidInput(format!(
-                "account {account}: {reason}; this deployment does not work there"
-            ))),
+            Err(reason) => Err(out_of_scope(account, &reason)),
         }
     }
 
@@ -214,9 +212,8 @@ impl<D: FromConfig> Accounts<D> {
             }
         }
         let session_name = format!("keyrotor-{}", self.function);
-        let (sdk, expires) =
-            assume_role(&self.sts, &self.base, role_arn, &session_name, None).await?;
-        let org = Organizations::from_sdk(&sdk);
+        let (org, expires) =
+            Organizations::through_role(&self.sts, &self.base, role_arn, &session_name).await?;
         *held = Some((org.clone(), expires));
         Ok(org)
     }
@@ -249,19 +246,18 @@ impl<D: FromConfig> Accounts<D> {
     fn check_allowed(&self, account: &AccountId) -> Result<()> {
         let accounts = &self.config.accounts;
         let refused = match &accounts.mode {
-            AccountsMode::OwnAccount => Some("this deployment works in its own account only"),
-            AccountsMode::Listed(ids) if !ids.contains(account) => {
-                Some("the account is not one of KEYROTOR_ACCOUNTS")
+            AccountsMode::OwnAccount => {
+                return Err(Error::InvalidInput(format!(
+                    "account {account}: this deployment works in its own account only"
+                )))
             }
+            AccountsMode::Listed(ids) if !ids.contains(account) => Some(SkipReason::NotListed),
             _ if accounts.scope.exclude_accounts.contains(account) => {
-                Some("the account is in KEYROTOR_EXCLUDE_ACCOUNTS")
+                Some(SkipReason::ExcludedAccount)
             }
             _ => None,
         };
-        match refused {
-            Some(why) => Err(Error::InvalidInput(format!("account {account}: {why}"))),
-            None => Ok(()),
-        }
+        refused.map_or(Ok(()), |reason| Err(out_of_scope(account, &reason)))
     }
 
     /// A session of this function's member role in `account`.
@@ -279,6 +275,14 @@ impl<D: FromConfig> Accounts<D> {
         info!(account = %account, role = %role_arn, expires = %session.1, "assumed the member role");
         Ok(session)
     }
+}
+
+/// The refusal of an account outside the deployment's scope, with the reason the scan would
+/// give for leaving it out.
+fn out_of_scope(account: &AccountId, reason: &SkipReason) -> Error {
+    Error::InvalidInput(format!(
+        "account {account}: {reason}; this deployment does not work there"
+    ))
 }
 
 /// An SDK configuration like `base` but signed by a session of `role_arn` (one hour), and

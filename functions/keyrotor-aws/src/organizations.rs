@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_organizations::types::{Account, ChildType};
 use aws_sdk_organizations::Client;
+use chrono::{DateTime, Utc};
 use tracing::instrument;
 
 use crate::error::sdk_error;
@@ -24,6 +25,19 @@ impl Organizations {
     /// role in the management account the caller assumed).
     pub fn from_sdk(sdk: &aws_config::SdkConfig) -> Self {
         Organizations::new(Client::new(sdk))
+    }
+
+    /// The client signed by a session of `role_arn` (`KEYROTOR_ORG_ROLE_ARN`, a role in the
+    /// management account that grants the reads), and when that session expires.
+    pub async fn through_role(
+        sts: &aws_sdk_sts::Client,
+        base: &aws_config::SdkConfig,
+        role_arn: &str,
+        session_name: &str,
+    ) -> Result<(Self, DateTime<Utc>)> {
+        let (sdk, expires) =
+            crate::member::assume_role(sts, base, role_arn, session_name, None).await?;
+        Ok((Organizations::from_sdk(&sdk), expires))
     }
 }
 

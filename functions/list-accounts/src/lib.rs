@@ -3,7 +3,6 @@
 //! and returns the accounts to scan.
 
 use aws_config::SdkConfig;
-use keyrotor_aws::member::assume_role;
 use keyrotor_aws::{FromConfig, Organizations};
 use keyrotor_core::accounts::{inventory, AccountsMode, OrganizationPort};
 use keyrotor_core::config::{vars, Config, ConfigError};
@@ -46,9 +45,10 @@ impl Deps {
             None => Ok(Organizations::from_sdk(&self.sdk)),
             Some(role) => {
                 let sts = aws_sdk_sts::Client::new(&self.sdk);
-                let (sdk, _) =
-                    assume_role(&sts, &self.sdk, role, "keyrotor-list-accounts", None).await?;
-                Ok(Organizations::from_sdk(&sdk))
+                let (org, _) =
+                    Organizations::through_role(&sts, &self.sdk, role, "keyrotor-list-accounts")
+                        .await?;
+                Ok(org)
             }
         }
     }

@@ -193,17 +193,15 @@ def resolve_conditions(template: dict, parameters: dict) -> dict:
             return [w for w in (walk(v) for v in node) if w != NO_VALUE]
         return node
 
+    def kept(section: dict) -> dict:
+        # The entries whose condition holds, resolved and without their Condition.
+        return {name: walk({k: v for k, v in entry.items() if k != "Condition"})
+                for name, entry in section.items()
+                if "Condition" not in entry or conditions[entry["Condition"]]}
+
     out = dict(template)
-    out["Resources"] = {
-        logical: walk({k: v for k, v in r.items() if k != "Condition"})
-        for logical, r in template["Resources"].items()
-        if "Condition" not in r or conditions[r["Condition"]]
-    }
-    out["Outputs"] = {
-        k: walk({kk: vv for kk, vv in o.items() if kk != "Condition"})
-        for k, o in template.get("Outputs", {}).items()
-        if "Condition" not in o or conditions[o["Condition"]]
-    }
+    out["Resources"] = kept(template["Resources"])
+    out["Outputs"] = kept(template.get("Outputs", {}))
     out.pop("Conditions", None)
     out.pop("Rules", None)
     return out

@@ -384,12 +384,8 @@ fn conditions(block: &Value, request: &Request<'_>) -> Result<bool> {
     let mut holds = true;
     for (operator, keys) in object(block, "Condition")? {
         if let Some((quantifier, base)) = operator.split_once(':') {
-            let (negated, like) = match base {
-                "StringEquals" => (false, false),
-                "StringNotEquals" => (true, false),
-                "StringLike" => (false, true),
-                "StringNotLike" => (true, true),
-                other => bail!("unsupported condition operator {quantifier}:{other}"),
+            let Some((negated, false, like)) = comparison(base) else {
+                bail!("unsupported condition operator {quantifier}:{base}");
             };
             for (key, values) in object(keys, operator)? {
                 let patterns = strings(Some(values), key)?
@@ -423,14 +419,8 @@ fn conditions(block: &Value, request: &Request<'_>) -> Result<bool> {
             }
             continue;
         }
-        let (negated, arn, like) = match operator.as_str() {
-            "StringEquals" => (false, false, false),
-            "StringNotEquals" => (true, false, false),
-            "StringLike" => (false, false, true),
-            "StringNotLike" => (true, false, true),
-            "ArnEquals" | "ArnLike" => (false, true, true),
-            "ArnNotEquals" | "ArnNotLike" => (true, true, true),
-            other => bail!("unsupported condition operator {other}"),
+        let Some((negated, arn, like)) = comparison(operator) else {
+            bail!("unsupported condition operator {operator}");
         };
         for (key, values) in object(keys, operator)? {
             let mut matched = false;
@@ -449,6 +439,20 @@ fn conditions(block: &Value, request: &Request<'_>) -> Result<bool> {
         }
     }
     Ok(holds)
+}
+
+/// A comparison operator as (negated, compares ARNs, takes wildcards); `None` for any other.
+/// The set operators `ForAnyValue:`/`ForAllValues:` take the string ones.
+fn comparison(operator: &str) -> Option<(bool, bool, bool)> {
+    Some(match operator {
+        "StringEquals" => (false, false, false),
+        "StringNotEquals" => (true, false, false),
+        "StringLike" => (false, false, true),
+        "StringNotLike" => (true, false, true),
+        "ArnEquals" | "ArnLike" => (false, true, true),
+        "ArnNotEquals" | "ArnNotLike" => (true, true, true),
+        _ => return None,
+    })
 }
 
 /// One element of a pattern.

@@ -64,29 +64,59 @@ fn deploy(
     }
 }
 
-/// The AWS actions `function` calls: its `AWS_ACTIONS` (`iam:GetGroup` only with an exempt
-/// group configured), and with many accounts the member role it assumes and the
-/// organization's scope it reads.
+/// What the test knows of one of keyrotor's functions, from its own crate.
+struct Function {
+    /// Its `AWS_ACTIONS`.
+    actions: &'static [&'static str],
+    /// Whether it holds member accounts to the organization's scope (`CHECKS_SCOPE`).
+    checks_scope: bool,
+    /// Its cold start (`Deps::from_config`) with a configuration.
+    cold_start: fn(Config, &SdkConfig) -> Result<(), String>,
+}
+
+macro_rules! function {
+    ($krate:ident) => {
+        Function {
+            actions: $krate::AWS_ACTIONS,
+            checks_scope: <$krate::Deps as FromConfig>::CHECKS_SCOPE,
+            cold_start: |config, sdk| {
+                $krate::Deps::from_config(config, sdk)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            },
+        }
+    };
+}
+
+/// keyrotor's function of that name (as deployed, without the stack's prefix).
+fn function(name: &str) -> Option<Function> {
+    Some(match name {
+        "list-users" => function!(list_users),
+        "assess-key-age" => function!(assess_key_age),
+        "start-rotations" => function!(start_rotations),
+        "respond-to-exposure" => function!(respond_to_exposure),
+        "create-key" => function!(create_key),
+        "deactivate-key" => function!(deactivate_key),
+        "notify" => function!(notify),
+        "delete-key" => function!(delete_key),
+        "list-accounts" => function!(list_accounts),
+        "scan-accounts" => function!(scan_accounts),
+        _ => return None,
+    })
+}
+
+/// The AWS actions `name` calls: its `AWS_ACTIONS` (`iam:GetGroup` only with an exempt group
+/// configured), and with many accounts the member role it assumes and the organization's
+/// scope it reads.
 fn needed_actions(
-    function: &str,
+    name: &str,
     many_accounts: bool,
     exempt_group: bool,
 ) -> Option<BTreeSet<&'static str>> {
-    let declared: &[&str] = match function {
-        "list-users" => list_users::AWS_ACTIONS,
-        "assess-key-age" => assess_key_age::AWS_ACTIONS,
-        "start-rotations" => start_rotations::AWS_ACTIONS,
-        "respond-to-exposure" => respond_to_exposure::AWS_ACTIONS,
-        "create-key" => create_key::AWS_ACTIONS,
-        "deactivate-key" => deactivate_key::AWS_ACTIONS,
-        "notify" => notify::AWS_ACTIONS,
-        "delete-key" => delete_key::AWS_ACTIONS,
-        "list-accounts" => list_accounts::AWS_ACTIONS,
-        "scan-accounts" => scan_accounts::AWS_ACTIONS,
-        _ => return None,
-    };
+    let function = function(name)?;
     // STS GetCallerIdentity needs no permission (create-key makes it with the new key).
-    let mut needed: BTreeSet<&str> = declared
+    let mut needed: BTreeSet<&str> = function
+        .actions
         .iter()
         .copied()
         .filter(|a| *a != "sts:GetCallerIdentity")
@@ -100,10 +130,10 @@ fn needed_actions(
         "notify",
         "delete-key",
     ];
-    if many_accounts && member.contains(&function) {
+    if many_accounts && member.contains(&name) {
         needed.insert("sts:AssumeRole");
     }
-    if many_accounts && ["list-users", "assess-key-age", "notify"].contains(&function) {
+    if many_accounts && function.checks_scope {
         needed.extend(keyrotor_aws::member::SCOPE_ACTIONS);
     }
     Some(needed)
@@ -263,22 +293,10 @@ fn collect_resources(value: &serde_json::Value, out: &mut Vec<String>) {
 }
 
 /// The function's own cold start (its `Deps::from_config`) with the deployed configuration.
-fn cold_start(function: &str, config: Config) -> Result<(), String> {
-    let sdk = keyrotor_aws::testing::unreachable_sdk_config();
-    let result = match function {
-        "list-users" => list_users::Deps::from_config(config, &sdk).map(drop),
-        "assess-key-age" => assess_key_age::Deps::from_config(config, &sdk).map(drop),
-        "start-rotations" => start_rotations::Deps::from_config(config, &sdk).map(drop),
-        "respond-to-exposure" => respond_to_exposure::Deps::from_config(config, &sdk).map(drop),
-        "create-key" => create_key::Deps::from_config(config, &sdk).map(drop),
-        "deactivate-key" => deactivate_key::Deps::from_config(config, &sdk).map(drop),
-        "notify" => notify::Deps::from_config(config, &sdk).map(drop),
-        "delete-key" => delete_key::Deps::from_config(config, &sdk).map(drop),
-        "list-accounts" => list_accounts::Deps::from_config(config, &sdk).map(drop),
-        "scan-accounts" => scan_accounts::Deps::from_config(config, &sdk).map(drop),
-        other => return Err(format!("{other} is not one of keyrotor's functions")),
-    };
-    result.map_err(|e| e.to_string())
+fn cold_start(name: &str, config: Config) -> Result<(), String> {
+    let function =
+        function(name).ok_or_else(|| format!("{name} is not one of keyrotor's functions"))?;
+    (function.cold_start)(config, &keyrotor_aws::testing::unreachable_sdk_config())
 }
 
 /// The daily schedules' rules of `stack`: name to state.

@@ -32,19 +32,23 @@ fn template(name: &str) -> Template {
     .unwrap_or_else(|e| panic!("{name}: {e:#}"))
 }
 
-/// The trust policy of the member role of `function` (or `report`), with or without an
-/// external ID.
+/// A template's logical ID for `function`'s resource of kind `suffix`:
+/// `("create-key", "MemberRole")` is `CreateKeyMemberRole`.
+fn logical(function: &str, suffix: &str) -> String {
+    let name: String = function
+        .split('-')
+        .map(|w| w[..1].to_uppercase() + &w[1..])
+        .collect();
+    format!("{name}{suffix}")
+}
+
 /// The member stack's `OperatorRoleArn`: an IAM Identity Center permission set's roles.
 const OPERATOR_ROLES: &str = "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_KeyrotorOperator_*";
 
+/// The trust policy of the member role of `function` (or `report`), with or without an
+/// external ID.
 fn trust(function: &str, external_id: Option<&str>) -> Policy {
-    let logical = format!(
-        "{}MemberRole",
-        function
-            .split('-')
-            .map(|w| w[..1].to_uppercase() + &w[1..])
-            .collect::<String>()
-    );
+    let logical = logical(function, "MemberRole");
     let stack = Stack {
         partition: "aws".into(),
         region: "eu-west-1".into(),
@@ -197,13 +201,7 @@ fn a_hub_role_may_assume_only_its_own_member_role_and_only_in_the_organization()
         conditions: BTreeMap::from([("ManyAccounts".into(), true)]),
     };
     for function in FUNCTIONS {
-        let logical = format!(
-            "{}MemberAccess",
-            function
-                .split('-')
-                .map(|w| w[..1].to_uppercase() + &w[1..])
-                .collect::<String>()
-        );
+        let logical = logical(function, "MemberAccess");
         let document = template
             .resolve(
                 &["Resources", &logical, "Properties", "PolicyDocument"],
@@ -334,15 +332,9 @@ fn no_hub_role_reaches_a_member_account_outside_the_scope() {
     let guarded = template
         .resolve(&["Resources", "HubScopeGuard", "Properties", "Roles"], &{
             let mut s = stack(true, true, true);
-            for (logical, function) in [
-                ("ListUsersRole", "list-users"),
-                ("AssessKeyAgeRole", "assess-key-age"),
-                ("CreateKeyRole", "create-key"),
-                ("DeactivateKeyRole", "deactivate-key"),
-                ("NotifyRole", "notify"),
-                ("DeleteKeyRole", "delete-key"),
-            ] {
-                s.attributes.insert(logical.into(), function.into());
+            for function in FUNCTIONS {
+                s.attributes
+                    .insert(logical(function, "Role"), function.into());
             }
             s
         })
@@ -371,13 +363,7 @@ fn no_hub_role_reaches_a_member_account_outside_the_scope() {
         ("888888888888", format!("{ORG}/r-ab12/"), false),
     ];
     for function in FUNCTIONS {
-        let logical = format!(
-            "{}MemberAccess",
-            function
-                .split('-')
-                .map(|w| w[..1].to_uppercase() + &w[1..])
-                .collect::<String>()
-        );
+        let logical = logical(function, "MemberAccess");
         let caller = hub(TOOLING, function);
         let access = as_identity_policy(
             resolve(&logical, &stack(true, true, true)),

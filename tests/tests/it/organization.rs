@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use keyrotor_localstack::account::Account;
-use keyrotor_localstack::moto::SeedUser;
+use keyrotor_localstack::moto::{SeedUser, SentEmail};
 use keyrotor_localstack::organization::{member_account, LocalOrganization, EXAMPLE_OUS};
 use keyrotor_localstack::stack::{
     execution_output, local_settings, LocalStack, StackOptions, ACCOUNT_ID, ADMIN_ADDRESS,
@@ -36,6 +36,15 @@ fn seed(age_days: i64, email: &str) -> SeedUser {
         key_age_days: Some(age_days),
         groups: Vec::new(),
     }
+}
+
+/// The mails about member account `id` (their subjects name it).
+fn about<'a>(mails: &'a [SentEmail], id: &str) -> Vec<&'a SentEmail> {
+    let prefix = format!("[keyrotor {id}]");
+    mails
+        .iter()
+        .filter(|m| m.subject.starts_with(&prefix))
+        .collect()
 }
 
 /// The user's keys in `account`: (ID, status).
@@ -257,22 +266,17 @@ fn an_organization_scan_rotates_in_each_member_account_and_reports_the_unreachab
         // Mails name the account; prod's admin notices would go to its tagged address; the
         // unreachable account is reported to the admin with the role and the StackSet hint.
         let mails = stack.moto.sent_emails().expect("mails");
-        let about = |name: &str| {
-            mails
-                .iter()
-                .filter(|m| m.subject.starts_with(&format!("[keyrotor {}]", id(name))))
-                .collect::<Vec<_>>()
-        };
-        assert!(about("prod")
+        let scan_mails = |name: &str| about(&mails, &id(name));
+        assert!(scan_mails("prod")
             .iter()
             .any(|m| m.to == ["prod-owner@example.com"]));
-        assert!(about("payments")
+        assert!(scan_mails("payments")
             .iter()
             .any(|m| m.body.contains("payments")));
-        assert!(about("dev")
+        assert!(scan_mails("dev")
             .iter()
             .any(|m| m.to == ["dev-owner@example.com"]));
-        let unreachable = about("locked");
+        let unreachable = scan_mails("locked");
         assert_eq!(unreachable.len(), 1, "{unreachable:#?}");
         assert_eq!(unreachable[0].to, [ADMIN_ADDRESS]);
         let role = format!("arn:aws:iam::{}:role/keyrotor/list-users", id("locked"));
@@ -483,19 +487,15 @@ fn an_organization_scan_rotates_in_each_member_account_and_reports_the_unreachab
             ("lab", "KEYROTOR_EXCLUDE_OUS"),
             ("opted-out", "keyrotor:exclude=true"),
         ] {
-            let about: Vec<_> = by_hand
-                .iter()
-                .filter(|m| m.subject.starts_with(&format!("[keyrotor {}]", id(name))))
-                .collect();
-            assert_eq!(about.len(), 1, "{name}: {about:#?}");
-            assert_eq!(about[0].to, [ADMIN_ADDRESS], "{name}");
-            assert!(about[0].body.contains(limit), "{name}: {}", about[0].body);
+            let mails = about(by_hand, &id(name));
+            assert_eq!(mails.len(), 1, "{name}: {mails:#?}");
+            assert_eq!(mails[0].to, [ADMIN_ADDRESS], "{name}");
+            assert!(mails[0].body.contains(limit), "{name}: {}", mails[0].body);
         }
         // In scope (ghost is no user there): keyrotor's admin is told, and prod's own admin,
         // whose address only the organization's tag gives, gets a copy.
-        let mut told: Vec<&str> = by_hand
-            .iter()
-            .filter(|m| m.subject.starts_with(&format!("[keyrotor {}]", id("prod"))))
+        let mut told: Vec<&str> = about(by_hand, &id("prod"))
+            .into_iter()
             .flat_map(|m| m.to.iter().map(String::as_str))
             .collect();
         told.sort_unstable();

@@ -4,9 +4,9 @@
 
 1. **Package**, as `sam package` does: every local `CodeUri` and `DefinitionUri` becomes an
    object in an S3 bucket of the emulator. A function's artifact is its `bootstrap.zip` when
-   `make package` built one, else its host build (`target/debug/<name>`) zipped as
-   `bootstrap`: moto stores the code and never runs it (the local stack serves the real
-   binaries itself).
+   `make package` built one, else (and always with `--host-build`) its host build
+   (`target/debug/<name>`) zipped as `bootstrap`: moto stores the code and never runs it;
+   the deploy test runs each package's `bootstrap` itself (tools/lambda_host.py).
 2. **Transform** with `aws-sam-translator` (the library behind the SAM transform, pinned in
    tools/requirements.txt), with the stack's parameters.
 3. **Create** the stack on moto's CloudFormation and wait for it.
@@ -20,9 +20,10 @@ function named for it (never by changing the template):
   parameters, every `Fn::If` is replaced by its branch, `AWS::NoValue` drops its element,
   and resources whose condition is false are left out, as CloudFormation does.
 - `inline_definitions`: moto ignores `DefinitionS3Location` and `DefinitionSubstitutions`.
-  Each state machine's definition is read from its ASL file and given as
-  `DefinitionString: {"Fn::Sub": [text, substitutions]}`, which is what CloudFormation makes
-  of the two.
+  Each state machine's definition is read from its ASL file and given as the
+  `DefinitionString` CloudFormation makes of the two: the text with each substituted
+  placeholder replaced by its value (as an `Fn::Join`, since moto's `Fn::Sub` turns the ASL's
+  `$$` into `$`).
 - `string_parameters`: moto passes Number parameters on to a function's environment as
   numbers (which a function's configuration reads as strings, and the SDKs refuse); a
   `!Ref` of a Number parameter is a string in CloudFormation. Number parameters are given
@@ -92,10 +93,12 @@ def client(service: str, endpoint: str, account: str):
     )
 
 
-def artifact(template_dir: Path, code_uri: str) -> bytes:
-    """The zip `sam package` would upload for a function's `CodeUri`."""
+def artifact(template_dir: Path, code_uri: str, host_build: bool = False) -> bytes:
+    """The zip `sam package` would upload for a function's `CodeUri`: the file if it is
+    there (`make package`'s), else (or always, with `host_build`) this machine's debug build
+    zipped as `bootstrap`, which can run here."""
     path = (template_dir / code_uri).resolve()
-    if path.is_file():
+    if path.is_file() and not host_build:
         return path.read_bytes()
     binary = ROOT / "target" / "debug" / path.parent.name
     if not binary.is_file():
@@ -106,7 +109,7 @@ def artifact(template_dir: Path, code_uri: str) -> bytes:
     return out.getvalue()
 
 
-def package(template: dict, template_dir: Path, s3) -> dict:
+def package(template: dict, template_dir: Path, s3, host_build: bool = False) -> dict:
     """Local CodeUri and DefinitionUri as S3 objects, as `sam package` leaves them."""
     template = copy.deepcopy(template)
     try:
@@ -120,7 +123,7 @@ def package(template: dict, template_dir: Path, s3) -> dict:
             if not isinstance(uri, str) or uri.startswith("s3://"):
                 continue
             if prop == "CodeUri":
-                body = artifact(template_dir, uri)
+                body = artifact(template_dir, uri, host_build)
             else:
                 body = (template_dir / uri).read_bytes()
             key = f"{logical}/{Path(uri).name}"
@@ -209,7 +212,13 @@ def resolve_conditions(template: dict, parameters: dict) -> dict:
 
 def inline_definitions(template: dict, local: dict) -> dict:
     """Each state machine's definition from its ASL file, substituted as CloudFormation
-    substitutes DefinitionSubstitutions."""
+    substitutes DefinitionSubstitutions: every `${Name}` with a substitution is replaced by
+    its value, every other text stays as written (`$$.Execution.Id` included).
+
+    Given to moto as the `Fn::Join` of the text's pieces and the values, which is what the
+    substitution amounts to: moto's `Fn::Sub` goes through Python's string.Template, which
+    turns the ASL's `$$` (the context object) into `$`, and the machine then fails at run
+    time on every `$$.Execution` path."""
     for logical, resource in template["Resources"].items():
         if resource["Type"] != "AWS::StepFunctions::StateMachine":
             continue
@@ -219,13 +228,14 @@ def inline_definitions(template: dict, local: dict) -> dict:
             continue
         text = Path(source).read_text()
         substitutions = props.pop("DefinitionSubstitutions", {})
-        # A placeholder with no substitution stays as it is written (`${!Name}` is Fn::Sub's
-        # literal), as with DefinitionSubstitutions: the definition then names it.
-        text = re.sub(r"\$\{([^}!]+)\}",
-                      lambda m: m.group(0) if m.group(1) in substitutions else "${!" + m.group(1) + "}",
-                      text)
+        pieces, at = [], 0
+        for m in re.finditer(r"\$\{([^}]+)\}", text):
+            if m.group(1) in substitutions:
+                pieces += [text[at:m.start()], substitutions[m.group(1)]]
+                at = m.end()
+        pieces.append(text[at:])
         props.pop("DefinitionS3Location", None)
-        props["DefinitionString"] = {"Fn::Sub": [text, substitutions]} if substitutions else text
+        props["DefinitionString"] = {"Fn::Join": ["", pieces]} if len(pieces) > 1 else text
     return template
 
 
@@ -358,10 +368,11 @@ def string_parameters(template: dict, parameters: dict) -> list:
     return [{"ParameterKey": k, "ParameterValue": str(v)} for k, v in parameters.items()]
 
 
-def deploy(template_path: Path, endpoint: str, account: str, stack_name: str, parameters: dict) -> dict:
+def deploy(template_path: Path, endpoint: str, account: str, stack_name: str, parameters: dict,
+           host_build: bool = False) -> dict:
     template = yaml_parse(template_path.read_text())
     s3 = client("s3", endpoint, account)
-    packaged = package(template, template_path.parent, s3)
+    packaged = package(template, template_path.parent, s3, host_build)
     local = {k: r.get("Metadata", {}).pop("LocalDefinition")
              for k, r in packaged["Resources"].items()
              if "LocalDefinition" in r.get("Metadata", {})}
@@ -411,6 +422,8 @@ def main() -> int:
     parser.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--print-resources", action="store_true")
     parser.add_argument("--role-actions", action="store_true")
+    parser.add_argument("--host-build", action="store_true",
+                        help="package this machine's debug builds even where make package's zips exist")
     args = parser.parse_args()
     parameters = dict(p.split("=", 1) for p in args.parameter)
     if args.endpoint is None:
@@ -424,7 +437,7 @@ def main() -> int:
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         args.endpoint = f"http://127.0.0.1:{port}"
-    stack = deploy(Path(args.template), args.endpoint, args.account, args.stack_name, parameters)
+    stack = deploy(Path(args.template), args.endpoint, args.account, args.stack_name, parameters, args.host_build)
     print(f"STACK {stack['StackId']}")
     if args.role_actions:
         print("ROLE_ACTIONS " + json.dumps(role_actions(args.endpoint, args.account, args.stack_name)))

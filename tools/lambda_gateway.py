@@ -12,6 +12,10 @@ With `-- COMMAND...` it also runs the upstream itself (normally `cargo lambda wa
 whole group when it exits: when the process that started the gateway goes away, on SIGTERM
 or SIGINT. So nothing is left running after a test run or a demo, even one that crashed.
 
+With `--deployed-stack STACK` it serves that deployed stack's functions itself instead, each
+with its own deployed environment and role (tools/lambda_host.py). An invocation with
+`X-Amz-Invocation-Type: Event` (EventBridge's) is accepted at once (202) and run behind.
+
 It also counts invocations per function (`GET /_gateway/stats`) for reports and benchmarks.
 Prints `PORT <n>` once listening and the upstream answers.
 """
@@ -82,6 +86,15 @@ class Gateway(BaseHTTPRequestHandler):
         name = function_name(match.group(1))
         with STATS_LOCK:
             STATS[name] = STATS.get(name, 0) + 1
+        invoke = HOST.invoke if HOST is not None else self.invoke_upstream
+        if self.headers.get("X-Amz-Invocation-Type") == "Event":
+            # Asynchronous, as EventBridge invokes: accepted now, run in the background.
+            threading.Thread(target=invoke, args=(name, payload), daemon=True).start()
+            return self.reply(202, b"")
+        return self.reply(*invoke(name, payload))
+
+    def invoke_upstream(self, name: str, payload: bytes) -> tuple[int, bytes, dict]:
+        """The invocation by `cargo lambda watch`, its answer as Lambda's Invoke gives it."""
         conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=self.timeout_seconds)
         try:
             conn.request("POST", f"/2015-03-31/functions/{name}/invocations", body=payload,
@@ -90,24 +103,27 @@ class Gateway(BaseHTTPRequestHandler):
             body = response.read()
         except OSError as err:
             message = json.dumps({"Type": "Service", "message": f"cargo lambda watch unreachable: {err}"})
-            return self.reply(502, message.encode(), {"x-amzn-ErrorType": "ServiceException"})
+            return 502, message.encode(), {"x-amzn-ErrorType": "ServiceException"}
         finally:
             conn.close()
         if response.status == 200:
-            return self.reply(200, body, {"X-Amz-Executed-Version": "$LATEST"})
+            return 200, body, {"X-Amz-Executed-Version": "$LATEST"}
         try:
             error = json.loads(body)
         except ValueError:
             error = None
         if isinstance(error, dict) and "errorType" in error:
-            return self.reply(200, body, {"X-Amz-Function-Error": "Unhandled", "X-Amz-Executed-Version": "$LATEST"})
-        return self.reply(response.status, body)
+            return 200, body, {"X-Amz-Function-Error": "Unhandled", "X-Amz-Executed-Version": "$LATEST"}
+        return response.status, body, {}
 
 
+HOST = None
 UPSTREAM: subprocess.Popen | None = None
 
 
 def stop_upstream() -> None:
+    if HOST is not None:
+        HOST.stop()
     if UPSTREAM is not None and UPSTREAM.poll() is None:
         try:
             os.killpg(UPSTREAM.pid, signal.SIGTERM)
@@ -153,12 +169,16 @@ def wait_for_port(port: int, seconds: float) -> None:
 
 
 def main() -> None:
-    global UPSTREAM
+    global UPSTREAM, HOST
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--upstream-port", type=int, default=0, help="port of the upstream (0: pick one)")
     parser.add_argument("--upstream-log", help="file for the upstream's output")
     parser.add_argument("--no-parent-watch", action="store_true")
+    parser.add_argument("--deployed-stack", help="serve this deployed stack's functions (tools/lambda_host.py)")
+    parser.add_argument("--aws-endpoint", help="with --deployed-stack: where to read the stack (moto)")
+    parser.add_argument("--function-endpoint", help="with --deployed-stack: the functions' AWS_ENDPOINT_URL")
+    parser.add_argument("--account", default="123456789012", help="with --deployed-stack: the stack's account")
     parser.add_argument("command", nargs="*", help="upstream to run; {port} is replaced by its port")
     args = parser.parse_args()
     upstream_port = args.upstream_port or free_port()
@@ -168,7 +188,11 @@ def main() -> None:
     if not args.no_parent_watch:
         exit_with_parent(stop_upstream)
     threading.Thread(target=watch_upstream, daemon=True).start()
-    if args.command:
+    if args.deployed_stack:
+        import lambda_host
+        HOST = lambda_host.Host(args.deployed_stack, args.aws_endpoint, args.function_endpoint or args.aws_endpoint,
+                                args.account, args.upstream_log)
+    elif args.command:
         command = [part.replace("{port}", str(upstream_port)) for part in args.command]
         log = open(args.upstream_log, "ab") if args.upstream_log else subprocess.DEVNULL
         UPSTREAM = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

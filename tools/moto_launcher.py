@@ -10,6 +10,11 @@ functions themselves have no test switch; they see an ordinary emulator.
 drops every account's credential report, as if the last one were older than IAM keeps.
 `POST /_keyrotor/seed-users` creates many users at once for the benchmark (see seed_users):
 only the set-up is faster; everything measured goes through the API.
+`GET /_keyrotor/ses-messages` lists the e-mails SES "sent", in every account, as
+`/moto-api/data.json` gives them (which fails once a Lambda function exists: it asks Docker).
+`/_keyrotor/enforce` switches IAM enforcement of role sessions on and reads its decisions,
+and EventBridge rules deliver to Lambda targets: what the deployed stack's test needs
+(tools/moto_deployed.py).
 
 Two IAM answers are made faithful to AWS, because the scan's call counts depend on them
 (moto 5.2.5 gets both wrong): ListUsers honours MaxItems and Marker (moto returns every
@@ -31,6 +36,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import time_machine
+import moto_deployed
 from parent_watch import exit_with_parent
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -47,6 +53,7 @@ CLOCK_PATH = "/_keyrotor/clock"
 LAMBDA_PATH = "/_keyrotor/lambda-port"
 EXPIRE_REPORT_PATH = "/_keyrotor/credential-report/expire"
 SEED_PATH = "/_keyrotor/seed-users"
+SES_PATH = "/_keyrotor/ses-messages"
 
 
 class Clock:
@@ -91,6 +98,13 @@ def with_clock(app, clock: Clock):
             port = int(json_body(environ)["port"])
             os.environ["MOTO_PORT"] = str(port)
             return answer(start_response, "200 OK", {"port": port})
+        if path == moto_deployed.ENFORCE_PATH:
+            try:
+                return answer(start_response, "200 OK", moto_deployed.control(environ["REQUEST_METHOD"], json_body(environ, {})))
+            except (KeyError, TypeError, ValueError) as err:
+                return answer(start_response, "400 Bad Request", {"error": f"{type(err).__name__}: {err}"})
+        if path == SES_PATH:
+            return answer(start_response, "200 OK", {"messages": sent_messages()})
         if path == EXPIRE_REPORT_PATH and post:
             return answer(start_response, "200 OK", {"expired": expire_credential_reports()})
         if path == SEED_PATH and post:
@@ -192,6 +206,19 @@ def get_credential_report(self) -> ActionResult:
     )
 
 
+def sent_messages() -> list:
+    """Every plain e-mail moto's SES accepted, oldest first within an account and region."""
+    from moto.ses.models import Message, ses_backends
+    out = []
+    for account, regions in ses_backends.items():
+        for region, backend in regions.items():
+            for m in backend.sent_messages:
+                if isinstance(m, Message):
+                    out.append({"source": m.source, "destinations": m.destinations, "subject": m.subject,
+                                "body": m.body})
+    return out
+
+
 def make_iam_faithful() -> None:
     IamResponse.list_users = list_users_in_pages
     IamResponse.generate_credential_report = generate_credential_report
@@ -208,6 +235,7 @@ def main() -> None:
         sys.exit("moto_launcher serves loopback only")
 
     make_iam_faithful()
+    moto_deployed.install()
     clock = Clock()
     app = with_clock(DomainDispatcherApplication(create_backend_app), clock)
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)

@@ -3,10 +3,12 @@
 //! with the Lambda gateway, `cargo lambda watch` serving the real function binaries and the
 //! two state machines ([`stack`]); seeding an account with test users and reading it back
 //! through the SDK ([`account`]); and running a function binary under a minimal Lambda
-//! Runtime API ([`probe`]). `make demo` and `make bench` are its binaries. Nothing here talks
+//! Runtime API ([`probe`]); `infra/template.yaml` deployed on the emulator and run as
+//! deployed ([`deployed`]). `make demo` and `make bench` are its binaries. Nothing here talks
 //! to a real AWS account.
 
 pub mod account;
+pub mod deployed;
 pub mod moto;
 pub mod operator;
 pub mod organization;

@@ -225,18 +225,14 @@ impl MotoServer {
         .map(drop)
     }
 
-    /// The e-mails moto "sent" (from `/moto-api/data.json`).
+    /// The e-mails moto "sent", in every account (`/_keyrotor/ses-messages`).
     pub fn sent_emails(&self) -> Result<Vec<SentEmail>> {
-        let (status, text) = self.request("GET", "/moto-api/data.json", "")?;
+        let (status, text) = self.request("GET", "/_keyrotor/ses-messages", "")?;
         if status != 200 {
-            bail!("data.json answered {status}");
+            bail!("ses-messages answered {status}");
         }
-        let data: serde_json::Value = serde_json::from_str(&text).context("data.json")?;
-        let messages = data
-            .pointer("/ses/Message")
-            .and_then(|m| m.as_array())
-            .cloned()
-            .unwrap_or_default();
+        let data: serde_json::Value = serde_json::from_str(&text).context("ses-messages")?;
+        let messages = data["messages"].as_array().cloned().unwrap_or_default();
         Ok(messages
             .iter()
             .map(|m| SentEmail {

@@ -354,23 +354,7 @@ impl LocalStack {
         execution_arn: &str,
         timeout: Duration,
     ) -> Result<DescribeExecutionOutput> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let out = self
-                .account
-                .sfn
-                .describe_execution()
-                .execution_arn(execution_arn)
-                .send()
-                .await?;
-            if out.status() != &ExecutionStatus::Running {
-                return Ok(out);
-            }
-            if Instant::now() > deadline {
-                bail!("execution {execution_arn} still running after {timeout:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        wait_for_execution(&self.account.sfn, execution_arn, timeout).await
     }
 
     /// Every per-user execution, newest first.
@@ -534,20 +518,7 @@ impl LocalStack {
     }
 
     fn stop_gateway(&mut self) {
-        // SIGTERM lets the gateway stop cargo lambda watch's whole process group.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.gateway.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.gateway.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.gateway.kill();
-        let _ = self.gateway.wait();
+        stop_gateway(&mut self.gateway);
     }
 
     /// Invocations per function so far, as the gateway counted them.
@@ -556,6 +527,47 @@ impl LocalStack {
         let v: serde_json::Value = serde_json::from_str(&body)?;
         Ok(serde_json::from_value(v["invocations"].clone())?)
     }
+}
+
+/// Waits until the execution is no longer running.
+pub async fn wait_for_execution(
+    sfn: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    timeout: Duration,
+) -> Result<DescribeExecutionOutput> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = sfn
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await?;
+        if out.status() != &ExecutionStatus::Running {
+            return Ok(out);
+        }
+        if Instant::now() > deadline {
+            bail!("execution {execution_arn} still running after {timeout:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Stops the Lambda gateway; SIGTERM lets it stop what it serves (cargo lambda watch's
+/// process group, or a deployed stack's function processes) first.
+pub(crate) fn stop_gateway(gateway: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(gateway.id().to_string())
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = gateway.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = gateway.kill();
+    let _ = gateway.wait();
 }
 
 fn machine_arn(name: &str) -> String {
@@ -648,7 +660,7 @@ impl Drop for LocalStack {
 }
 
 /// Tells moto's Step Functions to invoke Lambda at the gateway.
-fn point_moto_at_gateway(moto: &MotoServer, gateway_port: u16) -> Result<()> {
+pub(crate) fn point_moto_at_gateway(moto: &MotoServer, gateway_port: u16) -> Result<()> {
     let (status, body) = moto.request(
         "POST",
         "/_keyrotor/lambda-port",

@@ -7,20 +7,26 @@
 //! `ScheduleEnabled` and `Accounts` say. Mutated templates (a variable dropped, an action
 //! removed from a role, a substitution renamed) fail with the resource named.
 //!
-//! What this cannot show yet (issue 27): the functions running with their deployed
-//! environment and their own roles' credentials under enforced IAM; here the roles are
-//! read, not enforced, and Resource and Condition stay the policy tests' business.
+//! Then the pipeline runs through the deployed stack ([`DeployedStack`]): each function from
+//! its deployed package with its deployed environment and its own role's session, every call
+//! checked against that role by action (moto cannot evaluate Resource and Condition here;
+//! the policy tests do).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Mutex;
 
 use aws_config::SdkConfig;
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
+use aws_sdk_sfn::types::ExecutionStatus;
 use keyrotor_aws::FromConfig;
 use keyrotor_core::config::Config;
-use keyrotor_localstack::moto::{python, MotoServer};
+use keyrotor_localstack::account::user_with_aged_key;
+use keyrotor_localstack::deployed::{deploy_template, Decision, DeployedStack};
+use keyrotor_localstack::moto::MotoServer;
 use keyrotor_localstack::workspace_root;
+use keyrotor_tests::events::{health_event_arn, health_exposure};
+use serde_json::json;
 
 const FROM: &str = "FromAddress=keyrotor@example.com";
 const KEY_ADMIN: &str = "KeyAdminRole=deploy/keyrotor-deployer";
@@ -41,27 +47,7 @@ fn deploy(
     account: &str,
     parameters: &[&str],
 ) -> Result<String, String> {
-    let mut command = Command::new(python().expect("the venv"));
-    command
-        .current_dir(workspace_root())
-        .arg(workspace_root().join("tools/deploy_local.py"))
-        .args(["--endpoint", &moto.endpoint(), "--stack-name", stack])
-        .args(["--account", account])
-        .arg("--template")
-        .arg(template)
-        .arg("--role-actions")
-        .env("AWS_DEFAULT_REGION", "us-east-1");
-    for parameter in parameters {
-        command.args(["--parameter", parameter]);
-    }
-    let out = command.output().expect("deploy_local.py runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    if out.status.success() {
-        Ok(stdout)
-    } else {
-        Err(format!("{stdout}{stderr}"))
-    }
+    deploy_template(&moto.endpoint(), template, stack, account, parameters)
 }
 
 /// What the test knows of one of keyrotor's functions, from its own crate.
@@ -251,6 +237,18 @@ async fn problems(sdk: &SdkConfig, stack: &str) -> Vec<String> {
                 &definition[at..end]
             ));
         }
+        // CloudFormation leaves the context object's `$$` as written.
+        if let Some(asl) = asl_of(machine.name()) {
+            let context = |text: &str| text.matches("\"$$.").count();
+            if context(definition) != context(&asl) {
+                problems.push(format!(
+                    "{}: {} of the ASL's {} context paths ($$.) survive",
+                    machine.name(),
+                    context(definition),
+                    context(&asl)
+                ));
+            }
+        }
         let parsed: serde_json::Value = match serde_json::from_str(definition) {
             Ok(v) => v,
             Err(e) => {
@@ -272,6 +270,17 @@ async fn problems(sdk: &SdkConfig, stack: &str) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The ASL file the deployed state machine `name` (`<stack>-keyrotor-<machine>`) is made of.
+fn asl_of(name: &str) -> Option<String> {
+    let file = match name.rsplit_once("-keyrotor-")?.1 {
+        "scan" => "scan.asl.json",
+        "rotate" | "respond" => "rotate-user.asl.json",
+        "organization" => "organization.asl.json",
+        _ => return None,
+    };
+    std::fs::read_to_string(workspace_root().join("statemachine").join(file)).ok()
 }
 
 /// Every Task's `Resource` and `Parameters.FunctionName` in a definition.
@@ -473,5 +482,274 @@ fn a_mutated_template_fails_with_the_resource_named() {
                 "{name}: a failure names {resource} and {detail}: {found:#?}"
             );
         }
+    });
+}
+
+/// The parameters of the stack the pipeline runs on: live (not a dry run), a deletion two
+/// seconds after deactivation, no overlap window and no retirement (the seeded keys were
+/// never used), so a rotation runs to deletion in seconds.
+const LIVE: [&str; 7] = [
+    FROM,
+    KEY_ADMIN,
+    "DryRun=false",
+    "DeletionDelaySeconds=2",
+    "OverlapSeconds=0",
+    "UnusedDays=0",
+    "WarnDays=none",
+];
+
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The execution ended well; otherwise the failure with the functions' last log lines.
+fn succeeded(stack: &DeployedStack, what: &str, done: &DescribeExecutionOutput) {
+    assert_eq!(
+        done.status(),
+        &ExecutionStatus::Succeeded,
+        "{what}: {:?} {:?}\n{}",
+        done.error(),
+        done.cause(),
+        stack.functions_log_tail(40)
+    );
+}
+
+/// Waits for every execution of the stack's `machine` and checks each succeeded; their
+/// outputs.
+async fn all_succeed(stack: &DeployedStack, machine: &str) -> Vec<serde_json::Value> {
+    let listed = stack
+        .account
+        .sfn
+        .list_executions()
+        .state_machine_arn(stack.machine_arn(machine))
+        .send()
+        .await
+        .expect("ListExecutions");
+    let mut outputs = Vec::new();
+    for execution in listed.executions() {
+        let done = stack
+            .wait_for(execution.execution_arn(), TIMEOUT)
+            .await
+            .expect("ends");
+        succeeded(stack, execution.name(), &done);
+        outputs.push(serde_json::from_str(done.output().unwrap_or("null")).expect("JSON output"));
+    }
+    outputs
+}
+
+/// The user's only key is a new one, active; `old` is gone.
+async fn rotated(stack: &DeployedStack, user: &str, old: &str) {
+    let keys = stack.account.keys(user).await.expect("keys");
+    assert_eq!(keys.len(), 1, "{user}: {keys:?}");
+    assert_ne!(keys[0].0, old, "{user}: the old key is deleted");
+    assert_eq!(keys[0].1, "Active", "{user}: {keys:?}");
+    let secret = stack.account.secret_of(user).await.expect("name");
+    let stored = stack.account.secret_value(&secret).await.expect("stored");
+    assert_eq!(stored["AccessKeyId"], keys[0].0.as_str(), "{user}");
+}
+
+/// The role the stack's `function` was deployed with.
+async fn role_of(stack: &DeployedStack, function: &str) -> String {
+    let config = aws_sdk_lambda::Client::new(&stack.moto.sdk_config())
+        .get_function_configuration()
+        .function_name(format!("{}-{function}", stack.name))
+        .send()
+        .await
+        .expect("GetFunctionConfiguration");
+    config.role().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn the_deployed_stack_runs_the_pipeline_under_its_own_roles() {
+    runtime().block_on(async {
+        let stack = DeployedStack::deploy("live", &LIVE)
+            .await
+            .expect("deployed");
+        let moto = &stack.moto;
+        let account = &stack.account;
+        let email = |user: &str| format!("{user}@example.com");
+        let mut old = BTreeMap::new();
+        for (user, age) in [("alice", 100), ("bob", 10), ("carol", 3), ("dave", 3)] {
+            let key = user_with_aged_key(moto, account, user, &[("Email", &email(user))], age)
+                .await
+                .expect("seeded");
+            old.insert(user, key.id);
+        }
+
+        // The scan, as the deployed schedule starts it: its rule's target and input.
+        let rule = format!("{}-keyrotor-daily-scan", stack.name);
+        let targets = account
+            .events
+            .list_targets_by_rule()
+            .rule(&rule)
+            .send()
+            .await
+            .expect("ListTargetsByRule");
+        let target = targets
+            .targets()
+            .first()
+            .expect("the schedule has a target");
+        assert_eq!(target.arn(), stack.machine_arn("keyrotor-scan"), "{rule}");
+        let scan = account
+            .sfn
+            .start_execution()
+            .state_machine_arn(target.arn())
+            .name("scheduled")
+            .input(target.input().unwrap_or("{}"))
+            .send()
+            .await
+            .expect("the scan starts");
+        let done = stack
+            .wait_for(scan.execution_arn(), TIMEOUT)
+            .await
+            .expect("ends");
+        succeeded(&stack, "the scan", &done);
+        let outputs = all_succeed(&stack, "keyrotor-rotate").await;
+        assert!(
+            outputs.iter().any(|o| o["assessment"]["user"] == "alice"
+                && o["deleted"]["outcome"] == "deleted"),
+            "alice was rotated through deletion: {outputs:#?}"
+        );
+        rotated(&stack, "alice", &old["alice"]).await;
+        let mails = moto.sent_emails().expect("mails");
+        assert!(
+            mails.iter().any(|m| m.to == [email("alice")]),
+            "alice was told: {mails:#?} {outputs:#?}"
+        );
+        let bob = account.keys("bob").await.expect("keys");
+        assert_eq!(
+            bob,
+            vec![(old["bob"].clone(), "Active".to_owned())],
+            "bob's key is young"
+        );
+
+        // A responder forcing a rotation of a young key, on the responder machine.
+        let forced = stack
+            .start(
+                "keyrotor-respond",
+                "carol-now",
+                &json!({"user": "carol", "force": true}),
+            )
+            .await
+            .expect("starts");
+        let done = stack.wait_for(&forced, TIMEOUT).await.expect("ends");
+        succeeded(&stack, "the forced rotation", &done);
+        rotated(&stack, "carol", &old["carol"]).await;
+
+        // AWS Health's report of dave's exposed key, through the deployed rule.
+        let reported = chrono::Utc::now();
+        stack
+            .proxy
+            .record_health(json!({ health_event_arn(&old["dave"]): {
+                "eventTypeCode": "AWS_RISK_CREDENTIALS_EXPOSED",
+                "startTime": reported.timestamp(),
+                "exposedUrl": "https://github.com/example/leak",
+                "entities": [old["dave"]],
+            }}))
+            .expect("AWS Health's record");
+        let event = health_exposure(&old["dave"], reported, "https://github.com/example/leak");
+        let put = account
+            .events
+            .put_events()
+            .entries(
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .source("aws.health")
+                    .detail_type("AWS Health Event")
+                    .resources(old["dave"].clone())
+                    .detail(event["detail"].to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("PutEvents");
+        assert_eq!(put.failed_entry_count(), 0, "{put:?}");
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        loop {
+            let listed = account
+                .sfn
+                .list_executions()
+                .state_machine_arn(stack.machine_arn("keyrotor-respond"))
+                .send()
+                .await
+                .expect("ListExecutions");
+            let exposed = format!("exposed-{}-", old["dave"]);
+            if listed
+                .executions()
+                .iter()
+                .any(|e| e.name().starts_with(&exposed))
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the report started no rotation\n{}",
+                stack.functions_log_tail(40)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        all_succeed(&stack, "keyrotor-respond").await;
+        rotated(&stack, "dave", &old["dave"]).await;
+
+        // Every call of a function was made with its own role's session, and allowed.
+        let decisions = stack.decisions().expect("decisions");
+        let denied: Vec<&Decision> = decisions.iter().filter(|d| !d.allowed).collect();
+        assert!(
+            denied.is_empty(),
+            "calls the deployed roles refused: {denied:#?}"
+        );
+        for (function, action) in [
+            ("list-users", "iam:ListUsers"),
+            ("assess-key-age", "iam:ListAccessKeys"),
+            ("start-rotations", "states:StartExecution"),
+            ("create-key", "iam:CreateAccessKey"),
+            ("create-key", "secretsmanager:PutSecretValue"),
+            ("deactivate-key", "iam:UpdateAccessKey"),
+            ("notify", "ses:SendEmail"),
+            ("delete-key", "iam:DeleteAccessKey"),
+            ("respond-to-exposure", "states:StartExecution"),
+        ] {
+            let role = role_of(&stack, function).await;
+            assert!(
+                decisions
+                    .iter()
+                    .any(|d| d.role == role && d.action == action),
+                "{function} called {action} with its role {role}: {decisions:#?}"
+            );
+        }
+
+        // And enforcement refuses: list-users' role may not make a key.
+        let role = role_of(&stack, "list-users").await;
+        let session = aws_sdk_sts::Client::new(&moto.sdk_config())
+            .assume_role()
+            .role_arn(&role)
+            .role_session_name("probe")
+            .send()
+            .await
+            .expect("AssumeRole");
+        let credentials = session.credentials().expect("credentials");
+        let as_list_users = moto
+            .sdk_config()
+            .into_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new(
+                        credentials.access_key_id(),
+                        credentials.secret_access_key(),
+                        Some(credentials.session_token().to_owned()),
+                        None,
+                        "list-users-role",
+                    ),
+                ),
+            )
+            .build();
+        let refused = aws_sdk_iam::Client::new(&as_list_users)
+            .create_access_key()
+            .user_name("bob")
+            .send()
+            .await;
+        let message = format!(
+            "{:?}",
+            refused.expect_err("list-users' role cannot make keys")
+        );
+        assert!(message.contains("AccessDenied"), "{message}");
+        assert_eq!(account.keys("bob").await.expect("keys").len(), 1);
     });
 }

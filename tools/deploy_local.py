@@ -42,7 +42,7 @@ on the template's text (check_infra.py, the policy tests).
 Reading back: `--role-actions` prints, for each function of the stack, the actions its
 deployed role's policies allow (`ROLE_ACTIONS {json}`). moto returns a policy document that
 CloudFormation gave it as an object in Python's repr, not JSON; it is read with
-`ast.literal_eval` (`read_policy`).
+`ast.literal_eval` (`read_policy`, in policy_documents.py, which moto_deployed.py shares).
 
 Usage: deploy_local.py [--endpoint URL] --stack-name NAME [--template PATH] [--account ID]
        [--parameter KEY=VALUE ...] [--print-resources] [--role-actions]
@@ -53,7 +53,6 @@ CREATE_COMPLETE.
 """
 
 import argparse
-import ast
 import copy
 import io
 import json
@@ -61,7 +60,6 @@ import os
 import re
 import sys
 import time
-import urllib.parse
 import zipfile
 from pathlib import Path
 
@@ -69,6 +67,8 @@ import boto3
 from samtranslator.public.exceptions import InvalidDocumentException
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
+
+from policy_documents import statements
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "keyrotor-local-artifacts"
@@ -311,17 +311,6 @@ def role_policies(template: dict) -> dict:
     return template
 
 
-def read_policy(document) -> dict:
-    """A policy document as moto returns it: JSON, URL-encoded JSON, or Python's repr."""
-    if isinstance(document, dict):
-        return document
-    text = urllib.parse.unquote(document)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return ast.literal_eval(text)
-
-
 def role_actions(endpoint: str, account: str, stack_name: str) -> dict:
     """Each function of the stack (named without the stack's prefix): the actions its role's
     policies, inline and attached, allow."""
@@ -342,8 +331,7 @@ def role_actions(endpoint: str, account: str, stack_name: str) -> dict:
                 )["PolicyVersion"]["Document"])
             actions = set()
             for document in documents:
-                statements = read_policy(document).get("Statement", [])
-                for st in statements if isinstance(statements, list) else [statements]:
+                for st in statements(document):
                     if st.get("Effect") == "Allow":
                         action = st.get("Action", [])
                         actions |= set(action if isinstance(action, list) else [action])

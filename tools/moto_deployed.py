@@ -31,7 +31,6 @@ as on AWS, a rule that has a schedule and no pattern matches no event (moto's ma
 every event, then fails on its Step Functions target), nor does a disabled rule.
 """
 
-import ast
 import copy
 import fnmatch
 import json
@@ -46,6 +45,7 @@ from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.responses import get_backend as stepfunctions_backend
 from moto.stepfunctions.utils import cfn_to_api_tags
 from moto.utilities.arns import parse_arn
+from policy_documents import statements
 
 ENFORCE_PATH = "/_keyrotor/enforce"
 LOCK = threading.Lock()
@@ -53,22 +53,6 @@ STATE = {"on": False}
 DECISIONS: list[dict] = []
 # The SigV4 scope's service name where it is not the IAM action's prefix.
 ACTION_PREFIX = {"monitoring": "cloudwatch", "email": "ses"}
-
-
-def read_policy(document) -> dict:
-    """A policy document as moto keeps it: a dict, JSON, URL-encoded JSON or Python's repr."""
-    if isinstance(document, dict):
-        return document
-    text = urllib.parse.unquote(document)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return ast.literal_eval(text)
-
-
-def statements(document) -> list:
-    listed = read_policy(document).get("Statement", [])
-    return listed if isinstance(listed, list) else [listed]
 
 
 def covers(patterns, action: str) -> bool:

@@ -81,6 +81,16 @@ impl DeployedStack {
     /// Deploys `infra/template.yaml` as `name` with `parameters` (`Key=Value`), serves its
     /// functions as deployed, and switches IAM enforcement of their sessions on.
     pub async fn deploy(name: &str, parameters: &[&str]) -> Result<Self> {
+        Self::deploy_from(
+            &workspace_root().join("infra/template.yaml"),
+            name,
+            parameters,
+        )
+        .await
+    }
+
+    /// [`DeployedStack::deploy`] of another template (a mutated one, next to the original).
+    pub async fn deploy_from(template: &Path, name: &str, parameters: &[&str]) -> Result<Self> {
         let moto = MotoServer::start()?;
         moto.enable_state_machine_execution()?;
         let account = Account::new(&moto.sdk_config());
@@ -91,8 +101,7 @@ impl DeployedStack {
         {
             account.verify_sender(from).await?;
         }
-        let template = workspace_root().join("infra/template.yaml");
-        deploy_template(&moto.endpoint(), &template, name, ACCOUNT_ID, parameters)
+        deploy_template(&moto.endpoint(), template, name, ACCOUNT_ID, parameters)
             .map_err(|e| anyhow::anyhow!("deploying {name}: {e}"))?;
         let proxy = FaultProxy::start(moto.port())?;
         let log_dir = workspace_root().join("target/keyrotor-local");
@@ -179,9 +188,21 @@ impl DeployedStack {
         wait_for_execution(&self.account.sfn, execution_arn, timeout).await
     }
 
+    /// The secret of every key CreateAccessKey gave the functions (the fault proxy saw
+    /// them go by), for leak scans.
+    pub fn issued_secrets(&self) -> Result<Vec<String>> {
+        let mut stats = self.proxy.stats()?;
+        serde_json::from_value(stats["issuedSecrets"].take()).context("issuedSecrets")
+    }
+
+    /// Everything the functions logged.
+    pub fn functions_log(&self) -> String {
+        std::fs::read_to_string(&self.functions_log).unwrap_or_default()
+    }
+
     /// What the functions logged, for a failing test's message.
     pub fn functions_log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.functions_log).unwrap_or_default();
+        let text = self.functions_log();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
     }

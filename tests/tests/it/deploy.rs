@@ -421,6 +421,61 @@ fn the_templates_deploy_and_give_each_function_what_its_configuration_reads() {
     });
 }
 
+#[test]
+fn a_role_missing_an_action_fails_the_deployed_pipeline_naming_both() {
+    runtime().block_on(async {
+        let path = mutated(
+            "Action: [iam:UpdateAccessKey, iam:GetAccessKeyLastUsed]",
+            "Action: [iam:GetAccessKeyLastUsed]",
+            "run-no-update-access-key",
+        );
+        let deployed = DeployedStack::deploy_from(&path, "short", &LIVE).await;
+        let _ = std::fs::remove_file(&path);
+        let stack = deployed.expect("deployed");
+        let key = user_with_aged_key(
+            &stack.moto,
+            &stack.account,
+            "erin",
+            &[("Email", "erin@example.com")],
+            3,
+        )
+        .await
+        .expect("seeded");
+        let forced = stack
+            .start(
+                "keyrotor-respond",
+                "erin-now",
+                &json!({"user": "erin", "force": true}),
+            )
+            .await
+            .expect("starts");
+        let done = stack.wait_for(&forced, TIMEOUT).await.expect("ends");
+        assert_ne!(
+            done.status(),
+            &ExecutionStatus::Succeeded,
+            "without the action"
+        );
+        let role = role_of(&stack, "deactivate-key").await;
+        let decisions = stack.decisions().expect("decisions");
+        assert!(
+            decisions
+                .iter()
+                .any(|d| !d.allowed && d.role == role && d.action == "iam:UpdateAccessKey"),
+            "the refusal names {role} and iam:UpdateAccessKey: {decisions:#?}"
+        );
+        assert!(
+            stack.functions_log().contains("iam:UpdateAccessKey"),
+            "the function's error names the action"
+        );
+        // The old key still works: it was never deactivated, whatever became of the new one.
+        let keys = stack.account.keys("erin").await.expect("keys");
+        assert!(
+            keys.contains(&(key.id.clone(), "Active".to_owned())),
+            "erin's key is untouched: {keys:?}"
+        );
+    });
+}
+
 /// A template with `from` replaced by `to` (exactly once), written under target/.
 fn mutated(from: &str, to: &str, name: &str) -> std::path::PathBuf {
     let text = std::fs::read_to_string(workspace_root().join("infra/template.yaml"))
@@ -685,8 +740,21 @@ fn the_deployed_stack_runs_the_pipeline_under_its_own_roles() {
             );
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         }
-        all_succeed(&stack, "keyrotor-respond").await;
+        let responses = all_succeed(&stack, "keyrotor-respond").await;
         rotated(&stack, "dave", &old["dave"]).await;
+
+        // No new key's secret in the functions' logs or the executions' outputs.
+        let secrets = stack.issued_secrets().expect("issued secrets");
+        assert_eq!(secrets.len(), 3, "alice, carol and dave got new keys");
+        let log = stack.functions_log();
+        let outputs = format!("{outputs:?}{responses:?}");
+        for secret in &secrets {
+            assert!(
+                !log.contains(secret.as_str()),
+                "a secret in the functions' log"
+            );
+            assert!(!outputs.contains(secret.as_str()), "a secret in an output");
+        }
 
         // Every call of a function was made with its own role's session, and allowed.
         let decisions = stack.decisions().expect("decisions");

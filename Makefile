@@ -13,7 +13,7 @@ CHECKS_REQUIREMENTS := tools/requirements-checks.txt
 CHECKS_STAMP := $(CHECKS_VENV)/.installed-$(shell sha256sum $(CHECKS_REQUIREMENTS) | cut -c1-16)
 LAMBDA_FUNCTIONS := list-users assess-key-age start-rotations respond-to-exposure create-key deactivate-key notify delete-key list-accounts scan-accounts
 
-.PHONY: help venv venv-checks node-tools demo demo-org deploy-local test bench bench-binaries fuzz lint check-infra package build clean
+.PHONY: help venv venv-checks node-tools bins demo demo-org deploy-local test bench bench-binaries fuzz lint check-infra package build clean
 
 help:
 	@echo "make demo   run the whole pipeline against the local emulator and print a report"
@@ -77,8 +77,8 @@ bench-binaries:
 ## infra/template.yaml deployed on the emulator as sam deploy would (package, the SAM
 ## transform, moto's CloudFormation; tools/deploy_local.py), with the default parameters
 ## and in organization mode; prints what each stack made. tests/tests/it/deploy.rs checks it.
-deploy-local: venv
-	cargo build --quiet --workspace --bins
+deploy-local:
+	$(MAKE) --no-print-directory -j2 venv bins
 	$(VENV)/bin/python tools/deploy_local.py --stack-name keyrotor --print-resources \
 	  --parameter FromAddress=keyrotor@example.com --parameter KeyAdminRole=keyrotor-deployer
 	$(VENV)/bin/python tools/deploy_local.py --stack-name keyrotor-org --print-resources \
@@ -92,14 +92,19 @@ tools/node_modules/.installed: tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund --loglevel=error
 	@touch $@
 
-demo: venv
+## The workspace's binaries: the functions the local stack serves, the command, the demos.
+bins:
 	cargo build --quiet --workspace --bins
+
+## The venv (pip, mostly waiting on downloads) installs while cargo builds on both cores.
+demo:
+	$(MAKE) --no-print-directory -j2 venv bins
 	cargo run --quiet -p keyrotor-localstack --bin keyrotor-demo
 
 ## The same for an AWS Organization: nested OUs, exclusions, one unreachable account, and
 ## the per-account report.
-demo-org: venv
-	cargo build --quiet --workspace --bins
+demo-org:
+	$(MAKE) --no-print-directory -j2 venv bins
 	cargo run --quiet -p keyrotor-localstack --bin keyrotor-demo-org
 
 ## Longer fuzzing of every function's input and the configuration (make test runs 10,000
@@ -114,9 +119,11 @@ lint:
 	$(PYTHON) tools/check_links.py
 
 ## Every test binary of `cargo test --workspace`; those that start a local stack run three at
-## a time (tools/run_tests.py says why).
-test: venv node-tools lint check-infra
-	cargo build --workspace --bins
+## a time (tools/run_tests.py says why). The lints (clippy on both cores) run while pip and
+## npm install the tools.
+test:
+	$(MAKE) --no-print-directory -j2 lint venv node-tools venv-checks
+	$(MAKE) --no-print-directory check-infra bins
 	$(PYTHON) tools/run_tests.py --jobs 3
 
 build:

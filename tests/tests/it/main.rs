@@ -4,6 +4,7 @@
 //! stack side by side, each as its own process (`it <module>::…`, filtered by exact name).
 
 mod adversaries;
+mod build_features;
 mod declared_actions;
 mod deploy;
 mod end_to_end;

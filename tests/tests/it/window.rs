@@ -503,6 +503,17 @@ fn windowed_stack() -> StackOptions {
     options
 }
 
+/// How many times `execution` has entered `state` so far (none while it has not started).
+async fn entered(stack: &LocalStack, execution: &str, state: &str) -> usize {
+    stack.history(execution).await.map_or(0, |history| {
+        history
+            .iter()
+            .filter(|e| e["type"] == "TaskStateEntered" || e["type"] == "PassStateEntered")
+            .filter(|e| e["state"] == state)
+            .count()
+    })
+}
+
 /// Whether `key` of `user` is Active on the emulator.
 async fn active_on(stack: &LocalStack, user: &str, key: &str) -> bool {
     stack
@@ -569,8 +580,17 @@ fn on_the_emulator_a_program_moves_to_the_new_key_and_then_the_old_one_goes() {
             .caller_arn(&old.id, &old.secret)
             .await
             .expect("the old key works");
+        // The execution `rotate_beside` starts, named after the user.
+        let execution = format!(
+            "{}:{user}",
+            stack
+                .state_machine_arn
+                .replacen(":stateMachine:", ":execution:", 1)
+        );
         let program = async {
-            // On the old key, every 300 ms, until the new key is in the secret and 4 s more.
+            // On the old key, every 300 ms, until the new key is in the secret and the window
+            // has been looked at once (so that look saw the old key in use, however slowly
+            // the machine got there), and 4 s more.
             let mut switch_at = None;
             let new = loop {
                 let caller = stack.account.caller_arn(&old.id, &old.secret).await;
@@ -581,7 +601,10 @@ fn on_the_emulator_a_program_moves_to_the_new_key_and_then_the_old_one_goes() {
                 );
                 match (switch_at, stack.account.secret_value(&secret).await) {
                     (Some(at), Ok(value)) if Instant::now() >= at => break value,
-                    (None, Ok(value)) if value["AccessKeyId"] != old.id.as_str() => {
+                    (None, Ok(value))
+                        if value["AccessKeyId"] != old.id.as_str()
+                            && entered(stack, &execution, "CheckCutover").await > 0 =>
+                    {
                         switch_at = Some(Instant::now() + Duration::from_secs(4));
                     }
                     _ => {}
@@ -605,8 +628,9 @@ fn on_the_emulator_a_program_moves_to_the_new_key_and_then_the_old_one_goes() {
             (new_id, new_secret, last_old_use)
         };
         let started = Utc::now();
-        let (execution, out, (new_id, new_secret, last_old_use)) =
+        let (ran, out, (new_id, new_secret, last_old_use)) =
             rotate_beside(stack, user, program).await;
+        assert_eq!(ran, execution);
         assert_eq!(out["deactivated"]["why"], "idle", "{out:#}");
         let at = time(&out["deactivated"]["deactivatedAt"]);
         assert!(
@@ -625,16 +649,10 @@ fn on_the_emulator_a_program_moves_to_the_new_key_and_then_the_old_one_goes() {
             Some(arn)
         );
         // The window in the history: opened once, looked at until the switch.
+        assert_eq!(entered(stack, &execution, "NotifyNewKey").await, 1);
+        let looks = entered(stack, &execution, "CheckCutover").await;
+        assert!(looks >= 2, "{looks}");
         let history = stack.history(&execution).await.expect("history");
-        let entered = |state: &str| {
-            history
-                .iter()
-                .filter(|e| e["type"] == "TaskStateEntered" || e["type"] == "PassStateEntered")
-                .filter(|e| e["state"] == state)
-                .count()
-        };
-        assert_eq!(entered("NotifyNewKey"), 1);
-        assert!(entered("CheckCutover") >= 2, "{}", entered("CheckCutover"));
         let text = serde_json::to_string(&history).unwrap_or_default();
         assert!(!text.contains(&new_secret) && !text.contains(&old.secret));
     });

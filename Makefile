@@ -11,6 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 CHECKS_VENV := .venv-checks
 CHECKS_REQUIREMENTS := tools/requirements-checks.txt
 CHECKS_STAMP := $(CHECKS_VENV)/.installed-$(shell sha256sum $(CHECKS_REQUIREMENTS) | cut -c1-16)
+DEBUG_BIN := $(or $(CARGO_TARGET_DIR),target)/debug
 LAMBDA_FUNCTIONS := list-users assess-key-age start-rotations respond-to-exposure create-key deactivate-key notify delete-key list-accounts scan-accounts
 
 .PHONY: help venv venv-checks node-tools bins demo demo-org deploy-local test bench bench-binaries fuzz lint check-infra package build clean
@@ -97,15 +98,17 @@ bins:
 	cargo build --quiet --workspace --bins
 
 ## The venv (pip, mostly waiting on downloads) installs while cargo builds on both cores.
+## The demo runs as `bins` built it: `cargo run -p keyrotor-localstack` would resolve the
+## features of that one package, not the workspace's, and compile the AWS SDK again.
 demo:
 	$(MAKE) --no-print-directory -j2 venv bins
-	cargo run --quiet -p keyrotor-localstack --bin keyrotor-demo
+	$(DEBUG_BIN)/keyrotor-demo
 
 ## The same for an AWS Organization: nested OUs, exclusions, one unreachable account, and
 ## the per-account report.
 demo-org:
 	$(MAKE) --no-print-directory -j2 venv bins
-	cargo run --quiet -p keyrotor-localstack --bin keyrotor-demo-org
+	$(DEBUG_BIN)/keyrotor-demo-org
 
 ## Longer fuzzing of every function's input and the configuration (make test runs 10,000
 ## cases of each).

@@ -31,9 +31,10 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import unquote
 
+from json_handler import JsonHandler
 from parent_watch import exit_with_parent
 
 INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
@@ -51,24 +52,9 @@ def function_name(raw: str) -> str:
     return name
 
 
-class Gateway(BaseHTTPRequestHandler):
-    # Headers and body go out in two writes: with Nagle's algorithm the second waits for the
-    # client's delayed ACK, adding about 40 ms to every call.
-    disable_nagle_algorithm = True
+class Gateway(JsonHandler):
     upstream_port = 9000
     timeout_seconds = 900
-
-    def log_message(self, format, *args):  # noqa: A002 - quiet by default
-        pass
-
-    def reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self):  # noqa: N802
         if self.path == "/_gateway/stats":

@@ -25,9 +25,11 @@ import threading
 import time
 import uuid
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import boto3
+
+from json_handler import JsonHandler
 
 INSTANCES = 2
 RUNTIME = "/2018-06-01/runtime"
@@ -107,21 +109,8 @@ class Instance:
                     pass
 
 
-class RuntimeApi(BaseHTTPRequestHandler):
+class RuntimeApi(JsonHandler):
     instance: Instance
-    disable_nagle_algorithm = True
-
-    def log_message(self, format, *args):  # noqa: A002 - quiet
-        pass
-
-    def reply(self, status: int, body: bytes = b"", headers: dict | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self):  # noqa: N802
         if self.path != f"{RUNTIME}/invocation/next":

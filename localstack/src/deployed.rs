@@ -17,7 +17,9 @@ use serde::Deserialize;
 use crate::account::Account;
 use crate::moto::{helper_command, python, spawn_with_port, MotoServer};
 use crate::proxy::FaultProxy;
-use crate::stack::{point_moto_at_gateway, stop_gateway, wait_for_execution, ACCOUNT_ID, REGION};
+use crate::stack::{
+    point_moto_at_gateway, start_execution, stop_gateway, wait_for_execution, ACCOUNT_ID, REGION,
+};
 use crate::workspace_root;
 
 /// Runs `tools/deploy_local.py` on `template` against the emulator at `endpoint`: its output,
@@ -166,17 +168,7 @@ impl DeployedStack {
         name: &str,
         input: &serde_json::Value,
     ) -> Result<String> {
-        let out = self
-            .account
-            .sfn
-            .start_execution()
-            .state_machine_arn(self.machine_arn(machine))
-            .name(name)
-            .input(input.to_string())
-            .send()
-            .await
-            .with_context(|| format!("starting {name} on {machine}"))?;
-        Ok(out.execution_arn().to_owned())
+        start_execution(&self.account.sfn, &self.machine_arn(machine), name, input).await
     }
 
     /// Waits until the execution is no longer running.

@@ -324,17 +324,7 @@ impl LocalStack {
         name: &str,
         input: &serde_json::Value,
     ) -> Result<String> {
-        let out = self
-            .account
-            .sfn
-            .start_execution()
-            .state_machine_arn(state_machine)
-            .name(name)
-            .input(input.to_string())
-            .send()
-            .await
-            .with_context(|| format!("starting execution {name}"))?;
-        Ok(out.execution_arn().to_owned())
+        start_execution(&self.account.sfn, state_machine, name, input).await
     }
 
     /// Starts a per-user execution and waits until it has ended.
@@ -530,6 +520,24 @@ impl LocalStack {
 }
 
 /// Waits until the execution is no longer running.
+/// Starts an execution named `name` of `state_machine`; returns its ARN.
+pub(crate) async fn start_execution(
+    sfn: &aws_sdk_sfn::Client,
+    state_machine: &str,
+    name: &str,
+    input: &serde_json::Value,
+) -> Result<String> {
+    let out = sfn
+        .start_execution()
+        .state_machine_arn(state_machine)
+        .name(name)
+        .input(input.to_string())
+        .send()
+        .await
+        .with_context(|| format!("starting execution {name} of {state_machine}"))?;
+    Ok(out.execution_arn().to_owned())
+}
+
 pub async fn wait_for_execution(
     sfn: &aws_sdk_sfn::Client,
     execution_arn: &str,

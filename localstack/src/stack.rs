@@ -519,7 +519,6 @@ impl LocalStack {
     }
 }
 
-/// Waits until the execution is no longer running.
 /// Starts an execution named `name` of `state_machine`; returns its ARN.
 pub(crate) async fn start_execution(
     sfn: &aws_sdk_sfn::Client,
@@ -538,6 +537,7 @@ pub(crate) async fn start_execution(
     Ok(out.execution_arn().to_owned())
 }
 
+/// Waits until the execution is no longer running.
 pub async fn wait_for_execution(
     sfn: &aws_sdk_sfn::Client,
     execution_arn: &str,

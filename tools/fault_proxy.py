@@ -36,10 +36,11 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote_plus
 
 import fake_health
+from http_handler import QuietHandler
 from parent_watch import exit_with_parent
 
 LOCK = threading.Lock()
@@ -114,23 +115,10 @@ def error_reply(operation: str, kind: str) -> tuple[int, bytes, dict]:
     return status, body, {"Content-Type": "text/xml"}
 
 
-class Proxy(BaseHTTPRequestHandler):
-    # Headers and body go out in two writes: with Nagle's algorithm the second waits for the
-    # client's delayed ACK, adding about 40 ms to every call.
-    disable_nagle_algorithm = True
+class Proxy(QuietHandler):
     upstream = ("127.0.0.1", 5000)
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format, *args):  # noqa: A002
-        pass
-
-    def reply(self, status: int, body: bytes, headers: dict) -> None:
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    content_type = None
 
     def control(self) -> bool:
         path = self.path.split("?")[0]

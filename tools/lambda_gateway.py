@@ -34,7 +34,7 @@ import time
 from http.server import ThreadingHTTPServer
 from urllib.parse import unquote
 
-from json_handler import JsonHandler
+from http_handler import QuietHandler
 from parent_watch import exit_with_parent
 
 INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
@@ -52,7 +52,7 @@ def function_name(raw: str) -> str:
     return name
 
 
-class Gateway(JsonHandler):
+class Gateway(QuietHandler):
     upstream_port = 9000
     timeout_seconds = 900
 

@@ -29,7 +29,7 @@ from http.server import ThreadingHTTPServer
 
 import boto3
 
-from json_handler import JsonHandler
+from http_handler import QuietHandler
 
 INSTANCES = 2
 RUNTIME = "/2018-06-01/runtime"
@@ -109,7 +109,7 @@ class Instance:
                     pass
 
 
-class RuntimeApi(JsonHandler):
+class RuntimeApi(QuietHandler):
     instance: Instance
 
     def do_GET(self):  # noqa: N802

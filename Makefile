@@ -12,7 +12,7 @@ CHECKS_VENV := .venv-checks
 CHECKS_REQUIREMENTS := tools/requirements-checks.txt
 CHECKS_STAMP := $(CHECKS_VENV)/.installed-$(shell sha256sum $(CHECKS_REQUIREMENTS) | cut -c1-16)
 DEBUG_BIN := $(or $(CARGO_TARGET_DIR),target)/debug
-LAMBDA_FUNCTIONS := list-users assess-key-age start-rotations respond-to-exposure create-key deactivate-key notify delete-key list-accounts scan-accounts
+LAMBDA_FUNCTIONS := list-users assess-key-age start-rotations respond-to-exposure create-key deliver-key deactivate-key notify delete-key list-accounts scan-accounts
 
 .PHONY: help venv venv-checks node-tools bins test-binaries demo demo-org deploy-local test bench bench-binaries fuzz lint check-infra package build clean
 

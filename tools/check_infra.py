@@ -61,6 +61,7 @@ FUNCTIONS = {
     "start-rotations": "StartRotations",
     "respond-to-exposure": "RespondToExposure",
     "create-key": "CreateKey",
+    "deliver-key": "DeliverKey",
     "deactivate-key": "DeactivateKey",
     "notify": "Notify",
     "delete-key": "DeleteKey",
@@ -78,6 +79,9 @@ NO_PERMISSION = {"sts:GetCallerIdentity"}
 IMPLIED = {
     # keyrotor creates secrets with tags, which needs TagResource as well.
     "secretsmanager:CreateSecret": {"secretsmanager:TagResource"},
+    # A SecureString under a customer managed key (ParameterKmsKeyArn) is encrypted by SSM
+    # with the caller's kms:Encrypt (granted only when that key is set).
+    "ssm:PutParameter": {"kms:Encrypt"},
 }
 # The role's own log writing, granted to every function.
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}

@@ -36,12 +36,10 @@ import json
 import re
 import threading
 import time
-from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote_plus
 
 import fake_health
-from http_handler import QuietHandler
-from parent_watch import exit_with_parent
+from http_handler import QuietHandler, serve
 
 LOCK = threading.Lock()
 RULES: list[dict] = []
@@ -205,11 +203,7 @@ def main() -> None:
     parser.add_argument("--upstream-port", type=int, required=True)
     args = parser.parse_args()
     Proxy.upstream = ("127.0.0.1", args.upstream_port)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Proxy)
-    server.daemon_threads = True
-    exit_with_parent()
-    print(f"PORT {server.server_address[1]}", flush=True)
-    server.serve_forever()
+    serve(Proxy, args.port)
 
 
 if __name__ == "__main__":

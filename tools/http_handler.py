@@ -1,7 +1,22 @@
 """The request handler the local stack's HTTP helpers share (the Lambda gateway, the Lambda
-host, the fault proxy): quiet, without Nagle's delay, and one way to reply."""
+host, the fault proxy, the fake GitHub): quiet, without Nagle's delay, and one way to reply;
+and how a helper serves it."""
 
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from parent_watch import exit_with_parent
+
+
+def serve(handler, port: int, watch_parent: bool = True) -> None:
+    """Serves `handler` on loopback `port` (0: a free one), a thread per request, and prints
+    `PORT <n>` once it listens (what the local stack reads); runs until the process ends, or
+    its parent does if `watch_parent`."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    if watch_parent:
+        exit_with_parent()
+    print(f"PORT {server.server_address[1]}", flush=True)
+    server.serve_forever()
 
 
 class QuietHandler(BaseHTTPRequestHandler):

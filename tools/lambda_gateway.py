@@ -31,10 +31,9 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import ThreadingHTTPServer
 from urllib.parse import unquote
 
-from http_handler import QuietHandler
+from http_handler import QuietHandler, serve
 from parent_watch import exit_with_parent
 
 INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
@@ -184,10 +183,7 @@ def main() -> None:
         UPSTREAM = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         wait_for_port(upstream_port, 300)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Gateway)
-    server.daemon_threads = True
-    print(f"PORT {server.server_address[1]}", flush=True)
-    server.serve_forever()
+    serve(Gateway, args.port, watch_parent=False)
 
 
 if __name__ == "__main__":

@@ -28,9 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Test binaries that start a local stack or a moto server, the fuzzing, and the overlap
 # windows (in-process, but mostly waiting out windows of seconds), longest first (as a fresh
-# clone's make test measured them on 2 cores: 153, 85, 70, 57, 49, 43, 42, 37, 26 and 20 s),
+# clone's make test measured them on 2 cores: 153, 85, 70, 57, 49, 43, 42, 37, 26 and 20 s;
+# delivery, new, about 60 s),
 # so that no long one starts last.
-PARALLEL = ["adversaries", "end_to_end", "window", "deploy", "commands", "fuzz", "faults", "organization", "retire", "functions"]
+PARALLEL = ["adversaries", "end_to_end", "window", "delivery", "deploy", "commands", "fuzz", "faults", "organization", "retire", "functions"]
 
 
 def test_binaries() -> list[dict]:

@@ -144,6 +144,7 @@ fn finished_stage(out: &Value) -> String {
             format!("dry run: would rotate {}", text(&a["oldKeyId"]))
         }
         "rotate" | "finish" | "cutover" => {
+            let delivered = delivery(&out["created"]);
             let new = match out["deactivated"]["why"].as_str() {
                 Some(why) => format!(
                     "{} (old key deactivated: {why})",
@@ -151,7 +152,7 @@ fn finished_stage(out: &Value) -> String {
                 ),
                 None => text(&out["created"]["newKeyId"]).to_owned(),
             };
-            match text(&out["deleted"]["outcome"]) {
+            let outcome = match text(&out["deleted"]["outcome"]) {
                 "deleted" => format!("rotated to {new}, old key deleted"),
                 "alreadyDeleted" => format!("rotated to {new}, old key already gone"),
                 "keptReactivated" => format!("rotated to {new}, old key kept: it was reactivated"),
@@ -159,9 +160,40 @@ fn finished_stage(out: &Value) -> String {
                     format!("rotated to {new}, old key kept: used after deactivation")
                 }
                 other => format!("rotated to {new} ({other})"),
-            }
+            };
+            format!("{outcome}{delivered}")
         }
         other => format!("finished ({other})"),
+    }
+}
+
+/// What deliver-key did, from `$.created.delivery`: "" when nothing was declared, else
+/// "; delivered to N of M places" and the places that failed.
+fn delivery(created: &Value) -> String {
+    let report = &created["delivery"];
+    let lines = report["destinations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if report["error"].is_object() {
+        return "; NOT delivered (deliver-key failed)".into();
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    let failed: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["outcome"] == "failed")
+        .map(|l| text(&l["destination"]))
+        .collect();
+    let delivered = lines.len() - failed.len();
+    match failed.is_empty() {
+        true => format!("; delivered to {delivered} of {} places", lines.len()),
+        false => format!(
+            "; delivered to {delivered} of {} places, NOT to {}",
+            lines.len(),
+            failed.join(", ")
+        ),
     }
 }
 
@@ -188,9 +220,10 @@ async fn running_stage(ctx: &Ctx, arn: &str) -> Result<String> {
     let deactivated = &input["deactivated"];
     Ok(match state {
         "WaitForCutover" | "CheckCutover" => format!(
-            "overlap window: both keys work; the old key goes once idle, by {} at the latest (next look {})",
+            "overlap window: both keys work; the old key goes once idle, by {} at the latest (next look {}){}",
             text(&deactivated["window"]["until"]),
-            text(&deactivated["nextCheckAt"])
+            text(&deactivated["nextCheckAt"]),
+            delivery(&input["created"])
         ),
         "WaitUntilDeletionTime" => format!(
             "waiting for deletion until {}",
@@ -318,6 +351,39 @@ pub async fn status(ctx: &Ctx, user: Option<&str>, since_days: u32) -> Result<i3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stage_says_where_the_key_was_delivered_and_where_not() {
+        let line = |d: &str, o: &str| json!({"destination": d, "kind": "github", "outcome": o});
+        let rotated = |delivery: Value| {
+            json!({
+                "assessment": {"action": "rotate"},
+                "created": {"newKeyId": "AKIANEW", "delivery": delivery},
+                "deactivated": {"why": "idle"},
+                "deleted": {"outcome": "deleted"}
+            })
+        };
+        let none = finished_stage(&rotated(json!({"destinations": []})));
+        assert_eq!(
+            none,
+            "rotated to AKIANEW (old key deactivated: idle), old key deleted"
+        );
+        let some = finished_stage(&rotated(json!({"destinations": [
+            line("ssm:/keyrotor/ci", "delivered"),
+            line("github:acme/x", "failed")
+        ]})));
+        assert!(
+            some.ends_with("; delivered to 1 of 2 places, NOT to github:acme/x"),
+            "{some}"
+        );
+        let broken = finished_stage(&rotated(
+            json!({"destinations": [], "error": {"Error": "X"}}),
+        ));
+        assert!(
+            broken.ends_with("NOT delivered (deliver-key failed)"),
+            "{broken}"
+        );
+    }
 
     #[test]
     fn control_characters_from_an_execution_never_reach_the_terminal() {

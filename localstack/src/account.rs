@@ -22,6 +22,8 @@ pub struct Account {
     pub sfn: aws_sdk_sfn::Client,
     pub events: aws_sdk_eventbridge::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 /// The queue a rule on the default bus sends every keyrotor event to, as a pipeline of the
@@ -129,6 +131,65 @@ impl Account {
             sfn: aws_sdk_sfn::Client::new(sdk),
             events: aws_sdk_eventbridge::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
+            kms: aws_sdk_kms::Client::new(sdk),
+            ssm: aws_sdk_ssm::Client::new(sdk),
+        }
+    }
+
+    /// What delivery needs in the account, as an administrator sets it up: the delivery
+    /// key under its alias, and the settings secrets (GitHub token, webhook signing key).
+    pub async fn prepare_delivery(&self, settings: &[(&str, &str)]) -> Result<()> {
+        let key = self
+            .kms
+            .create_key()
+            .description("keyrotor - seals a new key from create-key to deliver-key")
+            .send()
+            .await?;
+        let key_id = key
+            .key_metadata()
+            .map(|m| m.key_id().to_owned())
+            .context("no key ID")?;
+        self.kms
+            .create_alias()
+            .alias_name(crate::github::DELIVERY_KEY_ALIAS)
+            .target_key_id(key_id)
+            .send()
+            .await?;
+        for (name, value) in settings {
+            self.secrets
+                .create_secret()
+                .name(*name)
+                .secret_string(*value)
+                .send()
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// An SSM SecureString's value, decrypted, parsed as JSON (`None`: no such parameter).
+    pub async fn parameter_value(&self, name: &str) -> Result<Option<Value>> {
+        match self
+            .ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let text = out
+                    .parameter()
+                    .and_then(|p| p.value())
+                    .context("no value")?;
+                Ok(Some(serde_json::from_str(text)?))
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_parameter_not_found()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -9,6 +9,7 @@
 
 pub mod account;
 pub mod deployed;
+pub mod github;
 pub mod moto;
 pub mod operator;
 pub mod organization;

@@ -51,13 +51,14 @@ pub fn local_settings() -> Vec<(String, String)> {
 }
 
 /// Each function's ASL placeholder and package name (the placeholders of the machines).
-pub const FUNCTIONS: [(&str, &str); 9] = [
+pub const FUNCTIONS: [(&str, &str); 10] = [
     ("ListUsersFunctionArn", "list-users"),
     ("AssessKeyAgeFunctionArn", "assess-key-age"),
     ("CreateKeyFunctionArn", "create-key"),
     ("DeactivateKeyFunctionArn", "deactivate-key"),
     ("NotifyFunctionArn", "notify"),
     ("DeleteKeyFunctionArn", "delete-key"),
+    ("DeliverKeyFunctionArn", "deliver-key"),
     ("StartRotationsFunctionArn", "start-rotations"),
     ("ListAccountsFunctionArn", "list-accounts"),
     ("ScanAccountsFunctionArn", "scan-accounts"),

@@ -22,8 +22,9 @@ use keyrotor_core::events::Event;
 use keyrotor_core::exposure::{HealthAnswer, HealthEvent, EXPOSED_EVENT_TYPE, NO_HEALTH_PLAN};
 use keyrotor_core::naming;
 use keyrotor_core::ports::{
-    Email, EventsPort, ExecutionsPort, HealthPort, IamUser, MailerPort, SecretDescription,
-    SecretsPort, StartOutcome, UserPage, UsersPort, VerifierPort,
+    Email, EventsPort, ExecutionsPort, HandoffPort, HealthPort, IamUser, MailerPort,
+    ParametersPort, SecretDescription, SecretsPort, SettingsPort, StartOutcome, UserPage,
+    UsersPort, VerifierPort,
 };
 use keyrotor_core::secret::{NewAccessKey, SecretAccessKey};
 
@@ -84,6 +85,10 @@ struct State {
     /// event. An ARN not recorded answers as an account without a support plan that gives
     /// the Health API (the usual case): no report of it can be confirmed.
     health: BTreeMap<String, Option<HealthEvent>>,
+    /// SSM parameters keyrotor delivered to: name to (value, description).
+    parameters: BTreeMap<String, (String, String)>,
+    /// keyrotor's settings secrets (the GitHub token, the webhook key): ARN to value.
+    settings: BTreeMap<String, String>,
 }
 
 impl State {
@@ -304,6 +309,18 @@ impl FakeAccount {
     /// Every e-mail sent.
     pub fn mails(&self) -> Vec<Email> {
         self.lock().mails.clone()
+    }
+
+    /// The SSM parameters delivered to: name to (value, description).
+    pub fn parameters(&self) -> BTreeMap<String, (String, String)> {
+        self.lock().parameters.clone()
+    }
+
+    /// Keeps a settings secret (as an administrator would).
+    pub fn set_setting(&self, arn: &str, value: &str) {
+        self.lock()
+            .settings
+            .insert(arn.to_owned(), value.to_owned());
     }
 
     /// Every event published.
@@ -673,6 +690,66 @@ impl VerifierPort for FakeAccount {
                 key.key_id
             )))
         }
+    }
+}
+
+/// The handoff "ciphertext" is the user, key ID and secret, reversed and tagged: not the
+/// secret in the clear, as KMS's is not, and opened only for the same user and key ID, as
+/// KMS checks its encryption context.
+impl HandoffPort for FakeAccount {
+    async fn seal(&self, key: &NewAccessKey) -> Result<String> {
+        drop(self.call("kms:Encrypt"));
+        let text = format!("{}|{}|{}", key.user, key.key_id, key.secret.expose());
+        Ok(format!("sealed:{}", text.chars().rev().collect::<String>()))
+    }
+
+    async fn open(&self, user: &str, key_id: &str, sealed: &str) -> Result<NewAccessKey> {
+        drop(self.call("kms:Decrypt"));
+        let text: String = sealed
+            .strip_prefix("sealed:")
+            .unwrap_or_default()
+            .chars()
+            .rev()
+            .collect();
+        match text.splitn(3, '|').collect::<Vec<_>>().as_slice() {
+            [u, k, secret] if *u == user && *k == key_id => Ok(NewAccessKey {
+                user: user.to_owned(),
+                key_id: key_id.to_owned(),
+                secret: SecretAccessKey::new((*secret).to_owned()),
+            }),
+            _ => Err(aws_error(
+                "kms:Decrypt",
+                AwsErrorKind::Rejected,
+                "InvalidCiphertextException",
+                "not sealed for this user and key",
+            )),
+        }
+    }
+}
+
+impl ParametersPort for FakeAccount {
+    async fn description(&self, name: &str) -> Result<Option<String>> {
+        let state = self.call("ssm:DescribeParameters");
+        Ok(state.parameters.get(name).map(|(_, d)| d.clone()))
+    }
+
+    async fn put_secure(&self, name: &str, value: &str, description: &str) -> Result<()> {
+        let mut state = self.call("ssm:PutParameter");
+        state
+            .parameters
+            .insert(name.to_owned(), (value.to_owned(), description.to_owned()));
+        Ok(())
+    }
+}
+
+impl SettingsPort for FakeAccount {
+    async fn read(&self, secret_arn: &str) -> Result<zeroize::Zeroizing<String>> {
+        let state = self.call("secretsmanager:GetSecretValue");
+        state
+            .settings
+            .get(secret_arn)
+            .map(|v| zeroize::Zeroizing::new(v.clone()))
+            .ok_or_else(|| Error::NotFound(format!("no settings secret {secret_arn}")))
     }
 }
 
@@ -1059,6 +1136,37 @@ impl<A: VerifierPort + Send> VerifierPort for Faulty<A> {
             self.inner.verify(key, expected_arn),
         )
         .await
+    }
+}
+
+impl<A: HandoffPort + Send> HandoffPort for Faulty<A> {
+    async fn seal(&self, key: &NewAccessKey) -> Result<String> {
+        self.around("kms:Encrypt", self.inner.seal(key)).await
+    }
+    async fn open(&self, user: &str, key_id: &str, sealed: &str) -> Result<NewAccessKey> {
+        self.around("kms:Decrypt", self.inner.open(user, key_id, sealed))
+            .await
+    }
+}
+
+impl<A: ParametersPort + Send> ParametersPort for Faulty<A> {
+    async fn description(&self, name: &str) -> Result<Option<String>> {
+        self.around("ssm:DescribeParameters", self.inner.description(name))
+            .await
+    }
+    async fn put_secure(&self, name: &str, value: &str, description: &str) -> Result<()> {
+        self.around(
+            "ssm:PutParameter",
+            self.inner.put_secure(name, value, description),
+        )
+        .await
+    }
+}
+
+impl<A: SettingsPort + Send> SettingsPort for Faulty<A> {
+    async fn read(&self, secret_arn: &str) -> Result<zeroize::Zeroizing<String>> {
+        self.around("secretsmanager:GetSecretValue", self.inner.read(secret_arn))
+            .await
     }
 }
 

@@ -56,10 +56,13 @@ pub struct Functions {
     pub list: list_users::Deps<Account>,
     pub assess: assess_key_age::Deps<Account, Account, Account>,
     pub start: start_rotations::Deps<Account>,
-    pub create: create_key::Deps<Account, Account, Account>,
+    pub create: create_key::Deps<Account, Account, Account, Account>,
     pub deactivate: deactivate_key::Deps<Account, Account>,
     pub notify: notify::Deps<Account, Account, Account>,
     pub delete: delete_key::Deps<Account, Account>,
+    /// KMS, SSM and the settings secrets on the in-memory account; its HTTPS client
+    /// points nowhere (GitHub and webhooks are the emulator suite's, `delivery.rs`).
+    pub deliver: deliver_key::Deps<Account, Account, Account, Nowhere>,
 }
 
 /// Which account layer each function is given.
@@ -71,6 +74,7 @@ pub struct Layers<'a> {
     pub deactivate: &'a Account,
     pub notify: &'a Account,
     pub delete: &'a Account,
+    pub deliver: &'a Account,
 }
 
 impl Functions {
@@ -85,6 +89,7 @@ impl Functions {
                 deactivate: account,
                 notify: account,
                 delete: account,
+                deliver: account,
             },
             config,
         )
@@ -111,6 +116,7 @@ impl Functions {
                 iam: layers.create.clone(),
                 secrets: layers.create.clone(),
                 verifier: layers.create.clone(),
+                handoffs: Some(layers.create.clone()),
             },
             deactivate: deactivate_key::Deps {
                 config: c(),
@@ -128,6 +134,13 @@ impl Functions {
                 config: c(),
                 iam: layers.delete.clone(),
                 secrets: layers.delete.clone(),
+            },
+            deliver: deliver_key::Deps {
+                config: c(),
+                handoffs: Some(layers.deliver.clone()),
+                parameters: layers.deliver.clone(),
+                settings: layers.deliver.clone(),
+                http: Nowhere,
             },
         }
     }
@@ -158,9 +171,26 @@ impl Functions {
             .task("delete-key", |i| async move {
                 in_own_account(i, |i| delete_key::handle(i, &self.delete)).await
             })
+            .task("deliver-key", |i| async move {
+                task(deliver_key::handle(i, &self.deliver).await)
+            })
             .run(name, input)
             .await
             .expect("the definition runs")
+    }
+}
+
+/// The web as the in-process suites have it: no answer from anywhere.
+pub struct Nowhere;
+
+impl deliver_key::http::HttpPort for Nowhere {
+    async fn send(
+        &self,
+        _: deliver_key::http::Request,
+    ) -> std::result::Result<deliver_key::http::Response, deliver_key::http::Unreachable> {
+        Err(deliver_key::http::Unreachable(
+            "the connection failed".into(),
+        ))
     }
 }
 

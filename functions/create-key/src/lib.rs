@@ -14,7 +14,11 @@
 //!    protected is never written (invariant 10, see [`keyrotor_core::ownership`]); put the
 //!    resource policy on a new or empty one and check it again; then the value under a
 //!    version ID derived from the key ID (so a repeated write is a no-op);
-//! 6. if 4 or 5 fail, the new key is deleted again, unless the secret turns out to hold it.
+//! 6. if 4 or 5 fail, the new key is deleted again, unless the secret turns out to hold it;
+//! 7. if the user has destinations declared (`KEYROTOR_DESTINATIONS`), the new key is
+//!    sealed under keyrotor's delivery key for `deliver-key` (the handoff, in the output):
+//!    the user's secret lets nobody but the user read it, so this is the one moment a
+//!    keyrotor role holds the key. A key found stored by an earlier attempt has no handoff.
 //!
 //! A retirement (`retire`: the key is unused and gets no replacement) makes no key: it only
 //! makes the user's secret ready as the record of the deactivation that follows (created
@@ -25,37 +29,57 @@ use std::collections::HashSet;
 use aws_config::SdkConfig;
 use chrono::Utc;
 use keyrotor_aws::FromConfig;
-use keyrotor_aws::{Iam, KeyVerifier, Secrets};
+use keyrotor_aws::{Handoffs, Iam, KeyVerifier, Secrets};
 use keyrotor_core::config::{Config, ConfigError};
+use keyrotor_core::delivery::Handoff;
 use keyrotor_core::domain::creation::{create_step, CreateStep, ORPHAN_WINDOW};
 use keyrotor_core::domain::Decision;
 use keyrotor_core::error::AwsErrorKind;
 use keyrotor_core::ownership::{resource_policy, Trust};
 use keyrotor_core::payload::{parse, CreateKeyInput, CreateKeyOutput};
 use keyrotor_core::ports::SecretDescription;
-use keyrotor_core::ports::{SecretsPort, UsersPort, VerifierPort};
+use keyrotor_core::ports::{HandoffPort, SecretsPort, UsersPort, VerifierPort};
 use keyrotor_core::secret::{NewAccessKey, StoredCredential};
 use keyrotor_core::state::{load_user, read_secret, LiveUser};
 use keyrotor_core::{Error, Result};
 use tracing::{error, info, warn};
 
-/// What `create-key` needs: its settings and IAM, Secrets Manager and STS, nothing else.
-/// Built once per cold start from the SDK configuration; tests build it around an in-memory
-/// account.
-pub struct Deps<U = Iam, S = Secrets, V = KeyVerifier> {
+/// What `create-key` needs: its settings and IAM, Secrets Manager and STS, and KMS when
+/// destinations are declared (to seal the handoff), nothing else. Built once per cold start
+/// from the SDK configuration; tests build it around an in-memory account.
+pub struct Deps<U = Iam, S = Secrets, V = KeyVerifier, H = Handoffs> {
     pub config: Config,
     pub iam: U,
     pub secrets: S,
     pub verifier: V,
+    /// `None`: no destinations, or a member account (the destinations document names
+    /// keyrotor's own account's users only).
+    pub handoffs: Option<H>,
 }
 
 impl FromConfig for Deps {
     fn from_config(config: Config, sdk: &SdkConfig) -> Result<Self, ConfigError> {
+        let handoffs = match config.delivery.destinations.is_empty() {
+            true => None,
+            false => config
+                .delivery
+                .handoff_kms_key_id
+                .as_deref()
+                .map(|key| Handoffs::from_sdk(sdk, key)),
+        };
         Ok(Deps {
             iam: Iam::from_sdk(sdk),
             secrets: Secrets::from_sdk(sdk, &config),
             verifier: KeyVerifier::from_sdk(sdk, &config),
+            handoffs,
             config,
+        })
+    }
+
+    fn in_member(&self, config: Config, member: &SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Deps {
+            handoffs: None,
+            ..Self::from_config(config, member)?
         })
     }
 }
@@ -70,6 +94,7 @@ pub const AWS_ACTIONS: &[&str] = &[
     "iam:GetUser",
     "iam:ListAccessKeys",
     "iam:ListUserTags",
+    "kms:Encrypt",
     "secretsmanager:CreateSecret",
     "secretsmanager:DescribeSecret",
     "secretsmanager:GetResourcePolicy",
@@ -79,9 +104,9 @@ pub const AWS_ACTIONS: &[&str] = &[
     "sts:GetCallerIdentity",
 ];
 
-pub async fn handle<U: UsersPort, S: SecretsPort, V: VerifierPort>(
+pub async fn handle<U: UsersPort, S: SecretsPort, V: VerifierPort, H: HandoffPort>(
     event: serde_json::Value,
-    deps: &Deps<U, S, V>,
+    deps: &Deps<U, S, V, H>,
 ) -> Result<CreateKeyOutput> {
     let input: CreateKeyInput = parse(event)?;
     let dry_run = input.dry_run || deps.config.dry_run;
@@ -117,6 +142,7 @@ pub async fn handle<U: UsersPort, S: SecretsPort, V: VerifierPort>(
             deleted_leftover_key_id: leftover,
             resumed,
             retired: input.retire,
+            handoff: None,
             dry_run,
         }
     };
@@ -201,19 +227,45 @@ pub async fn handle<U: UsersPort, S: SecretsPort, V: VerifierPort>(
         },
     };
     info!(user, old_key_id = old, new_key_id = %new_key.key_id, "new key created, verified and stored");
-    Ok(output(
-        Some(new_key.key_id.clone()),
-        Some(secret_arn),
-        delete_first.clone(),
-        false,
-    ))
+    Ok(CreateKeyOutput {
+        handoff: handoff(deps, &new_key).await,
+        ..output(
+            Some(new_key.key_id.clone()),
+            Some(secret_arn),
+            delete_first.clone(),
+            false,
+        )
+    })
+}
+
+/// The new key sealed for `deliver-key`, if its user has destinations. Sealing never fails
+/// the rotation: the key is stored, and without a handoff `deliver-key` reports every
+/// destination as left to the owner.
+async fn handoff<U, S, V, H: HandoffPort>(
+    deps: &Deps<U, S, V, H>,
+    key: &NewAccessKey,
+) -> Option<Handoff> {
+    let handoffs = deps.handoffs.as_ref()?;
+    if deps.config.delivery.destinations.of(&key.user).is_empty() {
+        return None;
+    }
+    match handoffs.seal(key).await {
+        Ok(sealed) => Some(Handoff {
+            sealed,
+            sealed_at: Utc::now(),
+        }),
+        Err(err) => {
+            warn!(user = %key.user, key_id = %key.key_id, %err, "the new key could not be sealed for delivery");
+            None
+        }
+    }
 }
 
 /// Makes the user's secret ready for the record of retiring `old`, if the plan on live
 /// state still retires it (or finishes its retirement): its ARN (`None` in a dry run
 /// before the secret exists, or when the key is gone: nothing is left to record).
-async fn prepare_retirement<U: UsersPort, S: SecretsPort, V>(
-    deps: &Deps<U, S, V>,
+async fn prepare_retirement<U: UsersPort, S: SecretsPort, V, H>(
+    deps: &Deps<U, S, V, H>,
     live: &LiveUser,
     old: &str,
     dry_run: bool,
@@ -252,8 +304,8 @@ async fn prepare_retirement<U: UsersPort, S: SecretsPort, V>(
 
 /// Writes the new key into the user's secret, creating it if needed, and only once the
 /// secret is provably keyrotor's own and protected.
-async fn store<U, S: SecretsPort, V>(
-    deps: &Deps<U, S, V>,
+async fn store<U, S: SecretsPort, V, H>(
+    deps: &Deps<U, S, V, H>,
     live: &LiveUser,
     key: &NewAccessKey,
 ) -> Result<String> {
@@ -269,8 +321,8 @@ async fn store<U, S: SecretsPort, V>(
 
 /// The user's secret, created if missing, once it is provably keyrotor's own and protected
 /// (a new or empty one gets keyrotor's resource policy first, and is checked again).
-async fn protected_secret<U, S: SecretsPort, V>(
-    deps: &Deps<U, S, V>,
+async fn protected_secret<U, S: SecretsPort, V, H>(
+    deps: &Deps<U, S, V, H>,
     live: &LiveUser,
 ) -> Result<String> {
     let (arn, trust) = match (&live.secret, &live.trust) {
@@ -327,8 +379,8 @@ async fn protected_secret<U, S: SecretsPort, V>(
 }
 
 /// The user's secret as it is now, and keyrotor's verdict on it.
-async fn read_user_secret<U, S: SecretsPort, V>(
-    deps: &Deps<U, S, V>,
+async fn read_user_secret<U, S: SecretsPort, V, H>(
+    deps: &Deps<U, S, V, H>,
     live: &LiveUser,
 ) -> Result<Option<(SecretDescription, Trust)>> {
     read_secret(
@@ -343,8 +395,8 @@ async fn read_user_secret<U, S: SecretsPort, V>(
 /// The secret as it is now, if it can be read and is keyrotor's own and protected: after a
 /// failed or unconfirmed call, what landed is what counts, and only such a secret's current
 /// key counts as stored (anyone may name a version after a key in a secret of theirs).
-async fn secret_now<U, S: SecretsPort, V>(
-    deps: &Deps<U, S, V>,
+async fn secret_now<U, S: SecretsPort, V, H>(
+    deps: &Deps<U, S, V, H>,
     live: &LiveUser,
 ) -> Option<SecretDescription> {
     match read_user_secret(deps, live).await {
@@ -354,8 +406,8 @@ async fn secret_now<U, S: SecretsPort, V>(
 }
 
 /// Deletes a new key that could not be verified or stored, and returns the error to report.
-async fn discard<U: UsersPort, S, V>(
-    deps: &Deps<U, S, V>,
+async fn discard<U: UsersPort, S, V, H>(
+    deps: &Deps<U, S, V, H>,
     key: &NewAccessKey,
     cause: Error,
 ) -> Error {
@@ -374,8 +426,8 @@ async fn discard<U: UsersPort, S, V>(
 
 /// After CreateAccessKey failed: if the call may have created a key whose secret we never
 /// saw, delete it, so that no orphan key survives (invariant 2).
-async fn reconcile_failed_create<U: UsersPort, S: SecretsPort, V>(
-    deps: &Deps<U, S, V>,
+async fn reconcile_failed_create<U: UsersPort, S: SecretsPort, V, H>(
+    deps: &Deps<U, S, V, H>,
     live: &LiveUser,
     before: &HashSet<&str>,
     started: chrono::DateTime<Utc>,

@@ -8,11 +8,14 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod iam;
+pub mod kms;
 pub mod member;
 pub mod organizations;
 pub mod secrets;
 pub mod ses;
+pub mod settings;
 pub mod sfn;
+pub mod ssm;
 pub mod sts;
 
 use aws_config::SdkConfig;
@@ -23,11 +26,14 @@ pub use error::sdk_error;
 pub use events::EventBus;
 pub use health::Health;
 pub use iam::Iam;
+pub use kms::Handoffs;
 pub use member::Accounts;
 pub use organizations::Organizations;
 pub use secrets::Secrets;
 pub use ses::Mailer;
+pub use settings::Settings;
 pub use sfn::Executions;
+pub use ssm::Parameters;
 pub use sts::KeyVerifier;
 
 #[cfg(any(test, feature = "testing"))]

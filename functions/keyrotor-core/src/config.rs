@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::accounts::{AccountId, AccountsMode, OrgNodeId, Scope};
+use crate::delivery::{DestinationKind, Destinations};
 use crate::domain::Policy;
 use crate::email::EmailAddress;
 
@@ -50,6 +51,130 @@ pub struct Config {
     pub trusted_role_arns: Vec<String>,
     /// Which accounts keyrotor works in, and how it reaches them.
     pub accounts: AccountsConfig,
+    /// Where new keys are delivered (`create-key` and `deliver-key`).
+    pub delivery: DeliveryConfig,
+}
+
+/// The delivery settings (issue 29). With no destinations declared, none is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryConfig {
+    pub destinations: Destinations,
+    /// The KMS key `create-key` seals a new key's handoff to `deliver-key` with; required
+    /// when any destination is declared.
+    pub handoff_kms_key_id: Option<String>,
+    /// The KMS key of the SSM SecureStrings keyrotor writes (`None`: `alias/aws/ssm`).
+    pub parameter_kms_key_id: Option<String>,
+    /// The SSM path every ssm destination must lie under (`/` when unset): the template
+    /// grants deliver-key PutParameter there only.
+    pub parameter_path: String,
+    /// The Secrets Manager secret holding the GitHub token (a fine-grained token or an
+    /// installation token, with "Secrets" read and write on the repositories named).
+    pub github_token_secret_arn: Option<String>,
+    /// GitHub's REST API (`https://api.github.com`; a GitHub Enterprise Server's API, or a
+    /// local fake on loopback).
+    pub github_api_url: String,
+    /// The Secrets Manager secret holding the webhook signing key.
+    pub webhook_key_secret_arn: Option<String>,
+}
+
+impl DeliveryConfig {
+    pub const GITHUB_API_URL: &'static str = "https://api.github.com";
+
+    /// What `deliver-key` cannot work without: the settings secret of every kind of
+    /// destination declared (`create-key`, which only seals, needs neither).
+    pub fn require_settings(&self) -> Result<(), ConfigError> {
+        let kinds: Vec<DestinationKind> = self.destinations.kinds().collect();
+        let needs = |kind, var: &'static str, set: bool| {
+            (kinds.contains(&kind) && !set).then(|| {
+                ConfigError::new(
+                    var,
+                    format!(
+                        "is required by deliver-key: a destination of kind {kind:?} is declared"
+                    ),
+                )
+            })
+        };
+        let missing = [
+            needs(
+                DestinationKind::Github,
+                vars::GITHUB_TOKEN_SECRET_ARN,
+                self.github_token_secret_arn.is_some(),
+            ),
+            needs(
+                DestinationKind::Webhook,
+                vars::WEBHOOK_KEY_SECRET_ARN,
+                self.webhook_key_secret_arn.is_some(),
+            ),
+        ];
+        match missing.into_iter().flatten().next() {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let destinations = match get(vars::DESTINATIONS) {
+            None => Destinations::default(),
+            Some(text) => {
+                Destinations::parse(&text).map_err(|e| ConfigError::new(vars::DESTINATIONS, e))?
+            }
+        };
+        let secret_arn = |var: &'static str| -> Result<Option<String>, ConfigError> {
+            let arn = get(var);
+            match &arn {
+                Some(a) if !(a.starts_with("arn:") && a.contains(":secretsmanager:")) => Err(
+                    ConfigError::new(var, format!("{a:?} is not a Secrets Manager secret ARN")),
+                ),
+                _ => Ok(arn),
+            }
+        };
+        let github_token_secret_arn = secret_arn(vars::GITHUB_TOKEN_SECRET_ARN)?;
+        let webhook_key_secret_arn = secret_arn(vars::WEBHOOK_KEY_SECRET_ARN)?;
+        let github_api_url = get(vars::GITHUB_API_URL)
+            .unwrap_or_else(|| Self::GITHUB_API_URL.to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        crate::delivery::check_url(&github_api_url)
+            .map_err(|e| ConfigError::new(vars::GITHUB_API_URL, e))?;
+        let parameter_path = get(vars::PARAMETER_PATH).unwrap_or_else(|| "/".to_owned());
+        let path_ok = parameter_path.starts_with('/')
+            && parameter_path.ends_with('/')
+            && !parameter_path.contains("//")
+            && parameter_path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c));
+        if !path_ok {
+            return Err(ConfigError::new(
+                vars::PARAMETER_PATH,
+                format!("{parameter_path:?} is not an SSM path (/a/b/)"),
+            ));
+        }
+        if let Some(outside) = destinations
+            .parameters()
+            .find(|p| !p.starts_with(&parameter_path))
+        {
+            return Err(ConfigError::new(
+                vars::DESTINATIONS,
+                format!("the parameter {outside} is not under {parameter_path}, where keyrotor may write"),
+            ));
+        }
+        let handoff_kms_key_id = get(vars::DELIVERY_KMS_KEY_ID);
+        if !destinations.is_empty() && handoff_kms_key_id.is_none() {
+            return Err(ConfigError::new(
+                vars::DELIVERY_KMS_KEY_ID,
+                "is required when destinations are declared",
+            ));
+        }
+        Ok(DeliveryConfig {
+            destinations,
+            handoff_kms_key_id,
+            parameter_kms_key_id: get(vars::PARAMETER_KMS_KEY_ID),
+            parameter_path,
+            github_token_secret_arn,
+            github_api_url,
+            webhook_key_secret_arn,
+        })
+    }
 }
 
 /// The many-accounts settings. In the default mode (`self`) none of them is used.
@@ -130,6 +255,13 @@ pub mod vars {
     pub const ORG_ROLE_ARN: &str = "KEYROTOR_ORG_ROLE_ARN";
     pub const ACCOUNT_CONCURRENCY: &str = "KEYROTOR_ACCOUNT_CONCURRENCY";
     pub const MEMBER_EXTERNAL_ID: &str = "KEYROTOR_MEMBER_EXTERNAL_ID";
+    pub const DESTINATIONS: &str = "KEYROTOR_DESTINATIONS";
+    pub const DELIVERY_KMS_KEY_ID: &str = "KEYROTOR_DELIVERY_KMS_KEY_ID";
+    pub const PARAMETER_KMS_KEY_ID: &str = "KEYROTOR_PARAMETER_KMS_KEY_ID";
+    pub const PARAMETER_PATH: &str = "KEYROTOR_PARAMETER_PATH";
+    pub const GITHUB_TOKEN_SECRET_ARN: &str = "KEYROTOR_GITHUB_TOKEN_SECRET_ARN";
+    pub const GITHUB_API_URL: &str = "KEYROTOR_GITHUB_API_URL";
+    pub const WEBHOOK_KEY_SECRET_ARN: &str = "KEYROTOR_WEBHOOK_KEY_SECRET_ARN";
 }
 
 /// IAM tag keys: 1–128 characters of letters, digits, spaces and `_.:/=+-@`.
@@ -362,9 +494,11 @@ impl Config {
         };
 
         let accounts = AccountsConfig::from_lookup(&get)?;
+        let delivery = DeliveryConfig::from_lookup(&get)?;
 
         Ok(Config {
             accounts,
+            delivery,
             verify_timeout_secs,
             trusted_role_arns,
             assess_strategy,
@@ -821,5 +955,65 @@ mod tests {
         let sub = EmailAddress::parse("a@evil-example.com").expect("valid");
         assert!(c.allows_recipient(&ok));
         assert!(!c.allows_recipient(&sub));
+    }
+
+    #[test]
+    fn destinations_need_their_keys_and_secrets_and_stay_under_the_path() {
+        let with = |pairs: &[(&str, &str)]| {
+            Config::from_lookup(|name| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+        };
+        let ssm = r#"{"alice": [{"type": "ssm", "parameter": "/keyrotor/alice"}]}"#;
+        let github = r#"{"alice": [{"type": "github", "repository": "acme/app"}]}"#;
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyrotor/github-AbCdEf";
+        let key = (vars::DELIVERY_KMS_KEY_ID, "alias/keyrotor-delivery");
+        let err = |pairs: &[(&str, &str)]| with(pairs).expect_err("refused").var;
+        assert_eq!(err(&[(vars::DESTINATIONS, ssm)]), vars::DELIVERY_KMS_KEY_ID);
+        let unsettled = with(&[(vars::DESTINATIONS, github), key]).expect("create-key's view");
+        assert_eq!(
+            unsettled
+                .delivery
+                .require_settings()
+                .expect_err("deliver-key's")
+                .var,
+            vars::GITHUB_TOKEN_SECRET_ARN
+        );
+        assert_eq!(
+            err(&[
+                (vars::DESTINATIONS, ssm),
+                key,
+                (vars::PARAMETER_PATH, "/ci/")
+            ]),
+            vars::DESTINATIONS
+        );
+        assert_eq!(err(&[(vars::PARAMETER_PATH, "ci")]), vars::PARAMETER_PATH);
+        assert_eq!(
+            err(&[(vars::GITHUB_TOKEN_SECRET_ARN, "keyrotor/github")]),
+            vars::GITHUB_TOKEN_SECRET_ARN
+        );
+        assert_eq!(
+            err(&[(vars::GITHUB_API_URL, "http://github.example.com")]),
+            vars::GITHUB_API_URL
+        );
+        assert_eq!(
+            err(&[(vars::DESTINATIONS, "{not json")]),
+            vars::DESTINATIONS
+        );
+        let ok = with(&[
+            (vars::DESTINATIONS, github),
+            key,
+            (vars::GITHUB_TOKEN_SECRET_ARN, arn),
+            (vars::GITHUB_API_URL, "http://127.0.0.1:8999/"),
+        ])
+        .expect("valid");
+        assert_eq!(ok.delivery.github_api_url, "http://127.0.0.1:8999");
+        assert_eq!(ok.delivery.destinations.of("ALICE").len(), 1);
+        let none = with(&[]).expect("no destinations");
+        assert!(none.delivery.destinations.is_empty());
+        assert_eq!(none.delivery.github_api_url, "https://api.github.com");
     }
 }

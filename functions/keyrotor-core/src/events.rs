@@ -113,6 +113,10 @@ struct Rotated<'a> {
     secret_arn: Option<&'a str>,
     secret_name: &'a str,
     secret_version_id: Option<String>,
+    /// Where deliver-key sent the new key, destination by destination (absent: nowhere
+    /// was declared).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delivery: Option<&'a crate::delivery::DeliveryReport>,
 }
 
 /// The new key of a rotation and where it is: the rotation's stored and verified key, the
@@ -122,6 +126,7 @@ pub struct NewKey<'a> {
     pub new_key_id: &'a str,
     pub secret_name: &'a str,
     pub secret_arn: Option<&'a str>,
+    pub delivery: Option<&'a crate::delivery::DeliveryReport>,
 }
 
 /// `KeyRotated`: a rotation's new key is stored. With an overlap window it is published
@@ -136,6 +141,9 @@ pub fn key_rotated(context: &Context, key: &NewKey<'_>) -> Event {
             secret_arn: key.secret_arn,
             secret_name: key.secret_name,
             secret_version_id: crate::naming::version_id_for_key(key.new_key_id),
+            delivery: key
+                .delivery
+                .filter(|d| !d.destinations.is_empty() || d.error.is_some()),
         },
     )
 }
@@ -260,6 +268,7 @@ mod tests {
             secret_arn: Some(
                 "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyrotor/AIDA1-abc123",
             ),
+            delivery: None,
         };
         let e = key_rotated(&context(), &key);
         assert_eq!(e.detail_type, DetailType::KeyRotated);

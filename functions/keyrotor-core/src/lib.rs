@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod email;
 pub mod error;

@@ -426,6 +426,8 @@ pub struct CreateKeyOutput {
     pub resumed: bool,
     /// The old key is retired: no new key was made (`newKeyId` is `null`).
     pub retired: bool,
+    /// The new key sealed for `deliver-key` (only if its user has destinations).
+    pub handoff: Option<crate::delivery::Handoff>,
     pub dry_run: bool,
 }
 
@@ -664,6 +666,10 @@ pub struct NotifyInput {
     /// The member account the execution works in (`null`: keyrotor's own).
     #[serde(default)]
     pub account: Option<AccountRef>,
+    /// What deliver-key did with the new key (`newKey`, `rotated`): listed in the mail, and
+    /// a failed destination gets the admin a copy.
+    #[serde(default)]
+    pub delivery: Option<crate::delivery::DeliveryReport>,
     #[serde(default)]
     pub dry_run: bool,
 }

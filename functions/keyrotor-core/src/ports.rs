@@ -323,3 +323,42 @@ pub trait OrganizationPort: Sync {
         id: &AccountId,
     ) -> impl Future<Output = Result<BTreeMap<String, String>>> + Send;
 }
+
+/// KMS: the handoff of a new key from `create-key`, which made it, to `deliver-key`, which
+/// sends it to the user's destinations. The user's secret cannot serve: its policy lets
+/// nobody but the user read it, keyrotor's roles included. The handoff is the secret access
+/// key encrypted under keyrotor's delivery key, bound to the user and key ID by the
+/// encryption context; only `deliver-key`'s role may decrypt it (the key's policy).
+pub trait HandoffPort: Sync {
+    /// The sealed secret of `key` (base64 ciphertext).
+    fn seal(&self, key: &NewAccessKey) -> impl Future<Output = Result<String>> + Send;
+    /// The key again, if `sealed` was sealed for that user and key ID.
+    fn open(
+        &self,
+        user: &str,
+        key_id: &str,
+        sealed: &str,
+    ) -> impl Future<Output = Result<NewAccessKey>> + Send;
+}
+
+/// SSM Parameter Store: the SecureString destinations.
+pub trait ParametersPort: Sync {
+    /// The parameter's description, or `None` if there is no such parameter.
+    fn description(&self, name: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+    /// Writes `value` as a new version of the SecureString `name` (created if missing).
+    fn put_secure(
+        &self,
+        name: &str,
+        value: &str,
+        description: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Secrets Manager: the values of keyrotor's own settings secrets (the GitHub token, the
+/// webhook signing key), which an administrator keeps. Never a user's secret.
+pub trait SettingsPort: Sync {
+    fn read(
+        &self,
+        secret_arn: &str,
+    ) -> impl Future<Output = Result<zeroize::Zeroizing<String>>> + Send;
+}

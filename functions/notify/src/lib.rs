@@ -22,6 +22,7 @@ use keyrotor_aws::FromConfig;
 use keyrotor_aws::{Accounts, EventBus, Iam, Mailer};
 use keyrotor_core::accounts::AccountsMode;
 use keyrotor_core::config::{Config, ConfigError};
+use keyrotor_core::delivery::DeliveryReport;
 use keyrotor_core::domain::cutover::Usage;
 use keyrotor_core::email::EmailAddress;
 use keyrotor_core::events::{self, DetailType, Event};
@@ -167,7 +168,11 @@ pub async fn handle<U: UsersPort, M: MailerPort, E: EventsPort>(
         config,
         input.kind,
         tags.get(&config.email_tag).map(String::as_str),
-        input.cause.is_some(),
+        input.cause.is_some()
+            || input
+                .delivery
+                .as_ref()
+                .is_some_and(DeliveryReport::needs_admin),
     );
     // The member account's own admin gets a copy of whatever keyrotor's admin gets.
     if let Some(extra) = account_admin {
@@ -305,6 +310,7 @@ fn outcome_events(input: &NotifyInput, user: &str, secret_name: &str) -> Vec<Eve
                 new_key_id: new.as_str(),
                 secret_name,
                 secret_arn: input.secret_arn.as_ref().map(|a| a.as_str()),
+                delivery: input.delivery.as_ref(),
             };
             if input.kind == NotificationKind::NewKey {
                 return vec![events::key_rotated(&context, &new_key)];
@@ -439,7 +445,7 @@ pub fn recipients(
     config: &Config,
     kind: NotificationKind,
     owner_tag: Option<&str>,
-    forced: bool,
+    admin_copy: bool,
 ) -> Recipients {
     let owner = match owner_tag.map(EmailAddress::parse) {
         None => Err(format!("the user has no {} tag", config.email_tag)),
@@ -459,7 +465,7 @@ pub fn recipients(
             (admin.into_iter().collect(), None)
         }
         (_, Ok(owner))
-            if forced
+            if admin_copy
                 || matches!(
                     kind,
                     NotificationKind::Blocked

@@ -1,5 +1,6 @@
 //! Message texts. Plain text and HTML say the same; every value placed in HTML is escaped.
 
+use keyrotor_core::delivery::DeliveryOutcome;
 use keyrotor_core::domain::cutover::{human, seconds, Why, MAX_EXTENSION};
 use keyrotor_core::domain::planner::deletion_delay;
 use keyrotor_core::domain::Policy;
@@ -113,6 +114,41 @@ fn why_deactivated(input: &NotifyInput, key: &str) -> Option<String> {
     })
 }
 
+/// What `deliver-key` did with the new key, destination by destination, and what is left
+/// to the owner by hand.
+fn push_delivery(lines: &mut Vec<String>, input: &NotifyInput) {
+    let Some(report) = &input.delivery else {
+        return;
+    };
+    if let Some(err) = &report.error {
+        lines.push(format!(
+            "keyrotor could not deliver the new key to the places declared for this user (deliver-key failed: {}). Copy it by hand to every place that uses it.",
+            clip(&err.error, 200)
+        ));
+        return;
+    }
+    if report.destinations.is_empty() {
+        return;
+    }
+    lines.push("Where keyrotor delivered the new key:".to_owned());
+    for line in &report.destinations {
+        let detail = match (line.outcome, &line.why, line.at) {
+            (DeliveryOutcome::Failed, why, _) => format!(
+                "NOT delivered ({}). Copy the key there by hand.",
+                clip(why.as_deref().unwrap_or("no reason given"), 300)
+            ),
+            (DeliveryOutcome::Delivered, _, Some(at)) => {
+                format!("delivered {}", at.format("%Y-%m-%d %H:%M UTC"))
+            }
+            (outcome, _, _) => outcome.to_string(),
+        };
+        lines.push(format!("    {}: {detail}", line.destination));
+    }
+    lines.push(
+        "Any other program that uses the old key still needs the new one by hand.".to_owned(),
+    );
+}
+
 /// For an unused key: a program in CI or on AWS compute needs no long-lived key at all.
 fn push_roles_advice(lines: &mut Vec<String>) {
     lines.push("If the key was for CI or a workload, a role removes the need for one: OIDC federation for CI (GitHub Actions, GitLab, ...), IAM Roles Anywhere for servers outside AWS, instance profiles or task roles on AWS compute.".to_owned());
@@ -172,6 +208,7 @@ pub fn render(
                 "A new access key {new} of IAM user {user} is ready, in the Secrets Manager secret {secret_name}. Read it with:"
             ));
             lines.push(format!("    {read_cmd}"));
+            push_delivery(&mut lines, input);
             lines.push(format!(
                 "Both keys work for now. Switch every program that uses the old key {key} to the new key by {until}. The old key is deactivated then, or earlier: once the new key is in use and nothing has used the old key for {}. It is deleted {delay_days} days after it is deactivated.",
                 human(seconds(policy.cutover_settle_secs))
@@ -196,6 +233,7 @@ pub fn render(
                 "New key: {new}, stored in the Secrets Manager secret {secret_name}. Read it with:"
             ));
             lines.push(format!("    {read_cmd}"));
+            push_delivery(&mut lines, input);
             if let Some(why) = why_deactivated(input, key) {
                 lines.push(why);
             }

@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use aws_sdk_sfn::types::ExecutionStatus;
 use keyrotor_core::metrics::{Metric, Summary};
 use keyrotor_localstack::account::{Account, SeededKey, TestUser, EVENTS_QUEUE};
+use keyrotor_localstack::github::{self, FakeGitHub};
 use keyrotor_localstack::operator;
 use keyrotor_localstack::stack::{LocalStack, StackOptions, ADMIN_ADDRESS, EXEMPT_GROUP};
 use keyrotor_localstack::workspace_root;
@@ -25,8 +26,8 @@ const SETTLE_SECS: u64 = 3;
 const UNUSED_DAYS: u64 = 45;
 /// The user whose CI job uses its key all through the demo, and moves to the new key.
 const CI_USER: &str = "ci-runner";
-/// How long the CI job stays on the old key after the new one is in the secret.
-const CI_SWITCH_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+/// The repository whose GitHub Actions secrets hold the CI user's key (on the fake GitHub).
+const CI_REPOSITORY: &str = "acme/deploy";
 const EXEMPT_TAG: &str = "key-rotation:exempt";
 
 struct DemoUser {
@@ -147,7 +148,7 @@ const USERS: &[DemoUser] = &[
     },
     DemoUser {
         name: CI_USER,
-        story: "100 days old, used by a CI job every half second",
+        story: "100 days old, used by a GitHub Actions job every half second",
         keys: &[(100, true)],
         tags: &[("Email", "ci@example.com")],
         group: false,
@@ -168,7 +169,15 @@ async fn main() {
     let started = Instant::now();
     println!("keyrotor demo: the whole pipeline against a local AWS emulator\n");
     println!("Starting the local stack: moto (IAM, STS, Secrets Manager, SES, Step Functions),");
-    println!("cargo lambda watch serving the ten function binaries, and the state machines...");
+    println!("cargo lambda watch serving the eleven function binaries, the state machines, and a");
+    println!("fake GitHub (Actions secrets, opened with libsodium) with a webhook receiver...");
+    let fake = match FakeGitHub::start() {
+        Ok(fake) => fake,
+        Err(e) => {
+            eprintln!("could not start the fake GitHub: {e:#}");
+            std::process::exit(1);
+        }
+    };
     let mut options = StackOptions {
         deletion_delay_secs: DELETION_DELAY_SECS,
         ..StackOptions::default()
@@ -181,6 +190,16 @@ async fn main() {
         ]
         .map(|(k, v)| (k.to_owned(), v.to_string())),
     );
+    // The CI user's key goes to its repository's Actions secrets, and its team's
+    // automation gets a signed notice (the template's Destinations parameter).
+    options
+        .function_env
+        .extend(fake.settings(&serde_json::json!({
+            CI_USER: [
+                {"type": "github", "repository": CI_REPOSITORY},
+                {"type": "webhook", "url": fake.hook_url("")}
+            ]
+        })));
     let stack = match LocalStack::start(options).await {
         Ok(stack) => stack,
         Err(e) => {
@@ -189,7 +208,7 @@ async fn main() {
         }
     };
     let outcome = tokio::select! {
-        result = demo(&stack, started) => result,
+        result = demo(&stack, &fake, started) => result,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("\ninterrupted: stopping the local stack");
             drop(stack);
@@ -200,8 +219,13 @@ async fn main() {
     operator::end_demo(outcome, started);
 }
 
-async fn demo(stack: &LocalStack, started: Instant) -> Result<()> {
+async fn demo(stack: &LocalStack, fake: &FakeGitHub, started: Instant) -> Result<()> {
     let a = &stack.account;
+    a.prepare_delivery(&[
+        (github::TOKEN_SECRET, github::TOKEN),
+        (github::WEBHOOK_SECRET, github::WEBHOOK_KEY),
+    ])
+    .await?;
     println!(
         "  ready in {:.0?}: state machines {} and {}\n",
         started.elapsed(),
@@ -230,8 +254,7 @@ async fn demo(stack: &LocalStack, started: Instant) -> Result<()> {
         println!("  {:<14} {}", user.name, user.story);
     }
     let ci_key = ci_key.context("the CI user's key")?;
-    let secret = a.secret_of(CI_USER).await?;
-    let job = tokio::spawn(ci_job(a.clone(), ci_key, secret));
+    let job = tokio::spawn(ci_job(a.clone(), ci_key, fake.port));
 
     println!("\nRunning the daily scan now, as the EventBridge schedule would, with the operator's command.");
     println!("Rotated keys keep working for an overlap window ({OVERLAP_SECS} s here, 7 days deployed), ended");
@@ -257,8 +280,9 @@ async fn demo(stack: &LocalStack, started: Instant) -> Result<()> {
     let page = workspace_root().join("target/demo/keyrotor-report.html");
     cli(stack, &["report", "--format", "html"], Some(&page))?;
     let events = a.received_events().await?;
-    report(stack, a, &before, &totals["totals"], &events).await?;
+    report(stack, a, &before, &totals["totals"], &events, fake).await?;
     timeline(stack, &job).await?;
+    delivered(fake)?;
     observed(stack, &events, log_start)?;
     println!("\nWhere to look:");
     println!(
@@ -333,6 +357,7 @@ async fn report(
     before: &BTreeMap<&str, Vec<(String, String)>>,
     totals: &Value,
     events: &[Value],
+    fake: &FakeGitHub,
 ) -> Result<()> {
     let executions = stack.executions().await?;
     let mut per_user: BTreeMap<String, (Value, usize, String)> = BTreeMap::new();
@@ -484,7 +509,12 @@ async fn report(
     // The secrets are in Secrets Manager and nowhere else.
     let mut secrets = Vec::new();
     for s in a.secrets.list_secrets().send().await?.secret_list() {
-        let value = a.secret_value(s.name().unwrap_or_default()).await?;
+        let name = s.name().unwrap_or_default();
+        // The users' secrets, not delivery's settings (the GitHub token, the webhook key).
+        if !name.starts_with("iam-access-key/") {
+            continue;
+        }
+        let value = a.secret_value(name).await?;
         // A retired key's record names the key and holds no secret.
         if value["Retired"] == true {
             continue;
@@ -507,12 +537,14 @@ async fn report(
         haystack.push_str(&m.body);
     }
     haystack.push_str(&serde_json::to_string(events)?);
+    // What went to GitHub (sealed boxes) and the webhook (a notice), as sent.
+    haystack.push_str(&fake.request_log());
     let hits = secrets
         .iter()
         .filter(|s| haystack.contains(s.as_str()))
         .count();
     println!(
-        "\nLeak check: {} new secret access keys searched for in {} execution histories, the function logs, every e-mail and the {} events: {hits} found.",
+        "\nLeak check: {} new secret access keys searched for in {} execution histories, the function logs, every e-mail, the {} events and every request to GitHub and the webhook: {hits} found.",
         secrets.len(),
         executions.len(),
         events.len()
@@ -545,44 +577,70 @@ fn kind_of(subject: &str) -> &'static str {
     }
 }
 
-/// What the CI job saw: when the new key was in the secret, its last request with the old
-/// key, and whether every request worked.
+/// What the fake GitHub and the webhook receiver hold after the demo.
+fn delivered(fake: &FakeGitHub) -> Result<()> {
+    let state = fake.state()?;
+    println!("\nWhat deliver-key sent (the fake GitHub opened each value with its private key):");
+    if let Some(secrets) = state["secrets"].as_object() {
+        for (path, held) in secrets {
+            let value = held["value"].as_str().unwrap_or_default();
+            // The key ID is not secret; the secret is shown by its length only.
+            let shown = if path.ends_with("AWS_ACCESS_KEY_ID") {
+                value.to_owned()
+            } else {
+                format!("({} characters, sealed on the wire)", value.len())
+            };
+            println!(
+                "  GitHub {path:<46} {shown}, updated {}",
+                held["updated_at"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    for notice in state["notices"].as_array().into_iter().flatten() {
+        println!("  webhook notice (signature checked): {}", notice["notice"]);
+    }
+    Ok(())
+}
+
+/// What the CI job saw: when the new key was in its repository's secrets, its last request
+/// with the old key, and whether every request worked.
 struct Job {
     new_key_seen: chrono::DateTime<chrono::Utc>,
-    last_old_use: chrono::DateTime<chrono::Utc>,
     requests: usize,
 }
 
-/// A CI job on `key`: a request (STS GetCallerIdentity, which the emulator records as the
-/// key's use) every half second. Once the new key is in the user's secret it stays on the
-/// old one for [`CI_SWITCH_AFTER`], then reads the new key from the secret and uses that,
-/// until the old key is deactivated. Every request must work: a failed one is an outage.
-async fn ci_job(a: Account, key: SeededKey, secret: String) -> Result<Job> {
+/// A GitHub Actions job on `key`: a request (STS GetCallerIdentity, which the emulator
+/// records as the key's use) every half second, with the key its repository's secrets
+/// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` hold, as each run gets them. Nobody
+/// copies the new key by hand: once deliver-key has written it there, the next run uses
+/// it, until the old key is deactivated. Every request must work: a failed one is an
+/// outage.
+async fn ci_job(a: Account, key: SeededKey, github_port: u16) -> Result<Job> {
     let tick = std::time::Duration::from_millis(500);
     let deadline = Instant::now() + std::time::Duration::from_secs(240);
     let mut requests = 0;
-    let mut seen: Option<(Instant, chrono::DateTime<chrono::Utc>)> = None;
-    let new = loop {
+    let held = |name: &str| -> Option<String> {
+        let state = github::state_at(github_port).ok()?;
+        state["secrets"][format!("{CI_REPOSITORY}/{name}")]["value"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let (new_id, new_secret) = loop {
         a.caller_arn(&key.id, &key.secret)
             .await
             .context("the CI job's request with the old key failed: an outage")?;
         requests += 1;
-        if let Ok(value) = a.secret_value(&secret).await {
-            if value["AccessKeyId"] != key.id.as_str() {
-                let (at, _) = *seen.get_or_insert((Instant::now(), chrono::Utc::now()));
-                if at.elapsed() >= CI_SWITCH_AFTER {
-                    break value;
-                }
-            }
+        match (held("AWS_ACCESS_KEY_ID"), held("AWS_SECRET_ACCESS_KEY")) {
+            (Some(id), Some(secret)) if id != key.id => break (id, secret),
+            _ => {}
         }
         if Instant::now() > deadline {
-            bail!("the CI user's key was never rotated");
+            bail!("the CI user's key was never delivered");
         }
         tokio::time::sleep(tick).await;
     };
-    let last_old_use = chrono::Utc::now();
-    let new_id = new["AccessKeyId"].as_str().context("new key ID")?;
-    let new_secret = new["SecretAccessKey"].as_str().context("new secret")?;
+    let seen = chrono::Utc::now();
+    let (new_id, new_secret) = (new_id.as_str(), new_secret.as_str());
     while a
         .keys(CI_USER)
         .await?
@@ -599,8 +657,7 @@ async fn ci_job(a: Account, key: SeededKey, secret: String) -> Result<Job> {
         tokio::time::sleep(tick).await;
     }
     Ok(Job {
-        new_key_seen: seen.map_or(last_old_use, |(_, at)| at),
-        last_old_use,
+        new_key_seen: seen,
         requests,
     })
 }
@@ -642,8 +699,8 @@ async fn timeline(stack: &LocalStack, job: &Job) -> Result<()> {
     let d = &out["deactivated"];
     let mut lines = vec![
         (at(&d["window"]["since"]), format!("deactivate-key opens the overlap window: both keys work, until {} at the latest", d["window"]["until"].as_str().unwrap_or("?"))),
-        (Some(job.new_key_seen), "the new key is created, verified and stored: the CI job sees it in the secret, and stays on the old key a while".to_owned()),
-        (Some(job.last_old_use), "the CI job's last request with the old key: from here on it uses the new one".to_owned()),
+        (at(&out["created"]["delivery"]["destinations"][0]["at"]), format!("the new key is created, verified and stored, and deliver-key writes it to {CI_REPOSITORY}'s Actions secrets (sealed) and notifies the team's webhook")),
+        (Some(job.new_key_seen), "the CI job's next run gets the new key from the repository's secrets: its last request with the old key, from here on it uses the new one".to_owned()),
         (at(&d["deactivatedAt"]), format!("old key deactivated, why: {} (the new key was in use, the old one silent {SETTLE_SECS} s)", d["why"].as_str().unwrap_or("?"))),
         (at(&d["deleteAfter"]), format!("old key {} after the deletion delay", out["deleted"]["outcome"].as_str().unwrap_or("?"))),
     ];

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use keyrotor_core::config::vars;
 use keyrotor_localstack::account::TestUser;
 use keyrotor_localstack::stack::{Machine, EXEMPT_GROUP, KMS_KEY_ID};
 use keyrotor_tests::events::{health_event_arn, health_exposure};
@@ -13,11 +14,19 @@ use keyrotor_tests::fake::{FakeAccount, Faulty};
 use keyrotor_tests::in_process::{config, Functions, Layers};
 use serde_json::{json, Value};
 
+const DESTINATIONS: &str = r#"{"alice": [
+    {"type": "ssm", "parameter": "/ci/alice/aws"},
+    {"type": "webhook", "url": "http://127.0.0.1:9/hook"}
+]}"#;
+const WEBHOOK_KEY: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyrotor/webhook-AbCdEf";
+
 #[tokio::test]
 async fn every_function_calls_exactly_the_aws_actions_it_declares() {
     let account = FakeAccount::new(Some(KMS_KEY_ID));
     let layer = || Faulty::new(account.clone());
-    let (list, assess, start, create, deactivate, notify, delete) = (
+    let (list, assess, start, create, deactivate, notify, delete, deliver) = (
+        layer(),
         layer(),
         layer(),
         layer(),
@@ -35,9 +44,16 @@ async fn every_function_calls_exactly_the_aws_actions_it_declares() {
             deactivate: &deactivate,
             notify: &notify,
             delete: &delete,
+            deliver: &deliver,
         },
-        &config(&[]),
+        // alice's key goes to SSM and to a webhook (which does not answer in-process).
+        &config(&[
+            (vars::DESTINATIONS, DESTINATIONS),
+            (vars::DELIVERY_KMS_KEY_ID, "alias/keyrotor-delivery"),
+            (vars::WEBHOOK_KEY_SECRET_ARN, WEBHOOK_KEY),
+        ]),
     );
+    account.set_setting(WEBHOOK_KEY, "signing-key");
     // Due, with an inactive leftover to delete first; on a warning day; exempt by group.
     account.seed(
         &TestUser::new("alice")
@@ -135,7 +151,7 @@ async fn every_function_calls_exactly_the_aws_actions_it_declares() {
     };
     assert_eq!(later.plan.decision, keyrotor_core::domain::Decision::None);
 
-    let functions: [(&str, &[&str], &Faulty<FakeAccount>); 8] = [
+    let functions: [(&str, &[&str], &Faulty<FakeAccount>); 9] = [
         ("list-users", list_users::AWS_ACTIONS, &list),
         ("assess-key-age", assess_key_age::AWS_ACTIONS, &assess),
         ("start-rotations", start_rotations::AWS_ACTIONS, &start),
@@ -148,6 +164,7 @@ async fn every_function_calls_exactly_the_aws_actions_it_declares() {
         ("deactivate-key", deactivate_key::AWS_ACTIONS, &deactivate),
         ("notify", notify::AWS_ACTIONS, &notify),
         ("delete-key", delete_key::AWS_ACTIONS, &delete),
+        ("deliver-key", deliver_key::AWS_ACTIONS, &deliver),
     ];
     let mut problems = Vec::new();
     for (name, declared, layer) in functions {

@@ -85,6 +85,7 @@ fn function(name: &str) -> Option<Function> {
         "deactivate-key" => function!(deactivate_key),
         "notify" => function!(notify),
         "delete-key" => function!(delete_key),
+        "deliver-key" => function!(deliver_key),
         "list-accounts" => function!(list_accounts),
         "scan-accounts" => function!(scan_accounts),
         _ => return None,
@@ -92,12 +93,13 @@ fn function(name: &str) -> Option<Function> {
 }
 
 /// The AWS actions `name` calls: its `AWS_ACTIONS` (`iam:GetGroup` only with an exempt group
-/// configured), and with many accounts the member role it assumes and the organization's
-/// scope it reads.
+/// configured, `secretsmanager:GetSecretValue` only with delivery's settings secrets), and
+/// with many accounts the member role it assumes and the organization's scope it reads.
 fn needed_actions(
     name: &str,
     many_accounts: bool,
     exempt_group: bool,
+    delivery_secrets: bool,
 ) -> Option<BTreeSet<&'static str>> {
     let function = function(name)?;
     // STS GetCallerIdentity needs no permission (create-key makes it with the new key).
@@ -107,6 +109,7 @@ fn needed_actions(
         .copied()
         .filter(|a| *a != "sts:GetCallerIdentity")
         .filter(|a| exempt_group || *a != "iam:GetGroup")
+        .filter(|a| delivery_secrets || *a != "secretsmanager:GetSecretValue")
         .collect();
     let member = [
         "list-users",
@@ -131,6 +134,7 @@ fn missing_actions(
     output: &str,
     many_accounts: bool,
     exempt_group: bool,
+    delivery_secrets: bool,
 ) -> Vec<String> {
     let Some(line) = output.lines().find_map(|l| l.strip_prefix("ROLE_ACTIONS ")) else {
         return vec![format!("{stack}: the deployment printed no ROLE_ACTIONS")];
@@ -139,7 +143,8 @@ fn missing_actions(
         serde_json::from_str(line).expect("ROLE_ACTIONS is JSON");
     let mut problems = Vec::new();
     for (function, actions) in &granted {
-        let Some(needed) = needed_actions(function, many_accounts, exempt_group) else {
+        let Some(needed) = needed_actions(function, many_accounts, exempt_group, delivery_secrets)
+        else {
             problems.push(format!(
                 "{stack}-{function}: not one of keyrotor's functions"
             ));
@@ -342,6 +347,12 @@ type Case = (
     &'static [(&'static str, &'static str)],
 );
 
+const DESTINATIONS: &str = r#"Destinations={"ci":[{"type":"ssm","parameter":"/keyrotor/ci/aws"},{"type":"github","repository":"acme/deploy"},{"type":"webhook","url":"https://hooks.example.com/keyrotor"}]}"#;
+const GITHUB_TOKEN: &str =
+    "GitHubTokenSecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:keyrotor/github-AbCdEf";
+const WEBHOOK_KEY: &str =
+    "WebhookKeySecretArn=arn:aws:secretsmanager:us-east-1:123456789012:secret:keyrotor/webhook-AbCdEf";
+
 #[test]
 fn the_templates_deploy_and_give_each_function_what_its_configuration_reads() {
     let moto = MotoServer::start().expect("moto");
@@ -387,14 +398,21 @@ fn the_templates_deploy_and_give_each_function_what_its_configuration_reads() {
             let many = stack.starts_with("org");
             let mut parameters = vec![FROM, KEY_ADMIN, accounts.as_str(), schedule.as_str()];
             if many {
-                // And an exempt group, whose reads the roles then grant.
-                parameters.extend([organization.as_str(), "ExemptGroup=break-glass"]);
+                // And an exempt group, whose reads the roles then grant, and destinations
+                // with their settings secrets, which deliver-key's configuration then checks.
+                parameters.extend([
+                    organization.as_str(),
+                    "ExemptGroup=break-glass",
+                    DESTINATIONS,
+                    GITHUB_TOKEN,
+                    WEBHOOK_KEY,
+                ]);
             }
             let out = deploy(&moto, &template, stack, "123456789012", &parameters)
                 .unwrap_or_else(|e| panic!("{stack}: {e}"));
             assert!(out.contains("STACK "), "{out}");
             let mut found = problems(&sdk, stack).await;
-            found.extend(missing_actions(stack, &out, many, many));
+            found.extend(missing_actions(stack, &out, many, many, many));
             assert!(found.is_empty(), "{stack}: {found:#?}");
             let expected: BTreeMap<String, String> = expected
                 .iter()
@@ -526,7 +544,7 @@ fn a_mutated_template_fails_with_the_resource_named() {
                 Err(e) => vec![e],
                 Ok(out) => {
                     let mut found = problems(&sdk, &stack).await;
-                    found.extend(missing_actions(&stack, &out, false, false));
+                    found.extend(missing_actions(&stack, &out, false, false, false));
                     found
                 }
             };

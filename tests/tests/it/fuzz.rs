@@ -174,6 +174,12 @@ proptest! {
     }
 
     #[test]
+    fn deliver_key_never_panics(event in arb_json()) {
+        static DEPS: LazyLock<deliver_key::Deps> = LazyLock::new(offline);
+        check::<deliver_key::DeliverKeyInput, _, _, _, _>(event, &*DEPS, deliver_key::handle)?;
+    }
+
+    #[test]
     fn deactivate_key_never_panics(event in arb_json()) {
         static DEPS: LazyLock<deactivate_key::Deps> = LazyLock::new(offline);
         check::<KeyPairInput, _, _, _, _>(event, &*DEPS, deactivate_key::handle)?;

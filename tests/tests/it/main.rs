@@ -6,6 +6,7 @@
 mod adversaries;
 mod build_features;
 mod declared_actions;
+mod delivery;
 mod deploy;
 mod end_to_end;
 mod exposure;

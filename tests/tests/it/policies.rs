@@ -22,6 +22,7 @@ const OTHER_ACCOUNT: &str = "210987654321";
 const REGION: &str = "us-east-1";
 const VIA_SECRETS_MANAGER: &str = "secretsmanager.us-east-1.amazonaws.com";
 const CREATE_KEY_ROLE: &str = "arn:aws:iam::123456789012:role/keyrotor-create-key";
+const DELIVER_KEY_ROLE: &str = "arn:aws:iam::123456789012:role/keyrotor-deliver-key";
 /// The stack's `KeyAdminRole`: the role that deploys it, at a path.
 const KEY_ADMIN_ROLE: &str = "deploy/keyrotor-deployer";
 
@@ -625,6 +626,7 @@ fn every_key_policy() -> Vec<(String, Policy)> {
         attributes: BTreeMap::from([
             ("CreateKeyRole.Arn".into(), CREATE_KEY_ROLE.into()),
             ("CreateKeyMemberRole.Arn".into(), CREATE_KEY_ROLE.into()),
+            ("DeliverKeyRole.Arn".into(), DELIVER_KEY_ROLE.into()),
             ("KeyAdminRole".into(), KEY_ADMIN_ROLE.into()),
             ("AWS::StackName".into(), "keyrotor".into()),
         ]),
@@ -645,10 +647,94 @@ fn every_key_policy() -> Vec<(String, Policy)> {
     }
     assert_eq!(
         policies.len(),
-        4,
-        "three keys in the stack, one per member account"
+        5,
+        "four keys in the stack, one per member account"
     );
     policies
+}
+
+fn deliver_key() -> Principal {
+    Principal::role_session(
+        ACCOUNT,
+        "/",
+        "keyrotor-deliver-key",
+        "AROADELIVERKEY000001",
+        "deliver-key",
+    )
+}
+
+/// The handoff of a new key (issue 29): create-key alone seals with the delivery key and
+/// deliver-key alone opens, each only with the user and key ID as encryption context; no
+/// user, administrator, PowerUser, other keyrotor role or other account does either.
+#[test]
+fn only_create_key_seals_and_only_deliver_key_opens_a_handoff() {
+    let (_, policy) = every_key_policy()
+        .into_iter()
+        .find(|(name, _)| name == "template.yaml DeliveryKey")
+        .expect("the delivery key");
+    let context = ["keyrotor:user", "keyrotor:accessKeyId"];
+    let decide = |caller: &Principal, action: &str, keys: Option<&[&str]>| {
+        let mut request = Request::new(caller, action, "*");
+        if let Some(keys) = keys {
+            request = request.with_list("kms:EncryptionContextKeys", keys);
+        }
+        policy.evaluate(&request).expect("key policy evaluates")
+    };
+    assert_eq!(
+        decide(&create_key(), "kms:Encrypt", Some(&context)),
+        Decision::Allow
+    );
+    assert_eq!(
+        decide(&deliver_key(), "kms:Decrypt", Some(&context)),
+        Decision::Allow
+    );
+    for (caller, action) in [
+        (create_key(), "kms:Encrypt"),
+        (deliver_key(), "kms:Decrypt"),
+    ] {
+        // Without the context, or with more than it (another use of the key).
+        assert_eq!(
+            decide(&caller, action, None),
+            Decision::ImplicitDeny,
+            "{action}"
+        );
+        let more = ["keyrotor:user", "keyrotor:accessKeyId", "aws:purpose"];
+        assert_eq!(decide(&caller, action, Some(&more)), Decision::ImplicitDeny);
+    }
+    assert_eq!(
+        decide(&create_key(), "kms:Decrypt", Some(&context)),
+        Decision::ImplicitDeny
+    );
+    assert_eq!(
+        decide(&deliver_key(), "kms:Encrypt", Some(&context)),
+        Decision::ImplicitDeny
+    );
+    let (deployer, mut others) = key_admins_and_others();
+    others.extend(owners());
+    others.extend(trusted());
+    others.push(deployer);
+    others.push(Principal::role_session(
+        OTHER_ACCOUNT,
+        "/",
+        "keyrotor-deliver-key",
+        "AROAOTHERACCOUNT0001",
+        "deliver-key",
+    ));
+    for other in others.iter().filter(|o| o.principal_arn != CREATE_KEY_ROLE) {
+        for action in [
+            "kms:Encrypt",
+            "kms:Decrypt",
+            "kms:GenerateDataKey",
+            "kms:ReEncryptFrom",
+        ] {
+            assert_eq!(
+                decide(other, action, Some(&context)),
+                Decision::ImplicitDeny,
+                "{action} by {}",
+                other.principal_arn
+            );
+        }
+    }
 }
 
 #[test]

@@ -73,6 +73,7 @@ fn each_machine_uses_only_its_own_placeholders_and_no_arn() {
             [
                 "assess-key-age",
                 "create-key",
+                "deliver-key",
                 "deactivate-key",
                 "notify",
                 "delete-key",
@@ -223,6 +224,15 @@ fn every_task_retries_by_the_one_policy_and_catches_into_the_one_failure_path() 
                     "$.adminMailError"
                 };
                 catch(path, next)
+            } else if resource.ends_with(":deliver-key") {
+                // Delivery is a service to the owner, never a gate: if deliver-key itself
+                // fails, the rotation goes on where it would have, and says so.
+                let pass = &states["DeliveryNotDone"];
+                assert_eq!(pass["Type"], "Pass", "{machine:?}: DeliveryNotDone");
+                assert_eq!(pass["Next"], next, "{machine:?}: DeliveryNotDone goes on");
+                assert_eq!(pass["ResultPath"], "$.created");
+                assert_eq!(pass["Parameters"]["delivery"]["error.$"], "$.deliveryError");
+                catch("$.deliveryError", "DeliveryNotDone")
             } else if state["Parameters"]["kind"].is_string() {
                 // An owner's mail is a report, never a gate: its failure is reported to
                 // the admin, and the execution goes on to where the mail would have led.
@@ -350,6 +360,7 @@ fn the_scan_starts_no_rotation_itself_and_the_rotation_lists_no_users() {
     let scan = raw(Machine::Scan);
     for step in [
         "CreateKeyFunctionArn",
+        "DeliverKeyFunctionArn",
         "DeactivateKeyFunctionArn",
         "DeleteKeyFunctionArn",
     ] {

@@ -12,13 +12,12 @@ use keyrotor_core::config::vars;
 use keyrotor_core::events::DetailType;
 use keyrotor_core::naming;
 use keyrotor_localstack::account::{SeededKey, TestUser};
-use keyrotor_localstack::stack::{
-    execution_output, on_shared_stack, LocalStack, Machine, StackOptions, KMS_KEY_ID,
-};
+use keyrotor_localstack::stack::{on_shared_stack, LocalStack, Machine, StackOptions, KMS_KEY_ID};
 use keyrotor_tests::asl::Execution;
 use keyrotor_tests::fake::{FakeAccount, Fault, FaultMode, Faulty};
 use keyrotor_tests::in_process::{config, leaks, Account, Functions};
 use keyrotor_tests::invariants::{judge, UserCase};
+use keyrotor_tests::on_stack::{active_on, rotate_beside};
 use serde_json::{json, Value};
 
 const USER: &str = "alice";
@@ -514,17 +513,6 @@ async fn entered(stack: &LocalStack, execution: &str, state: &str) -> usize {
     })
 }
 
-/// Whether `key` of `user` is Active on the emulator.
-async fn active_on(stack: &LocalStack, user: &str, key: &str) -> bool {
-    stack
-        .account
-        .keys(user)
-        .await
-        .expect("keys")
-        .iter()
-        .any(|(id, status)| id == key && status == "Active")
-}
-
 /// `user` on the emulator, due for rotation: one 95-day-old key and an owner address.
 async fn seed_due_on(stack: &LocalStack, user: &str) -> SeededKey {
     let seeded = stack
@@ -538,31 +526,6 @@ async fn seed_due_on(stack: &LocalStack, user: &str) -> SeededKey {
         .await
         .expect("seed");
     seeded.into_iter().next().expect("the key")
-}
-
-/// Runs a per-user execution for `user` while `alongside` runs; the execution's ARN and
-/// output, once it has succeeded, and what `alongside` gave.
-async fn rotate_beside<T>(
-    stack: &LocalStack,
-    user: &str,
-    alongside: impl std::future::Future<Output = T>,
-) -> (String, Value, T) {
-    let (done, beside) = tokio::join!(
-        async {
-            stack
-                .run(user, &json!({"user": user}), Duration::from_secs(180))
-                .await
-                .expect("execution ends")
-        },
-        alongside
-    );
-    let out = execution_output(&done).expect("output");
-    assert_eq!(
-        done.status(),
-        &aws_sdk_sfn::types::ExecutionStatus::Succeeded,
-        "{out:#}"
-    );
-    (done.execution_arn().to_owned(), out, beside)
 }
 
 /// A program that uses the old key (STS GetCallerIdentity signed with it, which moto

@@ -465,6 +465,45 @@ async fn a_brief_rate_limit_is_waited_out() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn destinations_left_when_the_time_is_spent_are_reported_not_tried() {
+    // Twelve unreachable webhooks would take 12 x 3 s of pauses, and each try no time (the
+    // fake answers at once): give each try 10 s instead, as a hanging server would.
+    struct Hanging;
+    impl HttpPort for Hanging {
+        async fn send(&self, _: Request) -> std::result::Result<Response, Unreachable> {
+            tokio::time::sleep(crate::http::TIMEOUT).await;
+            Err(Unreachable("no answer within 10s".into()))
+        }
+    }
+    let hooks: Vec<Value> = (0..10)
+        .map(|i| json!({"type": "webhook", "url": format!("https://hooks.test/{i}")}))
+        .collect();
+    let d = deps(json!({ USER: hooks }), FakeWeb::new(vec![]));
+    let deps = Deps {
+        config: d.config,
+        handoffs: d.handoffs,
+        parameters: d.parameters,
+        settings: d.settings,
+        http: Hanging,
+    };
+    let started = tokio::time::Instant::now();
+    let out = handle(input(), &deps).await.expect("reported");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(300),
+        "inside the timeout"
+    );
+    let whys: Vec<&str> = out
+        .delivery
+        .destinations
+        .iter()
+        .map(|l| l.why.as_deref().unwrap_or_default())
+        .collect();
+    assert_eq!(out.delivery.failed, 10);
+    assert!(whys[0].contains("no answer"), "{whys:?}");
+    assert!(whys[9].starts_with("not tried"), "{whys:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn nothing_is_sent_in_a_dry_run_without_a_handoff_or_in_a_member_account() {
     let deps = deps(every_kind(), FakeWeb::new(vec!["acme/deploy"]));
     let mut dry = input();

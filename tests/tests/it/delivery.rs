@@ -402,6 +402,49 @@ mod in_process {
         assert_eq!(leaks(&account, &[run], []), 0);
     }
 
+    /// Whoever may start an execution (an operator, or anyone the account lets) cannot have
+    /// the key sent somewhere of their choosing: an input naming a destination is refused
+    /// before anything is read, and nothing is sealed or written.
+    #[tokio::test]
+    async fn an_execution_input_cannot_name_a_destination() {
+        let account: Account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
+        let destinations = json!({USER: [{"type": "ssm", "parameter": PARAMETER}]}).to_string();
+        let f = Functions::on(
+            &account,
+            &config(&[
+                (vars::DESTINATIONS, &destinations),
+                (vars::DELIVERY_KMS_KEY_ID, "alias/keyrotor-delivery"),
+            ]),
+        );
+        account.inner.seed(
+            &TestUser::new("mallory-target")
+                .tag("Email", "t@example.com")
+                .key(95, true),
+        );
+        for input in [
+            json!({"user": "mallory-target", "destinations": [{"type": "ssm", "parameter": "/keyrotor/mine"}]}),
+            json!({"user": "mallory-target", "delivery": {"webhook": "https://evil.example.com"}}),
+        ] {
+            let run = f.run(Machine::RotateUser, "injected", input.clone()).await;
+            assert!(!run.succeeded(), "{input}: {run:#?}");
+            assert!(
+                run.entered.iter().any(|s| s == "AssessFailed"),
+                "{:?}",
+                run.entered
+            );
+        }
+        let seen = account.seen();
+        for action in [
+            "kms:Encrypt",
+            "kms:Decrypt",
+            "ssm:PutParameter",
+            "iam:CreateAccessKey",
+        ] {
+            assert!(!seen.contains(action), "{action} was called: {seen:?}");
+        }
+        assert!(account.inner.parameters().is_empty());
+    }
+
     #[tokio::test]
     async fn when_deliver_key_itself_fails_the_rotation_goes_on_and_says_so() {
         let (account, run) = rotate_with(Some(Fault {

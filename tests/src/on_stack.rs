@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use keyrotor_localstack::account::{SeededKey, TestUser};
 use keyrotor_localstack::stack::{execution_output, LocalStack};
 use serde_json::{json, Value};
 
@@ -41,4 +42,19 @@ pub async fn active_on(stack: &LocalStack, user: &str, key: &str) -> bool {
         .expect("keys")
         .iter()
         .any(|(id, status)| id == key && status == "Active")
+}
+
+/// `user` on the emulator, due for rotation: one 95-day-old key and an owner address.
+pub async fn seed_due_on(stack: &LocalStack, user: &str) -> SeededKey {
+    let seeded = stack
+        .account
+        .seed(
+            &stack.moto,
+            &TestUser::new(user)
+                .tag("Email", &format!("{user}@example.com"))
+                .key(95, true),
+        )
+        .await
+        .expect("seed");
+    seeded.into_iter().next().expect("the key")
 }

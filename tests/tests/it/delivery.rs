@@ -8,10 +8,10 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use keyrotor_localstack::account::{SeededKey, TestUser};
+use keyrotor_localstack::account::SeededKey;
 use keyrotor_localstack::github::{self, FakeGitHub};
 use keyrotor_localstack::stack::{on_shared_stack, LocalStack, StackOptions};
-use keyrotor_tests::on_stack::{active_on, rotate_beside};
+use keyrotor_tests::on_stack::{active_on, rotate_beside, seed_due_on};
 use serde_json::{json, Value};
 
 /// Up to 20 s of overlap, ended 2 s after the old key's last use once the new key is used.
@@ -63,17 +63,7 @@ async fn prepare(stack: &LocalStack, user: &str) -> SeededKey {
         ])
         .await
         .expect("delivery key and settings");
-    let seeded = stack
-        .account
-        .seed(
-            &stack.moto,
-            &TestUser::new(user)
-                .tag("Email", &format!("{user}@example.com"))
-                .key(95, true),
-        )
-        .await
-        .expect("seed");
-    seeded.into_iter().next().expect("the key")
+    seed_due_on(stack, user).await
 }
 
 fn outcomes(out: &Value) -> Vec<(String, String, String)> {
@@ -316,7 +306,8 @@ mod in_process {
     const USER: &str = "ci";
     const PARAMETER: &str = "/keyrotor/ci/aws";
 
-    async fn rotate_with(fault: Option<Fault>) -> (Account, Execution) {
+    /// The functions on a fresh in-memory account, `USER`'s key delivered to SSM.
+    fn delivering() -> (Account, Functions) {
         let account: Account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
         let destinations = json!({USER: [{"type": "ssm", "parameter": PARAMETER}]}).to_string();
         let f = Functions::on(
@@ -326,14 +317,28 @@ mod in_process {
                 (vars::DELIVERY_KMS_KEY_ID, "alias/keyrotor-delivery"),
             ]),
         );
+        (account, f)
+    }
+
+    /// `USER` rotated with every call of `action` from the first failing as `mode`, `times`
+    /// times (`None`: every time).
+    async fn rotate_with(
+        action: &'static str,
+        mode: FaultMode,
+        times: Option<usize>,
+    ) -> (Account, Execution) {
+        let (account, f) = delivering();
         account.inner.seed(
             &TestUser::new(USER)
                 .tag("Email", "ci@example.com")
                 .key(95, true),
         );
-        if let Some(fault) = fault {
-            account.inject(fault);
-        }
+        account.inject(Fault {
+            action,
+            mode,
+            nth: 1,
+            times,
+        });
         let run = f
             .run(Machine::RotateUser, USER, json!({"user": USER}))
             .await;
@@ -350,15 +355,8 @@ mod in_process {
     }
 
     #[tokio::test]
-    async fn a_parameter_that_keeps_failing_is_reported_to_owner_and_admin_and_the_rotation_goes_on(
-    ) {
-        let (account, run) = rotate_with(Some(Fault {
-            action: "ssm:PutParameter",
-            mode: FaultMode::FailBefore,
-            nth: 1,
-            times: None,
-        }))
-        .await;
+    async fn a_parameter_that_keeps_failing_is_reported_and_the_rotation_goes_on() {
+        let (account, run) = rotate_with("ssm:PutParameter", FaultMode::FailBefore, None).await;
         assert!(run.succeeded(), "{run:#?}");
         let delivery = &run.output["created"]["delivery"];
         assert_eq!(delivery["failed"], 1, "{delivery:#}");
@@ -381,13 +379,8 @@ mod in_process {
 
     #[tokio::test]
     async fn a_lost_answer_is_written_again_and_the_parameter_holds_the_new_key() {
-        let (account, run) = rotate_with(Some(Fault {
-            action: "ssm:PutParameter",
-            mode: FaultMode::LoseResponse,
-            nth: 1,
-            times: Some(1),
-        }))
-        .await;
+        let (account, run) =
+            rotate_with("ssm:PutParameter", FaultMode::LoseResponse, Some(1)).await;
         assert!(run.succeeded(), "{run:#?}");
         assert_eq!(run.output["created"]["delivery"]["delivered"], 1);
         let held = account.inner.parameters();
@@ -407,23 +400,15 @@ mod in_process {
     /// before anything is read, and nothing is sealed or written.
     #[tokio::test]
     async fn an_execution_input_cannot_name_a_destination() {
-        let account: Account = Faulty::new(FakeAccount::new(Some(KMS_KEY_ID)));
-        let destinations = json!({USER: [{"type": "ssm", "parameter": PARAMETER}]}).to_string();
-        let f = Functions::on(
-            &account,
-            &config(&[
-                (vars::DESTINATIONS, &destinations),
-                (vars::DELIVERY_KMS_KEY_ID, "alias/keyrotor-delivery"),
-            ]),
-        );
+        let (account, f) = delivering();
         account.inner.seed(
-            &TestUser::new("mallory-target")
-                .tag("Email", "t@example.com")
+            &TestUser::new(USER)
+                .tag("Email", "ci@example.com")
                 .key(95, true),
         );
         for input in [
-            json!({"user": "mallory-target", "destinations": [{"type": "ssm", "parameter": "/keyrotor/mine"}]}),
-            json!({"user": "mallory-target", "delivery": {"webhook": "https://evil.example.com"}}),
+            json!({"user": USER, "destinations": [{"type": "ssm", "parameter": "/keyrotor/mine"}]}),
+            json!({"user": USER, "delivery": {"webhook": "https://evil.example.com"}}),
         ] {
             let run = f.run(Machine::RotateUser, "injected", input.clone()).await;
             assert!(!run.succeeded(), "{input}: {run:#?}");
@@ -447,13 +432,7 @@ mod in_process {
 
     #[tokio::test]
     async fn when_deliver_key_itself_fails_the_rotation_goes_on_and_says_so() {
-        let (account, run) = rotate_with(Some(Fault {
-            action: "kms:Decrypt",
-            mode: FaultMode::FailBefore,
-            nth: 1,
-            times: None,
-        }))
-        .await;
+        let (account, run) = rotate_with("kms:Decrypt", FaultMode::FailBefore, None).await;
         assert!(run.succeeded(), "{run:#?}");
         assert!(
             run.entered.iter().any(|s| s == "DeliveryNotDone"),

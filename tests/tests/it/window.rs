@@ -17,7 +17,7 @@ use keyrotor_tests::asl::Execution;
 use keyrotor_tests::fake::{FakeAccount, Fault, FaultMode, Faulty};
 use keyrotor_tests::in_process::{config, leaks, Account, Functions};
 use keyrotor_tests::invariants::{judge, UserCase};
-use keyrotor_tests::on_stack::{active_on, rotate_beside};
+use keyrotor_tests::on_stack::{active_on, rotate_beside, seed_due_on};
 use serde_json::{json, Value};
 
 const USER: &str = "alice";
@@ -511,21 +511,6 @@ async fn entered(stack: &LocalStack, execution: &str, state: &str) -> usize {
             .filter(|e| e["state"] == state)
             .count()
     })
-}
-
-/// `user` on the emulator, due for rotation: one 95-day-old key and an owner address.
-async fn seed_due_on(stack: &LocalStack, user: &str) -> SeededKey {
-    let seeded = stack
-        .account
-        .seed(
-            &stack.moto,
-            &TestUser::new(user)
-                .tag("Email", &format!("{user}@example.com"))
-                .key(95, true),
-        )
-        .await
-        .expect("seed");
-    seeded.into_iter().next().expect("the key")
 }
 
 /// A program that uses the old key (STS GetCallerIdentity signed with it, which moto

@@ -251,7 +251,9 @@ def topic_usable_by_alarms(topic: str, resources: dict) -> tuple[bool, str]:
 # The services a function's member role uses in a member account (AWS Health: the account's own
 # record of an exposure report); the rest (SES, EventBridge,
 # Step Functions) stay in the tooling account.
-MEMBER_SERVICES = ("iam:", "secretsmanager:", "health:")
+MEMBER_SERVICES = ("iam:", "secretsmanager:", "health:", "ssm:")
+# Calls a function that works in member accounts still makes in the tooling account.
+HUB_SIDE = {"deliver-key": {"secretsmanager:GetSecretValue"}}
 # Never in a member role: what would let keyrotor (or whoever took its hub roles) grant
 # itself more in a member account.
 ESCALATION = re.compile(r"^iam:(Put|Attach|Create(Policy|Role|User|LoginProfile)|Update(AssumeRole)?Policy|.*Policy)", re.I)
@@ -293,6 +295,7 @@ def member_account_checks(hub_resources: dict) -> list:
             for st in statements(policy["PolicyDocument"]):
                 granted |= set(as_list(st["Action"]))
         needed = {a for a in declared_actions(function) if a.startswith(MEMBER_SERVICES)}
+        needed -= HUB_SIDE.get(function, set())
         escalating = sorted(a for a in granted if ESCALATION.match(a))
         ok = granted == needed and not escalating and props.get("Path") == "/keyrotor/"
         results.append((ok, f"member role keyrotor/{function}: exactly its member-side actions "

@@ -172,7 +172,7 @@ impl Functions {
                 in_own_account(i, |i| delete_key::handle(i, &self.delete)).await
             })
             .task("deliver-key", |i| async move {
-                task(deliver_key::handle(i, &self.deliver).await)
+                in_own_account(i, |i| deliver_key::handle(i, &self.deliver)).await
             })
             .run(name, input)
             .await

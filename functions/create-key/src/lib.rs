@@ -52,8 +52,8 @@ pub struct Deps<U = Iam, S = Secrets, V = KeyVerifier, H = Handoffs> {
     pub iam: U,
     pub secrets: S,
     pub verifier: V,
-    /// `None`: no destinations, or a member account (the destinations document names
-    /// keyrotor's own account's users only).
+    /// `None`: no destinations. Always keyrotor's own account's KMS, also in a member
+    /// account: the delivery key is in keyrotor's account, and deliver-key opens there.
     pub handoffs: Option<H>,
 }
 
@@ -77,8 +77,13 @@ impl FromConfig for Deps {
     }
 
     fn in_member(&self, config: Config, member: &SdkConfig) -> Result<Self, ConfigError> {
+        // The member's view of the document (`member_config`) says whose keys are sealed.
+        let handoffs = match config.delivery.destinations.is_empty() {
+            true => None,
+            false => self.handoffs.clone(),
+        };
         Ok(Deps {
-            handoffs: None,
+            handoffs,
             ..Self::from_config(config, member)?
         })
     }

@@ -11,6 +11,11 @@
 //! do (bad input) or when a retry may help before anything was sent (a throttled KMS or
 //! Secrets Manager call).
 //!
+//! In a member account (organization modes) it writes that account's SSM destinations
+//! through its member role `role/keyrotor/deliver-key`, assumed only for a user with
+//! destinations there; the handoff is opened, the settings secrets read and GitHub and the
+//! webhooks reached from keyrotor's own account ([`handle_in_account`]).
+//!
 //! It gets the key from `create-key` as a KMS ciphertext (the handoff) only its role may
 //! decrypt, because the user's secret lets no one but the user read it. A rerun does not
 //! write a destination that already holds this key: an SSM parameter whose description
@@ -26,13 +31,14 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 use zeroize::Zeroizing;
 
-use keyrotor_aws::{FromConfig, Handoffs, Parameters, Settings};
+use keyrotor_aws::member::{take_account, with_account};
+use keyrotor_aws::{Accounts, FromConfig, Handoffs, Parameters, Settings};
 use keyrotor_core::config::{Config, ConfigError};
 use keyrotor_core::delivery::{
     self, DeliveryLine, DeliveryOutcome, DeliveryReport, Destination, Handoff, Notice,
 };
 use keyrotor_core::error::{Error, Result};
-use keyrotor_core::payload::{parse, AccountRef, Arn, KeyId, UserName};
+use keyrotor_core::payload::{parse, Arn, KeyId, UserName};
 use keyrotor_core::ports::{HandoffPort, ParametersPort, SettingsPort};
 use keyrotor_core::secret::{NewAccessKey, StoredCredential};
 
@@ -61,6 +67,23 @@ impl FromConfig for Deps {
             parameters: Parameters::from_sdk(sdk, delivery.parameter_kms_key_id.as_deref()),
             settings: Settings::from_sdk(sdk),
             http,
+            config,
+        })
+    }
+
+    /// In a member account only SSM is the member's (its member role's session, under the
+    /// AWS managed key: the template's `ParameterKmsKeyArn` is a key of keyrotor's
+    /// account); the handoff, the settings and the web stay keyrotor's own.
+    fn in_member(
+        &self,
+        config: Config,
+        member: &SdkConfig,
+    ) -> std::result::Result<Self, ConfigError> {
+        Ok(Deps {
+            handoffs: self.handoffs.clone(),
+            parameters: Parameters::from_sdk(member, None),
+            settings: self.settings.clone(),
+            http: self.http.clone(),
             config,
         })
     }
@@ -95,10 +118,6 @@ pub struct DeliverKeyInput {
     pub force: bool,
     #[serde(default)]
     pub dry_run: bool,
-    /// The member account the execution works in; the document names users of keyrotor's
-    /// own account only.
-    #[serde(default)]
-    pub account: Option<AccountRef>,
 }
 
 /// Replaces `$.created`: the key pair the later steps need, and the delivery report (the
@@ -189,6 +208,48 @@ where
     }
 }
 
+/// The event as `keyrotor_lambda::serve_with_accounts` gives it, `account` and all: in a
+/// member account, the member role is assumed only if the user has destinations there (a
+/// user without any, the usual case, needs no role of deliver-key in that account), and
+/// the output carries `account` on.
+pub async fn handle_in_account(
+    event: serde_json::Value,
+    accounts: &Accounts<Deps>,
+) -> Result<serde_json::Value> {
+    let (account, payload) = take_account(event)?;
+    let own = accounts.deps(None).await?;
+    let deps = match &account {
+        None => own,
+        Some(member) => {
+            let input: DeliverKeyInput = parse(payload.clone())?;
+            let view = own
+                .config
+                .delivery
+                .destinations
+                .for_account(member.id.as_str());
+            if view.of(input.user.as_str()).is_empty() {
+                return with_account(output_of(&input, DeliveryReport::default()), account);
+            }
+            accounts.deps(Some(&member.id)).await?
+        }
+    };
+    with_account(handle(payload, &deps).await?, account)
+}
+
+/// The output for `input` with `delivery`.
+fn output_of(input: &DeliverKeyInput, delivery: DeliveryReport) -> DeliverKeyOutput {
+    DeliverKeyOutput {
+        user: input.user.to_string(),
+        old_key_id: input.old_key_id.to_string(),
+        new_key_id: input.new_key_id.as_ref().map(ToString::to_string),
+        resumed: input.resumed,
+        retired: false,
+        delivery,
+    }
+}
+
+/// Delivers to the destinations the account `deps` works in has for the user (the
+/// member's own view in a member account, see `keyrotor_aws::member::member_config`).
 pub async fn handle<H: HandoffPort, P: ParametersPort, S: SettingsPort, W: HttpPort>(
     event: serde_json::Value,
     deps: &Deps<H, P, S, W>,
@@ -196,20 +257,7 @@ pub async fn handle<H: HandoffPort, P: ParametersPort, S: SettingsPort, W: HttpP
     let input: DeliverKeyInput = parse(event)?;
     let dry_run = input.dry_run || deps.config.dry_run;
     let user = input.user.as_str();
-    let output = |delivery: DeliveryReport| DeliverKeyOutput {
-        user: user.to_owned(),
-        old_key_id: input.old_key_id.to_string(),
-        new_key_id: input.new_key_id.as_ref().map(ToString::to_string),
-        resumed: input.resumed,
-        retired: false,
-        delivery,
-    };
-    if input.account.is_some() {
-        return Ok(output(DeliveryReport::new(
-            Vec::new(),
-            Some("destinations are declared for keyrotor's own account's users only".into()),
-        )));
-    }
+    let output = |delivery: DeliveryReport| output_of(&input, delivery);
     let destinations = deps.config.delivery.destinations.of(user);
     if destinations.is_empty() {
         return Ok(output(DeliveryReport::default()));

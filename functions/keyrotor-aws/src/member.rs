@@ -45,6 +45,8 @@ pub fn partition_of(region: &str) -> &'static str {
 pub fn member_config(config: &Config, partition: &str, account: &AccountId) -> Config {
     let mut member = config.clone();
     member.kms_key_id = Some(MEMBER_KMS_ALIAS.to_owned());
+    // That account's users' destinations, by their names: no other account's.
+    member.delivery.destinations = config.delivery.destinations.for_account(account.as_str());
     member.trusted_role_arns = ["create-key", "deactivate-key"]
         .iter()
         .map(|function| member_role_arn(partition, account, function))

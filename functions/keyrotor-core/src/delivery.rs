@@ -8,7 +8,8 @@
 //! could write). docs/SECURITY.md, "Destinations", says why.
 //!
 //! The document maps a user name (as IAM compares them: case-insensitively) to at most
-//! [`MAX_PER_USER`] destinations:
+//! [`MAX_PER_USER`] destinations. A user of a member account (in the organization modes)
+//! is named `<account ID>/<user>`; a bare name is a user of keyrotor's own account:
 //!
 //! ```json
 //! {"alice": [
@@ -26,7 +27,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::payload::{CaughtError, UserName};
+use crate::payload::{AccountId, CaughtError, UserName};
 
 /// At most this many destinations per user: each is written at every rotation, inside one
 /// invocation of `deliver-key`.
@@ -244,11 +245,15 @@ pub fn check_url(url: &str) -> Result<(), String> {
     }
 }
 
-/// The parsed `KEYROTOR_DESTINATIONS`: each user's destinations.
+/// The parsed `KEYROTOR_DESTINATIONS`: each user's destinations, as the account a function
+/// works in sees them ([`Destinations::of`]: keyrotor's own account, or the member account
+/// of [`Destinations::for_account`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Destinations {
     /// Keyed by the lower-case user name (IAM compares names case-insensitively).
     by_user: BTreeMap<String, Vec<Destination>>,
+    /// The member accounts' users, by account ID.
+    members: BTreeMap<String, BTreeMap<String, Vec<Destination>>>,
 }
 
 impl Destinations {
@@ -256,9 +261,17 @@ impl Destinations {
     pub fn parse(text: &str) -> Result<Self, String> {
         let raw: BTreeMap<String, Vec<Destination>> = serde_json::from_str(text)
             .map_err(|e| format!("not a map of user names to destinations: {e}"))?;
-        let mut by_user: BTreeMap<String, Vec<Destination>> = BTreeMap::new();
-        for (user, destinations) in raw {
-            let name = UserName::try_from(user.clone()).map_err(|e| format!("{user:?}: {e}"))?;
+        let mut parsed = Destinations::default();
+        for (entry, destinations) in raw {
+            let (account, user) = match entry.split_once('/') {
+                Some((account, user)) => {
+                    let id = AccountId::try_from(account.to_owned())
+                        .map_err(|e| format!("{entry:?}: {e}"))?;
+                    (Some(id), user.to_owned())
+                }
+                None => (None, entry.clone()),
+            };
+            let name = UserName::try_from(user.clone()).map_err(|e| format!("{entry:?}: {e}"))?;
             if destinations.len() > MAX_PER_USER {
                 return Err(format!(
                     "{name}: {} destinations, at most {MAX_PER_USER}",
@@ -274,13 +287,26 @@ impl Destinations {
                 return Err(format!("{name}: a destination is listed twice"));
             }
             let key = name.as_str().to_ascii_lowercase();
-            if by_user.insert(key, destinations).is_some() {
+            let users = match &account {
+                None => &mut parsed.by_user,
+                Some(id) => parsed.members.entry(id.to_string()).or_default(),
+            };
+            if users.insert(key, destinations).is_some() {
                 return Err(format!(
-                    "{name} is listed twice (IAM user names are case-insensitive)"
+                    "{entry} is listed twice (IAM user names are case-insensitive)"
                 ));
             }
         }
-        Ok(Destinations { by_user })
+        Ok(parsed)
+    }
+
+    /// The document as a function working in the member account `account` sees it: that
+    /// account's users by their names, and no one else's.
+    pub fn for_account(&self, account: &str) -> Destinations {
+        Destinations {
+            by_user: self.members.get(account).cloned().unwrap_or_default(),
+            members: BTreeMap::new(),
+        }
     }
 
     /// The user's destinations (none if the document does not name them).
@@ -290,20 +316,28 @@ impl Destinations {
             .map_or(&[], Vec::as_slice)
     }
 
+    /// Whether no user of any account has a destination.
     pub fn is_empty(&self) -> bool {
-        self.by_user.is_empty()
+        self.by_user.is_empty() && self.members.values().all(BTreeMap::is_empty)
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Destination> + '_ {
+        self.by_user
+            .values()
+            .chain(self.members.values().flat_map(BTreeMap::values))
+            .flatten()
     }
 
     /// Every SSM parameter named.
     pub fn parameters(&self) -> impl Iterator<Item = &str> + '_ {
-        self.by_user.values().flatten().filter_map(|d| match d {
+        self.all().filter_map(|d| match d {
             Destination::Ssm { parameter } => Some(parameter.as_str()),
             _ => None,
         })
     }
 
     pub fn kinds(&self) -> impl Iterator<Item = DestinationKind> + '_ {
-        self.by_user.values().flatten().map(Destination::kind)
+        self.all().map(Destination::kind)
     }
 }
 
@@ -535,6 +569,11 @@ mod tests {
                 "twice",
             ),
             (r#"{"alice": [], "ALICE": []}"#, "twice"),
+            (r#"{"12345/alice": []}"#, "12345/alice"),
+            (
+                r#"{"123456789012/alice": [], "123456789012/Alice": []}"#,
+                "twice",
+            ),
         ] {
             let err = doc(json).expect_err(json);
             assert!(err.contains(says), "{json}: {err}");
@@ -545,6 +584,29 @@ mod tests {
             .collect();
         let err = doc(&format!(r#"{{"alice": [{}]}}"#, many.join(","))).expect_err("too many");
         assert!(err.contains("at most 10"), "{err}");
+    }
+
+    #[test]
+    fn a_member_accounts_users_are_seen_only_from_that_account() {
+        let d = doc(r#"{
+            "alice": [{"type": "ssm", "parameter": "/own"}],
+            "222222222222/alice": [{"type": "ssm", "parameter": "/member"}],
+            "333333333333/bob": [{"type": "github", "repository": "acme/x"}]
+        }"#)
+        .expect("valid");
+        assert_eq!(d.of("alice")[0].label(), "ssm:/own");
+        assert!(d.of("bob").is_empty(), "bob is another account's");
+        let member = d.for_account("222222222222");
+        assert_eq!(member.of("ALICE")[0].label(), "ssm:/member");
+        assert!(member.of("bob").is_empty());
+        assert!(d.for_account("444444444444").is_empty());
+        assert!(
+            member.for_account("333333333333").is_empty(),
+            "a view sees no other"
+        );
+        let kinds: Vec<DestinationKind> = d.kinds().collect();
+        assert_eq!(kinds.len(), 3);
+        assert_eq!(d.parameters().count(), 2);
     }
 
     #[test]

@@ -115,6 +115,7 @@ fn needed_actions(
         "list-users",
         "assess-key-age",
         "create-key",
+        "deliver-key",
         "deactivate-key",
         "notify",
         "delete-key",

@@ -14,10 +14,11 @@ const MEMBER: &str = "222222222222";
 /// An account of another organization (or of none).
 const STRANGER: &str = "333333333333";
 const ORG: &str = "o-abcdefghij";
-const FUNCTIONS: [&str; 6] = [
+const FUNCTIONS: [&str; 7] = [
     "list-users",
     "assess-key-age",
     "create-key",
+    "deliver-key",
     "deactivate-key",
     "delete-key",
     "notify",

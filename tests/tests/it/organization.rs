@@ -20,6 +20,8 @@ use serde_json::json;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 const USER: &str = "deploy";
+/// Where prod's `deploy` user reads its key (in prod).
+const PARAMETER: &str = "/keyrotor/deploy/aws";
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -112,10 +114,28 @@ fn an_organization_scan_rotates_in_each_member_account_and_reports_the_unreachab
             );
         }
 
-        // The functions, now in the organization mode with the Sandbox OU excluded.
+        // The functions, now in the organization mode with the Sandbox OU excluded. prod's
+        // user reads its key from an SSM parameter in prod (delivered through deliver-key's
+        // member role there); the same name in payments, and in keyrotor's own account,
+        // has its own entry or none, and gets nothing of prod's.
         let mut env = local_settings();
         env.push(("KEYROTOR_ACCOUNTS".into(), "organization".into()));
         env.push(("KEYROTOR_EXCLUDE_OUS".into(), id("Sandbox")));
+        let destinations = json!({
+            format!("{}/{USER}", id("prod")): [{"type": "ssm", "parameter": PARAMETER}],
+            USER: [{"type": "ssm", "parameter": "/keyrotor/own/deploy"}]
+        });
+        env.push(("KEYROTOR_DESTINATIONS".into(), destinations.to_string()));
+        env.push((
+            "KEYROTOR_DELIVERY_KMS_KEY_ID".into(),
+            keyrotor_localstack::github::DELIVERY_KEY_ALIAS.into(),
+        ));
+        env.push(("KEYROTOR_PARAMETER_PATH".into(), "/keyrotor/".into()));
+        stack
+            .account
+            .prepare_delivery(&[])
+            .await
+            .expect("the delivery key");
         let options = StackOptions {
             function_env: env,
             ..StackOptions::default()
@@ -226,6 +246,29 @@ fn an_organization_scan_rotates_in_each_member_account_and_reports_the_unreachab
                 .expect("value");
             assert_eq!(value["AccessKeyId"], keys[0].0.as_str(), "{name}");
         }
+        // prod's new key is in its parameter, in prod; nowhere else.
+        let prod_key = keys(&members["prod"]).await[0].0.clone();
+        let held = members["prod"]
+            .parameter_value(PARAMETER)
+            .await
+            .expect("ssm")
+            .expect("delivered in prod");
+        assert_eq!(held["AccessKeyId"], prod_key.as_str());
+        for elsewhere in [&members["payments"], &stack.account] {
+            assert_eq!(
+                elsewhere.parameter_value(PARAMETER).await.expect("ssm"),
+                None
+            );
+        }
+        assert_eq!(
+            stack
+                .account
+                .parameter_value("/keyrotor/own/deploy")
+                .await
+                .expect("ssm"),
+            None,
+            "no user of keyrotor's own account was rotated"
+        );
         // Warned, unreachable, tagged out and in the excluded OU: the same key, no secret.
         for name in ["dev", "locked", "opted-out", "lab"] {
             let keys = keys(&members[name]).await;

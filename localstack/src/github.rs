@@ -25,6 +25,8 @@ pub const PARAMETER_PATH: &str = "/keyrotor/";
 pub struct FakeGitHub {
     child: Child,
     pub port: u16,
+    /// Every request it got, one JSON line each.
+    log: std::path::PathBuf,
 }
 
 impl FakeGitHub {
@@ -44,7 +46,7 @@ impl FakeGitHub {
             &log.to_string_lossy(),
         ]);
         let (child, port) = spawn_with_port(command, "the fake GitHub")?;
-        Ok(FakeGitHub { child, port })
+        Ok(FakeGitHub { child, port, log })
     }
 
     /// Its API's base URL, as `KEYROTOR_GITHUB_API_URL`.
@@ -69,10 +71,7 @@ impl FakeGitHub {
 
     /// Every request it got so far, as logged (for the leak scan).
     pub fn request_log(&self) -> String {
-        let log = crate::stack::StackOptions::default()
-            .log_dir
-            .join(format!("fake-github-{}.jsonl", std::process::id()));
-        std::fs::read_to_string(log).unwrap_or_default()
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// The functions' delivery settings for `destinations` (the document's JSON).

@@ -222,12 +222,11 @@ pub async fn handle_in_account(
         None => own,
         Some(member) => {
             let input: DeliverKeyInput = parse(payload.clone())?;
-            let view = own
-                .config
-                .delivery
-                .destinations
-                .for_account(member.id.as_str());
-            if view.of(input.user.as_str()).is_empty() {
+            let destinations = &own.config.delivery.destinations;
+            if destinations
+                .of_member(member.id.as_str(), input.user.as_str())
+                .is_empty()
+            {
                 return with_account(output_of(&input, DeliveryReport::default()), account);
             }
             accounts.deps(Some(&member.id)).await?
@@ -411,21 +410,17 @@ async fn deliver<H, P: ParametersPort, S: SettingsPort, W: HttpPort>(
                 rotated_at: target.sealed_at,
             }
             .to_secret_string();
-            let mut tries = 0;
-            loop {
-                tries += 1;
-                match deps
-                    .parameters
+            with_retries(|| async {
+                deps.parameters
                     .put_secure(parameter, &value, &description)
                     .await
-                {
-                    Ok(()) => return Ok(DeliveryOutcome::Delivered),
-                    Err(err) if err.error_type().is_retryable() && tries < TRIES => {
-                        tokio::time::sleep(std::time::Duration::from_secs(u64::from(tries))).await;
-                    }
-                    Err(err) => return Err(err.to_string()),
-                }
-            }
+                    .map_err(|err| match err.error_type().is_retryable() {
+                        true => Attempt::Retry(err.to_string()),
+                        false => Attempt::Fail(err.to_string()),
+                    })
+            })
+            .await?;
+            Ok(DeliveryOutcome::Delivered)
         }
         Destination::Github {
             repository,

@@ -311,9 +311,15 @@ impl Destinations {
 
     /// The user's destinations (none if the document does not name them).
     pub fn of(&self, user: &str) -> &[Destination] {
-        self.by_user
-            .get(&user.to_ascii_lowercase())
-            .map_or(&[], Vec::as_slice)
+        lookup(&self.by_user, user)
+    }
+
+    /// The destinations of `user` of the member account `account`: what
+    /// `for_account(account).of(user)` gives, without the copy.
+    pub fn of_member(&self, account: &str, user: &str) -> &[Destination] {
+        self.members
+            .get(account)
+            .map_or(&[], |users| lookup(users, user))
     }
 
     /// Whether no user of any account has a destination.
@@ -348,6 +354,12 @@ impl Destinations {
 pub struct Handoff {
     pub sealed: String,
     pub sealed_at: DateTime<Utc>,
+}
+
+fn lookup<'a>(users: &'a BTreeMap<String, Vec<Destination>>, user: &str) -> &'a [Destination] {
+    users
+        .get(&user.to_ascii_lowercase())
+        .map_or(&[], Vec::as_slice)
 }
 
 /// What became of one destination.
@@ -598,6 +610,8 @@ mod tests {
         assert!(d.of("bob").is_empty(), "bob is another account's");
         let member = d.for_account("222222222222");
         assert_eq!(member.of("ALICE")[0].label(), "ssm:/member");
+        assert_eq!(d.of_member("222222222222", "ALICE"), member.of("alice"));
+        assert!(d.of_member("222222222222", "bob").is_empty());
         assert!(member.of("bob").is_empty());
         assert!(d.for_account("444444444444").is_empty());
         assert!(

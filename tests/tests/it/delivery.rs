@@ -66,6 +66,13 @@ async fn prepare(stack: &LocalStack, user: &str) -> SeededKey {
     seed_due_on(stack, user).await
 }
 
+/// The name of `user`'s secret and its current value.
+async fn stored(stack: &LocalStack, user: &str) -> (String, Value) {
+    let name = stack.account.secret_of(user).await.expect("secret");
+    let value = stack.account.secret_value(&name).await.expect("value");
+    (name, value)
+}
+
 fn outcomes(out: &Value) -> Vec<(String, String, String)> {
     out["created"]["delivery"]["destinations"]
         .as_array()
@@ -177,12 +184,7 @@ fn on_the_emulator_the_ci_secrets_get_the_new_key_and_the_old_one_goes_once_it_i
         assert_eq!(out["deleted"]["outcome"], "deleted", "{out:#}");
 
         // What every destination holds is the key in the user's secret.
-        let secret_name = stack.account.secret_of(user).await.expect("secret");
-        let stored = stack
-            .account
-            .secret_value(&secret_name)
-            .await
-            .expect("value");
+        let (secret_name, stored) = stored(stack, user).await;
         assert_eq!(stored["AccessKeyId"], new_id.as_str());
         assert_eq!(stored["SecretAccessKey"], new_secret.as_str());
         let ssm = stack.account.parameter_value(parameter).await.expect("ssm");
@@ -253,12 +255,7 @@ fn on_the_emulator_a_destination_that_fails_leaves_the_key_in_the_secret_and_tel
             "{at}"
         );
         // Nothing lost: the new key is in the secret and works.
-        let secret_name = stack.account.secret_of(user).await.expect("secret");
-        let stored = stack
-            .account
-            .secret_value(&secret_name)
-            .await
-            .expect("value");
+        let (_, stored) = stored(stack, user).await;
         let new_id = stored["AccessKeyId"].as_str().expect("id").to_owned();
         let new_secret = stored["SecretAccessKey"]
             .as_str()

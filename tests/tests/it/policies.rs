@@ -1281,3 +1281,109 @@ fn the_tooling_accounts_guard_leaves_keyrotor_to_its_deployment_and_its_own_role
         "a key not of keyrotor's stack"
     );
 }
+
+/// deliver-key's role as the template grants it (moto enforces the actions only): SSM
+/// writes under `DeliveryParameterPath` alone, the delivery key by its alias alone, and the
+/// two settings secrets named by ARN, nothing else of Secrets Manager.
+#[test]
+fn deliver_keys_role_reaches_its_path_its_key_and_its_two_settings_secrets_only() {
+    let path = keyrotor_localstack::workspace_root().join("infra/template.yaml");
+    let template = Template::load(&path).expect("infra/template.yaml parses");
+    let token = "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyrotor/github-AbCdEf";
+    let hook = "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyrotor/webhook-AbCdEf";
+    let stack = Stack {
+        partition: "aws".into(),
+        region: REGION.into(),
+        account_id: ACCOUNT.into(),
+        attributes: BTreeMap::from([
+            ("AWS::StackName".into(), "prod".into()),
+            (
+                "DeliverKeyLogs.Arn".into(),
+                "arn:aws:logs:us-east-1:123456789012:log-group:x".into(),
+            ),
+            ("DeliveryParameterPath".into(), "/keyrotor/".into()),
+            ("ParameterKmsKeyArn".into(), String::new()),
+            ("GitHubTokenSecretArn".into(), token.into()),
+            ("WebhookKeySecretArn".into(), hook.into()),
+        ]),
+        conditions: BTreeMap::from([
+            ("ManyAccounts".into(), false),
+            ("HasParameterKmsKey".into(), false),
+            ("HasGitHubToken".into(), true),
+            ("HasWebhookKey".into(), true),
+            ("HasDeliverySecrets".into(), true),
+        ]),
+    };
+    let document = template
+        .resolve(
+            &["Resources", "DeliverKeyRole", "Properties", "Policies"],
+            &stack,
+        )
+        .expect("DeliverKeyRole's policies resolve");
+    let policy = Policy::for_holder(document[0]["PolicyDocument"].clone());
+    let role = deliver_key();
+    let decide = |action: &str, resource: &str, aliases: &[&str]| {
+        let request =
+            Request::new(&role, action, resource).with_list("kms:ResourceAliases", aliases);
+        policy
+            .evaluate(&request)
+            .expect("the role's policy evaluates")
+    };
+    let parameter = |name: &str| format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{name}");
+    assert_eq!(
+        decide("ssm:PutParameter", &parameter("/keyrotor/ci/aws"), &[]),
+        Decision::Allow
+    );
+    for outside in ["/app/database-password", "/keyrotorx/ci", "/aws/service/x"] {
+        assert_eq!(
+            decide("ssm:PutParameter", &parameter(outside), &[]),
+            Decision::ImplicitDeny,
+            "{outside}"
+        );
+    }
+    let key = format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-0000-4000-8000-000000000000");
+    let own_alias = "alias/prod-keyrotor-delivery";
+    assert_eq!(decide("kms:Decrypt", &key, &[own_alias]), Decision::Allow);
+    for aliases in [
+        &["alias/prod-keyrotor-secrets"][..],
+        &[],
+        &["alias/other-keyrotor-delivery"],
+    ] {
+        assert_eq!(
+            decide("kms:Decrypt", &key, aliases),
+            Decision::ImplicitDeny,
+            "{aliases:?}"
+        );
+    }
+    for secret in [token, hook] {
+        assert_eq!(
+            decide("secretsmanager:GetSecretValue", secret, &[]),
+            Decision::Allow
+        );
+    }
+    let users = secret_arn(&owners()[0].user_id);
+    for other in [
+        users.as_str(),
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:keyrotor/github-XyZ123",
+    ] {
+        assert_eq!(
+            decide("secretsmanager:GetSecretValue", other, &[]),
+            Decision::ImplicitDeny,
+            "{other}"
+        );
+    }
+    for (action, resource) in [
+        ("kms:Encrypt", key.as_str()),
+        (
+            "iam:CreateAccessKey",
+            "arn:aws:iam::123456789012:user/alice",
+        ),
+        ("ssm:GetParameter", parameter("/keyrotor/ci/aws").as_str()),
+    ] {
+        assert_eq!(
+            decide(action, resource, &[own_alias]),
+            Decision::ImplicitDeny,
+            "{action}"
+        );
+    }
+}
